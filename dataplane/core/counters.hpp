@@ -1,0 +1,40 @@
+// Counters kept per worker lcore (one writer each) and summed by the reader.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "drop_reason.hpp"
+#include "relaxed_counter.hpp"
+
+namespace anylb {
+
+inline constexpr std::size_t kMaxPorts = 16;
+
+struct PortCounters {
+  RelaxedCounter rx_packets, rx_bytes, tx_packets, tx_bytes;
+};
+
+struct EndpointCounters {  // a service or a backend
+  RelaxedCounter packets, bytes, new_flows;
+};
+
+struct alignas(64) LcoreCounters {
+  LcoreCounters(uint32_t max_services, uint32_t max_backends)
+      : services(max_services + 1), backends(max_backends + 1) {}
+
+  std::array<PortCounters, kMaxPorts> ports;
+  std::array<RelaxedCounter, kDropReasonCount> drops;
+  RelaxedCounter exception_packets;
+  RelaxedCounter fragments_hashed;
+  RelaxedCounter icmp_errors_forwarded;
+  RelaxedCounter flows_repinned;  // a flow whose backend went down, moved on its next packet
+  std::vector<EndpointCounters> services;  // by service id; sized once, never resized
+  std::vector<EndpointCounters> backends;  // by backend id
+
+  void drop(DropReason r) { drops[static_cast<std::size_t>(r)].add(); }
+};
+
+}  // namespace anylb

@@ -1,0 +1,193 @@
+#include "desired_state.hpp"
+
+#include <charconv>
+#include <map>
+#include <set>
+#include <tuple>
+
+namespace anylb {
+
+std::string_view to_string(ForwardingMode m) {
+  switch (m) {
+    case ForwardingMode::l2_dsr: return "l2-dsr";
+    case ForwardingMode::ipip: return "ipip";
+    case ForwardingMode::gue: return "gue";
+  }
+  return "?";
+}
+
+std::string_view to_string(FragmentPolicy f) { return f == FragmentPolicy::drop ? "drop" : "hash"; }
+
+std::string_view to_string(BackendState s) {
+  switch (s) {
+    case BackendState::up: return "up";
+    case BackendState::draining: return "draining";
+    case BackendState::down: return "down";
+  }
+  return "?";
+}
+
+namespace {
+
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+bool split_pairs(std::string_view text, Pairs& out, std::string& error) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == ',')) ++i;
+    if (i == text.size()) break;
+    std::size_t end = i;
+    while (end < text.size() && text[end] != ' ' && text[end] != '\t' && text[end] != ',') ++end;
+    std::string_view token = text.substr(i, end - i);
+    std::size_t eq = token.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      error = "'" + std::string(token) + "' is not key=value";
+      return false;
+    }
+    std::string key(token.substr(0, eq));
+    for (const auto& [k, v] : out) {
+      if (k == key) {
+        error = "key '" + key + "' given twice";
+        return false;
+      }
+    }
+    out.emplace_back(key, std::string(token.substr(eq + 1)));
+    i = end;
+  }
+  return true;
+}
+
+bool parse_uint(std::string_view s, uint64_t max, uint64_t& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size() && out <= max;
+}
+
+std::string bad(std::string_view key, std::string_view value, std::string_view why) {
+  return "key '" + std::string(key) + "': '" + std::string(value) + "' " + std::string(why);
+}
+
+}  // namespace
+
+std::optional<ServiceSpec> parse_service_spec(std::string_view text, std::string& error) {
+  Pairs pairs;
+  if (!split_pairs(text, pairs, error)) return std::nullopt;
+  ServiceSpec s;
+  bool have_vip = false;
+  for (const auto& [k, v] : pairs) {
+    uint64_t n = 0;
+    if (k == "name") {
+      if (v.empty()) { error = bad(k, v, "is empty"); return std::nullopt; }
+      s.name = v;
+    } else if (k == "vip") {
+      auto a = IpAddress::parse(v);
+      if (!a) { error = bad(k, v, "is not an IPv4 or IPv6 address"); return std::nullopt; }
+      s.vip = *a;
+      have_vip = true;
+    } else if (k == "proto") {
+      if (v == "tcp") s.proto = 6;
+      else if (v == "udp") s.proto = 17;
+      else { error = bad(k, v, "is not tcp or udp"); return std::nullopt; }
+    } else if (k == "port") {
+      if (v == "any") s.port = kAnyPort;
+      else if (parse_uint(v, 65535, n) && n > 0) s.port = static_cast<uint16_t>(n);
+      else { error = bad(k, v, "is not a port (1-65535 or any)"); return std::nullopt; }
+    } else if (k == "mode") {
+      if (v == "l2-dsr") s.mode = ForwardingMode::l2_dsr;
+      else if (v == "ipip") s.mode = ForwardingMode::ipip;
+      else if (v == "gue") s.mode = ForwardingMode::gue;
+      else { error = bad(k, v, "is not l2-dsr, ipip or gue"); return std::nullopt; }
+    } else if (k == "fragments") {
+      if (v == "drop") s.fragments = FragmentPolicy::drop;
+      else if (v == "hash") s.fragments = FragmentPolicy::hash;
+      else { error = bad(k, v, "is not drop or hash"); return std::nullopt; }
+    } else if (k == "gue-port") {
+      if (parse_uint(v, 65535, n) && n > 0) s.gue_port = static_cast<uint16_t>(n);
+      else { error = bad(k, v, "is not a port (1-65535)"); return std::nullopt; }
+    } else {
+      error = "unknown key '" + k + "' (expected name, vip, proto, port, mode, fragments, gue-port)";
+      return std::nullopt;
+    }
+  }
+  if (s.name.empty()) { error = "key 'name' is missing"; return std::nullopt; }
+  if (!have_vip) { error = "key 'vip' is missing"; return std::nullopt; }
+  return s;
+}
+
+std::optional<BackendSpec> parse_backend_spec(std::string_view text, std::string& error) {
+  Pairs pairs;
+  if (!split_pairs(text, pairs, error)) return std::nullopt;
+  BackendSpec b;
+  bool have_address = false, have_mac = false;
+  for (const auto& [k, v] : pairs) {
+    uint64_t n = 0;
+    if (k == "service") {
+      if (v.empty()) { error = bad(k, v, "is empty"); return std::nullopt; }
+      b.service = v;
+    } else if (k == "address") {
+      auto a = IpAddress::parse(v);
+      if (!a) { error = bad(k, v, "is not an IPv4 or IPv6 address"); return std::nullopt; }
+      b.address = *a;
+      have_address = true;
+    } else if (k == "mac") {
+      auto m = MacAddress::parse(v);
+      if (!m || m->is_zero()) { error = bad(k, v, "is not a MAC address like 02:00:00:00:00:01"); return std::nullopt; }
+      b.mac = *m;
+      have_mac = true;
+    } else if (k == "weight") {
+      if (parse_uint(v, kMaxBackendWeight, n) && n > 0) b.weight = static_cast<uint32_t>(n);
+      else { error = bad(k, v, "is not a weight (1-" + std::to_string(kMaxBackendWeight) + ")"); return std::nullopt; }
+    } else if (k == "state") {
+      if (v == "up") b.state = BackendState::up;
+      else if (v == "draining") b.state = BackendState::draining;
+      else if (v == "down") b.state = BackendState::down;
+      else { error = bad(k, v, "is not up, draining or down"); return std::nullopt; }
+    } else {
+      error = "unknown key '" + k + "' (expected service, address, mac, weight, state)";
+      return std::nullopt;
+    }
+  }
+  if (b.service.empty()) { error = "key 'service' is missing"; return std::nullopt; }
+  if (!have_address) { error = "key 'address' is missing"; return std::nullopt; }
+  if (!have_mac) { error = "key 'mac' is missing (backend MACs come from the configuration for now)"; return std::nullopt; }
+  return b;
+}
+
+std::string validate_desired_state(const DesiredState& state) {
+  auto where = [](const std::string& origin) { return origin.empty() ? std::string() : " (" + origin + ")"; };
+  bool node_v4 = false, node_v6 = false;
+  for (const IpAddress& a : state.node_addresses) (a.is_v4() ? node_v4 : node_v6) = true;
+
+  std::map<std::string, const ServiceSpec*> by_name;
+  std::set<std::tuple<IpAddress, uint8_t, uint16_t>> keys;
+  for (const ServiceSpec& s : state.services) {
+    if (!by_name.emplace(s.name, &s).second)
+      return "service '" + s.name + "'" + where(s.origin) + ": name already used by another service";
+    if (!keys.emplace(s.vip, s.proto, s.port).second)
+      return "service '" + s.name + "'" + where(s.origin) + ": another service already has vip " +
+             s.vip.to_string() + " " + (s.proto == 6 ? "tcp" : "udp") + " port " +
+             (s.port == kAnyPort ? std::string("any") : std::to_string(s.port));
+    for (const IpAddress& a : state.node_addresses)
+      if (a == s.vip)
+        return "service '" + s.name + "'" + where(s.origin) + ": vip " + s.vip.to_string() +
+               " is also a node address";
+  }
+  std::map<std::string, std::set<IpAddress>> members;
+  for (const BackendSpec& b : state.backends) {
+    auto it = by_name.find(b.service);
+    if (it == by_name.end())
+      return "backend " + b.address.to_string() + where(b.origin) + ": key 'service': no service named '" +
+             b.service + "'";
+    if (!members[b.service].insert(b.address).second)
+      return "backend " + b.address.to_string() + where(b.origin) + ": already a backend of service '" +
+             b.service + "'";
+    if (members[b.service].size() > 65534)
+      return "service '" + b.service + "': more than 65534 backends";
+    const ForwardingMode mode = it->second->mode;
+    if (mode != ForwardingMode::l2_dsr && !(b.address.is_v4() ? node_v4 : node_v6))
+      return "backend " + b.address.to_string() + where(b.origin) + ": service '" + b.service + "' uses " +
+             std::string(to_string(mode)) + ", which needs a node address of the backend's family as the outer source";
+  }
+  return {};
+}
+
+}  // namespace anylb

@@ -1,0 +1,65 @@
+// What the dataplane is asked to serve: services, their backends, and the
+// node's own addresses. Filled from options today, from the control plane's
+// API later; validated in one place, with errors that name the field.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ip_address.hpp"
+
+namespace anylb {
+
+enum class ForwardingMode : uint8_t { l2_dsr, ipip, gue };
+enum class FragmentPolicy : uint8_t { drop, hash };
+enum class BackendState : uint8_t { up, draining, down };
+
+inline constexpr uint16_t kAnyPort = 0;
+inline constexpr uint16_t kDefaultGuePort = 6080;
+inline constexpr uint32_t kMaxBackendWeight = 10000;
+
+std::string_view to_string(ForwardingMode m);
+std::string_view to_string(FragmentPolicy f);
+std::string_view to_string(BackendState s);
+
+struct ServiceSpec {
+  std::string name;
+  IpAddress vip;
+  uint8_t proto = 6;             // 6 tcp, 17 udp
+  uint16_t port = kAnyPort;      // 0 = every port
+  ForwardingMode mode = ForwardingMode::l2_dsr;
+  FragmentPolicy fragments = FragmentPolicy::drop;
+  uint16_t gue_port = kDefaultGuePort;  // outer UDP destination port in gue mode
+  std::string origin;            // where it was written, for error messages
+};
+
+struct BackendSpec {
+  std::string service;
+  IpAddress address;
+  MacAddress mac;
+  uint32_t weight = 100;
+  BackendState state = BackendState::up;
+  std::string origin;
+};
+
+struct DesiredState {
+  std::vector<IpAddress> node_addresses;
+  std::vector<ServiceSpec> services;
+  std::vector<BackendSpec> backends;
+};
+
+// A spec is whitespace- or comma-separated key=value pairs, e.g.
+//   "name=web vip=203.0.113.10 proto=tcp port=80 mode=l2-dsr fragments=hash"
+//   "service=web address=198.18.1.10 mac=02:00:00:00:01:0a weight=100 state=up"
+// On error, `error` names the key and what is wrong with its value.
+std::optional<ServiceSpec> parse_service_spec(std::string_view text, std::string& error);
+std::optional<BackendSpec> parse_backend_spec(std::string_view text, std::string& error);
+
+// Whole-state checks (references, duplicates, families). Empty when valid,
+// otherwise one line naming the entry (with its origin) and the problem.
+std::string validate_desired_state(const DesiredState& state);
+
+}  // namespace anylb

@@ -1,0 +1,48 @@
+// Rewrites a frame in place for its backend: L2 direct server return, or
+// IP-in-IP / GUE encapsulation into headroom in front of the frame.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "drop_reason.hpp"
+#include "ip_address.hpp"
+#include "packet_parser.hpp"
+
+namespace anylb {
+
+inline constexpr uint8_t kOuterTtl = 64;
+
+// A frame with `headroom` writable bytes before `data`.
+struct FrameBuffer {
+  std::byte* data;
+  uint32_t len;
+  uint32_t headroom;
+};
+
+struct RewriteResult {
+  uint32_t prepended = 0;  // data moved back by this many bytes
+  uint32_t len = 0;        // new frame length
+  DropReason drop = DropReason::count_;
+};
+
+// l2-dsr: destination MAC <- backend, source MAC <- our port. Nothing else
+// changes (the backend holds the VIP on a loopback).
+RewriteResult rewrite_l2_dsr(FrameBuffer f, const MacAddress& backend, const MacAddress& port);
+
+struct EncapParams {
+  const IpAddress* outer_source;  // node address of the backend's family
+  const IpAddress* backend;
+  MacAddress backend_mac;
+  MacAddress port_mac;
+  uint16_t gue_port = 0;          // 0: plain IP-in-IP; else GUE (variant 1) to this UDP port
+  uint64_t flow_hash = 0;         // picks the GUE source port and IPv6 flow label
+  uint32_t mtu = 1500;            // largest IP packet the port may send
+};
+
+// Wraps the IP packet (l3_offset .. l3_offset + l3_length) in an outer IPv4 or
+// IPv6 header of the backend's family, keeping the Ethernet header and any
+// VLAN tag. Trailing Ethernet padding is dropped.
+RewriteResult encapsulate(FrameBuffer f, const ParsedPacket& p, const EncapParams& e);
+
+}  // namespace anylb

@@ -1,0 +1,119 @@
+#include "flow_table.hpp"
+
+#include <sys/mman.h>
+
+#include <bit>
+#include <new>
+
+namespace anylb {
+
+FlowTable::FlowTable(uint64_t capacity) {
+  // 25% headroom so two-choice buckets rarely overflow below capacity.
+  uint64_t want_buckets = (capacity + capacity / 4 + kWays - 1) / kWays;
+  uint64_t buckets = std::bit_ceil(want_buckets < 2 ? uint64_t{2} : want_buckets);
+  if (buckets > (uint64_t{1} << 31)) throw std::bad_alloc();
+  mask_ = static_cast<uint32_t>(buckets - 1);
+  const std::size_t bucket_bytes = buckets * sizeof(Bucket);
+  mapped_bytes_ = bucket_bytes + buckets * kWays * sizeof(Entry);
+  mapping_ = mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapping_ == MAP_FAILED) throw std::bad_alloc();
+  madvise(mapping_, mapped_bytes_, MADV_HUGEPAGE);  // fewer TLB misses; fine if refused
+  buckets_ = static_cast<Bucket*>(mapping_);
+  entries_ = reinterpret_cast<Entry*>(static_cast<std::byte*>(mapping_) + bucket_bytes);
+}
+
+FlowTable::~FlowTable() { munmap(mapping_, mapped_bytes_); }
+
+uint32_t FlowTable::second_bucket(uint64_t hash) const {
+  const uint32_t first = first_bucket(hash);
+  uint32_t second = (first ^ (signature(hash) * 0x9e3779b1u)) & mask_;
+  return second == first ? first ^ 1u : second;
+}
+
+void FlowTable::prefetch_entry(uint64_t hash, FlowClock now) const {
+  const uint32_t b = first_bucket(hash);
+  const uint32_t sig = signature(hash);
+  const Bucket& bucket = buckets_[b];
+  for (uint32_t w = 0; w < kWays; ++w) {
+    if (bucket.sig[w] == sig && !flow_time_before(bucket.expires[w], now)) {
+      __builtin_prefetch(&entries_[b * kWays + w]);
+      return;
+    }
+  }
+  __builtin_prefetch(&buckets_[second_bucket(hash)]);
+}
+
+int32_t FlowTable::find_in(uint32_t b, uint32_t sig, const FlowKey& key, FlowClock now) const {
+  const Bucket& bucket = buckets_[b];
+  for (uint32_t w = 0; w < kWays; ++w) {
+    if (bucket.sig[w] != sig || flow_time_before(bucket.expires[w], now)) continue;
+    const int32_t slot = static_cast<int32_t>(b * kWays + w);
+    if (entries_[slot].key == key) return slot;
+  }
+  return kMiss;
+}
+
+int32_t FlowTable::lookup(const FlowKey& key, uint64_t hash, FlowClock now) const {
+  const uint32_t sig = signature(hash);
+  const int32_t slot = find_in(first_bucket(hash), sig, key, now);
+  return slot != kMiss ? slot : find_in(second_bucket(hash), sig, key, now);
+}
+
+int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id, uint32_t service_id,
+                          FlowClock now, FlowClock expires) {
+  const uint32_t candidates[2] = {first_bucket(hash), second_bucket(hash)};
+  // Preference: a free way, then an expired one, then the live entry closest
+  // to expiry (an eviction).
+  int32_t free_slot = kMiss, expired_slot = kMiss, oldest_slot = kMiss;
+  for (uint32_t b : candidates) {
+    const Bucket& bucket = buckets_[b];
+    for (uint32_t w = 0; w < kWays; ++w) {
+      const int32_t slot = static_cast<int32_t>(b * kWays + w);
+      if (bucket.sig[w] == 0) {
+        if (free_slot == kMiss) free_slot = slot;
+      } else if (flow_time_before(bucket.expires[w], now)) {
+        if (expired_slot == kMiss) expired_slot = slot;
+      } else if (oldest_slot == kMiss ||
+                 flow_time_before(bucket.expires[w], buckets_[oldest_slot / kWays].expires[oldest_slot % kWays])) {
+        oldest_slot = slot;
+      }
+    }
+    if (free_slot != kMiss) break;
+  }
+  int32_t slot;
+  if (free_slot != kMiss) {
+    slot = free_slot;
+    stats_.occupancy.add();
+  } else if (expired_slot != kMiss) {
+    slot = expired_slot;
+    stats_.expirations.add();
+  } else {
+    slot = oldest_slot;
+    stats_.evictions.add();
+  }
+  Bucket& bucket = buckets_[slot / kWays];
+  bucket.sig[slot % kWays] = signature(hash);
+  bucket.expires[slot % kWays] = expires;
+  Entry& e = entries_[slot];
+  e.key = key;
+  e.backend_id = backend_id;
+  e.service_id = service_id;
+  stats_.inserts.add();
+  return slot;
+}
+
+void FlowTable::sweep(FlowClock now, uint32_t buckets) {
+  for (uint32_t i = 0; i < buckets; ++i) {
+    Bucket& bucket = buckets_[sweep_cursor_];
+    for (uint32_t w = 0; w < kWays; ++w) {
+      if (bucket.sig[w] != 0 && flow_time_before(bucket.expires[w], now)) {
+        bucket.sig[w] = 0;
+        stats_.occupancy.sub();
+        stats_.expirations.add();
+      }
+    }
+    sweep_cursor_ = (sweep_cursor_ + 1) & mask_;
+  }
+}
+
+}  // namespace anylb

@@ -1,0 +1,93 @@
+// Per-lcore connection table: 5-tuple -> backend id, with idle timeouts.
+//
+// One table per worker lcore, so no locks and no atomics. Layout follows VPP's
+// lb hash: 64-byte buckets of 8 signatures and 8 expiry stamps, expiring by
+// timestamp (no deletes on the packet path). Keys live in a parallel entry
+// array, one cache line each, so a lookup touches two lines, both of which the
+// burst loop prefetches. Each key has two candidate buckets; a full pair
+// evicts the entry closest to expiry (counted). An incremental sweep reclaims
+// expired entries so occupancy stays exact.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "flow_key.hpp"
+#include "relaxed_counter.hpp"
+
+namespace anylb {
+
+// Milliseconds on a wrapping 32-bit clock; compared by signed difference, so
+// timeouts must stay below 24 days.
+using FlowClock = uint32_t;
+
+inline bool flow_time_before(FlowClock a, FlowClock b) { return static_cast<int32_t>(a - b) < 0; }
+
+struct FlowTableStats {
+  RelaxedCounter occupancy;
+  RelaxedCounter inserts;
+  RelaxedCounter evictions;    // live entries pushed out by a full bucket pair
+  RelaxedCounter expirations;  // entries reclaimed after their idle timeout
+};
+
+class FlowTable {
+ public:
+  static constexpr uint32_t kWays = 8;
+  static constexpr int32_t kMiss = -1;
+
+  struct alignas(64) Entry {
+    FlowKey key;
+    uint32_t backend_id;
+    uint32_t service_id;
+    uint8_t spare_[16];
+  };
+  struct alignas(64) Bucket {
+    uint32_t sig[kWays];      // 0 = empty
+    FlowClock expires[kWays];
+  };
+  static_assert(sizeof(Entry) == 64 && sizeof(Bucket) == 64);
+
+  // Sized for `capacity` flows with headroom for uneven buckets; memory comes
+  // from an anonymous mapping, zeroed lazily and first touched by the owner.
+  explicit FlowTable(uint64_t capacity);
+  ~FlowTable();
+  FlowTable(const FlowTable&) = delete;
+  FlowTable& operator=(const FlowTable&) = delete;
+
+  uint64_t slots() const { return static_cast<uint64_t>(mask_ + 1) * kWays; }
+  const FlowTableStats& stats() const { return stats_; }
+
+  // Burst helpers: prefetch the first bucket, then the entry its signature
+  // points at, before `lookup` needs them.
+  void prefetch_bucket(uint64_t hash) const { __builtin_prefetch(&buckets_[first_bucket(hash)]); }
+  void prefetch_entry(uint64_t hash, FlowClock now) const;
+
+  // The slot holding `key` if it is live, else kMiss.
+  int32_t lookup(const FlowKey& key, uint64_t hash, FlowClock now) const;
+  Entry& entry(int32_t slot) { return entries_[slot]; }
+  const Entry& entry(int32_t slot) const { return entries_[slot]; }
+  void touch(int32_t slot, FlowClock expires) { buckets_[slot / kWays].expires[slot % kWays] = expires; }
+
+  // Stores a flow known to be absent; returns its slot.
+  int32_t insert(const FlowKey& key, uint64_t hash, uint32_t backend_id, uint32_t service_id,
+                 FlowClock now, FlowClock expires);
+
+  // Reclaims expired entries in the next `buckets` buckets (round robin).
+  void sweep(FlowClock now, uint32_t buckets);
+
+ private:
+  uint32_t first_bucket(uint64_t hash) const { return static_cast<uint32_t>(hash) & mask_; }
+  uint32_t second_bucket(uint64_t hash) const;
+  static uint32_t signature(uint64_t hash) { return static_cast<uint32_t>(hash >> 32) | 1u; }
+  int32_t find_in(uint32_t bucket, uint32_t sig, const FlowKey& key, FlowClock now) const;
+
+  Bucket* buckets_ = nullptr;
+  Entry* entries_ = nullptr;
+  uint32_t mask_ = 0;
+  uint32_t sweep_cursor_ = 0;
+  std::size_t mapped_bytes_ = 0;
+  void* mapping_ = nullptr;
+  FlowTableStats stats_;
+};
+
+}  // namespace anylb

@@ -1,0 +1,244 @@
+#include "packet_parser.hpp"
+
+#include <cstring>
+
+#include "bytes.hpp"
+#include "checksum.hpp"
+
+namespace anylb {
+namespace {
+
+constexpr uint8_t kIpv6HopByHop = 0;
+constexpr uint8_t kIpv6Routing = 43;
+constexpr uint8_t kIpv6Fragment = 44;
+constexpr uint8_t kIpv6Auth = 51;
+constexpr uint8_t kIpv6DestOpts = 60;
+constexpr uint8_t kIpv6Mobility = 135;
+
+ParseOutcome drop(DropReason r) {
+  ParseOutcome o;
+  o.drop = r;
+  return o;
+}
+
+// Where an IPv6 header chain ends: the upper-layer protocol and its offset.
+struct Ipv6Chain {
+  uint8_t proto = 0;
+  std::size_t l4_offset = 0;  // relative to the IPv6 header
+  bool fragment = false;      // a fragment header with offset != 0 or M set
+  DropReason drop = DropReason::count_;
+};
+
+// Walks extension headers in [ip, ip + len), bounded in count.
+Ipv6Chain walk_ipv6_chain(const std::byte* ip, std::size_t len, DropReason truncated) {
+  Ipv6Chain c;
+  uint8_t next = load_u8(ip + 6);
+  std::size_t off = 40;
+  for (int n = 0;; ++n) {
+    if (next != kIpv6HopByHop && next != kIpv6Routing && next != kIpv6Fragment &&
+        next != kIpv6Auth && next != kIpv6DestOpts && next != kIpv6Mobility) {
+      c.proto = next;
+      c.l4_offset = off;
+      return c;
+    }
+    if (n == kMaxIpv6ExtensionHeaders) {
+      c.drop = DropReason::ipv6_ext_chain_too_long;
+      return c;
+    }
+    if (off + 8 > len) {
+      c.drop = truncated;
+      return c;
+    }
+    const std::byte* h = ip + off;
+    std::size_t hlen;
+    if (next == kIpv6Fragment) {
+      hlen = 8;
+      uint16_t offset_flags = load_be16(h + 2);
+      if ((offset_flags & 0xfff9) != 0) {  // fragment offset or M flag
+        c.fragment = true;
+        c.proto = load_u8(h);
+        c.l4_offset = off + 8;
+        return c;
+      }
+    } else if (next == kIpv6Auth) {
+      hlen = (static_cast<std::size_t>(load_u8(h + 1)) + 2) * 4;
+    } else {
+      hlen = (static_cast<std::size_t>(load_u8(h + 1)) + 1) * 8;
+    }
+    if (off + hlen > len) {
+      c.drop = truncated;
+      return c;
+    }
+    next = load_u8(h);
+    off += hlen;
+  }
+}
+
+bool is_icmp4_error(uint8_t type) { return type == 3 || type == 11 || type == 12; }
+bool is_icmp6_error(uint8_t type) { return type >= 1 && type <= 4; }
+
+// The flow an ICMP error is about. The quoted packet went from the VIP to the
+// client, so its tuple is reversed to get the client's flow key.
+DropReason parse_icmp_inner(const std::byte* inner, std::size_t len, IpFamily family,
+                            FlowKey& key) {
+  std::size_t l4;
+  uint8_t proto;
+  if (family == IpFamily::v4) {
+    if (len < 20) return DropReason::icmp_inner_truncated;
+    if ((load_u8(inner) >> 4) != 4) return DropReason::icmp_inner_unsupported;
+    std::size_t ihl = static_cast<std::size_t>(load_u8(inner) & 0x0f) * 4;
+    if (ihl < 20) return DropReason::icmp_inner_unsupported;
+    if ((load_be16(inner + 6) & 0x1fff) != 0) return DropReason::icmp_inner_unsupported;
+    l4 = ihl;
+    proto = load_u8(inner + 9);
+    std::memcpy(key.src.data(), inner + 16, 4);  // reversed: inner dst is the client
+    std::memcpy(key.dst.data(), inner + 12, 4);
+  } else {
+    if (len < 40) return DropReason::icmp_inner_truncated;
+    if ((load_u8(inner) >> 4) != 6) return DropReason::icmp_inner_unsupported;
+    Ipv6Chain c = walk_ipv6_chain(inner, len, DropReason::icmp_inner_truncated);
+    if (c.drop != DropReason::count_) return c.drop;
+    if (c.fragment) return DropReason::icmp_inner_unsupported;
+    l4 = c.l4_offset;
+    proto = c.proto;
+    std::memcpy(key.src.data(), inner + 24, 16);
+    std::memcpy(key.dst.data(), inner + 8, 16);
+  }
+  if (proto != kProtoTcp && proto != kProtoUdp) return DropReason::icmp_inner_unsupported;
+  if (l4 + 8 > len) return DropReason::icmp_inner_truncated;  // RFC 792: 8 bytes quoted
+  key.src_port = load_be16(inner + l4 + 2);
+  key.dst_port = load_be16(inner + l4);
+  key.proto = proto;
+  key.family = family;
+  return DropReason::count_;
+}
+
+// TCP, UDP or ICMP at `l4` within an IP packet of `ip_len` bytes.
+ParseOutcome parse_l4(ParseOutcome o, const std::byte* ip, std::size_t l4, std::size_t ip_len,
+                      uint8_t proto) {
+  ParsedPacket& p = o.packet;
+  const std::byte* h = ip + l4;
+  std::size_t avail = ip_len - l4;
+  p.key.proto = proto;
+  if (proto == kProtoTcp || proto == kProtoUdp) {
+    if (avail < (proto == kProtoTcp ? 20u : 8u)) return drop(DropReason::l4_truncated);
+    if (proto == kProtoTcp) {
+      std::size_t doff = static_cast<std::size_t>(load_u8(h + 12) >> 4) * 4;
+      if (doff < 20 || doff > avail) return drop(DropReason::tcp_bad_header);
+      p.tcp_flags = load_u8(h + 13);
+    } else {
+      std::size_t ulen = load_be16(h + 4);
+      if (ulen < 8 || ulen > avail) return drop(DropReason::udp_bad_length);
+    }
+    p.key.src_port = load_be16(h);
+    p.key.dst_port = load_be16(h + 2);
+    if (p.key.src_port == 0 || p.key.dst_port == 0) return drop(DropReason::l4_bad_port);
+    p.kind = PacketKind::flow;
+    return o;
+  }
+  const bool icmp4 = proto == kProtoIcmp && p.family == IpFamily::v4;
+  const bool icmp6 = proto == kProtoIcmp6 && p.family == IpFamily::v6;
+  if (icmp4 || icmp6) {
+    if (avail < 8) return drop(DropReason::l4_truncated);
+    p.icmp_type = load_u8(h);
+    if (icmp4 ? !is_icmp4_error(p.icmp_type) : !is_icmp6_error(p.icmp_type)) {
+      p.kind = PacketKind::icmp_other;
+      return o;
+    }
+    FlowKey outer = p.key;
+    DropReason r = parse_icmp_inner(h + 8, avail - 8, p.family, p.key);
+    if (r != DropReason::count_) return drop(r);
+    if (p.key.dst != outer.dst) return drop(DropReason::icmp_inner_mismatch);
+    p.kind = PacketKind::icmp_error;
+    return o;
+  }
+  p.kind = PacketKind::other_ip;
+  return o;
+}
+
+ParseOutcome parse_ipv4(ParseOutcome o, const std::byte* ip, std::size_t avail) {
+  ParsedPacket& p = o.packet;
+  if (avail < 20) return drop(DropReason::ipv4_truncated);
+  uint8_t vihl = load_u8(ip);
+  std::size_t ihl = static_cast<std::size_t>(vihl & 0x0f) * 4;
+  if ((vihl >> 4) != 4 || ihl < 20) return drop(DropReason::ipv4_bad_header);
+  if (ihl > avail) return drop(DropReason::ipv4_truncated);
+  std::size_t total = load_be16(ip + 2);
+  if (total < ihl || total > avail) return drop(DropReason::ipv4_bad_length);
+  if (internet_checksum({ip, ihl}) != 0) return drop(DropReason::ipv4_bad_checksum);
+
+  p.family = IpFamily::v4;
+  p.l3_length = static_cast<uint16_t>(total);
+  p.tos = load_u8(ip + 1);
+  uint16_t frag = load_be16(ip + 6);
+  p.dont_fragment = (frag & 0x4000) != 0;
+  p.key.family = IpFamily::v4;
+  std::memcpy(p.key.src.data(), ip + 12, 4);
+  std::memcpy(p.key.dst.data(), ip + 16, 4);
+  uint8_t proto = load_u8(ip + 9);
+  if ((frag & 0x3fff) != 0) {  // MF set or offset non-zero
+    p.key.proto = proto;
+    p.kind = PacketKind::fragment;
+    return o;
+  }
+  return parse_l4(o, ip, ihl, total, proto);
+}
+
+ParseOutcome parse_ipv6(ParseOutcome o, const std::byte* ip, std::size_t avail) {
+  ParsedPacket& p = o.packet;
+  if (avail < 40) return drop(DropReason::ipv6_truncated);
+  uint32_t vtcfl = load_be32(ip);
+  if ((vtcfl >> 28) != 6) return drop(DropReason::ipv6_bad_header);
+  std::size_t payload = load_be16(ip + 4);
+  if (payload == 0 || 40 + payload > avail) return drop(DropReason::ipv6_bad_length);
+  std::size_t total = 40 + payload;
+
+  p.family = IpFamily::v6;
+  p.l3_length = static_cast<uint16_t>(total);
+  p.tos = static_cast<uint8_t>((vtcfl >> 20) & 0xff);
+  p.dont_fragment = true;  // IPv6 routers never fragment
+  p.key.family = IpFamily::v6;
+  std::memcpy(p.key.src.data(), ip + 8, 16);
+  std::memcpy(p.key.dst.data(), ip + 24, 16);
+  Ipv6Chain c = walk_ipv6_chain(ip, total, DropReason::ipv6_truncated);
+  if (c.drop != DropReason::count_) return drop(c.drop);
+  if (c.fragment) {
+    p.key.proto = c.proto;
+    p.kind = PacketKind::fragment;
+    return o;
+  }
+  return parse_l4(o, ip, c.l4_offset, total, c.proto);
+}
+
+}  // namespace
+
+ParseOutcome parse_packet(std::span<const std::byte> frame) {
+  ParseOutcome o;
+  const std::byte* d = frame.data();
+  const std::size_t len = frame.size();
+  if (len < kEthernetHeaderLen) return drop(DropReason::l2_truncated);
+  std::size_t off = kEthernetHeaderLen;
+  uint16_t type = load_be16(d + 12);
+  if (type == kEtherTypeVlan) {
+    if (len < off + kVlanTagLen) return drop(DropReason::l2_truncated);
+    type = load_be16(d + off + 2);
+    off += kVlanTagLen;
+    if (type == kEtherTypeVlan || type == kEtherTypeQinQ) return drop(DropReason::vlan_unsupported);
+  } else if (type == kEtherTypeQinQ) {
+    return drop(DropReason::vlan_unsupported);
+  }
+  o.packet.l3_offset = static_cast<uint16_t>(off);
+  switch (type) {
+    case kEtherTypeIpv4:
+      return parse_ipv4(o, d + off, len - off);
+    case kEtherTypeIpv6:
+      return parse_ipv6(o, d + off, len - off);
+    case kEtherTypeArp:
+      o.packet.kind = PacketKind::arp;
+      return o;
+    default:
+      return drop(DropReason::ethertype_unsupported);
+  }
+}
+
+}  // namespace anylb

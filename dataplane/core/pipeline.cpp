@@ -1,0 +1,170 @@
+#include "pipeline.hpp"
+
+namespace anylb {
+
+namespace {
+
+bool is_ipv6_multicast(const FlowKey& k) {
+  return k.family == IpFamily::v6 && std::to_integer<uint8_t>(k.dst[0]) == 0xff;
+}
+
+bool needs_hash(PacketKind k) {
+  return k == PacketKind::flow || k == PacketKind::icmp_error || k == PacketKind::fragment;
+}
+
+}  // namespace
+
+void Pipeline::process_burst(const ForwardingState& st, const PortContext& port, FlowClock now,
+                             std::span<const FrameBuffer> frames, Verdict* verdicts) {
+  ParseOutcome parsed[kMaxBurst];
+  uint64_t hashes[kMaxBurst];
+  const std::size_t n = frames.size() < kMaxBurst ? frames.size() : kMaxBurst;
+
+  // Stage 1: parse and hash the whole burst, prefetching each flow's bucket.
+  for (std::size_t i = 0; i < n; ++i) {
+    parsed[i] = parse_packet({frames[i].data, frames[i].len});
+    hashes[i] = 0;
+    if (parsed[i].ok() && needs_hash(parsed[i].packet.kind)) {
+      hashes[i] = flow_hash(parsed[i].packet.key);
+      if (parsed[i].packet.kind == PacketKind::flow) flows_.prefetch_bucket(hashes[i]);
+    }
+  }
+  // Stage 2: with buckets on their way, prefetch the entries they point at.
+  for (std::size_t i = 0; i < n; ++i)
+    if (parsed[i].ok() && parsed[i].packet.kind == PacketKind::flow) flows_.prefetch_entry(hashes[i], now);
+  // Stage 3: decide and rewrite.
+  for (std::size_t i = 0; i < n; ++i)
+    verdicts[i] = parsed[i].ok() ? decide(st, port, now, frames[i], parsed[i].packet, hashes[i])
+                                 : dropped(parsed[i].drop);
+}
+
+uint32_t Pipeline::pick_backend(const ForwardingState& st, uint32_t service_id, uint64_t hash) const {
+  const MaglevPair* m = st.services[service_id].maglev.get();
+  if (m == nullptr || m->primary.empty()) return 0;
+  const uint32_t slot = reduce32(static_cast<uint32_t>(hash >> 32), st.maglev_size);
+  uint16_t local = m->primary[slot];
+  if (local == kMaglevNoBackend) return 0;
+  if (st.backends[m->backend_ids[local]].state != BackendState::up) {
+    local = m->fallback[slot];
+    if (local == kMaglevNoBackend) return 0;
+  }
+  return m->backend_ids[local];
+}
+
+uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t service_id, const ParsedPacket& p,
+                                uint64_t hash, FlowClock now) {
+  FlowClock timeout = p.key.proto == kProtoTcp ? timeouts_.tcp_ms : timeouts_.udp_ms;
+  if (p.key.proto == kProtoTcp && (p.tcp_flags & (kTcpFin | kTcpRst)) != 0) timeout = timeouts_.tcp_closing_ms;
+
+  const int32_t slot = flows_.lookup(p.key, hash, now);
+  if (slot != FlowTable::kMiss) {
+    FlowTable::Entry& e = flows_.entry(slot);
+    const BackendEntry& b = st.backends[e.backend_id];
+    // Draining backends keep their flows; a backend that is down or gone
+    // (or now serves another service) loses them to the current table.
+    if (b.present && b.service_id == service_id && b.state != BackendState::down) {
+      flows_.touch(slot, now + timeout);
+      return e.backend_id;
+    }
+    const uint32_t moved = pick_backend(st, service_id, hash);
+    if (moved == 0) return 0;
+    e.backend_id = moved;
+    e.service_id = service_id;
+    flows_.touch(slot, now + timeout);
+    counters_.flows_repinned.add();
+    return moved;
+  }
+  const uint32_t backend = pick_backend(st, service_id, hash);
+  if (backend == 0) return 0;
+  flows_.insert(p.key, hash, backend, service_id, now, now + timeout);
+  counters_.services[service_id].new_flows.add();
+  counters_.backends[backend].new_flows.add();
+  return backend;
+}
+
+Verdict Pipeline::decide(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,
+                         const ParsedPacket& p, uint64_t hash) {
+  if (p.kind == PacketKind::arp || st.is_node_address(p.key)) {
+    counters_.exception_packets.add();
+    return Verdict{Action::exception, DropReason::count_, 0, f.len, 0};
+  }
+  if (!st.is_vip(p.key)) {
+    if (is_ipv6_multicast(p.key)) {  // neighbour discovery, MLD: the kernel's business
+      counters_.exception_packets.add();
+      return Verdict{Action::exception, DropReason::count_, 0, f.len, 0};
+    }
+    return dropped(DropReason::not_for_node);
+  }
+
+  switch (p.kind) {
+    case PacketKind::flow: {
+      const uint32_t sid = st.service_for(p.key);
+      if (sid == 0) return dropped(DropReason::no_service);
+      const uint32_t backend = flow_backend(st, sid, p, hash, now);
+      if (backend == 0) return dropped(DropReason::no_backend);
+      return forward(st, port, f, p, hash, sid, backend);
+    }
+    case PacketKind::icmp_error: {
+      // About a flow we carry: follow the flow table if this lcore has the
+      // flow, else the Maglev table (which gave the flow its backend).
+      const uint32_t sid = st.service_for(p.key);
+      if (sid == 0) return dropped(DropReason::no_service);
+      uint32_t backend = 0;
+      const int32_t slot = flows_.lookup(p.key, hash, now);
+      if (slot != FlowTable::kMiss) {
+        const BackendEntry& b = st.backends[flows_.entry(slot).backend_id];
+        if (b.present && b.service_id == sid && b.state != BackendState::down)
+          backend = flows_.entry(slot).backend_id;
+      }
+      if (backend == 0) backend = pick_backend(st, sid, hash);
+      if (backend == 0) return dropped(DropReason::no_backend);
+      counters_.icmp_errors_forwarded.add();
+      return forward(st, port, f, p, hash, sid, backend);
+    }
+    case PacketKind::fragment: {
+      const uint32_t sid = st.map.find(ServiceMap::Kind::fragment, p.key.dst, p.key.family, p.key.proto, 0);
+      if (sid == 0) return dropped(DropReason::no_service);
+      if (sid == ServiceMap::kAmbiguous) return dropped(DropReason::fragment_ambiguous);
+      if (st.services[sid].spec.fragments == FragmentPolicy::drop) return dropped(DropReason::fragment_dropped);
+      const uint32_t backend = pick_backend(st, sid, hash);  // 3-tuple hash: every fragment alike
+      if (backend == 0) return dropped(DropReason::no_backend);
+      counters_.fragments_hashed.add();
+      return forward(st, port, f, p, hash, sid, backend);
+    }
+    case PacketKind::icmp_other:
+      return dropped(DropReason::icmp_unsupported);
+    case PacketKind::other_ip:
+    case PacketKind::arp:
+      break;
+  }
+  return dropped(DropReason::protocol_unsupported);
+}
+
+Verdict Pipeline::forward(const ForwardingState& st, const PortContext& port, FrameBuffer f, const ParsedPacket& p,
+                          uint64_t hash, uint32_t service_id, uint32_t backend_id) {
+  const ServiceSpec& svc = st.services[service_id].spec;
+  const BackendEntry& b = st.backends[backend_id];
+  RewriteResult r;
+  if (svc.mode == ForwardingMode::l2_dsr) {
+    r = rewrite_l2_dsr(f, b.mac, port.mac);
+  } else {
+    EncapParams e{b.address.is_v4() ? &st.encap_source_v4 : &st.encap_source_v6,
+                  &b.address,
+                  b.mac,
+                  port.mac,
+                  static_cast<uint16_t>(svc.mode == ForwardingMode::gue ? svc.gue_port : 0),
+                  hash,
+                  port.mtu};
+    r = encapsulate(f, p, e);
+  }
+  if (r.drop != DropReason::count_) return dropped(r.drop);
+  EndpointCounters& sc = counters_.services[service_id];
+  sc.packets.add();
+  sc.bytes.add(r.len);
+  EndpointCounters& bc = counters_.backends[backend_id];
+  bc.packets.add();
+  bc.bytes.add(r.len);
+  return Verdict{Action::forward, DropReason::count_, r.prepended, r.len, backend_id};
+}
+
+}  // namespace anylb

@@ -1,0 +1,70 @@
+// The per-burst forwarding decision, on bytes: parse, service lookup, flow
+// table, Maglev, rewrite. The DPDK worker hands it frames and applies the
+// verdicts to its mbufs; tests drive it directly.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "counters.hpp"
+#include "encap.hpp"
+#include "flow_table.hpp"
+#include "forwarding_state.hpp"
+
+namespace anylb {
+
+inline constexpr uint32_t kMaxBurst = 64;
+
+struct FlowTimeouts {
+  FlowClock tcp_ms = 300'000;
+  FlowClock tcp_closing_ms = 10'000;  // after FIN or RST
+  FlowClock udp_ms = 60'000;
+};
+
+struct PortContext {
+  uint16_t index = 0;
+  MacAddress mac;
+  uint32_t mtu = 1500;
+};
+
+enum class Action : uint8_t { forward, exception, drop };
+
+struct Verdict {
+  Action action = Action::drop;
+  DropReason drop = DropReason::count_;
+  uint32_t prepended = 0;  // bytes added in front of the frame
+  uint32_t len = 0;        // frame length after rewriting
+  uint32_t backend_id = 0;
+};
+
+class Pipeline {
+ public:
+  Pipeline(FlowTable& flows, LcoreCounters& counters, FlowTimeouts timeouts)
+      : flows_(flows), counters_(counters), timeouts_(timeouts) {}
+
+  // Decides and rewrites up to kMaxBurst frames received on `port`.
+  void process_burst(const ForwardingState& st, const PortContext& port, FlowClock now,
+                     std::span<const FrameBuffer> frames, Verdict* verdicts);
+
+  // The backend a packet's flow would use now, and whether the flow table
+  // decided it (for tracing and tests); 0 if none.
+  uint32_t pick_backend(const ForwardingState& st, uint32_t service_id, uint64_t hash) const;
+
+ private:
+  Verdict decide(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,
+                 const ParsedPacket& p, uint64_t hash);
+  uint32_t flow_backend(const ForwardingState& st, uint32_t service_id, const ParsedPacket& p, uint64_t hash,
+                        FlowClock now);
+  Verdict forward(const ForwardingState& st, const PortContext& port, FrameBuffer f, const ParsedPacket& p,
+                  uint64_t hash, uint32_t service_id, uint32_t backend_id);
+  Verdict dropped(DropReason r) {
+    counters_.drop(r);
+    return Verdict{Action::drop, r, 0, 0, 0};
+  }
+
+  FlowTable& flows_;
+  LcoreCounters& counters_;
+  FlowTimeouts timeouts_;
+};
+
+}  // namespace anylb

@@ -1,0 +1,265 @@
+#include "options.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "maglev.hpp"
+
+namespace po = boost::program_options;
+
+namespace anylb {
+namespace {
+
+// Raw option values, before validation.
+struct RawOptions {
+  std::string eal;
+  std::vector<std::string> services, backends, node_addresses;
+  uint32_t tcp_timeout = 300, tcp_closing_timeout = 10, udp_timeout = 60;
+};
+
+po::options_description describe(DataplaneOptions& o, RawOptions& raw) {
+  po::options_description general("General");
+  general.add_options()
+      ("help,h", "print this help and exit")
+      ("config,c", po::value(&o.config_file)->value_name("FILE"),
+       "read options from FILE (one 'option = value' per line, '#' comments); "
+       "the command line takes precedence")
+      ("log-level", po::value(&o.log_level)->default_value(o.log_level)->value_name("LEVEL"),
+       "trace, debug, info, warn, error, critical or off")
+      ("stats-interval", po::value(&o.stats_interval_s)->default_value(o.stats_interval_s)->value_name("SEC"),
+       "how often counters are summed, logged (at debug) and written to --counters-file")
+      ("counters-file", po::value(&o.counters_file)->value_name("FILE"),
+       "write all counters as JSON to FILE every --stats-interval and at exit");
+
+  po::options_description dpdk("DPDK");
+  dpdk.add_options()
+      ("eal", po::value(&raw.eal)->value_name("ARGS"),
+       "EAL arguments, space-separated (e.g. \"-l 0-2 --no-huge -m 1024 --vdev=net_pcap0,...\"); "
+       "every EAL lcore but the main one becomes a worker")
+      ("port", po::value(&o.ports)->composing()->value_name("NAME"),
+       "a port to serve, by device name (PCI address or vdev name); repeat for more; default: every probed port")
+      ("rx-descriptors", po::value(&o.rx_descriptors)->default_value(o.rx_descriptors)->value_name("N"),
+       "RX ring size per queue")
+      ("tx-descriptors", po::value(&o.tx_descriptors)->default_value(o.tx_descriptors)->value_name("N"),
+       "TX ring size per queue")
+      ("mbufs", po::value(&o.mbufs)->default_value(o.mbufs)->value_name("N"), "mbufs in the packet pool")
+      ("mbuf-cache", po::value(&o.mbuf_cache)->default_value(o.mbuf_cache)->value_name("N"),
+       "per-lcore mbuf cache size")
+      ("mtu", po::value(&o.mtu)->default_value(o.mtu)->value_name("BYTES"),
+       "port MTU: largest IP packet sent, encapsulation included");
+
+  po::options_description lb("Load balancing");
+  lb.add_options()
+      ("flow-capacity", po::value(&o.flow_capacity)->default_value(o.flow_capacity)->value_name("N"),
+       "flows tracked per worker lcore; when full, the flow closest to expiry is evicted")
+      ("tcp-timeout", po::value(&raw.tcp_timeout)->default_value(raw.tcp_timeout)->value_name("SEC"),
+       "idle timeout of a TCP flow")
+      ("tcp-closing-timeout", po::value(&raw.tcp_closing_timeout)->default_value(raw.tcp_closing_timeout)->value_name("SEC"),
+       "idle timeout of a TCP flow after a FIN or RST")
+      ("udp-timeout", po::value(&raw.udp_timeout)->default_value(raw.udp_timeout)->value_name("SEC"),
+       "idle timeout of a UDP flow")
+      ("maglev-size", po::value(&o.limits.maglev_size)->default_value(o.limits.maglev_size)->value_name("M"),
+       "Maglev lookup table size, a prime (65537, 655373, ...)")
+      ("max-services", po::value(&o.limits.max_services)->default_value(o.limits.max_services)->value_name("N"),
+       "most services at once")
+      ("max-backends", po::value(&o.limits.max_backends)->default_value(o.limits.max_backends)->value_name("N"),
+       "most (service, backend) pairs at once");
+
+  po::options_description services("Services (until the control plane's API serves them; reloaded on SIGHUP)");
+  services.add_options()
+      ("node-address", po::value(&raw.node_addresses)->composing()->value_name("ADDR"),
+       "an address of this node: traffic to it goes to the exception path, and the first of each "
+       "family is the outer source of ipip/gue; repeat for more")
+      ("service", po::value(&raw.services)->composing()->value_name("SPEC"),
+       "a service: \"name=NAME vip=ADDR proto=tcp|udp port=N|any mode=l2-dsr|ipip|gue "
+       "[fragments=drop|hash] [gue-port=N]\"; repeat for more")
+      ("backend", po::value(&raw.backends)->composing()->value_name("SPEC"),
+       "a backend: \"service=NAME address=ADDR mac=MAC [weight=1-10000] [state=up|draining|down]\"; "
+       "repeat for more");
+
+  po::options_description all("anylb-dataplane: DPDK anycast L4 load balancer dataplane\n\n"
+                              "Usage: anylb-dataplane [OPTIONS] [-- EAL ARGS]\n\nOptions");
+  all.add(general).add(dpdk).add(lb).add(services);
+  return all;
+}
+
+std::vector<std::string> split_words(const std::string& s) {
+  std::istringstream in(s);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+// A config file line as key and value, or nothing for blanks and comments.
+bool config_line(const std::string& line, std::string& key) {
+  std::size_t b = line.find_first_not_of(" \t");
+  if (b == std::string::npos || line[b] == '#') return false;
+  std::size_t eq = line.find('=');
+  std::string k = line.substr(b, eq == std::string::npos ? std::string::npos : eq - b);
+  k.erase(k.find_last_not_of(" \t\r") + 1);
+  key = k;
+  return true;
+}
+
+struct Origins {
+  std::map<std::string, std::vector<std::string>> by_key;  // option -> origin of each value, in order
+};
+
+// Reads the command line and config file into `o`; fills origins of
+// repeated service/backend values for later messages.
+ParseResult read(int argc, const char* const* argv, DataplaneOptions& o, RawOptions& raw, Origins& origins) {
+  po::options_description desc = describe(o, raw);
+  po::variables_map vm;
+  std::vector<std::string> trailing;
+  try {
+    po::parsed_options cmd = po::command_line_parser(argc, argv).options(desc).allow_unregistered().run();
+    for (const po::option& opt : cmd.options) {
+      if (opt.unregistered) {
+        if (opt.string_key.empty() || opt.position_key >= 0) {  // positional: after "--" or stray
+          trailing.insert(trailing.end(), opt.original_tokens.begin(), opt.original_tokens.end());
+          continue;
+        }
+        return {ParseResult::Status::usage_error, "unknown option '" + opt.original_tokens.front() + "'"};
+      }
+      if (opt.string_key == "service" || opt.string_key == "backend" || opt.string_key == "node-address")
+        for (std::size_t i = 0; i < opt.value.size(); ++i) origins.by_key[opt.string_key].push_back("command line");
+    }
+    po::store(cmd, vm);
+    if (vm.count("help")) {
+      std::ostringstream out;
+      out << desc;
+      return {ParseResult::Status::exit_ok, out.str()};
+    }
+    if (vm.count("config")) {
+      const std::string path = vm["config"].as<std::string>();
+      std::ifstream file(path);
+      if (!file) return {ParseResult::Status::usage_error, "option 'config': cannot read '" + path + "'"};
+      // Check line by line first, so an error can name its line.
+      std::string line;
+      for (int n = 1; std::getline(file, line); ++n) {
+        std::string key;
+        if (!config_line(line, key)) continue;
+        std::string where = path + " line " + std::to_string(n);
+        try {
+          DataplaneOptions scratch_o;
+          RawOptions scratch_raw;
+          po::options_description scratch = describe(scratch_o, scratch_raw);
+          std::istringstream one(line);
+          po::variables_map scratch_vm;
+          po::store(po::parse_config_file(one, scratch), scratch_vm);
+          po::notify(scratch_vm);
+        } catch (const po::error& e) {
+          return {ParseResult::Status::usage_error, where + ": " + e.what()};
+        }
+        if (key == "config") return {ParseResult::Status::usage_error, where + ": option 'config' cannot be nested"};
+        if (key == "service" || key == "backend" || key == "node-address")  // composed after the command line
+          origins.by_key[key].push_back(where);
+      }
+      std::ifstream again(path);
+      po::store(po::parse_config_file(again, desc), vm);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return {ParseResult::Status::usage_error, e.what()};
+  }
+  std::vector<std::string> eal = split_words(raw.eal);
+  eal.insert(eal.end(), trailing.begin(), trailing.end());
+  o.eal_args = eal;
+  return {};
+}
+
+std::string origin_of(const Origins& origins, const std::string& key, std::size_t i) {
+  auto it = origins.by_key.find(key);
+  return it != origins.by_key.end() && i < it->second.size() ? it->second[i] : "command line";
+}
+
+ParseResult build_state(const RawOptions& raw, const Origins& origins, DesiredState& state) {
+  auto fail = [](std::string m) { return ParseResult{ParseResult::Status::usage_error, std::move(m)}; };
+  state = DesiredState{};
+  for (std::size_t i = 0; i < raw.node_addresses.size(); ++i) {
+    auto a = IpAddress::parse(raw.node_addresses[i]);
+    if (!a)
+      return fail(origin_of(origins, "node-address", i) + ": option 'node-address': '" + raw.node_addresses[i] +
+                  "' is not an IPv4 or IPv6 address");
+    state.node_addresses.push_back(*a);
+  }
+  std::string error;
+  for (std::size_t i = 0; i < raw.services.size(); ++i) {
+    auto s = parse_service_spec(raw.services[i], error);
+    if (!s) return fail(origin_of(origins, "service", i) + ": option 'service': " + error);
+    s->origin = origin_of(origins, "service", i);
+    state.services.push_back(*s);
+  }
+  for (std::size_t i = 0; i < raw.backends.size(); ++i) {
+    auto b = parse_backend_spec(raw.backends[i], error);
+    if (!b) return fail(origin_of(origins, "backend", i) + ": option 'backend': " + error);
+    b->origin = origin_of(origins, "backend", i);
+    state.backends.push_back(*b);
+  }
+  error = validate_desired_state(state);
+  if (!error.empty()) return fail(error);
+  return {};
+}
+
+std::string check_ranges(const DataplaneOptions& o, const RawOptions& raw) {
+  auto bad = [](const char* opt, const std::string& why) { return "option '" + std::string(opt) + "': " + why; };
+  static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  bool level_ok = false;
+  for (const char* l : levels) level_ok |= o.log_level == l;
+  if (!level_ok) return bad("log-level", "'" + o.log_level + "' is not trace, debug, info, warn, error, critical or off");
+  if (!(o.stats_interval_s >= 0.01 && o.stats_interval_s <= 3600))
+    return bad("stats-interval", "must be between 0.01 and 3600 seconds");
+  if (o.rx_descriptors < 32 || o.tx_descriptors < 32) return bad("rx-descriptors/tx-descriptors", "must be at least 32");
+  if (o.mbufs < 1024) return bad("mbufs", "must be at least 1024");
+  if (o.mbuf_cache > 512) return bad("mbuf-cache", "must be at most 512 (RTE_MEMPOOL_CACHE_MAX_SIZE)");
+  if (o.mtu < 1280 || o.mtu > 9000) return bad("mtu", "must be between 1280 and 9000");
+  if (o.flow_capacity < 1024 || o.flow_capacity > (uint64_t{1} << 32))
+    return bad("flow-capacity", "must be between 1024 and 4294967296");
+  const uint32_t max_timeout = 7 * 24 * 3600;  // the flow clock wraps after 24 days
+  if (raw.tcp_timeout == 0 || raw.tcp_timeout > max_timeout) return bad("tcp-timeout", "must be 1 to 604800 seconds");
+  if (raw.tcp_closing_timeout == 0 || raw.tcp_closing_timeout > max_timeout)
+    return bad("tcp-closing-timeout", "must be 1 to 604800 seconds");
+  if (raw.udp_timeout == 0 || raw.udp_timeout > max_timeout) return bad("udp-timeout", "must be 1 to 604800 seconds");
+  if (!is_prime(o.limits.maglev_size) || o.limits.maglev_size < 7 || o.limits.maglev_size > kMaglevMaxSize)
+    return bad("maglev-size", std::to_string(o.limits.maglev_size) + " is not a prime between 7 and " +
+                                  std::to_string(kMaglevMaxSize));
+  if (o.limits.max_services == 0 || o.limits.max_services > 1'000'000)
+    return bad("max-services", "must be 1 to 1000000");
+  if (o.limits.max_backends == 0 || o.limits.max_backends > 16'000'000)
+    return bad("max-backends", "must be 1 to 16000000");
+  if (o.eal_args.empty()) return bad("eal", "no EAL arguments (give at least the lcores, e.g. --eal \"-l 0-1\")");
+  return {};
+}
+
+}  // namespace
+
+ParseResult parse_options(int argc, const char* const* argv, DataplaneOptions& out) {
+  RawOptions raw;
+  Origins origins;
+  ParseResult r = read(argc, argv, out, raw, origins);
+  if (r.status != ParseResult::Status::run) return r;
+  std::string err = check_ranges(out, raw);
+  if (!err.empty()) return {ParseResult::Status::usage_error, err};
+  out.timeouts.tcp_ms = raw.tcp_timeout * 1000;
+  out.timeouts.tcp_closing_ms = raw.tcp_closing_timeout * 1000;
+  out.timeouts.udp_ms = raw.udp_timeout * 1000;
+  // Ids are reused only after every flow that could name them has expired.
+  out.limits.id_quarantine_ms = uint64_t{std::max({raw.tcp_timeout, raw.tcp_closing_timeout, raw.udp_timeout})} * 1000 * 2;
+  return build_state(raw, origins, out.state);
+}
+
+ParseResult reload_desired_state(int argc, const char* const* argv, DesiredState& out) {
+  DataplaneOptions scratch;
+  RawOptions raw;
+  Origins origins;
+  ParseResult r = read(argc, argv, scratch, raw, origins);
+  if (r.status != ParseResult::Status::run) return r;
+  return build_state(raw, origins, out);
+}
+
+}  // namespace anylb

@@ -1,0 +1,47 @@
+// anylb-dataplane's options: one documented struct with defaults, filled by
+// Boost.Program_options from the command line and a config file, and
+// validated in one place. Errors name the option (and the file line).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "desired_state.hpp"
+#include "pipeline.hpp"
+#include "state_builder.hpp"
+
+namespace anylb {
+
+struct DataplaneOptions {
+  std::string config_file;
+  std::vector<std::string> eal_args;      // passed to rte_eal_init
+  std::vector<std::string> ports;         // device names; empty = every probed port
+  uint16_t rx_descriptors = 1024;
+  uint16_t tx_descriptors = 1024;
+  uint32_t mbufs = 32767;                 // per NUMA socket in use
+  uint32_t mbuf_cache = 256;
+  uint32_t mtu = 1500;
+  uint64_t flow_capacity = 1u << 20;      // flows per worker lcore
+  FlowTimeouts timeouts;
+  StateLimits limits;
+  DesiredState state;                     // services, backends, node addresses
+  std::string log_level = "info";
+  double stats_interval_s = 10.0;
+  std::string counters_file;              // JSON counters written every interval and at exit
+};
+
+struct ParseResult {
+  enum class Status { run, exit_ok, usage_error } status = Status::run;
+  std::string message;  // help text, or the error naming the option
+};
+
+// argv as given to main. On a usage error the message names the option, the
+// config file and line where relevant, and what is wrong.
+ParseResult parse_options(int argc, const char* const* argv, DataplaneOptions& out);
+
+// Re-reads only the desired state (services, backends, node addresses) from
+// the same command line and config file, for a reload.
+ParseResult reload_desired_state(int argc, const char* const* argv, DesiredState& out);
+
+}  // namespace anylb

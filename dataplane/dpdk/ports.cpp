@@ -1,0 +1,91 @@
+#include "ports.hpp"
+
+#include <rte_ethdev.h>
+
+#include <cstring>
+#include <spdlog/spdlog.h>
+#include <stdexcept>
+
+namespace anylb {
+
+std::vector<uint16_t> resolve_ports(const std::vector<std::string>& names) {
+  std::vector<uint16_t> ids;
+  if (names.empty()) {
+    for (uint16_t id = rte_eth_find_next(0); id < RTE_MAX_ETHPORTS;
+         id = rte_eth_find_next(static_cast<uint16_t>(id + 1)))
+      ids.push_back(id);
+    if (ids.empty()) throw std::runtime_error("option 'port': no DPDK port was probed (check --eal devices)");
+    return ids;
+  }
+  for (const std::string& n : names) {
+    uint16_t id;
+    if (rte_eth_dev_get_port_by_name(n.c_str(), &id) != 0)
+      throw std::runtime_error("option 'port': no DPDK port named '" + n + "'");
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+PortInfo start_port(uint16_t port_id, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc, uint32_t mtu,
+                    rte_mempool* pool) {
+  PortInfo info;
+  info.port_id = port_id;
+  char name[RTE_ETH_NAME_MAX_LEN] = {};
+  rte_eth_dev_get_name_by_port(port_id, name);
+  info.name = name;
+  auto fail = [&](const std::string& what, int rc) {
+    return std::runtime_error("port '" + info.name + "': " + what + ": " + std::string(rte_strerror(-rc)));
+  };
+
+  rte_eth_dev_info dev{};
+  int rc = rte_eth_dev_info_get(port_id, &dev);
+  if (rc != 0) throw fail("cannot read device info", rc);
+  if (queues > dev.max_rx_queues || queues > dev.max_tx_queues)
+    throw std::runtime_error("port '" + info.name + "': " + std::to_string(queues) + " workers need " +
+                             std::to_string(queues) + " RX/TX queues, the device has " +
+                             std::to_string(dev.max_rx_queues) + "/" + std::to_string(dev.max_tx_queues));
+
+  rte_eth_conf conf{};
+  const uint64_t want_rss = RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
+  const uint64_t rss = want_rss & dev.flow_type_rss_offloads;
+  if (queues > 1 && rss != 0) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf = rss;
+    info.rss = true;
+  } else if (queues > 1) {
+    spdlog::warn("port '{}': no RSS support; each RX queue must be fed on its own (e.g. one pcap per queue)",
+                 info.name);
+  }
+  if (mtu >= dev.min_mtu && mtu <= dev.max_mtu) conf.rxmode.mtu = mtu;
+  if (dev.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+
+  rc = rte_eth_dev_configure(port_id, queues, queues, &conf);
+  if (rc != 0) throw fail("configure", rc);
+  rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_desc, &tx_desc);
+  if (rc != 0) throw fail("adjust descriptors", rc);
+  const int socket = rte_eth_dev_socket_id(port_id);
+  const unsigned sock = socket < 0 ? 0u : static_cast<unsigned>(socket);
+  for (uint16_t q = 0; q < queues; ++q) {
+    rc = rte_eth_rx_queue_setup(port_id, q, rx_desc, sock, nullptr, pool);
+    if (rc != 0) throw fail("RX queue " + std::to_string(q), rc);
+    rte_eth_txconf txconf = dev.default_txconf;
+    txconf.offloads = conf.txmode.offloads;
+    rc = rte_eth_tx_queue_setup(port_id, q, tx_desc, sock, &txconf);
+    if (rc != 0) throw fail("TX queue " + std::to_string(q), rc);
+  }
+  rc = rte_eth_dev_start(port_id);
+  if (rc != 0) throw fail("start", rc);
+  rte_ether_addr mac{};
+  rte_eth_macaddr_get(port_id, &mac);
+  std::memcpy(info.mac.bytes.data(), mac.addr_bytes, 6);
+  spdlog::info("port '{}' (id {}): mac {}, {} queue(s), rss {}", info.name, port_id, info.mac.to_string(), queues,
+               info.rss ? "on" : "off");
+  return info;
+}
+
+void stop_port(uint16_t port_id) {
+  rte_eth_dev_stop(port_id);
+  rte_eth_dev_close(port_id);
+}
+
+}  // namespace anylb

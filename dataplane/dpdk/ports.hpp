@@ -1,0 +1,32 @@
+// Port setup: any PMD (NICs, vdevs), one RX and one TX queue per worker,
+// RSS on the 5-tuple where the PMD supports it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ip_address.hpp"
+
+struct rte_mempool;
+
+namespace anylb {
+
+struct PortInfo {
+  uint16_t port_id = 0;
+  std::string name;
+  MacAddress mac;
+  bool rss = false;
+};
+
+// Resolves the ports to serve: by name, or every probed port. Throws
+// std::runtime_error naming the port on failure.
+std::vector<uint16_t> resolve_ports(const std::vector<std::string>& names);
+
+// Configures and starts a port with `queues` RX and TX queues.
+PortInfo start_port(uint16_t port_id, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc, uint32_t mtu,
+                    rte_mempool* pool);
+
+void stop_port(uint16_t port_id);
+
+}  // namespace anylb

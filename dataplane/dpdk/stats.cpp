@@ -1,0 +1,134 @@
+#include "stats.hpp"
+
+#include <cstdio>
+#include <fstream>
+
+namespace anylb {
+
+namespace {
+
+std::string proto_name(uint8_t p) { return p == 6 ? "tcp" : p == 17 ? "udp" : std::to_string(p); }
+
+}  // namespace
+
+nlohmann::json collect_counters(const std::vector<std::unique_ptr<WorkerContext>>& workers,
+                                const std::vector<PortInfo>& ports, const ForwardingState& state) {
+  using nlohmann::json;
+  json out;
+  out["generation"] = state.generation;
+
+  json port_list = json::array();
+  for (std::size_t pi = 0; pi < ports.size(); ++pi) {
+    uint64_t rxp = 0, rxb = 0, txp = 0, txb = 0;
+    for (const auto& w : workers) {
+      const PortCounters& pc = w->counters->ports[pi];
+      rxp += pc.rx_packets.read();
+      rxb += pc.rx_bytes.read();
+      txp += pc.tx_packets.read();
+      txb += pc.tx_bytes.read();
+    }
+    port_list.push_back({{"name", ports[pi].name}, {"mac", ports[pi].mac.to_string()}, {"rx_packets", rxp},
+                         {"rx_bytes", rxb}, {"tx_packets", txp}, {"tx_bytes", txb}});
+  }
+  out["ports"] = port_list;
+
+  json drops = json::object();
+  uint64_t total_drops = 0;
+  for (std::size_t r = 0; r < kDropReasonCount; ++r) {
+    uint64_t n = 0;
+    for (const auto& w : workers) n += w->counters->drops[r].read();
+    drops[std::string(kDropReasonNames[r])] = n;
+    total_drops += n;
+  }
+  out["drops"] = drops;
+  out["drops_total"] = total_drops;
+
+  uint64_t exc = 0, frag = 0, icmp = 0, repinned = 0;
+  json lcores = json::array();
+  json flows = {{"occupancy", 0}, {"inserts", 0}, {"evictions", 0}, {"expirations", 0}, {"capacity", 0}};
+  for (const auto& w : workers) {
+    exc += w->counters->exception_packets.read();
+    frag += w->counters->fragments_hashed.read();
+    icmp += w->counters->icmp_errors_forwarded.read();
+    repinned += w->counters->flows_repinned.read();
+    json lc = {{"worker", w->config.worker_id}, {"loops", w->loops.load(std::memory_order_relaxed)}};
+    if (w->flows_ready.load(std::memory_order_acquire)) {
+      const FlowTableStats& fs = w->flows->stats();
+      lc["flow_occupancy"] = fs.occupancy.read();
+      lc["flow_slots"] = w->flows->slots();
+      flows["occupancy"] = flows["occupancy"].get<uint64_t>() + fs.occupancy.read();
+      flows["inserts"] = flows["inserts"].get<uint64_t>() + fs.inserts.read();
+      flows["evictions"] = flows["evictions"].get<uint64_t>() + fs.evictions.read();
+      flows["expirations"] = flows["expirations"].get<uint64_t>() + fs.expirations.read();
+      flows["capacity"] = flows["capacity"].get<uint64_t>() + w->config.flow_capacity;
+    }
+    lcores.push_back(lc);
+  }
+  out["exception_packets"] = exc;
+  out["fragments_hashed"] = frag;
+  out["icmp_errors_forwarded"] = icmp;
+  out["flows_repinned"] = repinned;
+  out["flows"] = flows;
+  out["lcores"] = lcores;
+
+  json services = json::array();
+  for (uint32_t sid = 1; sid < state.services.size(); ++sid) {
+    const ServiceEntry& s = state.services[sid];
+    if (!s.present) continue;
+    uint64_t p = 0, b = 0, nf = 0;
+    for (const auto& w : workers) {
+      const EndpointCounters& c = w->counters->services[sid];
+      p += c.packets.read();
+      b += c.bytes.read();
+      nf += c.new_flows.read();
+    }
+    services.push_back({{"id", sid}, {"name", s.spec.name}, {"vip", s.spec.vip.to_string()},
+                        {"proto", proto_name(s.spec.proto)}, {"port", s.spec.port},
+                        {"mode", std::string(to_string(s.spec.mode))}, {"packets", p}, {"bytes", b},
+                        {"new_flows", nf}});
+  }
+  out["services"] = services;
+
+  json backends = json::array();
+  for (uint32_t bid = 1; bid < state.backends.size(); ++bid) {
+    const BackendEntry& be = state.backends[bid];
+    if (!be.present) continue;
+    uint64_t p = 0, b = 0, nf = 0;
+    for (const auto& w : workers) {
+      const EndpointCounters& c = w->counters->backends[bid];
+      p += c.packets.read();
+      b += c.bytes.read();
+      nf += c.new_flows.read();
+    }
+    backends.push_back({{"id", bid}, {"service", state.services[be.service_id].spec.name},
+                        {"address", be.address.to_string()}, {"state", std::string(to_string(be.state))},
+                        {"packets", p}, {"bytes", b}, {"new_flows", nf}});
+  }
+  out["backends"] = backends;
+  return out;
+}
+
+bool write_counters_file(const std::string& path, const nlohmann::json& counters) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    if (!f) return false;
+    f << counters.dump(1) << '\n';
+    if (!f) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+std::string counters_summary(const nlohmann::json& c) {
+  uint64_t rx = 0, tx = 0;
+  for (const auto& p : c["ports"]) {
+    rx += p["rx_packets"].get<uint64_t>();
+    tx += p["tx_packets"].get<uint64_t>();
+  }
+  return "gen " + std::to_string(c["generation"].get<uint64_t>()) + " rx " + std::to_string(rx) + " tx " +
+         std::to_string(tx) + " drops " + std::to_string(c["drops_total"].get<uint64_t>()) + " flows " +
+         std::to_string(c["flows"]["occupancy"].get<uint64_t>()) + " evictions " +
+         std::to_string(c["flows"]["evictions"].get<uint64_t>());
+}
+
+}  // namespace anylb

@@ -1,0 +1,121 @@
+#include "worker.hpp"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
+namespace anylb {
+namespace {
+
+struct TxBuffer {
+  rte_mbuf* pkts[kRxBurst];
+  uint16_t count = 0;
+};
+
+void flush(uint16_t port, uint16_t queue, TxBuffer& tx, PortCounters& pc, LcoreCounters& c) {
+  if (tx.count == 0) return;
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < tx.count; ++i) bytes += tx.pkts[i]->pkt_len;
+  const uint16_t sent = rte_eth_tx_burst(port, queue, tx.pkts, tx.count);
+  for (uint16_t i = sent; i < tx.count; ++i) {  // unsent: ours to free, and counted
+    bytes -= tx.pkts[i]->pkt_len;
+    c.drop(DropReason::tx_full);
+    rte_pktmbuf_free(tx.pkts[i]);
+  }
+  pc.tx_packets.add(sent);
+  pc.tx_bytes.add(bytes);
+  tx.count = 0;
+}
+
+// Applies a verdict to its mbuf: move the data start back over prepended
+// headers and cut trailing padding.
+void apply_rewrite(rte_mbuf* m, const Verdict& v) {
+  if (v.prepended != 0) rte_pktmbuf_prepend(m, static_cast<uint16_t>(v.prepended));  // room checked by encap
+  if (v.len < m->pkt_len) {
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - v.len));
+  }
+}
+
+}  // namespace
+
+int worker_main(void* arg) {
+  WorkerContext& ctx = *static_cast<WorkerContext*>(arg);
+  const WorkerConfig& cfg = ctx.config;
+  const uint16_t queue = static_cast<uint16_t>(cfg.worker_id);
+  ctx.flows = std::make_unique<FlowTable>(cfg.flow_capacity);
+  ctx.flows_ready.store(true, std::memory_order_release);
+  LcoreCounters& counters = *ctx.counters;
+  Pipeline pipeline(*ctx.flows, counters, cfg.timeouts);
+  StatePublisher& publisher = *ctx.shared.publisher;
+  publisher.register_worker(cfg.worker_id);
+
+  std::vector<PortContext> port_ctx;
+  for (const PortInfo& p : cfg.ports) port_ctx.push_back(PortContext{p.port_id, p.mac, cfg.mtu});
+  std::vector<TxBuffer> tx(cfg.ports.size());
+
+  const uint64_t tsc_per_ms = rte_get_tsc_hz() / 1000;
+  const uint64_t drain_tsc = rte_get_tsc_hz() / 1'000'000 * kTxDrainUs;
+  uint64_t last_drain = rte_rdtsc();
+  rte_mbuf* rx[kRxBurst];
+  FrameBuffer frames[kRxBurst];
+  Verdict verdicts[kRxBurst];
+
+  while (!ctx.shared.stop->load(std::memory_order_relaxed)) {
+    const ForwardingState* st = publisher.current();
+    const uint64_t tsc = rte_rdtsc();
+    const FlowClock now = static_cast<FlowClock>(tsc / tsc_per_ms);
+
+    for (std::size_t pi = 0; pi < cfg.ports.size(); ++pi) {
+      const uint16_t port = cfg.ports[pi].port_id;
+      const uint16_t n = rte_eth_rx_burst(port, queue, rx, kRxBurst);
+      if (n == 0) continue;
+      PortCounters& pc = counters.ports[pi];
+      uint64_t rx_bytes = 0;
+      for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(rx[i], void*));
+      for (uint16_t i = 0; i < n; ++i) {
+        rx_bytes += rx[i]->pkt_len;
+        frames[i] = FrameBuffer{rte_pktmbuf_mtod(rx[i], std::byte*), rx[i]->data_len, rte_pktmbuf_headroom(rx[i])};
+      }
+      pc.rx_packets.add(n);
+      pc.rx_bytes.add(rx_bytes);
+
+      pipeline.process_burst(*st, port_ctx[pi], now, {frames, n}, verdicts);
+
+      TxBuffer& buf = tx[pi];
+      for (uint16_t i = 0; i < n; ++i) {
+        switch (verdicts[i].action) {
+          case Action::forward:
+            apply_rewrite(rx[i], verdicts[i]);
+            buf.pkts[buf.count++] = rx[i];
+            if (buf.count == kRxBurst) flush(port, queue, buf, pc, counters);
+            break;
+          case Action::exception:
+            // The kernel exception interface arrives with the lab issue.
+            counters.drop(DropReason::exception_no_interface);
+            rte_pktmbuf_free(rx[i]);
+            break;
+          case Action::drop:
+            rte_pktmbuf_free(rx[i]);
+            break;
+        }
+      }
+    }
+
+    if (tsc - last_drain > drain_tsc) {
+      for (std::size_t pi = 0; pi < cfg.ports.size(); ++pi)
+        flush(cfg.ports[pi].port_id, queue, tx[pi], counters.ports[pi], counters);
+      last_drain = tsc;
+    }
+    ctx.flows->sweep(now, kSweepBucketsPerLoop);
+    ctx.loops.store(ctx.loops.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    publisher.quiescent(cfg.worker_id);  // `st` is not used past this point
+  }
+
+  for (std::size_t pi = 0; pi < cfg.ports.size(); ++pi)
+    flush(cfg.ports[pi].port_id, queue, tx[pi], counters.ports[pi], counters);
+  publisher.unregister_worker(cfg.worker_id);
+  return 0;
+}
+
+}  // namespace anylb

@@ -1,0 +1,50 @@
+// A worker lcore: polls its RX queue on every port, runs the pipeline, and
+// sends through a small per-port TX buffer flushed when full or after
+// kTxDrainUs (DPDK l3fwd's BURST_TX_DRAIN_US idea).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "counters.hpp"
+#include "flow_table.hpp"
+#include "pipeline.hpp"
+#include "ports.hpp"
+#include "state_publisher.hpp"
+
+namespace anylb {
+
+inline constexpr uint32_t kRxBurst = 32;
+inline constexpr uint64_t kTxDrainUs = 100;
+inline constexpr uint32_t kSweepBucketsPerLoop = 4;
+
+struct WorkerConfig {
+  uint32_t worker_id = 0;  // 0..N-1: also the RX/TX queue index
+  std::vector<PortInfo> ports;
+  uint32_t mtu = 1500;
+  FlowTimeouts timeouts;
+  uint64_t flow_capacity = 0;
+};
+
+struct WorkerShared {
+  StatePublisher* publisher = nullptr;
+  std::atomic<bool>* stop = nullptr;
+};
+
+// Everything a worker owns; the control thread reads its counters and flow
+// statistics (relaxed counters) while it runs.
+struct WorkerContext {
+  WorkerConfig config;
+  WorkerShared shared;
+  std::unique_ptr<LcoreCounters> counters;
+  std::unique_ptr<FlowTable> flows;  // created on the worker's lcore: first touch on its NUMA node
+  std::atomic<bool> flows_ready{false};
+  std::atomic<uint64_t> loops{0};    // liveness: advances while the worker polls
+};
+
+// rte_eal_remote_launch entry point; arg is a WorkerContext*.
+int worker_main(void* arg);
+
+}  // namespace anylb
