@@ -62,7 +62,6 @@ int worker_main(void* arg) {
   Verdict verdicts[kRxBurst];
 
   while (!ctx.shared.stop->load(std::memory_order_relaxed)) {
-    const ForwardingState* st = publisher.current();
     const uint64_t tsc = rte_rdtsc();
     const FlowClock now = static_cast<FlowClock>(tsc / tsc_per_ms);
 
@@ -70,6 +69,8 @@ int worker_main(void* arg) {
       const uint16_t port = cfg.ports[pi].port_id;
       const uint16_t n = rte_eth_rx_burst(port, queue, rx, kRxBurst);
       if (n == 0) continue;
+      // Loaded after RX so a burst always meets the newest published state.
+      const ForwardingState* st = publisher.current();
       PortCounters& pc = counters.ports[pi];
       uint64_t rx_bytes = 0;
       for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(rx[i], void*));
