@@ -1,0 +1,306 @@
+"""Runs the real anylb-dataplane on net_pcap ports and reads back what it sent.
+
+Two ways to feed it:
+  - a pcap file (rx_pcap=FILE): every packet is read once at start;
+  - a named pipe (rx_pcap=FIFO): the test writes packets in phases and can
+    change the configuration (SIGHUP) between or during them. net_pcap reads
+    32 packets per burst and blocks until it has them, so each phase ends with
+    a filler of packets to a foreign address (dropped as not_for_node) that
+    pushes the phase's last packets through.
+
+Everything lives in a fresh temporary directory, the process is stopped by its
+PID, and the directory is removed on exit.
+"""
+import atexit
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+from scapy.all import Ether, IP, IPv6, TCP, UDP, rdpcap, raw, wrpcap  # noqa: F401
+
+Ether = Ether  # re-exported for tests
+
+PORT_MAC = "02:70:63:61:70:00"  # net_pcap's fixed MAC for port 0
+CLIENT_MAC = "02:00:00:00:00:99"
+FILLER_DST = "192.0.2.250"       # not a VIP nor a node address
+FILLER_COUNT = 64
+NODE4 = "198.18.0.1"
+NODE6 = "2001:db8:ff::1"
+
+_live = []
+
+
+def _cleanup():
+    for dp in list(_live):
+        dp.kill()
+
+
+atexit.register(_cleanup)
+
+
+class Tap:
+    """A minimal TAP producer: meson counts each case."""
+
+    def __init__(self):
+        self.cases = []
+
+    def case(self, fn):
+        self.cases.append(fn)
+        return fn
+
+    def run(self):
+        print(f"1..{len(self.cases)}", flush=True)
+        failed = 0
+        for i, fn in enumerate(self.cases, 1):
+            try:
+                fn()
+                print(f"ok {i} - {fn.__name__}", flush=True)
+            except Exception:  # report and go on with the next case
+                failed += 1
+                print(f"not ok {i} - {fn.__name__}", flush=True)
+                for line in traceback.format_exc().splitlines():
+                    print("# " + line, flush=True)
+        _cleanup()
+        sys.exit(1 if failed else 0)
+
+
+def binary():
+    return sys.argv[1]
+
+
+class Dataplane:
+    """One anylb-dataplane process with a single net_pcap port."""
+
+    _seq = 0
+
+    def __init__(self, config_lines, rx=None, fifo=False, workers=1, extra_args=(), rx_per_queue=None):
+        Dataplane._seq += 1
+        self.dir = tempfile.mkdtemp(prefix="anylb-pkt-")
+        self.prefix = f"anylbpkt{os.getpid()}_{Dataplane._seq}"
+        self.config = os.path.join(self.dir, "dataplane.conf")
+        self.counters_path = os.path.join(self.dir, "counters.json")
+        self.out = os.path.join(self.dir, "out.pcap")
+        self.fifo = None
+        self.writer = None
+        self.proc = None
+        self.log = os.path.join(self.dir, "dataplane.log")
+        self.write_config(config_lines)
+        if rx_per_queue is not None:  # one pcap per RX queue (net_pcap has no RSS)
+            paths = []
+            for q, pkts in enumerate(rx_per_queue):
+                p = os.path.join(self.dir, f"in{q}.pcap")
+                wrpcap(p, pkts)
+                paths.append(p)
+            vdev = "net_pcap0," + ",".join(f"rx_pcap={p},tx_pcap={self.out}.{q}" for q, p in enumerate(paths))
+        elif fifo:
+            self.fifo = os.path.join(self.dir, "in.fifo")
+            os.mkfifo(self.fifo)
+            vdev = f"net_pcap0,rx_pcap={self.fifo},tx_pcap={self.out}"
+        else:
+            rx_path = os.path.join(self.dir, "in.pcap")
+            wrpcap(rx_path, rx or [])
+            vdev = f"net_pcap0,rx_pcap={rx_path},tx_pcap={self.out}"
+        lcores = "0@0,1@1" if workers == 1 else "0@0," + ",".join(f"{i}@1" for i in range(1, workers + 1))
+        eal = f"--lcores={lcores} --no-huge -m 256 --no-pci --no-telemetry --file-prefix {self.prefix} --vdev={vdev}"
+        self.args = [binary(), "--config", self.config, "--eal", eal, "--counters-file", self.counters_path,
+                     "--stats-interval", "0.05", "--mbufs", "4096", "--flow-capacity", "65536",
+                     "--max-backends", "4096", "--max-services", "64", *extra_args]
+
+    def write_config(self, lines):
+        tmp = self.config + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(tmp, self.config)  # a reload never reads half a file
+
+    def start(self):
+        self._logf = open(self.log, "w")
+        self.proc = subprocess.Popen(self.args, stdout=self._logf, stderr=subprocess.STDOUT)
+        _live.append(self)
+        if self.fifo:
+            # Opening blocks until the dataplane opens its end; bounded by the
+            # process dying first.
+            deadline = time.time() + 20
+            fd = None
+            while fd is None:
+                try:
+                    fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+                except OSError:
+                    if self.proc.poll() is not None or time.time() > deadline:
+                        raise AssertionError("dataplane did not open its RX pipe:\n" + self.read_log())
+                    time.sleep(0.02)
+            os.set_blocking(fd, True)
+            self.writer = os.fdopen(fd, "wb")
+            # pcap file header: magic, v2.4, zone, sigfigs, snaplen, Ethernet
+            self.writer.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+            self.writer.flush()
+        self.wait_for(lambda c: c is not None, what="first counters")
+        return self
+
+    def read_log(self):
+        try:
+            with open(self.log) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def send(self, packets, filler=True):
+        """Writes packets into the pipe (fifo mode), then the filler."""
+        now = time.time()
+        chunks = []
+        for p in list(packets) + (filler_packets() if filler else []):
+            b = raw(p)
+            chunks.append(struct.pack("<IIII", int(now), int((now % 1) * 1e6), len(b), len(b)) + b)
+        self.writer.write(b"".join(chunks))
+        self.writer.flush()
+
+    def counters(self):
+        try:
+            with open(self.counters_path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def wait_for(self, predicate, timeout=20, what="condition"):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"dataplane exited ({self.proc.returncode}) waiting for {what}:\n" + self.read_log())
+            c = self.counters()
+            try:
+                if predicate(c):
+                    return c
+            except (KeyError, TypeError):
+                pass
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}; counters: {json.dumps(self.counters())[:2000]}")
+
+    def wait_forwarded(self, total, timeout=20):
+        """Waits until the backends' packet counters add up to `total`."""
+        return self.wait_for(lambda c: sum(b["packets"] for b in c["backends"]) >= total, timeout,
+                             what=f"{total} forwarded packets")
+
+    def reload(self, config_lines, wait=True):
+        gen = self.counters()["generation"]
+        self.write_config(config_lines)
+        self.proc.send_signal(signal.SIGHUP)
+        if wait:
+            return self.wait_for(lambda c: c["generation"] > gen, what=f"generation > {gen}")
+
+    def stop(self):
+        """Stops the process (SIGTERM by PID) and returns the packets it sent."""
+        if self.writer:
+            self.writer.close()
+            self.writer = None
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("dataplane did not stop on SIGTERM")
+        if self in _live:
+            _live.remove(self)
+        self.final = self.counters()
+        assert self.proc.returncode == 0, f"dataplane exited {self.proc.returncode}:\n" + self.read_log()
+        outs = sorted(f for f in os.listdir(self.dir) if f.startswith("out.pcap"))
+        pkts = []
+        for o in outs:
+            path = os.path.join(self.dir, o)
+            if os.path.getsize(path) > 0:
+                pkts.extend(rdpcap(path))
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return pkts
+
+    def kill(self):
+        if self.writer:
+            try:
+                self.writer.close()
+            except OSError:
+                pass
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self in _live:
+            _live.remove(self)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None and exc[0] is not None:
+            self.kill()
+
+
+def filler_packets():
+    return [Ether(dst=PORT_MAC, src=CLIENT_MAC) / IP(src="198.51.100.250", dst=FILLER_DST) / UDP(sport=9, dport=9)
+            for _ in range(FILLER_COUNT)]
+
+
+def to_vip(vip, sport, dport=80, proto="tcp", src=None, flags="S", payload=b"", vlan=None):
+    """A client packet to a VIP; the client address follows from the port so
+    flows differ in both."""
+    six = ":" in vip
+    if src is None:
+        src = f"2001:db8:c::{sport:x}" if six else f"198.51.100.{sport % 200 + 1}"
+    l3 = IPv6(src=src, dst=vip) if six else IP(src=src, dst=vip)
+    l4 = TCP(sport=sport, dport=dport, flags=flags) if proto == "tcp" else UDP(sport=sport, dport=dport)
+    eth = Ether(dst=PORT_MAC, src=CLIENT_MAC)
+    if vlan is not None:
+        from scapy.all import Dot1Q
+        eth = eth / Dot1Q(vlan=vlan)
+    return eth / l3 / l4 / payload
+
+
+GUE_PORT = 6080
+
+
+def innermost(pkt):
+    """The client's own IP packet inside whatever the dataplane wrapped it in."""
+    layer = pkt[IP] if IP in pkt else pkt[IPv6]
+    while True:
+        nxt = layer.payload
+        if isinstance(nxt, (IP, IPv6)):
+            layer = nxt
+            continue
+        if isinstance(nxt, UDP) and nxt.dport == GUE_PORT:
+            data = raw(nxt.payload)
+            layer = IP(data) if data[0] >> 4 == 4 else IPv6(data)
+            continue
+        return layer
+
+
+def flow_of(pkt):
+    """(src, dst, sport, dport) of the client packet in a frame."""
+    l3 = innermost(pkt)
+    l4 = l3.payload
+    return (l3.src, l3.dst, getattr(l4, "sport", 0), getattr(l4, "dport", 0))
+
+
+def backend_lines(service, prefix, count, start=10, state=None, weight=None, mac_base=0x10, six=False):
+    lines = []
+    for i in range(count):
+        addr = f"2001:db8:be::{start + i:x}" if six else f"{prefix}.{start + i}"
+        line = f"backend = service={service} address={addr} mac=02:00:00:00:{mac_base:02x}:{start + i:02x}"
+        if weight:
+            line += f" weight={weight}"
+        if state and i in state:
+            line += f" state={state[i]}"
+        lines.append(line)
+    return lines
+
+
+def mac_of(service_mac_base, index):
+    return f"02:00:00:00:{service_mac_base:02x}:{index:02x}"
+
+
+def drops(counters, exclude=("not_for_node",)):
+    return {k: v for k, v in counters["drops"].items() if v and k not in exclude}
