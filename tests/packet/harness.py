@@ -182,8 +182,8 @@ class Dataplane:
         raise AssertionError(f"timed out waiting for {what}; counters: {json.dumps(self.counters())[:2000]}")
 
     def wait_forwarded(self, total, timeout=20):
-        """Waits until the backends' packet counters add up to `total`."""
-        return self.wait_for(lambda c: sum(b["packets"] for b in c["backends"]) >= total, timeout,
+        """Waits until the services' packet counters add up to `total`."""
+        return self.wait_for(lambda c: sum(s["packets"] for s in c["services"]) >= total, timeout,
                              what=f"{total} forwarded packets")
 
     def reload(self, config_lines, wait=True):
