@@ -209,6 +209,7 @@ class Dataplane:
         if self in _live:
             _live.remove(self)
         self.final = self.counters()
+        self.log_text = self.read_log()
         assert self.proc.returncode == 0, f"dataplane exited {self.proc.returncode}:\n" + self.read_log()
         outs = sorted(f for f in os.listdir(self.dir) if f.startswith("out.pcap"))
         pkts = []
