@@ -23,7 +23,7 @@ import tempfile
 import time
 import traceback
 
-from scapy.all import Ether, IP, IPv6, TCP, UDP, rdpcap, raw, wrpcap  # noqa: F401
+from scapy.all import Ether, IP, IPv6, TCP, UDP, rdpcap, raw  # noqa: F401
 
 Ether = Ether  # re-exported for tests
 
@@ -96,7 +96,7 @@ class Dataplane:
             paths = []
             for q, pkts in enumerate(rx_per_queue):
                 p = os.path.join(self.dir, f"in{q}.pcap")
-                wrpcap(p, pkts)
+                write_pcap(p, pkts)
                 paths.append(p)
             vdev = "net_pcap0," + ",".join(f"rx_pcap={p},tx_pcap={self.out}.{q}" for q, p in enumerate(paths))
         elif fifo:
@@ -105,7 +105,7 @@ class Dataplane:
             vdev = f"net_pcap0,rx_pcap={self.fifo},tx_pcap={self.out}"
         else:
             rx_path = os.path.join(self.dir, "in.pcap")
-            wrpcap(rx_path, rx or [])
+            write_pcap(rx_path, rx or [])
             vdev = f"net_pcap0,rx_pcap={rx_path},tx_pcap={self.out}"
         lcores = "0@0,1@1" if workers == 1 else "0@0," + ",".join(f"{i}@1" for i in range(1, workers + 1))
         eal = f"--lcores={lcores} --no-huge -m 256 --no-pci --no-telemetry --file-prefix {self.prefix} --vdev={vdev}"
@@ -137,8 +137,7 @@ class Dataplane:
                     time.sleep(0.02)
             os.set_blocking(fd, True)
             self.writer = os.fdopen(fd, "wb")
-            # pcap file header: magic, v2.4, zone, sigfigs, snaplen, Ethernet
-            self.writer.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+            self.writer.write(PCAP_HEADER)
             self.writer.flush()
         self.wait_for(lambda c: c is not None, what="first counters")
         return self
@@ -153,11 +152,7 @@ class Dataplane:
     def send(self, packets, filler=True):
         """Writes packets into the pipe (fifo mode), then the filler."""
         now = time.time()
-        chunks = []
-        for p in list(packets) + (filler_packets() if filler else []):
-            b = raw(p)
-            chunks.append(struct.pack("<IIII", int(now), int((now % 1) * 1e6), len(b), len(b)) + b)
-        self.writer.write(b"".join(chunks))
+        self.writer.write(b"".join(pcap_record(p, now) for p in list(packets) + (filler_packets() if filler else [])))
         self.writer.flush()
 
     def counters(self):
@@ -239,6 +234,21 @@ class Dataplane:
     def __exit__(self, *exc):
         if self.proc and self.proc.poll() is None and exc[0] is not None:
             self.kill()
+
+
+def pcap_record(p, when):
+    b = p if isinstance(p, (bytes, bytearray)) else raw(p)
+    return struct.pack("<IIII", int(when), int((when % 1) * 1e6), len(b), len(b)) + bytes(b)
+
+
+PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)  # v2.4, Ethernet
+
+
+def write_pcap(path, packets):
+    """Writes scapy packets or raw frames (malformed ones scapy cannot dissect)."""
+    now = time.time()
+    with open(path, "wb") as f:
+        f.write(PCAP_HEADER + b"".join(pcap_record(p, now) for p in packets))
 
 
 def filler_packets():
