@@ -14,13 +14,13 @@ std::vector<uint16_t> resolve_ports(const std::vector<std::string>& names) {
     for (uint16_t id = rte_eth_find_next(0); id < RTE_MAX_ETHPORTS;
          id = rte_eth_find_next(static_cast<uint16_t>(id + 1)))
       ids.push_back(id);
-    if (ids.empty()) throw std::runtime_error("option 'port': no DPDK port was probed (check --eal devices)");
+    if (ids.empty()) throw std::invalid_argument("option 'port': no DPDK port was probed (check --eal devices)");
     return ids;
   }
   for (const std::string& n : names) {
     uint16_t id;
     if (rte_eth_dev_get_port_by_name(n.c_str(), &id) != 0)
-      throw std::runtime_error("option 'port': no DPDK port named '" + n + "'");
+      throw std::invalid_argument("option 'port': no DPDK port named '" + n + "'");
     ids.push_back(id);
   }
   return ids;

@@ -1,0 +1,33 @@
+// Readable names for the dataplane's enums in GoogleTest failure messages
+// (found by argument-dependent lookup, so they live in namespace anylb).
+#pragma once
+
+#include <ostream>
+
+#include "drop_reason.hpp"
+#include "flow_key.hpp"
+#include "packet_parser.hpp"
+#include "pipeline.hpp"
+
+namespace anylb {
+
+inline void PrintTo(DropReason r, std::ostream* os) {
+  *os << (r == DropReason::count_ ? std::string_view("ok") : drop_reason_name(r));
+}
+
+inline void PrintTo(PacketKind k, std::ostream* os) {
+  static constexpr const char* names[] = {"flow", "fragment", "icmp_error", "icmp_other", "other_ip", "arp"};
+  *os << names[static_cast<int>(k)];
+}
+
+inline void PrintTo(Action a, std::ostream* os) {
+  static constexpr const char* names[] = {"forward", "exception", "drop"};
+  *os << names[static_cast<int>(a)];
+}
+
+inline void PrintTo(const FlowKey& k, std::ostream* os) {
+  *os << k.src_address().to_string() << ":" << k.src_port << " -> " << k.dst_address().to_string() << ":"
+      << k.dst_port << " proto " << static_cast<int>(k.proto);
+}
+
+}  // namespace anylb
