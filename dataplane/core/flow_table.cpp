@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <bit>
+#include <cstring>
 #include <new>
 
 namespace anylb {
@@ -14,12 +15,19 @@ FlowTable::FlowTable(uint64_t capacity) {
   if (buckets > (uint64_t{1} << 31)) throw std::bad_alloc();
   mask_ = static_cast<uint32_t>(buckets - 1);
   const std::size_t bucket_bytes = buckets * sizeof(Bucket);
-  mapped_bytes_ = bucket_bytes + buckets * kWays * sizeof(Entry);
+  const std::size_t table_bytes = bucket_bytes + buckets * kWays * sizeof(Entry);
+  // Random lookups over a table this size miss the TLB on 4 KiB pages, so
+  // map it 2 MiB-aligned, ask for transparent huge pages, and write every
+  // page now (a read fault would map the 4 KiB zero page instead).
+  constexpr std::size_t kHuge = 2u << 20;
+  mapped_bytes_ = table_bytes + kHuge;
   mapping_ = mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mapping_ == MAP_FAILED) throw std::bad_alloc();
-  madvise(mapping_, mapped_bytes_, MADV_HUGEPAGE);  // fewer TLB misses; fine if refused
-  buckets_ = static_cast<Bucket*>(mapping_);
-  entries_ = reinterpret_cast<Entry*>(static_cast<std::byte*>(mapping_) + bucket_bytes);
+  auto* aligned = reinterpret_cast<std::byte*>((reinterpret_cast<uintptr_t>(mapping_) + kHuge - 1) & ~(kHuge - 1));
+  madvise(aligned, table_bytes, MADV_HUGEPAGE);  // fine if refused
+  std::memset(aligned, 0, table_bytes);
+  buckets_ = reinterpret_cast<Bucket*>(aligned);
+  entries_ = reinterpret_cast<Entry*>(aligned + bucket_bytes);
 }
 
 FlowTable::~FlowTable() { munmap(mapping_, mapped_bytes_); }

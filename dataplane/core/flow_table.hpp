@@ -47,8 +47,9 @@ class FlowTable {
   };
   static_assert(sizeof(Entry) == 64 && sizeof(Bucket) == 64);
 
-  // Sized for `capacity` flows with headroom for uneven buckets; memory comes
-  // from an anonymous mapping, zeroed lazily and first touched by the owner.
+  // Sized for `capacity` flows with headroom for uneven buckets. Memory is
+  // an anonymous mapping on huge pages where the kernel allows, written once
+  // here: construct the table on its lcore so pages land on its NUMA node.
   explicit FlowTable(uint64_t capacity);
   ~FlowTable();
   FlowTable(const FlowTable&) = delete;

@@ -40,31 +40,63 @@ struct BackendEntry {
   MacAddress mac;
 };
 
-// Open-addressed lookup from (address, protocol, port) to ids. Besides exact
-// service keys it holds "is a VIP", "is a node address" and the service a
-// fragment to (VIP, protocol) belongs to, so one probe sequence answers each.
-class ServiceMap {
- public:
-  enum class Kind : uint8_t { service = 1, vip = 2, node = 3, fragment = 4 };
-  static constexpr uint32_t kAmbiguous = 0xffffffff;
+// What a destination address is to this node: found with one hash probe per
+// packet. A VIP's services sit in a small sorted run of (protocol, port) ->
+// service id, the any-port service (port 0) first within its protocol.
+struct ServicePort {
+  uint8_t proto = 0;
+  uint16_t port = 0;
+  uint32_t service_id = 0;
+};
 
+struct AddressEntry {
+  std::array<std::byte, 16> addr{};
+  IpFamily family = IpFamily::v4;
+  bool used = false;
+  bool node = false;         // one of the node's own addresses
+  uint32_t first = 0;        // into AddressMap's ServicePort run
+  uint32_t count = 0;
+  uint32_t fragment_tcp = 0; // service a TCP fragment belongs to; kAmbiguous if several could
+  uint32_t fragment_udp = 0;
+};
+
+inline constexpr uint32_t kAmbiguous = 0xffffffff;
+
+class AddressMap {
+ public:
   void build(const std::vector<ServiceEntry>& services, const std::vector<IpAddress>& node_addresses);
-  // 0 if absent.
-  uint32_t find(Kind kind, const std::array<std::byte, 16>& addr, IpFamily family, uint8_t proto,
-                uint16_t port) const;
+
+  const AddressEntry* find(const std::array<std::byte, 16>& addr, IpFamily family) const {
+    uint32_t i = static_cast<uint32_t>(hash(addr, family)) & mask_;
+    for (;;) {
+      const AddressEntry& e = slots_[i];
+      if (!e.used) return nullptr;
+      if (e.addr == addr && e.family == family) return &e;
+      i = (i + 1) & mask_;
+    }
+  }
+
+  // The service for (proto, port) on a VIP: exact port first, else any-port; 0 if none.
+  uint32_t service(const AddressEntry& e, uint8_t proto, uint16_t port) const {
+    uint32_t any = 0;
+    for (uint32_t i = e.first; i < e.first + e.count; ++i) {
+      const ServicePort& sp = ports_[i];
+      if (sp.proto != proto) continue;
+      if (sp.port == port) return sp.service_id;
+      if (sp.port == kAnyPort) any = sp.service_id;
+    }
+    return any;
+  }
 
  private:
-  struct Slot {
-    std::array<std::byte, 16> addr{};
-    uint16_t port = 0;
-    uint8_t proto = 0;
-    Kind kind{};
-    IpFamily family{};
-    uint32_t value = 0;  // 0 = empty slot
-  };
-  void put(Kind kind, const IpAddress& a, uint8_t proto, uint16_t port, uint32_t value);
-  static uint64_t hash(Kind kind, const std::array<std::byte, 16>& addr, uint8_t proto, uint16_t port);
-  std::vector<Slot> slots_;
+  static uint64_t hash(const std::array<std::byte, 16>& addr, IpFamily family) {
+    uint64_t h = mix64(load_word(addr.data()) ^ 0x7f4a7c15ULL);
+    return family == IpFamily::v4 ? h : hash_combine(h, load_word(addr.data() + 8));
+  }
+  AddressEntry& slot_for(const IpAddress& a);
+
+  std::vector<AddressEntry> slots_;
+  std::vector<ServicePort> ports_;
   uint32_t mask_ = 0;
 };
 
@@ -72,22 +104,13 @@ struct ForwardingState {
   uint64_t generation = 0;
   std::vector<ServiceEntry> services;  // by service id
   std::vector<BackendEntry> backends;  // by backend id
-  ServiceMap map;
+  AddressMap addresses;
   IpAddress encap_source_v4;  // first node address of each family: outer source
   IpAddress encap_source_v6;
   bool has_source_v4 = false;
   bool has_source_v6 = false;
   uint32_t maglev_size = kMaglevDefaultSize;
 
-  // The service for a flow: exact port first, then the any-port service.
-  uint32_t service_for(const FlowKey& k) const {
-    uint32_t id = map.find(ServiceMap::Kind::service, k.dst, k.family, k.proto, k.dst_port);
-    return id != 0 ? id : map.find(ServiceMap::Kind::service, k.dst, k.family, k.proto, kAnyPort);
-  }
-  bool is_vip(const FlowKey& k) const { return map.find(ServiceMap::Kind::vip, k.dst, k.family, 0, 0) != 0; }
-  bool is_node_address(const FlowKey& k) const {
-    return map.find(ServiceMap::Kind::node, k.dst, k.family, 0, 0) != 0;
-  }
 };
 
 }  // namespace anylb

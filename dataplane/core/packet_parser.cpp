@@ -15,11 +15,9 @@ constexpr uint8_t kIpv6Auth = 51;
 constexpr uint8_t kIpv6DestOpts = 60;
 constexpr uint8_t kIpv6Mobility = 135;
 
-ParseOutcome drop(DropReason r) {
-  ParseOutcome o;
-  o.drop = r;
-  return o;
-}
+constexpr DropReason kOk = DropReason::count_;
+
+DropReason drop(DropReason r) { return r; }
 
 // Where an IPv6 header chain ends: the upper-layer protocol and its offset.
 struct Ipv6Chain {
@@ -114,9 +112,7 @@ DropReason parse_icmp_inner(const std::byte* inner, std::size_t len, IpFamily fa
 }
 
 // TCP, UDP or ICMP at `l4` within an IP packet of `ip_len` bytes.
-ParseOutcome parse_l4(ParseOutcome o, const std::byte* ip, std::size_t l4, std::size_t ip_len,
-                      uint8_t proto) {
-  ParsedPacket& p = o.packet;
+DropReason parse_l4(ParsedPacket& p, const std::byte* ip, std::size_t l4, std::size_t ip_len, uint8_t proto) {
   const std::byte* h = ip + l4;
   std::size_t avail = ip_len - l4;
   p.key.proto = proto;
@@ -134,7 +130,7 @@ ParseOutcome parse_l4(ParseOutcome o, const std::byte* ip, std::size_t l4, std::
     p.key.dst_port = load_be16(h + 2);
     if (p.key.src_port == 0 || p.key.dst_port == 0) return drop(DropReason::l4_bad_port);
     p.kind = PacketKind::flow;
-    return o;
+    return kOk;
   }
   const bool icmp4 = proto == kProtoIcmp && p.family == IpFamily::v4;
   const bool icmp6 = proto == kProtoIcmp6 && p.family == IpFamily::v6;
@@ -143,21 +139,20 @@ ParseOutcome parse_l4(ParseOutcome o, const std::byte* ip, std::size_t l4, std::
     p.icmp_type = load_u8(h);
     if (icmp4 ? !is_icmp4_error(p.icmp_type) : !is_icmp6_error(p.icmp_type)) {
       p.kind = PacketKind::icmp_other;
-      return o;
+      return kOk;
     }
     FlowKey outer = p.key;
     DropReason r = parse_icmp_inner(h + 8, avail - 8, p.family, p.key);
-    if (r != DropReason::count_) return drop(r);
+    if (r != kOk) return r;
     if (p.key.dst != outer.dst) return drop(DropReason::icmp_inner_mismatch);
     p.kind = PacketKind::icmp_error;
-    return o;
+    return kOk;
   }
   p.kind = PacketKind::other_ip;
-  return o;
+  return kOk;
 }
 
-ParseOutcome parse_ipv4(ParseOutcome o, const std::byte* ip, std::size_t avail) {
-  ParsedPacket& p = o.packet;
+DropReason parse_ipv4(ParsedPacket& p, const std::byte* ip, std::size_t avail) {
   if (avail < 20) return drop(DropReason::ipv4_truncated);
   uint8_t vihl = load_u8(ip);
   std::size_t ihl = static_cast<std::size_t>(vihl & 0x0f) * 4;
@@ -165,7 +160,7 @@ ParseOutcome parse_ipv4(ParseOutcome o, const std::byte* ip, std::size_t avail) 
   if (ihl > avail) return drop(DropReason::ipv4_truncated);
   std::size_t total = load_be16(ip + 2);
   if (total < ihl || total > avail) return drop(DropReason::ipv4_bad_length);
-  if (internet_checksum({ip, ihl}) != 0) return drop(DropReason::ipv4_bad_checksum);
+  if (ipv4_header_checksum(ip, ihl) != 0) return drop(DropReason::ipv4_bad_checksum);
 
   p.family = IpFamily::v4;
   p.l3_length = static_cast<uint16_t>(total);
@@ -179,13 +174,12 @@ ParseOutcome parse_ipv4(ParseOutcome o, const std::byte* ip, std::size_t avail) 
   if ((frag & 0x3fff) != 0) {  // MF set or offset non-zero
     p.key.proto = proto;
     p.kind = PacketKind::fragment;
-    return o;
+    return kOk;
   }
-  return parse_l4(o, ip, ihl, total, proto);
+  return parse_l4(p, ip, ihl, total, proto);
 }
 
-ParseOutcome parse_ipv6(ParseOutcome o, const std::byte* ip, std::size_t avail) {
-  ParsedPacket& p = o.packet;
+DropReason parse_ipv6(ParsedPacket& p, const std::byte* ip, std::size_t avail) {
   if (avail < 40) return drop(DropReason::ipv6_truncated);
   uint32_t vtcfl = load_be32(ip);
   if ((vtcfl >> 28) != 6) return drop(DropReason::ipv6_bad_header);
@@ -205,15 +199,17 @@ ParseOutcome parse_ipv6(ParseOutcome o, const std::byte* ip, std::size_t avail) 
   if (c.fragment) {
     p.key.proto = c.proto;
     p.kind = PacketKind::fragment;
-    return o;
+    return kOk;
   }
-  return parse_l4(o, ip, c.l4_offset, total, c.proto);
+  return parse_l4(p, ip, c.l4_offset, total, c.proto);
 }
 
 }  // namespace
 
-ParseOutcome parse_packet(std::span<const std::byte> frame) {
-  ParseOutcome o;
+DropReason parse_packet(std::span<const std::byte> frame, ParsedPacket& p) {
+  p.key = FlowKey{};
+  p.tcp_flags = 0;
+  p.icmp_type = 0;
   const std::byte* d = frame.data();
   const std::size_t len = frame.size();
   if (len < kEthernetHeaderLen) return drop(DropReason::l2_truncated);
@@ -227,15 +223,15 @@ ParseOutcome parse_packet(std::span<const std::byte> frame) {
   } else if (type == kEtherTypeQinQ) {
     return drop(DropReason::vlan_unsupported);
   }
-  o.packet.l3_offset = static_cast<uint16_t>(off);
+  p.l3_offset = static_cast<uint16_t>(off);
   switch (type) {
     case kEtherTypeIpv4:
-      return parse_ipv4(o, d + off, len - off);
+      return parse_ipv4(p, d + off, len - off);
     case kEtherTypeIpv6:
-      return parse_ipv6(o, d + off, len - off);
+      return parse_ipv6(p, d + off, len - off);
     case kEtherTypeArp:
-      o.packet.kind = PacketKind::arp;
-      return o;
+      p.kind = PacketKind::arp;
+      return kOk;
     default:
       return drop(DropReason::ethertype_unsupported);
   }

@@ -50,7 +50,15 @@ struct ParseOutcome {
   bool ok() const { return drop == DropReason::count_; }
 };
 
-ParseOutcome parse_packet(std::span<const std::byte> frame);
+// Fills `out` and returns DropReason::count_, or returns why the frame is dropped.
+DropReason parse_packet(std::span<const std::byte> frame, ParsedPacket& out);
+
+inline ParseOutcome parse_packet(std::span<const std::byte> frame) {
+  ParseOutcome o;
+  o.drop = parse_packet(frame, o.packet);
+  if (!o.ok()) o.packet = ParsedPacket{};
+  return o;
+}
 
 inline constexpr uint8_t kTcpFin = 0x01;
 inline constexpr uint8_t kTcpSyn = 0x02;

@@ -16,26 +16,26 @@ bool needs_hash(PacketKind k) {
 
 void Pipeline::process_burst(const ForwardingState& st, const PortContext& port, FlowClock now,
                              std::span<const FrameBuffer> frames, Verdict* verdicts) {
-  ParseOutcome parsed[kMaxBurst];
-  uint64_t hashes[kMaxBurst];
   const std::size_t n = frames.size() < kMaxBurst ? frames.size() : kMaxBurst;
 
   // Stage 1: parse and hash the whole burst, prefetching each flow's bucket.
   for (std::size_t i = 0; i < n; ++i) {
-    parsed[i] = parse_packet({frames[i].data, frames[i].len});
-    hashes[i] = 0;
-    if (parsed[i].ok() && needs_hash(parsed[i].packet.kind)) {
-      hashes[i] = flow_hash(parsed[i].packet.key);
-      if (parsed[i].packet.kind == PacketKind::flow) flows_.prefetch_bucket(hashes[i]);
+    ParsedPacket& p = parsed_[i];
+    drops_[i] = parse_packet({frames[i].data, frames[i].len}, p);
+    hashes_[i] = 0;
+    if (drops_[i] == DropReason::count_ && needs_hash(p.kind)) {
+      hashes_[i] = flow_hash(p.key);
+      if (p.kind == PacketKind::flow) flows_.prefetch_bucket(hashes_[i]);
     }
   }
   // Stage 2: with buckets on their way, prefetch the entries they point at.
   for (std::size_t i = 0; i < n; ++i)
-    if (parsed[i].ok() && parsed[i].packet.kind == PacketKind::flow) flows_.prefetch_entry(hashes[i], now);
+    if (drops_[i] == DropReason::count_ && parsed_[i].kind == PacketKind::flow)
+      flows_.prefetch_entry(hashes_[i], now);
   // Stage 3: decide and rewrite.
   for (std::size_t i = 0; i < n; ++i)
-    verdicts[i] = parsed[i].ok() ? decide(st, port, now, frames[i], parsed[i].packet, hashes[i])
-                                 : dropped(parsed[i].drop);
+    verdicts[i] = drops_[i] == DropReason::count_ ? decide(st, port, now, frames[i], parsed_[i], hashes_[i])
+                                                  : dropped(drops_[i]);
 }
 
 uint32_t Pipeline::pick_backend(const ForwardingState& st, uint32_t service_id, uint64_t hash) const {
@@ -84,21 +84,17 @@ uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t service_id, 
 
 Verdict Pipeline::decide(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,
                          const ParsedPacket& p, uint64_t hash) {
-  if (p.kind == PacketKind::arp || st.is_node_address(p.key)) {
+  const AddressEntry* dst = p.kind == PacketKind::arp ? nullptr : st.addresses.find(p.key.dst, p.key.family);
+  if (p.kind == PacketKind::arp || (dst != nullptr && dst->node) ||
+      (dst == nullptr && is_ipv6_multicast(p.key))) {  // ARP, ND, MLD, BGP, probes: the kernel's business
     counters_.exception_packets.add();
     return Verdict{Action::exception, DropReason::count_, 0, f.len, 0};
   }
-  if (!st.is_vip(p.key)) {
-    if (is_ipv6_multicast(p.key)) {  // neighbour discovery, MLD: the kernel's business
-      counters_.exception_packets.add();
-      return Verdict{Action::exception, DropReason::count_, 0, f.len, 0};
-    }
-    return dropped(DropReason::not_for_node);
-  }
+  if (dst == nullptr) return dropped(DropReason::not_for_node);
 
   switch (p.kind) {
     case PacketKind::flow: {
-      const uint32_t sid = st.service_for(p.key);
+      const uint32_t sid = st.addresses.service(*dst, p.key.proto, p.key.dst_port);
       if (sid == 0) return dropped(DropReason::no_service);
       const uint32_t backend = flow_backend(st, sid, p, hash, now);
       if (backend == 0) return dropped(DropReason::no_backend);
@@ -107,7 +103,7 @@ Verdict Pipeline::decide(const ForwardingState& st, const PortContext& port, Flo
     case PacketKind::icmp_error: {
       // About a flow we carry: follow the flow table if this lcore has the
       // flow, else the Maglev table (which gave the flow its backend).
-      const uint32_t sid = st.service_for(p.key);
+      const uint32_t sid = st.addresses.service(*dst, p.key.proto, p.key.dst_port);
       if (sid == 0) return dropped(DropReason::no_service);
       uint32_t backend = 0;
       const int32_t slot = flows_.lookup(p.key, hash, now);
@@ -122,9 +118,10 @@ Verdict Pipeline::decide(const ForwardingState& st, const PortContext& port, Flo
       return forward(st, port, f, p, hash, sid, backend);
     }
     case PacketKind::fragment: {
-      const uint32_t sid = st.map.find(ServiceMap::Kind::fragment, p.key.dst, p.key.family, p.key.proto, 0);
+      const uint32_t sid = p.key.proto == kProtoTcp ? dst->fragment_tcp
+                           : p.key.proto == kProtoUdp ? dst->fragment_udp : 0;
       if (sid == 0) return dropped(DropReason::no_service);
-      if (sid == ServiceMap::kAmbiguous) return dropped(DropReason::fragment_ambiguous);
+      if (sid == kAmbiguous) return dropped(DropReason::fragment_ambiguous);
       if (st.services[sid].spec.fragments == FragmentPolicy::drop) return dropped(DropReason::fragment_dropped);
       const uint32_t backend = pick_backend(st, sid, hash);  // 3-tuple hash: every fragment alike
       if (backend == 0) return dropped(DropReason::no_backend);

@@ -65,6 +65,10 @@ class Pipeline {
   FlowTable& flows_;
   LcoreCounters& counters_;
   FlowTimeouts timeouts_;
+  // Per-burst scratch, kept here so a burst does not construct it anew.
+  ParsedPacket parsed_[kMaxBurst];
+  DropReason drops_[kMaxBurst];
+  uint64_t hashes_[kMaxBurst];
 };
 
 }  // namespace anylb

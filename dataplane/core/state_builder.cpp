@@ -127,7 +127,7 @@ std::unique_ptr<ForwardingState> StateBuilder::build(const DesiredState& state, 
   }
   st->has_source_v4 = have4;
   st->has_source_v6 = have6;
-  st->map.build(st->services, state.node_addresses);
+  st->addresses.build(st->services, state.node_addresses);
 
   ids_ = std::move(ids);
   maglev_cache_ = std::move(cache);
