@@ -106,6 +106,7 @@ DropReason parse_icmp_inner(const std::byte* inner, std::size_t len, IpFamily fa
   if (l4 + 8 > len) return DropReason::icmp_inner_truncated;  // RFC 792: 8 bytes quoted
   key.src_port = load_be16(inner + l4 + 2);
   key.dst_port = load_be16(inner + l4);
+  if (key.src_port == 0 || key.dst_port == 0) return DropReason::l4_bad_port;  // no flow uses port 0
   key.proto = proto;
   key.family = family;
   return DropReason::count_;

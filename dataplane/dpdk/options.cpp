@@ -119,13 +119,12 @@ ParseResult read(int argc, const char* const* argv, DataplaneOptions& o, RawOpti
   try {
     po::parsed_options cmd = po::command_line_parser(argc, argv).options(desc).allow_unregistered().run();
     for (const po::option& opt : cmd.options) {
-      if (opt.unregistered) {
-        if (opt.string_key.empty() || opt.position_key >= 0) {  // positional: after "--" or stray
-          trailing.insert(trailing.end(), opt.original_tokens.begin(), opt.original_tokens.end());
-          continue;
-        }
-        return {ParseResult::Status::usage_error, "unknown option '" + opt.original_tokens.front() + "'"};
+      if (opt.string_key.empty() || opt.position_key >= 0) {  // positional: after "--" or stray
+        trailing.insert(trailing.end(), opt.original_tokens.begin(), opt.original_tokens.end());
+        continue;
       }
+      if (opt.unregistered)
+        return {ParseResult::Status::usage_error, "unknown option '" + opt.original_tokens.front() + "'"};
       if (opt.string_key == "service" || opt.string_key == "backend" || opt.string_key == "node-address")
         for (std::size_t i = 0; i < opt.value.size(); ++i) origins.by_key[opt.string_key].push_back("command line");
     }

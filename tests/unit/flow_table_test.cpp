@@ -1,1 +1,226 @@
+// FlowTable: insert and lookup, idle expiry (including across the wrap of
+// the 32-bit millisecond clock), the sweep, eviction when full, and touch.
 #include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "flow_table.hpp"
+#include "frame_builder.hpp"
+
+namespace anylb::test {
+namespace {
+
+// Distinct flows: client port and client address vary with i.
+FlowKey key(uint32_t i) {
+  FlowKey k = flow_key(kClient4, kVip4, static_cast<uint16_t>(1024 + i % 60000), 80, kProtoTcp);
+  store_be32(k.src.data(), 0xc6336400u + i / 60000);  // 198.51.100.0 + i / 60000
+  return k;
+}
+
+struct Flow {
+  FlowKey key;
+  uint64_t hash;
+};
+Flow flow(uint32_t i) {
+  const FlowKey k = key(i);
+  return {k, flow_hash(k)};
+}
+
+constexpr FlowClock kTimeout = 1000;
+
+TEST(FlowTable, SizedForCapacity) {
+  for (uint64_t capacity : {1u, 1000u, 4096u, 100000u}) {
+    FlowTable t(capacity);
+    EXPECT_GE(t.slots(), capacity);
+    EXPECT_EQ(t.slots() % FlowTable::kWays, 0u);
+    EXPECT_EQ(t.stats().occupancy.read(), 0u);
+  }
+}
+
+TEST(FlowTable, InsertThenLookupHitsAndOthersMiss) {
+  FlowTable t(1024);
+  const FlowClock now = 5000;
+  for (uint32_t i = 0; i < 100; ++i) {
+    const Flow f = flow(i);
+    ASSERT_EQ(t.lookup(f.key, f.hash, now), FlowTable::kMiss) << "flow " << i << " found before insert";
+    t.insert(f.key, f.hash, 7 + i, 3, now, now + kTimeout);
+  }
+  EXPECT_EQ(t.stats().occupancy.read(), 100u);
+  EXPECT_EQ(t.stats().inserts.read(), 100u);
+  for (uint32_t i = 0; i < 100; ++i) {
+    const Flow f = flow(i);
+    const int32_t slot = t.lookup(f.key, f.hash, now + 1);
+    ASSERT_NE(slot, FlowTable::kMiss) << "flow " << i;
+    EXPECT_EQ(t.entry(slot).key, f.key);
+    EXPECT_EQ(t.entry(slot).backend_id, 7 + i);
+    EXPECT_EQ(t.entry(slot).service_id, 3u);
+  }
+  for (uint32_t i = 100; i < 200; ++i) {
+    const Flow f = flow(i);
+    EXPECT_EQ(t.lookup(f.key, f.hash, now + 1), FlowTable::kMiss) << "flow " << i << " was never inserted";
+  }
+}
+
+// The signature only narrows the search: the key decides. A different key
+// looked up with an inserted flow's hash must miss.
+TEST(FlowTable, SameHashDifferentKeyMisses) {
+  FlowTable t(1024);
+  const Flow a = flow(1);
+  t.insert(a.key, a.hash, 1, 1, 0, kTimeout);
+  FlowKey other = a.key;
+  other.dst_port = 443;
+  EXPECT_EQ(t.lookup(other, a.hash, 1), FlowTable::kMiss);
+  other = a.key;
+  other.proto = kProtoUdp;
+  EXPECT_EQ(t.lookup(other, a.hash, 1), FlowTable::kMiss);
+  EXPECT_NE(t.lookup(a.key, a.hash, 1), FlowTable::kMiss);
+}
+
+TEST(FlowTable, EntryExpiresAfterItsTimeout) {
+  FlowTable t(1024);
+  const Flow f = flow(0);
+  const FlowClock now = 10'000;
+  t.insert(f.key, f.hash, 1, 1, now, now + kTimeout);
+  EXPECT_NE(t.lookup(f.key, f.hash, now + kTimeout - 1), FlowTable::kMiss);
+  EXPECT_EQ(t.lookup(f.key, f.hash, now + kTimeout + 1), FlowTable::kMiss);
+  EXPECT_EQ(t.lookup(f.key, f.hash, now + 10 * kTimeout), FlowTable::kMiss);
+}
+
+TEST(FlowTable, TouchExtendsLife) {
+  FlowTable t(1024);
+  const Flow f = flow(0);
+  FlowClock now = 10'000;
+  int32_t slot = t.insert(f.key, f.hash, 1, 1, now, now + kTimeout);
+  // Touched every 900 ms for 10 s: it never idles for a whole timeout.
+  for (int i = 0; i < 11; ++i) {
+    now += 900;
+    slot = t.lookup(f.key, f.hash, now);
+    ASSERT_NE(slot, FlowTable::kMiss) << "expired although touched, at " << now;
+    t.touch(slot, now + kTimeout);
+  }
+  EXPECT_NE(t.lookup(f.key, f.hash, now + kTimeout - 1), FlowTable::kMiss);
+  EXPECT_EQ(t.lookup(f.key, f.hash, now + kTimeout + 1), FlowTable::kMiss);
+}
+
+// The sweep reclaims expired entries, and only those.
+TEST(FlowTable, SweepReclaimsExpiredEntriesOnly) {
+  FlowTable t(4096);
+  const uint32_t buckets = static_cast<uint32_t>(t.slots() / FlowTable::kWays);
+  const FlowClock now = 50'000;
+  for (uint32_t i = 0; i < 1000; ++i) {  // even flows short-lived, odd ones long-lived
+    const Flow f = flow(i);
+    t.insert(f.key, f.hash, 1, 1, now, now + (i % 2 == 0 ? kTimeout : 100 * kTimeout));
+  }
+  ASSERT_EQ(t.stats().occupancy.read(), 1000u);
+
+  t.sweep(now + kTimeout / 2, buckets);  // nothing has expired yet
+  EXPECT_EQ(t.stats().occupancy.read(), 1000u);
+  EXPECT_EQ(t.stats().expirations.read(), 0u);
+
+  // Half a sweep round reclaims some, a full round all of the expired.
+  t.sweep(now + 2 * kTimeout, buckets / 2);
+  const uint64_t after_half = t.stats().occupancy.read();
+  EXPECT_LT(after_half, 1000u);
+  EXPECT_GT(after_half, 500u);
+  t.sweep(now + 2 * kTimeout, buckets / 2);
+  EXPECT_EQ(t.stats().occupancy.read(), 500u);
+  EXPECT_EQ(t.stats().expirations.read(), 500u);
+  for (uint32_t i = 0; i < 1000; ++i) {
+    const Flow f = flow(i);
+    EXPECT_EQ(t.lookup(f.key, f.hash, now + 2 * kTimeout) != FlowTable::kMiss, i % 2 == 1) << "flow " << i;
+  }
+}
+
+// The clock is milliseconds in 32 bits: it wraps every 49.7 days, and a flow
+// inserted just before the wrap must live and die by its timeout.
+TEST(FlowTable, ExpiryAcrossClockWrap) {
+  FlowTable t(1024);
+  const uint32_t buckets = static_cast<uint32_t>(t.slots() / FlowTable::kWays);
+  const FlowClock now = 0xffffffffu - 300;
+  const FlowClock expires = now + kTimeout;  // wraps to 699
+  ASSERT_LT(expires, now);
+  for (uint32_t i = 0; i < 50; ++i) {
+    const Flow f = flow(i);
+    t.insert(f.key, f.hash, 1, 1, now, expires);
+  }
+  const Flow f = flow(7);
+  EXPECT_NE(t.lookup(f.key, f.hash, now + 200), FlowTable::kMiss) << "before the wrap";
+  EXPECT_NE(t.lookup(f.key, f.hash, static_cast<FlowClock>(now + 500)), FlowTable::kMiss) << "just after the wrap";
+  EXPECT_NE(t.lookup(f.key, f.hash, expires - 1), FlowTable::kMiss);
+  EXPECT_EQ(t.lookup(f.key, f.hash, expires + 1), FlowTable::kMiss);
+
+  t.sweep(static_cast<FlowClock>(now + 500), buckets);
+  EXPECT_EQ(t.stats().occupancy.read(), 50u) << "swept live entries across the wrap";
+  t.sweep(expires + 1, buckets);
+  EXPECT_EQ(t.stats().occupancy.read(), 0u);
+  EXPECT_EQ(t.stats().expirations.read(), 50u);
+}
+
+// An expired entry's way is reused by an insert without waiting for the
+// sweep; that counts as an expiration, not an eviction.
+TEST(FlowTable, InsertReusesExpiredWays) {
+  FlowTable t(1024);
+  const uint64_t slots = t.slots();
+  FlowClock now = 1000;
+  for (uint32_t i = 0; i < slots; ++i) {
+    const Flow f = flow(i);
+    t.insert(f.key, f.hash, 1, 1, now, now + kTimeout);
+  }
+  now += 2 * kTimeout;
+  const uint64_t evictions = t.stats().evictions.read();
+  for (uint32_t i = 0; i < 200; ++i) {
+    const Flow f = flow(1'000'000 + i);
+    const int32_t slot = t.insert(f.key, f.hash, 2, 1, now, now + kTimeout);
+    EXPECT_EQ(t.lookup(f.key, f.hash, now), slot);
+  }
+  EXPECT_EQ(t.stats().evictions.read(), evictions) << "expired entries are not evictions";
+  EXPECT_LE(t.stats().occupancy.read(), slots);
+}
+
+// Far more live flows than slots: the table evicts (counted), never holds
+// more than slots(), and a flow just inserted is always found.
+TEST(FlowTable, EvictsWhenFull) {
+  FlowTable t(1024);
+  const uint64_t slots = t.slots();
+  const uint32_t flows = static_cast<uint32_t>(20 * slots);
+  FlowClock now = 1;
+  for (uint32_t i = 0; i < flows; ++i, ++now) {
+    const Flow f = flow(i);
+    const int32_t slot = t.insert(f.key, f.hash, i, 1, now, now + 1'000'000);
+    ASSERT_EQ(t.lookup(f.key, f.hash, now), slot) << "flow " << i << " not found right after its insert";
+    ASSERT_LE(t.stats().occupancy.read(), slots) << "after flow " << i;
+  }
+  const FlowTableStats& s = t.stats();
+  EXPECT_EQ(s.inserts.read(), flows);
+  EXPECT_GT(s.evictions.read(), 0u);
+  EXPECT_EQ(s.expirations.read(), 0u);
+  EXPECT_EQ(s.inserts.read(), s.occupancy.read() + s.evictions.read()) << "every insert either fills or evicts";
+  EXPECT_GE(s.occupancy.read(), slots * 9 / 10) << "two-choice buckets should fill the table";
+  // The newest flows are the last to go: the most recent ones are all there.
+  for (uint32_t i = flows - 64; i < flows; ++i) {
+    const Flow f = flow(i);
+    const int32_t slot = t.lookup(f.key, f.hash, now);
+    ASSERT_NE(slot, FlowTable::kMiss) << "recent flow " << i << " was evicted";
+    EXPECT_EQ(t.entry(slot).backend_id, i);
+  }
+}
+
+TEST(FlowTable, EvictionTakesTheFlowClosestToExpiry) {
+  FlowTable t(1024);
+  const uint64_t slots = t.slots();
+  // A long-lived flow must outlast a flood of later but shorter-lived
+  // flows: eviction takes the entry closest to expiry, not the oldest.
+  const Flow keeper = flow(0);
+  t.insert(keeper.key, keeper.hash, 42, 1, 1, 1 + 1'000'000);
+  for (uint32_t i = 1; i < 10 * slots; ++i) {
+    const Flow f = flow(i);
+    t.insert(f.key, f.hash, 1, 1, 2, 2 + 1000);
+  }
+  const int32_t slot = t.lookup(keeper.key, keeper.hash, 3);
+  ASSERT_NE(slot, FlowTable::kMiss) << "the longest-lived flow was evicted before shorter-lived ones";
+  EXPECT_EQ(t.entry(slot).backend_id, 42u);
+}
+
+}  // namespace
+}  // namespace anylb::test

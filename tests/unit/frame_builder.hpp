@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -19,6 +20,7 @@
 
 #include "bytes.hpp"
 #include "checksum.hpp"
+#include "encap.hpp"
 #include "flow_key.hpp"
 #include "ip_address.hpp"
 #include "packet_parser.hpp"
@@ -91,9 +93,9 @@ inline Bytes address_bytes(std::string_view text) {
 inline Bytes ethernet(uint16_t ethertype, std::optional<uint16_t> vlan = std::nullopt,
                       std::string_view dst = kPortMac, std::string_view src = kRouterMac) {
   const MacAddress d = mac(dst), s = mac(src);
-  Bytes b(d.bytes.begin(), d.bytes.end());
-  b.insert(b.end(), s.bytes.begin(), s.bytes.end());
-  b.resize(vlan ? 18 : 14);
+  Bytes b(vlan ? 18 : 14);
+  std::memcpy(b.data(), d.bytes.data(), 6);
+  std::memcpy(b.data() + 6, s.bytes.data(), 6);
   if (vlan) {
     store_be16(b.data() + 12, kEtherTypeVlan);
     store_be16(b.data() + 14, *vlan);  // PCP 0, DEI 0, VID
@@ -134,7 +136,7 @@ inline Bytes ipv4(std::string_view src, std::string_view dst, uint8_t proto, con
                   const Ipv4Fields& f = {}) {
   const std::size_t hlen = 20 + f.options.size();
   if (f.options.size() % 4 != 0 || hlen > 60) throw std::invalid_argument("bad IPv4 options in test");
-  Bytes h(20);
+  Bytes h(12);  // up to the addresses
   h[0] = static_cast<std::byte>(0x40 | (hlen / 4));
   h[1] = static_cast<std::byte>(f.tos);
   store_be16(h.data() + 2, static_cast<uint16_t>(hlen + body.size()));
@@ -297,6 +299,20 @@ inline Bytes packet_too_big6_frame(uint16_t client_port = 40000, uint16_t vip_po
          ipv6(kRouter6, vip, kProtoIcmp6,
               icmp6(kIcmp6PacketTooBig, 0, quoted_tcp6(vip, client, vip_port, client_port, 48), 1280));
 }
+
+// A frame with `headroom` bytes in front of it, as an mbuf holds it, for
+// code that rewrites in place or prepends headers.
+struct HeadroomBuffer {
+  HeadroomBuffer(const Bytes& frame, uint32_t headroom)
+      : bytes(Bytes(headroom, std::byte{0xee}) + frame), room(headroom) {}
+  FrameBuffer frame() { return FrameBuffer{bytes.data() + room, static_cast<uint32_t>(bytes.size() - room), room}; }
+  // The frame after a rewrite that moved its start back by `prepended`.
+  Bytes result(uint32_t prepended, uint32_t len) const { return slice(bytes, room - prepended, len); }
+  Bytes result(const RewriteResult& r) const { return result(r.prepended, r.len); }
+
+  Bytes bytes;
+  uint32_t room;
+};
 
 inline FlowKey flow_key(std::string_view src, std::string_view dst, uint16_t sport, uint16_t dport, uint8_t proto) {
   const IpAddress s = ip(src), d = ip(dst);

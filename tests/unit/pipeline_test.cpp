@@ -1,1 +1,447 @@
+// Pipeline::process_burst end to end on built frames: flows are pinned and
+// keep their backend across rebuilds (invariant 4), a backend that goes down
+// loses exactly its flows, a draining one keeps them but takes no new ones,
+// ICMP errors follow their flow (invariant 5), fragments follow the service's
+// policy, and everything that is not forwarded has its verdict and counter.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "pipeline.hpp"
+#include "printers.hpp"
+#include "state_builder.hpp"
+#include "state_fixtures.hpp"
+
+namespace anylb::test {
+namespace {
+
+constexpr uint32_t kMaxServices = 8;
+constexpr uint32_t kMaxBackends = 64;
+constexpr FlowClock kStart = 1'000;
+
+StateLimits limits() {
+  StateLimits l;
+  l.max_services = kMaxServices;
+  l.max_backends = kMaxBackends;
+  l.id_quarantine_ms = 1'000'000;
+  return l;
+}
+
+struct Sent {
+  Verdict verdict;
+  Bytes out;  // the frame as it leaves (rewritten or encapsulated)
+};
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  PipelineTest()
+      : builder_(limits()), flows_(4096), counters_(kMaxServices, kMaxBackends),
+        pipeline_(flows_, counters_, FlowTimeouts{}) {
+    port_.mac = mac(kPortMac);
+  }
+
+  std::shared_ptr<const ForwardingState> apply(const DesiredState& s) {
+    std::string error;
+    std::shared_ptr<const ForwardingState> st = builder_.build(s, ++generation_, 0, error);
+    EXPECT_TRUE(st) << error;
+    return st;
+  }
+
+  // Runs frames through process_burst, 32 at a time, as a worker would.
+  std::vector<Sent> send(const ForwardingState& st, const std::vector<Bytes>& frames, FlowClock now = kStart) {
+    std::vector<Sent> out;
+    for (std::size_t first = 0; first < frames.size(); first += 32) {
+      const std::size_t n = std::min<std::size_t>(32, frames.size() - first);
+      std::vector<HeadroomBuffer> buffers;
+      buffers.reserve(n);
+      std::vector<FrameBuffer> burst;
+      for (std::size_t i = 0; i < n; ++i) {
+        buffers.emplace_back(frames[first + i], 128);
+        burst.push_back(buffers.back().frame());
+      }
+      std::vector<Verdict> verdicts(n);
+      pipeline_.process_burst(st, port_, now, burst, verdicts.data());
+      for (std::size_t i = 0; i < n; ++i) {
+        const Verdict& v = verdicts[i];
+        out.push_back({v, v.action == Action::forward ? buffers[i].result(v.prepended, v.len) : Bytes{}});
+      }
+    }
+    return out;
+  }
+  Sent send_one(const ForwardingState& st, const Bytes& frame, FlowClock now = kStart) {
+    return send(st, {frame}, now).at(0);
+  }
+
+  // Backend id per frame; 0 where the frame was not forwarded.
+  std::vector<uint32_t> backends_of(const ForwardingState& st, const std::vector<Bytes>& frames,
+                                    FlowClock now = kStart) {
+    std::vector<uint32_t> ids;
+    for (const Sent& s : send(st, frames, now)) {
+      EXPECT_EQ(s.verdict.action, Action::forward) << ::testing::PrintToString(s.verdict.drop);
+      ids.push_back(s.verdict.action == Action::forward ? s.verdict.backend_id : 0);
+    }
+    return ids;
+  }
+
+  uint32_t maglev_choice(const ForwardingState& st, const std::string& service, const FlowKey& k) const {
+    return pipeline_.pick_backend(st, service_id(st, service), flow_hash(k));
+  }
+
+  uint64_t drops(DropReason r) const { return counters_.drops[static_cast<std::size_t>(r)].read(); }
+
+  StateBuilder builder_;
+  FlowTable flows_;
+  LcoreCounters counters_;
+  Pipeline pipeline_;
+  PortContext port_;
+  uint64_t generation_ = 0;
+};
+
+// `n` client flows to web (kVip4:80), client ports 10000.., as SYNs.
+std::vector<Bytes> syns(std::size_t n, uint16_t first_port = 10000) {
+  std::vector<Bytes> v;
+  for (std::size_t i = 0; i < n; ++i) v.push_back(tcp4_frame(static_cast<uint16_t>(first_port + i), 80));
+  return v;
+}
+FlowKey syn_key(std::size_t i, uint16_t first_port = 10000) {
+  return flow_key(kClient4, kVip4, static_cast<uint16_t>(first_port + i), 80, kProtoTcp);
+}
+
+// --- Flows ---------------------------------------------------------------------
+
+TEST_F(PipelineTest, NewFlowIsInsertedPinnedAndRewritten) {
+  const auto st = apply(web_state(3));
+  const uint32_t web = service_id(*st, "web");
+  const Bytes syn = tcp4_frame(40000, 80);
+  const Sent first = send_one(*st, syn);
+  ASSERT_EQ(first.verdict.action, Action::forward) << ::testing::PrintToString(first.verdict.drop);
+  const uint32_t b = first.verdict.backend_id;
+  ASSERT_NE(b, 0u);
+  EXPECT_EQ(st->backends[b].service_id, web);
+  EXPECT_EQ(b, maglev_choice(*st, "web", flow_key(kClient4, kVip4, 40000, 80, kProtoTcp)));
+  EXPECT_EQ(first.verdict.prepended, 0u) << "l2-dsr prepends nothing";
+  EXPECT_EQ(slice(first.out, 0, 6), Bytes(st->backends[b].mac.bytes.begin(), st->backends[b].mac.bytes.end()));
+  EXPECT_EQ(slice(first.out, 6, 6), Bytes(port_.mac.bytes.begin(), port_.mac.bytes.end()));
+  EXPECT_EQ(slice(first.out, 12, syn.size() - 12), slice(syn, 12, syn.size() - 12));
+  EXPECT_EQ(flows_.stats().inserts.read(), 1u);
+  EXPECT_EQ(counters_.services[web].new_flows.read(), 1u);
+  EXPECT_EQ(counters_.backends[b].new_flows.read(), 1u);
+
+  for (int i = 0; i < 10; ++i) {
+    const Sent next = send_one(*st, tcp4_frame(40000, 80, kTcpAck), kStart + 10 * i);
+    EXPECT_EQ(next.verdict.backend_id, b);
+  }
+  EXPECT_EQ(flows_.stats().inserts.read(), 1u) << "later packets hit the flow table";
+  EXPECT_EQ(counters_.services[web].new_flows.read(), 1u);
+  EXPECT_EQ(counters_.backends[b].packets.read(), 11u);
+  EXPECT_EQ(counters_.services[web].bytes.read(), 11 * syn.size());
+}
+
+TEST_F(PipelineTest, FlowsKeepTheirBackendWhenABackendIsAdded) {
+  DesiredState s = web_state(3);
+  const auto before = apply(s);
+  const std::vector<Bytes> flows = syns(300);
+  const std::vector<uint32_t> pinned = backends_of(*before, flows);
+
+  s.backends.push_back(backend("web", "198.18.1.99"));
+  const auto after = apply(s);
+  std::size_t maglev_moved = 0;
+  for (std::size_t i = 0; i < flows.size(); ++i)
+    maglev_moved += maglev_choice(*after, "web", syn_key(i)) != pinned[i];
+  ASSERT_GT(maglev_moved, 30u) << "the new backend takes about a quarter of the table";
+
+  EXPECT_EQ(backends_of(*after, flows, kStart + 100), pinned) << "established flows moved";
+  EXPECT_EQ(counters_.flows_repinned.read(), 0u);
+  // New flows do reach the new backend.
+  const uint32_t newcomer = backend_id(*after, service_id(*after, "web"), "198.18.1.99");
+  const std::vector<uint32_t> fresh = backends_of(*after, syns(300, 20000), kStart + 100);
+  EXPECT_GT(std::count(fresh.begin(), fresh.end(), newcomer), 30);
+}
+
+TEST_F(PipelineTest, DownBackendLosesExactlyItsFlows) {
+  DesiredState s = web_state(3);
+  const auto before = apply(s);
+  const std::vector<Bytes> flows = syns(300);
+  const std::vector<uint32_t> pinned = backends_of(*before, flows);
+  const uint32_t victim = pinned[0];
+  const auto victim_flows = static_cast<uint64_t>(std::count(pinned.begin(), pinned.end(), victim));
+
+  find_backend(s, before->backends[victim].address.to_string())->state = BackendState::down;
+  const auto after = apply(s);
+  const std::vector<uint32_t> now = backends_of(*after, flows, kStart + 100);
+  for (std::size_t i = 0; i < flows.size(); ++i) {
+    if (pinned[i] == victim) {
+      EXPECT_NE(now[i], victim) << "flow " << i << " still on a down backend";
+      EXPECT_EQ(now[i], maglev_choice(*after, "web", syn_key(i))) << "flow " << i << " not re-pinned by Maglev";
+    } else {
+      EXPECT_EQ(now[i], pinned[i]) << "flow " << i << " moved although its backend is up";
+    }
+  }
+  EXPECT_EQ(counters_.flows_repinned.read(), victim_flows);
+  // Re-pinned once: the next packets stay where they went, without moving again.
+  EXPECT_EQ(backends_of(*after, flows, kStart + 200), now);
+  EXPECT_EQ(counters_.flows_repinned.read(), victim_flows);
+}
+
+// A backend removed from the configuration loses its flows like a down one.
+TEST_F(PipelineTest, RemovedBackendLosesExactlyItsFlows) {
+  DesiredState s = web_state(4);
+  const auto before = apply(s);
+  const std::vector<Bytes> flows = syns(300);
+  const std::vector<uint32_t> pinned = backends_of(*before, flows);
+  const uint32_t victim = pinned[0];
+  std::erase_if(s.backends, [&](const BackendSpec& b) { return b.address == before->backends[victim].address; });
+  const auto after = apply(s);
+  ASSERT_FALSE(after->backends[victim].present);
+
+  const std::vector<uint32_t> now = backends_of(*after, flows, kStart + 100);
+  for (std::size_t i = 0; i < flows.size(); ++i) {
+    if (pinned[i] == victim) {
+      EXPECT_EQ(now[i], maglev_choice(*after, "web", syn_key(i))) << "flow " << i;
+    } else {
+      EXPECT_EQ(now[i], pinned[i]) << "flow " << i << " moved although its backend stayed";
+    }
+  }
+  EXPECT_EQ(counters_.flows_repinned.read(), static_cast<uint64_t>(std::count(pinned.begin(), pinned.end(), victim)));
+}
+
+TEST_F(PipelineTest, DrainingBackendKeepsItsFlowsButGetsNoNewOnes) {
+  DesiredState s = web_state(3);
+  const auto before = apply(s);
+  const std::vector<Bytes> flows = syns(300);
+  const std::vector<uint32_t> pinned = backends_of(*before, flows);
+  const uint32_t victim = pinned[0];
+
+  find_backend(s, before->backends[victim].address.to_string())->state = BackendState::draining;
+  const auto after = apply(s);
+  EXPECT_EQ(backends_of(*after, flows, kStart + 100), pinned) << "existing flows must stay, even the draining one's";
+  EXPECT_EQ(counters_.flows_repinned.read(), 0u);
+
+  const std::vector<Bytes> fresh = syns(300, 20000);
+  std::size_t would_have = 0;
+  for (std::size_t i = 0; i < fresh.size(); ++i) would_have += maglev_choice(*before, "web", syn_key(i, 20000)) == victim;
+  ASSERT_GT(would_have, 30u) << "test needs new flows that the victim would have taken";
+  for (uint32_t b : backends_of(*after, fresh, kStart + 100)) EXPECT_NE(b, victim) << "a new flow went to a draining backend";
+}
+
+// With every backend draining, established flows carry on and new ones
+// find no backend.
+TEST_F(PipelineTest, AllDrainingServesOnlyEstablishedFlows) {
+  DesiredState s = web_state(3);
+  const auto before = apply(s);
+  const std::vector<uint32_t> pinned = backends_of(*before, syns(50));
+  for (BackendSpec& b : s.backends) b.state = BackendState::draining;
+  const auto after = apply(s);
+  EXPECT_EQ(backends_of(*after, syns(50), kStart + 100), pinned);
+  const Sent fresh = send_one(*after, tcp4_frame(30000, 80), kStart + 100);
+  EXPECT_EQ(fresh.verdict.drop, DropReason::no_backend);
+}
+
+TEST_F(PipelineTest, FinShortensTheFlowsIdleTimeout) {
+  const auto st = apply(web_state(3));
+  const FlowTimeouts t;
+  send_one(*st, tcp4_frame(40000, 80), kStart);
+  send_one(*st, tcp4_frame(40001, 80), kStart);
+  send_one(*st, tcp4_frame(40000, 80, kTcpFin | kTcpAck), kStart + 1);
+  ASSERT_EQ(flows_.stats().inserts.read(), 2u);
+  const FlowClock later = kStart + 1 + t.tcp_closing_ms + 1;
+  send_one(*st, tcp4_frame(40000, 80, kTcpAck), later);  // closed flow: forgotten
+  send_one(*st, tcp4_frame(40001, 80, kTcpAck), later);  // open flow: still known
+  EXPECT_EQ(flows_.stats().inserts.read(), 3u);
+}
+
+// --- ICMP errors and fragments ------------------------------------------------
+
+TEST_F(PipelineTest, IcmpErrorsReachTheBackendThatOwnsTheFlow) {
+  DesiredState s = web_state(3);
+  s.services.push_back(service("web6", kVip6, 80));
+  for (int i = 1; i <= 3; ++i) s.backends.push_back(backend("web6", "2001:db8:b::" + std::to_string(i)));
+  const auto before = apply(s);
+  std::vector<Bytes> flows = syns(100);
+  for (uint16_t i = 0; i < 100; ++i) flows.push_back(tcp6_frame(static_cast<uint16_t>(10000 + i), 80));
+  const std::vector<uint32_t> pinned = backends_of(*before, flows);
+
+  // Two more backends: Maglev now sends some of these flows elsewhere, the
+  // flow table does not, and the ICMP errors must follow the flow table.
+  s.backends.push_back(backend("web", "198.18.1.98"));
+  s.backends.push_back(backend("web", "198.18.1.99"));
+  s.backends.push_back(backend("web6", "2001:db8:b::98"));
+  s.backends.push_back(backend("web6", "2001:db8:b::99"));
+  const auto after = apply(s);
+  std::size_t checked4 = 0, checked6 = 0;
+  for (uint16_t i = 0; i < 100; ++i) {
+    const uint16_t client_port = static_cast<uint16_t>(10000 + i);
+    const FlowKey k4 = flow_key(kClient4, kVip4, client_port, 80, kProtoTcp);
+    if (maglev_choice(*after, "web", k4) != pinned[i]) {
+      const Sent e = send_one(*after, frag_needed4_frame(client_port, 80), kStart + 50);
+      EXPECT_EQ(e.verdict.action, Action::forward) << ::testing::PrintToString(e.verdict.drop);
+      EXPECT_EQ(e.verdict.backend_id, pinned[i]) << "frag-needed for flow " << i;
+      ++checked4;
+    }
+    const FlowKey k6 = flow_key(kClient6, kVip6, client_port, 80, kProtoTcp);
+    if (maglev_choice(*after, "web6", k6) != pinned[100 + i]) {
+      const Sent e = send_one(*after, packet_too_big6_frame(client_port, 80), kStart + 50);
+      EXPECT_EQ(e.verdict.backend_id, pinned[100 + i]) << "packet-too-big for flow " << i;
+      ++checked6;
+    }
+  }
+  ASSERT_GT(checked4, 10u);
+  ASSERT_GT(checked6, 10u);
+  EXPECT_EQ(counters_.icmp_errors_forwarded.read(), checked4 + checked6);
+
+  // About a flow this lcore never saw: Maglev's choice, as for its SYN.
+  const Sent unseen = send_one(*after, frag_needed4_frame(55555, 80), kStart + 50);
+  EXPECT_EQ(unseen.verdict.backend_id, maglev_choice(*after, "web", flow_key(kClient4, kVip4, 55555, 80, kProtoTcp)));
+  EXPECT_EQ(flows_.stats().inserts.read(), 200u) << "an ICMP error creates no flow";
+}
+
+// Fragments of one datagram, and of one client, go to one backend.
+TEST_F(PipelineTest, FragmentsWithPolicyHashShareABackend) {
+  DesiredState s;
+  s.node_addresses = {ip(kNode4)};
+  s.services.push_back(service("media", "203.0.113.20", kAnyPort, ForwardingMode::l2_dsr, FragmentPolicy::hash, kProtoUdp));
+  for (std::size_t i = 0; i < 5; ++i) s.backends.push_back(backend("media", backend_address(i)));
+  const auto st = apply(s);
+
+  std::set<uint32_t> used;
+  for (int client = 1; client <= 20; ++client) {
+    const std::string src = "198.51.100." + std::to_string(client);
+    Ipv4Fields first, middle, last;
+    first.flags_fragment = 0x2000;
+    middle.flags_fragment = 0x2000 | 3;
+    last.flags_fragment = 6;
+    const std::vector<Bytes> pieces = {
+        ethernet(kEtherTypeIpv4) + ipv4(src, "203.0.113.20", kProtoUdp, udp(5004, 5004, payload(16)), first),
+        ethernet(kEtherTypeIpv4) + ipv4(src, "203.0.113.20", kProtoUdp, payload(24), middle),
+        ethernet(kEtherTypeIpv4) + ipv4(src, "203.0.113.20", kProtoUdp, payload(8), last)};
+    const std::vector<uint32_t> b = backends_of(*st, pieces);
+    ASSERT_NE(b[0], 0u);
+    EXPECT_EQ(b[1], b[0]) << "client " << client;
+    EXPECT_EQ(b[2], b[0]) << "client " << client;
+    EXPECT_EQ(b[0], maglev_choice(*st, "media", flow_key(src, "203.0.113.20", 0, 0, kProtoUdp)));
+    used.insert(b[0]);
+  }
+  EXPECT_GT(used.size(), 1u) << "fragments of different clients should spread";
+  EXPECT_EQ(counters_.fragments_hashed.read(), 60u);
+}
+
+TEST_F(PipelineTest, FragmentsWithPolicyDropAreCounted) {
+  DesiredState s = web_state(3);  // fragments=drop
+  // Two port services on one VIP and protocol: a fragment cannot choose.
+  s.services.push_back(service("a", "203.0.113.30", 80, ForwardingMode::l2_dsr, FragmentPolicy::hash));
+  s.services.push_back(service("b", "203.0.113.30", 443, ForwardingMode::l2_dsr, FragmentPolicy::hash));
+  s.backends.push_back(backend("a", "198.18.3.1"));
+  s.backends.push_back(backend("b", "198.18.3.2"));
+  const auto st = apply(s);
+  Ipv4Fields frag;
+  frag.flags_fragment = 0x2000;
+  const Sent dropped = send_one(*st, ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoTcp, tcp(40000, 80), frag));
+  EXPECT_EQ(dropped.verdict.action, Action::drop);
+  EXPECT_EQ(dropped.verdict.drop, DropReason::fragment_dropped);
+  EXPECT_EQ(drops(DropReason::fragment_dropped), 1u);
+
+  const Sent ambiguous = send_one(*st, ethernet(kEtherTypeIpv4) + ipv4(kClient4, "203.0.113.30", kProtoTcp, tcp(40000, 80), frag));
+  EXPECT_EQ(ambiguous.verdict.drop, DropReason::fragment_ambiguous);
+  EXPECT_EQ(drops(DropReason::fragment_ambiguous), 1u);
+}
+
+// --- Not forwarded --------------------------------------------------------------
+
+TEST_F(PipelineTest, TrafficForTheNodeGoesToTheKernel) {
+  const auto st = apply(web_state(3));
+  const std::vector<Bytes> frames = {
+      tcp4_frame(40000, 179, kTcpSyn, kRouter4, kNode4),  // BGP
+      ethernet(kEtherTypeIpv4) + ipv4(kRouter4, kNode4, kProtoIcmp, icmp4(kIcmpEchoRequest, 0, payload(8))),
+      ethernet(kEtherTypeArp, std::nullopt, "ff:ff:ff:ff:ff:ff") + arp_request(kRouter4, kNode4),
+      tcp6_frame(40000, 179, kTcpSyn, kRouter6, kNode6),
+      ethernet(kEtherTypeIpv6) + ipv6(kRouter6, "ff02::1:ff00:2", kProtoIcmp6,
+                                      icmp6(kIcmp6NeighborSolicitation, 0, address_bytes(kNode6))),
+  };
+  for (const Sent& s : send(*st, frames)) {
+    EXPECT_EQ(s.verdict.action, Action::exception);
+    EXPECT_EQ(s.verdict.backend_id, 0u);
+  }
+  EXPECT_EQ(counters_.exception_packets.read(), frames.size());
+  EXPECT_EQ(flows_.stats().inserts.read(), 0u);
+}
+
+Bytes cut_frame(Bytes f, std::size_t len) {
+  f.resize(len);
+  return f;
+}
+
+struct DropCase {
+  std::string name;
+  Bytes frame;
+  DropReason reason;
+};
+
+TEST_F(PipelineTest, EveryDropHasItsReasonAndCounter) {
+  DesiredState s = web_state(3);
+  s.services.push_back(service("empty", kVip4, 8080));  // no backends at all
+  s.services.push_back(service("down", kVip4, 8081));
+  s.backends.push_back(backend("down", "198.18.4.1", BackendState::down));
+  s.backends.push_back(backend("down", "198.18.4.2", BackendState::down));
+  const auto st = apply(s);
+  const std::vector<DropCase> cases = {
+      {"unknown destination", tcp4_frame(40000, 80, kTcpSyn, kClient4, "192.0.2.1"), DropReason::not_for_node},
+      {"no service on that port", tcp4_frame(40000, 443), DropReason::no_service},
+      {"no service for udp", udp4_frame(40000, 80), DropReason::no_service},
+      {"service without backends", tcp4_frame(40000, 8080), DropReason::no_backend},
+      {"every backend down", tcp4_frame(40000, 8081), DropReason::no_backend},
+      {"ping to a VIP", ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoIcmp, icmp4(kIcmpEchoRequest, 0, {})),
+       DropReason::icmp_unsupported},
+      {"GRE to a VIP", ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, 47, payload(8)), DropReason::protocol_unsupported},
+      {"malformed", cut_frame(tcp4_frame(), 30), DropReason::ipv4_truncated},
+  };
+  std::vector<Bytes> frames;
+  for (const DropCase& c : cases) frames.push_back(c.frame);
+  frames.insert(frames.begin() + 3, tcp4_frame(40000, 80));  // a good one in the middle: order kept
+  const std::vector<Sent> out = send(*st, frames);
+  EXPECT_EQ(out[3].verdict.action, Action::forward);
+  std::map<DropReason, uint64_t> expected;
+  for (std::size_t i = 0, c = 0; i < out.size(); ++i) {
+    if (i == 3) continue;
+    EXPECT_EQ(out[i].verdict.action, Action::drop) << cases[c].name;
+    EXPECT_EQ(out[i].verdict.drop, cases[c].reason) << cases[c].name;
+    ++expected[cases[c].reason];
+    ++c;
+  }
+  for (std::size_t r = 0; r < kDropReasonCount; ++r) {
+    const auto reason = static_cast<DropReason>(r);
+    EXPECT_EQ(drops(reason), expected.count(reason) ? expected[reason] : 0) << drop_reason_name(reason);
+  }
+}
+
+// --- Encapsulating services ---------------------------------------------------------
+
+TEST_F(PipelineTest, IpipServiceEncapsulatesToTheBackend) {
+  const auto st = apply(web_state(3, ForwardingMode::ipip));
+  const Bytes syn = tcp4_frame(40000, 80);
+  const Sent s = send_one(*st, syn);
+  ASSERT_EQ(s.verdict.action, Action::forward) << ::testing::PrintToString(s.verdict.drop);
+  EXPECT_EQ(s.verdict.prepended, 20u);
+  EXPECT_EQ(s.verdict.len, syn.size() + 20);
+  const ParseOutcome o = parse_packet(s.out);
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o.packet.key.src_address(), ip(kNode4));
+  EXPECT_EQ(o.packet.key.dst_address(), st->backends[s.verdict.backend_id].address);
+  EXPECT_EQ(o.packet.key.proto, kProtoIpip);
+  EXPECT_EQ(slice(s.out, 34, syn.size() - 14), slice(syn, 14, syn.size() - 14));
+}
+
+TEST_F(PipelineTest, TooBigToEncapsulateIsDropped) {
+  const auto st = apply(web_state(3, ForwardingMode::gue));
+  const Bytes big = ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoTcp, tcp(40000, 80, kTcpAck, payload(1460)));
+  const Sent s = send_one(*st, big);
+  EXPECT_EQ(s.verdict.drop, DropReason::encap_too_big);
+  EXPECT_EQ(drops(DropReason::encap_too_big), 1u);
+}
+
+}  // namespace
+}  // namespace anylb::test
