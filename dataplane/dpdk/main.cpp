@@ -1,10 +1,12 @@
 // anylb-dataplane: EAL and ports up, workers launched, then the main lcore
 // runs the control loop: reloads (SIGHUP), RCU reclamation, counters.
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -80,6 +82,16 @@ int main(int argc, char** argv) {
       ports.push_back(start_port(id, static_cast<uint16_t>(workers), opts.rx_descriptors, opts.tx_descriptors,
                                  opts.mtu, pool));
 
+    std::vector<std::size_t> egress(ports.size());
+    for (std::size_t i = 0; i < ports.size(); ++i) egress[i] = i;
+    if (!opts.tx_port.empty()) {
+      auto it = std::find_if(ports.begin(), ports.end(), [&](const PortInfo& p) { return p.name == opts.tx_port; });
+      if (it == ports.end())
+        throw std::invalid_argument("option 'tx-port': '" + opts.tx_port + "' is not one of the served ports");
+      std::fill(egress.begin(), egress.end(), static_cast<std::size_t>(it - ports.begin()));
+    }
+    spdlog::info("TSC {} Hz", rte_get_tsc_hz());
+
     StatePublisher publisher(workers);
     StateBuilder builder(opts.limits);
     uint64_t generation = 1;
@@ -96,7 +108,7 @@ int main(int argc, char** argv) {
     unsigned lcore;
     RTE_LCORE_FOREACH_WORKER(lcore) {
       auto ctx = std::make_unique<WorkerContext>();
-      ctx->config = WorkerConfig{worker_id++, ports, opts.mtu, opts.timeouts, opts.flow_capacity};
+      ctx->config = WorkerConfig{worker_id++, ports, egress, opts.mtu, opts.timeouts, opts.flow_capacity};
       ctx->shared = WorkerShared{&publisher, &stop};
       ctx->counters = std::make_unique<LcoreCounters>(opts.limits.max_services, opts.limits.max_backends);
       if (rte_eal_remote_launch(worker_main, ctx.get(), lcore) != 0)

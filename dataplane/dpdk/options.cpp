@@ -43,6 +43,9 @@ po::options_description describe(DataplaneOptions& o, RawOptions& raw) {
        "every EAL lcore but the main one becomes a worker")
       ("port", po::value(&o.ports)->composing()->value_name("NAME"),
        "a port to serve, by device name (PCI address or vdev name); repeat for more; default: every probed port")
+      ("tx-port", po::value(&o.tx_port)->value_name("NAME"),
+       "two-armed: forwarded packets leave through this port (one of the served ports); "
+       "default: through the port they came in on")
       ("rx-descriptors", po::value(&o.rx_descriptors)->default_value(o.rx_descriptors)->value_name("N"),
        "RX ring size per queue")
       ("tx-descriptors", po::value(&o.tx_descriptors)->default_value(o.tx_descriptors)->value_name("N"),

@@ -51,7 +51,11 @@ int worker_main(void* arg) {
   publisher.register_worker(cfg.worker_id);
 
   std::vector<PortContext> port_ctx;
-  for (const PortInfo& p : cfg.ports) port_ctx.push_back(PortContext{p.port_id, p.mac, cfg.mtu});
+  // Rewrites take the source MAC of the port the packet will leave from.
+  for (std::size_t pi = 0; pi < cfg.ports.size(); ++pi) {
+    const PortInfo& out = cfg.ports[cfg.egress[pi]];
+    port_ctx.push_back(PortContext{out.port_id, out.mac, cfg.mtu});
+  }
   std::vector<TxBuffer> tx(cfg.ports.size());
 
   const uint64_t tsc_per_ms = rte_get_tsc_hz() / 1000;
@@ -83,13 +87,14 @@ int worker_main(void* arg) {
 
       pipeline.process_burst(*st, port_ctx[pi], now, {frames, n}, verdicts);
 
-      TxBuffer& buf = tx[pi];
+      const std::size_t out = cfg.egress[pi];
+      TxBuffer& buf = tx[out];
       for (uint16_t i = 0; i < n; ++i) {
         switch (verdicts[i].action) {
           case Action::forward:
             apply_rewrite(rx[i], verdicts[i]);
             buf.pkts[buf.count++] = rx[i];
-            if (buf.count == kRxBurst) flush(port, queue, buf, pc, counters);
+            if (buf.count == kRxBurst) flush(cfg.ports[out].port_id, queue, buf, counters.ports[out], counters);
             break;
           case Action::exception:
             // The kernel exception interface arrives with the lab issue.

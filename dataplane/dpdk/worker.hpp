@@ -23,6 +23,7 @@ inline constexpr uint32_t kSweepBucketsPerLoop = 4;
 struct WorkerConfig {
   uint32_t worker_id = 0;  // 0..N-1: also the RX/TX queue index
   std::vector<PortInfo> ports;
+  std::vector<std::size_t> egress;  // by RX port index: the port index forwarded packets leave from
   uint32_t mtu = 1500;
   FlowTimeouts timeouts;
   uint64_t flow_capacity = 0;

@@ -80,7 +80,8 @@ class Dataplane:
 
     _seq = 0
 
-    def __init__(self, config_lines, rx=None, fifo=False, workers=1, extra_args=(), rx_per_queue=None):
+    def __init__(self, config_lines, rx=None, fifo=False, workers=1, extra_args=(), rx_per_queue=None,
+                 tx_port=False):
         Dataplane._seq += 1
         self.dir = tempfile.mkdtemp(prefix="anylb-pkt-")
         self.prefix = f"anylbpkt{os.getpid()}_{Dataplane._seq}"
@@ -107,6 +108,11 @@ class Dataplane:
             rx_path = os.path.join(self.dir, "in.pcap")
             write_pcap(rx_path, rx or [])
             vdev = f"net_pcap0,rx_pcap={rx_path},tx_pcap={self.out}"
+        if tx_port:  # two-armed: a second port, silent on RX, takes every forwarded packet
+            empty = os.path.join(self.dir, "empty.pcap")
+            write_pcap(empty, [])
+            vdev += f" --vdev=net_pcap1,rx_pcap={empty},tx_pcap={self.out}.port1"
+            extra_args = (*extra_args, "--tx-port", "net_pcap1")
         lcores = "0@0,1@1" if workers == 1 else "0@0," + ",".join(f"{i}@1" for i in range(1, workers + 1))
         eal = f"--lcores={lcores} --no-huge -m 256 --no-pci --no-telemetry --file-prefix {self.prefix} --vdev={vdev}"
         self.args = [binary(), "--config", self.config, "--eal", eal, "--counters-file", self.counters_path,

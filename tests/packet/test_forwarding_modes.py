@@ -177,6 +177,21 @@ def two_workers_each_poll_their_queue():
 
 
 @tap.case
+def tx_port_sends_everything_out_of_the_second_port():
+    sent = [h.to_vip("203.0.113.10", 1000 + i) for i in range(20)] + \
+           [h.to_vip("203.0.113.11", 1000 + i) for i in range(20)]
+    with h.Dataplane(CONFIG, rx=sent, tx_port=True) as dp:
+        dp.wait_for(lambda c: c["ports"][0]["rx_packets"] >= len(sent), what="all packets received")
+        out = dp.stop()
+    ports = {p["name"]: p for p in dp.final["ports"]}
+    assert ports["net_pcap0"]["tx_packets"] == 0 and ports["net_pcap1"]["tx_packets"] == len(sent), ports
+    port1_mac = ports["net_pcap1"]["mac"]
+    assert port1_mac != h.PORT_MAC
+    assert len(out) == len(sent) and all(p[Ether].src == port1_mac for p in out), \
+        "rewritten source MAC should be the egress port's"
+
+
+@tap.case
 def unknown_port_and_protocol_are_counted():
     sent = [h.to_vip("203.0.113.10", 1234, dport=81),                 # no service on port 81
             h.to_vip("203.0.113.10", 1234, dport=80, proto="udp"),    # tcp-only service
