@@ -123,7 +123,8 @@ int main(int argc, char** argv) {
     const uint64_t stats_every_ms = static_cast<uint64_t>(opts.stats_interval_s * 1000);
     uint64_t next_stats = monotonic_ms() + stats_every_ms;
     auto report = [&] {
-      const nlohmann::json c = collect_counters(contexts, ports, *publisher.current());
+      nlohmann::json c = collect_counters(contexts, ports, *publisher.current());
+      c["monotonic_ms"] = monotonic_ms();  // lets readers turn counter deltas into rates
       spdlog::debug("counters: {}", counters_summary(c));
       if (!opts.counters_file.empty() && !write_counters_file(opts.counters_file, c))
         spdlog::warn("cannot write counters to '{}'", opts.counters_file);

@@ -1,0 +1,227 @@
+#!/usr/bin/python3
+"""anylb against the DPDK baseline, on the same pcap, in the same run.
+
+For each scenario and worker count, alternately for several rounds:
+  (a) baseline: dpdk-testpmd --forward-mode=macswap, net_pcap (infinite_rx)
+      -> net_null;
+  (b) anylb-dataplane, net_pcap (infinite_rx) -> net_null (--tx-port).
+Prints Mpps, ns and cycles per packet, and anylb/baseline (min/median/max).
+
+  bench.py --dataplane build/dataplane/dpdk/anylb-dataplane [--rounds 3]
+           [--seconds 4] [--workers 1,2] [--scenarios est-4k,...] [--smoke]
+           [--json results.json]
+
+Never a pass/fail on speed: figures only (see perf/RESULTS.md).
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONF = os.path.join(HERE, "bench.conf")
+
+# name: traffic and dataplane settings
+SCENARIOS = {
+    "est-4k": dict(flows=4096, mode="established"),
+    "est-64k": dict(flows=65536, mode="established"),
+    "est-256k": dict(flows=262144, mode="established"),
+    "est-1m": dict(flows=1_000_000, mode="established"),
+    "syn-flood": dict(flows=1_000_000, mode="syn", flow_capacity=65536),  # every packet misses: insert + evict
+    "mix": dict(flows=262144, mode="mix", ipv6_share=0.2, udp_share=0.2),
+    "imix-4k": dict(flows=4096, mode="established", size="imix"),
+    "reload-100ms": dict(flows=4096, mode="established", reload_ms=100, baseline=False),
+}
+
+
+def lcores(workers):
+    # main lcore on CPU 0; workers spread over the CPUs (the main one mostly sleeps).
+    cpus = os.cpu_count() or 1
+    return ",".join(["0@0"] + [f"{w}@{w % cpus if cpus > 1 else 0}" for w in range(1, workers + 1)]) \
+        if workers > 1 else "0@0,1@1" if cpus > 1 else "0@0,1@0"
+
+
+def pcap_vdev(files):
+    return "net_pcap0," + ",".join(f"rx_pcap={f}" for f in files) + ",infinite_rx=1"
+
+
+def generate(tmp, name, sc, workers):
+    out = os.path.join(tmp, f"{name}-w{workers}.pcap")
+    files = [out] if workers == 1 else [f"{out}.{k}" for k in range(workers)]
+    if not all(os.path.exists(f) for f in files):
+        cmd = [sys.executable, os.path.join(HERE, "gen_traffic.py"), "--config", CONF, "--flows", str(sc["flows"]),
+               "--mode", sc["mode"], "--size", sc.get("size", "64"), "--ipv6-share", str(sc.get("ipv6_share", 0)),
+               "--udp-share", str(sc.get("udp_share", 0)), "--shards", str(workers), "--out", out]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return files
+
+
+def mbufs_for(sc):
+    return sc["flows"] + 65536  # net_pcap's infinite_rx keeps the whole file in mbufs
+
+
+def mem_mb(sc):
+    return 512 + mbufs_for(sc) * 2304 // (1 << 20) * 2
+
+
+def run_testpmd(files, workers, seconds, sc, tag):
+    cmd = ["dpdk-testpmd", f"--lcores={lcores(workers)}", "--no-huge", "-m", str(mem_mb(sc)), "--no-pci",
+           "--no-telemetry", "--file-prefix", f"bench-tp-{tag}", f"--vdev={pcap_vdev(files)}",
+           "--vdev=net_null0,no-rx=1", "--", f"--total-num-mbufs={mbufs_for(sc)}", "--forward-mode=macswap",
+           f"--nb-cores={workers}", f"--rxq={workers}", f"--txq={workers}", "--stats-period=1"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    rates = []
+    deadline = time.time() + seconds + 60
+    port = None
+    for line in p.stdout:
+        m = re.search(r"NIC statistics for port (\d+)", line)
+        if m:
+            port = int(m.group(1))
+        m = re.search(r"Rx-pps:\s+(\d+)", line)
+        if m and port == 0:
+            rates.append(int(m.group(1)))
+            if len([r for r in rates if r > 0]) >= seconds + 2 or time.time() > deadline:
+                break
+    os.killpg(p.pid, signal.SIGINT)
+    try:
+        p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+    live = [r for r in rates if r > 0][2:]  # skip the warm-up periods
+    if not live:
+        raise RuntimeError("testpmd reported no rate:\n" + " ".join(cmd))
+    return statistics.median(live) / 1e6
+
+
+def counters(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def run_anylb(binary, files, workers, seconds, sc, tag, tmp):
+    cpath = os.path.join(tmp, f"counters-{tag}.json")
+    if os.path.exists(cpath):
+        os.unlink(cpath)
+    conf = os.path.join(tmp, f"anylb-{tag}.conf")
+    base = open(CONF).read()
+    with open(conf, "w") as f:
+        f.write(base)
+    eal = (f"--lcores={lcores(workers)} --no-huge -m {mem_mb(sc)} --no-pci --no-telemetry "
+           f"--file-prefix bench-al-{tag} --vdev={pcap_vdev(files)} --vdev=net_null0,no-rx=1")
+    cmd = [binary, "--config", conf, "--eal", eal, "--tx-port", "net_null0", "--mbufs", str(mbufs_for(sc)),
+           "--flow-capacity", str(sc.get("flow_capacity", max(65536, sc["flows"]))),
+           "--counters-file", cpath, "--stats-interval", "0.25"]
+    log = open(os.path.join(tmp, f"anylb-{tag}.log"), "w")
+    p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while counters(cpath) is None:
+            if p.poll() is not None or time.time() > deadline:
+                raise RuntimeError("anylb-dataplane did not start; see " + log.name)
+            time.sleep(0.05)
+        time.sleep(2)  # warm-up
+        first = counters(cpath)
+        end = time.time() + seconds
+        reloads = 0
+        while time.time() < end:
+            if sc.get("reload_ms"):
+                # A service comes and goes every reload_ms under load.
+                with open(conf + ".tmp", "w") as f:
+                    f.write(base + (f"service = name=churn vip=203.0.113.99 proto=udp port={1000 + reloads % 50}"
+                                    " mode=l2-dsr\n" if reloads % 2 == 0 else ""))
+                os.replace(conf + ".tmp", conf)
+                p.send_signal(signal.SIGHUP)
+                reloads += 1
+                time.sleep(sc["reload_ms"] / 1000)
+            else:
+                time.sleep(0.1)
+        last = counters(cpath)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    final = counters(cpath)
+    rx = lambda c: sum(q["rx_packets"] for q in c["ports"])
+    pps = (rx(last) - rx(first)) / ((last["monotonic_ms"] - first["monotonic_ms"]) / 1000)
+    tx = sum(q["tx_packets"] for q in final["ports"])
+    tsc = int(re.search(r"TSC (\d+) Hz", open(log.name).read()).group(1))
+    extra = {"lost": rx(final) - tx - final["drops_total"], "drops": final["drops_total"],
+             "generation": final["generation"], "tsc_hz": tsc, "evictions": final["flows"]["evictions"]}
+    return pps / 1e6, extra
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataplane", required=True)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=4)
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--smoke", action="store_true", help="one short round of est-4k, 1 worker (CI)")
+    ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--tmp", help="keep generated pcaps here (default: a fresh temporary directory)")
+    args = ap.parse_args()
+    if args.smoke:
+        args.rounds, args.seconds, args.workers, args.scenarios = 1, 2, "1", "est-4k,reload-100ms"
+    tmp = args.tmp or tempfile.mkdtemp(prefix="anylb-bench-")
+    os.makedirs(tmp, exist_ok=True)
+    results = []
+    print(f"{'scenario':14} {'w':>2} {'baseline Mpps':>14} {'anylb Mpps':>11} {'ns/pkt':>7} {'cyc/pkt':>8} "
+          f"{'ratio min/med/max':>20}  notes", flush=True)
+    for name in args.scenarios.split(","):
+        sc = SCENARIOS[name]
+        for workers in [int(w) for w in args.workers.split(",")]:
+            files = generate(tmp, name, sc, workers)
+            base, ours, ratios, extras = [], [], [], []
+            for r in range(args.rounds):
+                tag = f"{os.getpid()}-{name}-{workers}-{r}"
+                b = run_testpmd(files, workers, args.seconds, sc, tag) if sc.get("baseline", True) else None
+                a, extra = run_anylb(args.dataplane, files, workers, args.seconds, sc, tag, tmp)
+                base.append(b)
+                ours.append(a)
+                extras.append(extra)
+                if b:
+                    ratios.append(a / b)
+            a_med = statistics.median(ours)
+            tsc = extras[0]["tsc_hz"]
+            ns = 1e3 / a_med * workers
+            cyc = tsc / (a_med * 1e6) * workers
+            notes = []
+            if sc.get("reload_ms"):
+                notes.append(f"reloads to gen {extras[-1]['generation']}, lost {sum(e['lost'] for e in extras)}")
+            if any(e["drops"] for e in extras):
+                notes.append(f"drops {sum(e['drops'] for e in extras)}")
+            ratio = (f"{min(ratios):.2f}/{statistics.median(ratios):.2f}/{max(ratios):.2f}" if ratios else "-")
+            b_med = f"{statistics.median(base):.2f}" if ratios else "-"
+            print(f"{name:14} {workers:>2} {b_med:>14} {a_med:>11.2f} {ns:>7.1f} {cyc:>8.0f} {ratio:>20}  "
+                  f"{'; '.join(notes)}", flush=True)
+            results.append({"scenario": name, "workers": workers, "flows": sc["flows"], "baseline_mpps": base,
+                            "anylb_mpps": ours, "ratios": ratios, "ns_per_packet": ns, "cycles_per_packet": cyc,
+                            "lost": sum(e["lost"] for e in extras), "tsc_hz": tsc})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    if not args.tmp:
+        subprocess.run(["rm", "-rf", tmp])
+    # A broken harness (no figures) fails; slow figures never do.
+    lost = sum(r["lost"] for r in results)
+    if lost:
+        print(f"bench: {lost} packets lost across service changes")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
