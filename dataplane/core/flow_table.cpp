@@ -38,24 +38,29 @@ uint32_t FlowTable::second_bucket(uint64_t hash) const {
   return second == first ? first ^ 1u : second;
 }
 
+// Ways whose signature matches and which have not expired, as a bit mask.
+// Written without early exits so the compiler turns it into vector compares.
+static inline uint32_t live_matches(const FlowTable::Bucket& bucket, uint32_t sig, FlowClock now) {
+  uint32_t mask = 0;
+  for (uint32_t w = 0; w < FlowTable::kWays; ++w) {
+    const bool hit = (bucket.sig[w] == sig) & (static_cast<int32_t>(bucket.expires[w] - now) >= 0);
+    mask |= static_cast<uint32_t>(hit) << w;
+  }
+  return mask;
+}
+
 void FlowTable::prefetch_entry(uint64_t hash, FlowClock now) const {
   const uint32_t b = first_bucket(hash);
-  const uint32_t sig = signature(hash);
-  const Bucket& bucket = buckets_[b];
-  for (uint32_t w = 0; w < kWays; ++w) {
-    if (bucket.sig[w] == sig && !flow_time_before(bucket.expires[w], now)) {
-      __builtin_prefetch(&entries_[b * kWays + w]);
-      return;
-    }
-  }
-  __builtin_prefetch(&buckets_[second_bucket(hash)]);
+  const uint32_t mask = live_matches(buckets_[b], signature(hash), now);
+  if (mask != 0)
+    __builtin_prefetch(&entries_[b * kWays + static_cast<uint32_t>(__builtin_ctz(mask))]);
+  else
+    __builtin_prefetch(&buckets_[second_bucket(hash)]);
 }
 
 int32_t FlowTable::find_in(uint32_t b, uint32_t sig, const FlowKey& key, FlowClock now) const {
-  const Bucket& bucket = buckets_[b];
-  for (uint32_t w = 0; w < kWays; ++w) {
-    if (bucket.sig[w] != sig || flow_time_before(bucket.expires[w], now)) continue;
-    const int32_t slot = static_cast<int32_t>(b * kWays + w);
+  for (uint32_t mask = live_matches(buckets_[b], sig, now); mask != 0; mask &= mask - 1) {
+    const int32_t slot = static_cast<int32_t>(b * kWays + static_cast<uint32_t>(__builtin_ctz(mask)));
     if (entries_[slot].key == key) return slot;
   }
   return kMiss;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -71,7 +72,7 @@ class AddressMap {
     for (;;) {
       const AddressEntry& e = slots_[i];
       if (!e.used) return nullptr;
-      if (e.addr == addr && e.family == family) return &e;
+      if (std::memcmp(e.addr.data(), addr.data(), 16) == 0 && e.family == family) return &e;
       i = (i + 1) & mask_;
     }
   }
