@@ -128,6 +128,54 @@ void BM_Pipeline(benchmark::State& st) {
 }
 BENCHMARK(BM_Pipeline)->Args({4096, 0})->Args({4096, 1})->Args({4096, 2})->Args({65536, 0});
 
+// Maglev build time for M slots and N backends (the target: M=65537,
+// N=1000 within 5 ms).
+void BM_MaglevBuild(benchmark::State& st) {
+  const auto size = static_cast<uint32_t>(st.range(0));
+  std::vector<MaglevBackend> backends;
+  for (int64_t i = 0; i < st.range(1); ++i) {
+    std::array<std::byte, 4> a{std::byte{198}, std::byte{18}, static_cast<std::byte>(i >> 8),
+                               static_cast<std::byte>(i & 0xff)};
+    backends.push_back({IpAddress::v4(a.data()), 100});
+  }
+  for (auto _ : st) benchmark::DoNotOptimize(build_maglev_table(backends, size));
+}
+BENCHMARK(BM_MaglevBuild)->Args({65537, 10})->Args({65537, 100})->Args({65537, 1000})
+    ->Args({655373, 10})->Args({655373, 100})->Args({655373, 1000})->Unit(benchmark::kMillisecond);
+
+// Flow lookups when the lcore's table holds `filled` flows: the packets hit
+// 65536 of them spread over the whole table (10M: the full table).
+void BM_PipelineFilledTable(benchmark::State& st) {
+  const auto filled = static_cast<uint32_t>(st.range(0));
+  Fixture fx(65536);
+  FlowTable big(filled);
+  Pipeline pipeline(big, fx.counters, FlowTimeouts{});
+  // Fill with synthetic keys, then with the 65536 real flows at random spots.
+  FlowKey k{};
+  k.proto = kProtoTcp;
+  for (uint32_t i = 0; i < filled - 65536; ++i) {
+    std::memcpy(k.src.data(), &i, 4);
+    k.src_port = 7;
+    k.dst_port = 80;
+    big.insert(k, flow_hash(k), 1, 1, 0, 1u << 30);
+  }
+  std::vector<FrameBuffer> fb(32);
+  Verdict v[kMaxBurst];
+  std::size_t at = 0;
+  for (auto _ : st) {
+    for (std::size_t i = 0; i < 32; ++i) {
+      auto& f = fx.frames[(at + i) % 65536];
+      std::memcpy(f.data() + kHeadroom, fx.pristine[(at + i) % 65536].data() + kHeadroom, 14);
+      fb[i] = FrameBuffer{f.data() + kHeadroom, 54, kHeadroom};
+    }
+    pipeline.process_burst(*fx.state, PortContext{}, 1000, {fb.data(), 32}, v);
+    at = (at + 32 * 97) % 65536;  // stride: consecutive bursts hit unrelated flows
+  }
+  st.SetItemsProcessed(st.iterations() * 32);
+  st.counters["occupancy"] = static_cast<double>(big.stats().occupancy.read());
+}
+BENCHMARK(BM_PipelineFilledTable)->Arg(1 << 17)->Arg(1 << 20)->Arg(10'000'000)->Unit(benchmark::kNanosecond);
+
 }  // namespace
 }  // namespace anylb
 
