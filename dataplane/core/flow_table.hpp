@@ -68,6 +68,10 @@ class FlowTable {
   Entry& entry(int32_t slot) { return entries_[slot]; }
   const Entry& entry(int32_t slot) const { return entries_[slot]; }
   void touch(int32_t slot, FlowClock expires) { buckets_[slot / kWays].expires[slot % kWays] = expires; }
+  FlowClock expires(int32_t slot) const { return buckets_[slot / kWays].expires[slot % kWays]; }
+  bool live(int32_t slot, FlowClock now) const {
+    return buckets_[slot / kWays].sig[slot % kWays] != 0 && !flow_time_before(expires(slot), now);
+  }
 
   // Stores a flow known to be absent; returns its slot.
   int32_t insert(const FlowKey& key, uint64_t hash, uint32_t backend_id, uint32_t service_id,

@@ -10,12 +10,18 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <cstdio>
 #include <spdlog/spdlog.h>
 #include <stdexcept>
 #include <thread>
 
+#include "api_server.hpp"
+#include "control_state.hpp"
 #include "options.hpp"
+#include "state_file.hpp"
 #include "ports.hpp"
 #include "state_builder.hpp"
 #include "state_publisher.hpp"
@@ -93,14 +99,25 @@ int main(int argc, char** argv) {
     spdlog::info("TSC {} Hz", rte_get_tsc_hz());
 
     StatePublisher publisher(workers);
-    StateBuilder builder(opts.limits);
-    uint64_t generation = 1;
-    std::string error;
-    auto first = builder.build(opts.state, generation, monotonic_ms(), error);
-    if (!first) throw std::invalid_argument(error);
-    publisher.publish(std::move(first));
-    spdlog::info("applied generation {}: {} service(s), {} backend(s)", generation, opts.state.services.size(),
-                 opts.state.backends.size());
+    ControlState control(opts.limits, publisher, opts.state_file);
+    // What to forward first: the state file if it holds a state, else the options.
+    DesiredState initial = opts.state;
+    uint64_t initial_generation = 1;
+    if (!opts.state_file.empty() && std::filesystem::exists(opts.state_file)) {
+      std::ifstream f(opts.state_file);
+      std::stringstream text;
+      text << f.rdbuf();
+      std::string error;
+      auto restored = desired_state_from_json(text.str(), initial_generation, error);
+      if (!restored)
+        throw std::invalid_argument("option 'state-file': '" + opts.state_file + "': " + error);
+      initial = *restored;
+      spdlog::info("restored generation {} from {}", initial_generation, opts.state_file);
+    }
+    const ApplyResult first = control.apply(initial, initial_generation, monotonic_ms());
+    if (first.status != ApplyStatus::ok) throw std::invalid_argument(first.error);
+    spdlog::info("applied generation {}: {} service(s), {} backend(s)", first.generation, initial.services.size(),
+                 initial.backends.size());
 
     std::atomic<bool> stop{false};
     std::vector<std::unique_ptr<WorkerContext>> contexts;
@@ -117,13 +134,17 @@ int main(int argc, char** argv) {
       contexts.push_back(std::move(ctx));
     }
 
+    std::unique_ptr<ApiServer> api;
+    if (!opts.api_socket.empty())
+      api = std::make_unique<ApiServer>(ApiContext{&control, &contexts, &ports, monotonic_ms()}, opts.api_socket);
+
     std::signal(SIGHUP, on_signal);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     const uint64_t stats_every_ms = static_cast<uint64_t>(opts.stats_interval_s * 1000);
     uint64_t next_stats = monotonic_ms() + stats_every_ms;
     auto report = [&] {
-      nlohmann::json c = collect_counters(contexts, ports, *publisher.current());
+      nlohmann::json c = control.with_state([&](const ForwardingState& st) { return collect_counters(contexts, ports, st); });
       c["monotonic_ms"] = monotonic_ms();  // lets readers turn counter deltas into rates
       spdlog::debug("counters: {}", counters_summary(c));
       if (!opts.counters_file.empty() && !write_counters_file(opts.counters_file, c))
@@ -135,19 +156,18 @@ int main(int argc, char** argv) {
         g_reload = 0;
         DesiredState next;
         const ParseResult r = reload_desired_state(argc, argv, next);
-        auto built = r.status == ParseResult::Status::run ? builder.build(next, generation + 1, monotonic_ms(), error)
-                                                          : nullptr;
-        if (!built) {
-          spdlog::error("reload refused, generation {} stays: {}", generation,
-                        r.status == ParseResult::Status::run ? error : r.message);
+        if (r.status != ParseResult::Status::run) {
+          spdlog::error("reload refused, generation {} stays: {}", control.generation(), r.message);
         } else {
-          publisher.publish(std::move(built));
-          ++generation;
-          spdlog::info("applied generation {}: {} service(s), {} backend(s)", generation, next.services.size(),
-                       next.backends.size());
+          const ApplyResult a = control.apply(next, 0, monotonic_ms());
+          if (a.status != ApplyStatus::ok)
+            spdlog::error("reload refused, generation {} stays: {}", a.generation, a.error);
+          else
+            spdlog::info("applied generation {}: {} service(s), {} backend(s)", a.generation, next.services.size(),
+                         next.backends.size());
         }
       }
-      publisher.reclaim();
+      control.reclaim();
       if (monotonic_ms() >= next_stats) {
         report();
         next_stats += stats_every_ms;
@@ -155,6 +175,7 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     spdlog::info("stopping");
+    api.reset();  // no API call may reach the workers while they stop
     stop.store(true);
     rte_eal_mp_wait_lcore();
     report();

@@ -34,7 +34,12 @@ po::options_description describe(DataplaneOptions& o, RawOptions& raw) {
       ("stats-interval", po::value(&o.stats_interval_s)->default_value(o.stats_interval_s)->value_name("SEC"),
        "how often counters are summed, logged (at debug) and written to --counters-file")
       ("counters-file", po::value(&o.counters_file)->value_name("FILE"),
-       "write all counters as JSON to FILE every --stats-interval and at exit");
+       "write all counters as JSON to FILE every --stats-interval and at exit")
+      ("api-socket", po::value(&o.api_socket)->default_value(o.api_socket)->value_name("PATH"),
+       "serve the anylb.dataplane.v1 gRPC API on this unix socket (mode 0660); empty: no API")
+      ("state-file", po::value(&o.state_file)->value_name("FILE"),
+       "persist every applied desired state here (JSON) and restore it at start, "
+       "so API changes survive a restart; it then wins over the services in the options");
 
   po::options_description dpdk("DPDK");
   dpdk.add_options()

@@ -30,6 +30,8 @@ struct DataplaneOptions {
   std::string log_level = "info";
   double stats_interval_s = 10.0;
   std::string counters_file;              // JSON counters written every interval and at exit
+  std::string api_socket = "/run/anylb/dataplane.sock";  // anylb.dataplane.v1; empty = no API
+  std::string state_file;                 // last applied desired state, restored at start
 };
 
 struct ParseResult {

@@ -114,6 +114,11 @@ int worker_main(void* arg) {
       last_drain = tsc;
     }
     ctx.flows->sweep(now, kSweepBucketsPerLoop);
+    if (ctx.query.state.load(std::memory_order_relaxed) == WorkerQuery::kAsked) {
+      int asked = WorkerQuery::kAsked;
+      if (ctx.query.state.compare_exchange_strong(asked, WorkerQuery::kBusy, std::memory_order_acquire))
+        answer_query(ctx.query, *ctx.flows, now);
+    }
     ctx.loops.store(ctx.loops.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     publisher.quiescent(cfg.worker_id);  // `st` is not used past this point
   }

@@ -13,6 +13,7 @@
 #include "pipeline.hpp"
 #include "ports.hpp"
 #include "state_publisher.hpp"
+#include "worker_query.hpp"
 
 namespace anylb {
 
@@ -43,6 +44,7 @@ struct WorkerContext {
   std::unique_ptr<FlowTable> flows;  // created on the worker's lcore: first touch on its NUMA node
   std::atomic<bool> flows_ready{false};
   std::atomic<uint64_t> loops{0};    // liveness: advances while the worker polls
+  WorkerQuery query;                 // the control thread's questions about this worker's flows
 };
 
 // rte_eal_remote_launch entry point; arg is a WorkerContext*.

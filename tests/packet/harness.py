@@ -75,13 +75,24 @@ def binary():
     return sys.argv[1]
 
 
+def anylbctl():
+    """The anylbctl binary: argv[2], or beside the build's dataplane."""
+    if len(sys.argv) > 2:
+        return sys.argv[2]
+    return os.path.join(os.path.dirname(binary()), "..", "..", "grpc", "anylbctl", "anylbctl")
+
+
 class Dataplane:
     """One anylb-dataplane process with a single net_pcap port."""
 
     _seq = 0
+    netns = None
+
+    def _ns(self, *cmd):
+        subprocess.run(["ip", "netns", "exec", self.netns, *cmd], check=True)
 
     def __init__(self, config_lines, rx=None, fifo=False, workers=1, extra_args=(), rx_per_queue=None,
-                 tx_port=False):
+                 tx_port=False, live=False):
         Dataplane._seq += 1
         self.dir = tempfile.mkdtemp(prefix="anylb-pkt-")
         self.prefix = f"anylbpkt{os.getpid()}_{Dataplane._seq}"
@@ -100,6 +111,17 @@ class Dataplane:
                 write_pcap(p, pkts)
                 paths.append(p)
             vdev = "net_pcap0," + ",".join(f"rx_pcap={p},tx_pcap={self.out}.{q}" for q, p in enumerate(paths))
+        elif live:
+            # A veth pair inside a namespace of our own: the dataplane reads one
+            # end (never blocking, so API questions reach the worker at once)
+            # and send() injects on the other.
+            self.netns = f"anylbt{os.getpid()}_{Dataplane._seq}"
+            subprocess.run(["ip", "netns", "add", self.netns], check=True)
+            self._ns("ip", "link", "add", "rx0", "type", "veth", "peer", "name", "inj0")
+            for dev in ("rx0", "inj0"):
+                self._ns("sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
+                self._ns("ip", "link", "set", dev, "up")
+            vdev = f"net_pcap0,rx_iface=rx0,tx_pcap={self.out}"
         elif fifo:
             self.fifo = os.path.join(self.dir, "in.fifo")
             os.mkfifo(self.fifo)
@@ -115,7 +137,11 @@ class Dataplane:
             extra_args = (*extra_args, "--tx-port", "net_pcap1")
         lcores = "0@0,1@1" if workers == 1 else "0@0," + ",".join(f"{i}@1" for i in range(1, workers + 1))
         eal = f"--lcores={lcores} --no-huge -m 256 --no-pci --no-telemetry --file-prefix {self.prefix} --vdev={vdev}"
-        self.args = [binary(), "--config", self.config, "--eal", eal, "--counters-file", self.counters_path,
+        self.api = os.path.join(self.dir, "api.sock")
+        self.state_file = os.path.join(self.dir, "state.json")
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []  # ip execs: the PID stays the dataplane's
+        self.args = [*prefix, binary(), "--config", self.config, "--eal", eal, "--counters-file", self.counters_path,
+                     "--api-socket", self.api, "--state-file", self.state_file,
                      "--stats-interval", "0.05", "--mbufs", "4096", "--flow-capacity", "65536",
                      "--max-backends", "4096", "--max-services", "64", *extra_args]
 
@@ -148,6 +174,23 @@ class Dataplane:
         self.wait_for(lambda c: c is not None, what="first counters")
         return self
 
+    def ctl(self, *args, json_out=False, check=True):
+        """Runs anylbctl against this dataplane; returns (exit code, stdout, stderr) or parsed JSON."""
+        cmd = [anylbctl(), "--dataplane", self.api] + (["--json"] if json_out else []) + [str(a) for a in args]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        if check and r.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd[3:])} exited {r.returncode}: {r.stderr}")
+        if json_out and r.returncode == 0:
+            return json.loads(r.stdout)
+        return r.returncode, r.stdout, r.stderr
+
+    def restart(self):
+        """Stops the process and starts it again with the same files (state file kept)."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=20)
+        os.unlink(self.counters_path)
+        self.start()
+
     def read_log(self):
         try:
             with open(self.log) as f:
@@ -156,7 +199,14 @@ class Dataplane:
             return ""
 
     def send(self, packets, filler=True):
-        """Writes packets into the pipe (fifo mode), then the filler."""
+        """Writes packets into the pipe (fifo mode), then the filler; or, live,
+        sends them into the veth."""
+        if self.netns:
+            path = os.path.join(self.dir, "send.pcap")
+            write_pcap(path, packets)
+            self._ns("/usr/bin/python3", "-c", "import sys\nfrom scapy.all import rdpcap, sendp\n"
+                     "sendp(rdpcap(sys.argv[1]), iface='inj0', verbose=0)", path)
+            return
         now = time.time()
         self.writer.write(b"".join(pcap_record(p, now) for p in list(packets) + (filler_packets() if filler else [])))
         self.writer.flush()
@@ -212,6 +262,7 @@ class Dataplane:
         self.final = self.counters()
         self.log_text = self.read_log()
         assert self.proc.returncode == 0, f"dataplane exited {self.proc.returncode}:\n" + self.read_log()
+        self._drop_netns()
         outs = sorted(f for f in os.listdir(self.dir) if f.startswith("out.pcap"))
         pkts = []
         for o in outs:
@@ -230,9 +281,15 @@ class Dataplane:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._drop_netns()
         shutil.rmtree(self.dir, ignore_errors=True)
         if self in _live:
             _live.remove(self)
+
+    def _drop_netns(self):
+        if self.netns:
+            subprocess.run(["ip", "netns", "del", self.netns], check=False)
+            self.netns = None
 
     def __enter__(self):
         return self.start()

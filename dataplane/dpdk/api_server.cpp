@@ -1,0 +1,336 @@
+#include "api_server.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <spdlog/spdlog.h>
+#include <stdexcept>
+#include <thread>
+
+#include "api_convert.hpp"
+#include "dataplane.grpc.pb.h"
+#include "stats.hpp"
+#include "trace.hpp"
+
+namespace anylb {
+
+namespace {
+
+uint64_t now_ms() {
+  using namespace std::chrono;
+  return static_cast<uint64_t>(duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
+}
+
+grpc::Status invalid(const std::string& m) { return {grpc::StatusCode::INVALID_ARGUMENT, m}; }
+
+// Asks one worker and waits (bounded): a worker that does not poll (stuck,
+// or blocked in a slow device) makes the call UNAVAILABLE, never hangs it.
+bool ask(WorkerContext& w, std::mutex& mu) {
+  std::lock_guard lock(mu);
+  w.query.state.store(WorkerQuery::kAsked, std::memory_order_release);
+  for (int i = 0; i < 20000; ++i) {  // ~1 s
+    if (w.query.state.load(std::memory_order_acquire) == WorkerQuery::kAnswered) {
+      w.query.state.store(WorkerQuery::kIdle, std::memory_order_relaxed);
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  // Withdraw the question; if the worker took it meanwhile, wait for its answer.
+  int expected = WorkerQuery::kAsked;
+  if (!w.query.state.compare_exchange_strong(expected, WorkerQuery::kIdle)) {
+    while (w.query.state.load(std::memory_order_acquire) != WorkerQuery::kAnswered) std::this_thread::yield();
+    w.query.state.store(WorkerQuery::kIdle, std::memory_order_relaxed);
+  }
+  return false;
+}
+
+}  // namespace
+
+class ApiServer::Service final : public pb::Dataplane::Service {
+ public:
+  explicit Service(ApiContext ctx) : ctx_(ctx), query_mu_(ctx.workers->size()) {}
+
+  grpc::Status ApplyState(grpc::ServerContext*, const pb::ApplyStateRequest* req,
+                          pb::ApplyStateResponse* resp) override {
+    if (req->generation() == 0) return invalid("generation: must be set (greater than the applied one)");
+    std::string error;
+    auto state = from_proto(req->state(), error);
+    if (!state) return invalid(error);
+    const ApplyResult r = ctx_.control->apply(*state, req->generation(), now_ms());
+    resp->set_generation(r.generation);
+    switch (r.status) {
+      case ApplyStatus::ok:
+        spdlog::info("API applied generation {}: {} service(s), {} backend(s)", r.generation, state->services.size(),
+                     state->backends.size());
+        return grpc::Status::OK;
+      case ApplyStatus::invalid: return invalid(r.error);
+      case ApplyStatus::stale: return {grpc::StatusCode::FAILED_PRECONDITION, r.error};
+      case ApplyStatus::exhausted: return {grpc::StatusCode::RESOURCE_EXHAUSTED, r.error};
+      case ApplyStatus::persist_failed: return {grpc::StatusCode::INTERNAL, r.error};
+    }
+    return {grpc::StatusCode::INTERNAL, "unknown apply status"};
+  }
+
+  grpc::Status GetState(grpc::ServerContext*, const pb::GetStateRequest*, pb::GetStateResponse* resp) override {
+    resp->set_generation(ctx_.control->generation());
+    to_proto(ctx_.control->desired(), *resp->mutable_state());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetCounters(grpc::ServerContext*, const pb::GetCountersRequest*, pb::GetCountersResponse* resp) override {
+    const nlohmann::json c = ctx_.control->with_state(
+        [&](const ForwardingState& st) { return collect_counters(*ctx_.workers, *ctx_.ports, st); });
+    const DesiredState desired = ctx_.control->desired();
+    resp->set_generation(c["generation"].get<uint64_t>());
+    resp->set_monotonic_ms(now_ms());
+    for (const auto& p : c["ports"]) {
+      pb::PortCounters* o = resp->add_ports();
+      o->set_name(p["name"].get<std::string>());
+      o->set_mac(p["mac"].get<std::string>());
+      o->set_rx_packets(p["rx_packets"].get<uint64_t>());
+      o->set_rx_bytes(p["rx_bytes"].get<uint64_t>());
+      o->set_tx_packets(p["tx_packets"].get<uint64_t>());
+      o->set_tx_bytes(p["tx_bytes"].get<uint64_t>());
+    }
+    auto endpoint = [](const nlohmann::json& j, pb::EndpointCounters* o) {
+      o->set_packets(j["packets"].get<uint64_t>());
+      o->set_bytes(j["bytes"].get<uint64_t>());
+      o->set_new_flows(j["new_flows"].get<uint64_t>());
+    };
+    for (const auto& s : c["services"]) {
+      pb::ServiceCounters* o = resp->add_services();
+      for (const ServiceSpec& spec : desired.services)
+        if (spec.name == s["name"].get<std::string>()) to_proto(spec, *o->mutable_service());
+      endpoint(s, o->mutable_counters());
+    }
+    for (const auto& b : c["backends"]) {
+      pb::BackendCounters* o = resp->add_backends();
+      for (const BackendSpec& spec : desired.backends)
+        if (spec.service == b["service"].get<std::string>() && spec.address.to_string() == b["address"].get<std::string>())
+          to_proto(spec, *o->mutable_backend());
+      endpoint(b, o->mutable_counters());
+    }
+    for (const auto& l : c["lcores"]) {
+      pb::LcoreCounters* o = resp->add_lcores();
+      o->set_worker(l["worker"].get<uint32_t>());
+      o->set_loops(l["loops"].get<uint64_t>());
+      if (l.contains("flow_occupancy")) {
+        o->set_flow_occupancy(l["flow_occupancy"].get<uint64_t>());
+        o->set_flow_slots(l["flow_slots"].get<uint64_t>());
+      }
+    }
+    for (const auto& [reason, n] : c["drops"].items()) (*resp->mutable_drops())[reason] = n.get<uint64_t>();
+    resp->set_exception_packets(c["exception_packets"].get<uint64_t>());
+    resp->set_fragments_hashed(c["fragments_hashed"].get<uint64_t>());
+    resp->set_icmp_errors_forwarded(c["icmp_errors_forwarded"].get<uint64_t>());
+    resp->set_flows_repinned(c["flows_repinned"].get<uint64_t>());
+    pb::FlowTableCounters* f = resp->mutable_flows();
+    f->set_occupancy(c["flows"]["occupancy"].get<uint64_t>());
+    f->set_capacity(c["flows"]["capacity"].get<uint64_t>());
+    f->set_inserts(c["flows"]["inserts"].get<uint64_t>());
+    f->set_evictions(c["flows"]["evictions"].get<uint64_t>());
+    f->set_expirations(c["flows"]["expirations"].get<uint64_t>());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Trace(grpc::ServerContext*, const pb::TraceRequest* req, pb::TraceResponse* resp) override {
+    std::string error;
+    auto key = from_proto(req->flow(), "flow", error);
+    if (!key) return invalid(error);
+    const uint64_t hash = flow_hash(*key);
+    // First the flow tables (each asked on its own lcore), then the state.
+    std::optional<FlowRecord> hit;
+    uint32_t hit_worker = 0;
+    for (std::size_t i = 0; i < ctx_.workers->size() && !hit; ++i) {
+      WorkerContext& w = *(*ctx_.workers)[i];
+      if (!w.flows_ready.load(std::memory_order_acquire)) continue;
+      w.query.kind = WorkerQuery::Kind::lookup;
+      w.query.key = *key;
+      w.query.hash = hash;
+      if (!ask(w, query_mu_[i])) return {grpc::StatusCode::UNAVAILABLE, "worker " + std::to_string(i) + " is not polling"};
+      if (w.query.found) {
+        hit = w.query.hit;
+        hit_worker = static_cast<uint32_t>(i);
+      }
+    }
+    const DesiredState desired = ctx_.control->desired();
+    auto backend_spec = [&](const BackendEntry& b) -> const BackendSpec* {
+      for (const BackendSpec& s : desired.backends)
+        if (s.address == b.address) {
+          for (const ServiceSpec& sv : desired.services)
+            if (sv.name == s.service) return &s;
+        }
+      return nullptr;
+    };
+    ctx_.control->with_state([&](const ForwardingState& st) {
+      const AddressEntry* dst = st.addresses.find(key->dst, key->family);
+      if (dst != nullptr && dst->node) {
+        resp->set_decision(pb::TraceResponse::DECISION_NODE_ADDRESS);
+        resp->set_explanation(key->dst_address().to_string() + " is a node address: exception path");
+        return 0;
+      }
+      if (dst == nullptr) {
+        resp->set_decision(pb::TraceResponse::DECISION_NOT_FOR_NODE);
+        resp->set_explanation(key->dst_address().to_string() + " is neither a VIP nor a node address: dropped");
+        return 0;
+      }
+      const uint32_t sid = st.addresses.service(*dst, key->proto, key->dst_port);
+      if (sid == 0) {
+        resp->set_decision(pb::TraceResponse::DECISION_NO_SERVICE);
+        resp->set_explanation("no service on " + key->dst_address().to_string() + " for this protocol and port");
+        return 0;
+      }
+      const ServiceSpec& svc = st.services[sid].spec;
+      resp->set_service(svc.name);
+      auto fill_backend = [&](uint32_t id) {
+        const BackendEntry& b = st.backends[id];
+        pb::Backend* o = resp->mutable_backend();
+        o->set_service(svc.name);
+        o->set_address(b.address.to_string());
+        o->set_mac(b.mac.to_string());
+        o->set_state(b.state == BackendState::up ? pb::BACKEND_STATE_UP
+                     : b.state == BackendState::draining ? pb::BACKEND_STATE_DRAINING
+                                                          : pb::BACKEND_STATE_DOWN);
+        if (const BackendSpec* s = backend_spec(b)) o->set_weight(s->weight);
+      };
+      const MaglevChoice m = explain_maglev(st, sid, hash);
+      resp->set_maglev_slot(m.slot);
+      if (m.primary_id != 0) resp->set_slot_backend(st.backends[m.primary_id].address.to_string());
+      if (hit) {
+        const BackendEntry& b = st.backends[hit->backend_id];
+        if (b.present && b.service_id == sid && b.state != BackendState::down) {
+          resp->set_decision(pb::TraceResponse::DECISION_FLOW_TABLE);
+          resp->set_worker(hit_worker);
+          fill_backend(hit->backend_id);
+          resp->set_explanation("flow-table hit on worker " + std::to_string(hit_worker) + ": pinned to " +
+                                b.address.to_string() + " (" + std::string(to_string(b.state)) + ")");
+          return 0;
+        }
+      }
+      if (m.chosen_id == 0) {
+        resp->set_decision(pb::TraceResponse::DECISION_NO_BACKEND);
+        resp->set_explanation("Maglev slot " + std::to_string(m.slot) + ": no backend of '" + svc.name + "' is up");
+        return 0;
+      }
+      fill_backend(m.chosen_id);
+      if (!m.fallback) {
+        resp->set_decision(pb::TraceResponse::DECISION_MAGLEV);
+        resp->set_explanation("Maglev slot " + std::to_string(m.slot) + " -> " +
+                              st.backends[m.chosen_id].address.to_string());
+      } else {
+        resp->set_decision(pb::TraceResponse::DECISION_MAGLEV_FALLBACK);
+        resp->set_explanation("Maglev slot " + std::to_string(m.slot) + " belongs to " +
+                              st.backends[m.primary_id].address.to_string() + ", which is " +
+                              std::string(to_string(st.backends[m.primary_id].state)) + ": fallback to " +
+                              st.backends[m.chosen_id].address.to_string());
+      }
+      return 0;
+    });
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListFlows(grpc::ServerContext*, const pb::ListFlowsRequest* req, pb::ListFlowsResponse* resp) override {
+    const uint32_t page = req->page_size() == 0 ? 1000 : req->page_size();
+    if (page > WorkerQuery::kMaxRecords) return invalid("page_size: at most 10000");
+    std::size_t worker = 0;
+    uint64_t cursor = 0;
+    if (!req->page_token().empty()) {
+      if (std::sscanf(req->page_token().c_str(), "%zu:%lu", &worker, &cursor) != 2 || worker >= ctx_.workers->size())
+        return invalid("page_token: '" + req->page_token() + "' is not a token this dataplane gave");
+    }
+    uint32_t service_filter = 0;
+    std::optional<IpAddress> backend_filter;
+    if (!req->backend().empty()) {
+      backend_filter = IpAddress::parse(req->backend());
+      if (!backend_filter) return invalid("backend: '" + req->backend() + "' is not an IPv4 or IPv6 address");
+    }
+    std::vector<std::pair<uint32_t, std::string>> names;  // service id -> name, read once
+    bool service_known = true;
+    ctx_.control->with_state([&](const ForwardingState& st) {
+      for (uint32_t id = 1; id < st.services.size(); ++id) {
+        if (!st.services[id].present) continue;
+        names.emplace_back(id, st.services[id].spec.name);
+        if (st.services[id].spec.name == req->service()) service_filter = id;
+      }
+      service_known = req->service().empty() || service_filter != 0;
+      return 0;
+    });
+    if (!service_known) return invalid("service: no service named '" + req->service() + "'");
+
+    while (worker < ctx_.workers->size() && static_cast<uint32_t>(resp->flows_size()) < page) {
+      WorkerContext& w = *(*ctx_.workers)[worker];
+      if (!w.flows_ready.load(std::memory_order_acquire)) { ++worker; cursor = 0; continue; }
+      w.query.kind = WorkerQuery::Kind::list;
+      w.query.cursor = cursor;
+      w.query.max = page - static_cast<uint32_t>(resp->flows_size());
+      w.query.service_filter = service_filter;
+      w.query.backend_filter = 0;
+      if (!ask(w, query_mu_[worker])) return {grpc::StatusCode::UNAVAILABLE, "worker " + std::to_string(worker) + " is not polling"};
+      const FlowClock wnow = w.query.now;
+      ctx_.control->with_state([&](const ForwardingState& st) {
+        for (const FlowRecord& r : w.query.records) {
+          const BackendEntry& b = st.backends[r.backend_id];
+          if (backend_filter && !(b.present && b.address == *backend_filter)) continue;
+          pb::Flow* f = resp->add_flows();
+          to_proto(r.key, *f->mutable_flow());
+          for (const auto& [id, name] : names)
+            if (id == r.service_id) f->set_service(name);
+          if (b.present) f->set_backend(b.address.to_string());
+          f->set_worker(static_cast<uint32_t>(worker));
+          f->set_expires_in_ms(static_cast<uint32_t>(r.expires - wnow));
+        }
+        return 0;
+      });
+      cursor = w.query.next_cursor;
+      if (cursor >= w.flows->slots()) { ++worker; cursor = 0; }
+    }
+    if (worker < ctx_.workers->size()) resp->set_next_page_token(std::to_string(worker) + ":" + std::to_string(cursor));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetLiveness(grpc::ServerContext*, const pb::GetLivenessRequest*, pb::GetLivenessResponse* resp) override {
+    std::vector<uint64_t> before;
+    for (const auto& w : *ctx_.workers) before.push_back(w->loops.load(std::memory_order_relaxed));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    uint32_t alive = 0;
+    for (std::size_t i = 0; i < ctx_.workers->size(); ++i)
+      alive += (*ctx_.workers)[i]->loops.load(std::memory_order_relaxed) != before[i];
+    uint64_t forwarded = 0;
+    for (const auto& w : *ctx_.workers)
+      for (std::size_t p = 0; p < ctx_.ports->size(); ++p) forwarded += w->counters->ports[p].tx_packets.read();
+    resp->set_generation(ctx_.control->generation());
+    resp->set_packets_forwarded(forwarded);
+    resp->set_lcores(static_cast<uint32_t>(ctx_.workers->size()));
+    resp->set_lcores_alive(alive);
+    resp->set_uptime_ms(now_ms() - ctx_.started_ms);
+    return grpc::Status::OK;
+  }
+
+ private:
+  ApiContext ctx_;
+  std::vector<std::mutex> query_mu_;
+};
+
+ApiServer::ApiServer(ApiContext ctx, const std::string& socket_path)
+    : service_(std::make_unique<Service>(ctx)), path_(socket_path) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(socket_path).parent_path(), ec);
+  ::unlink(socket_path.c_str());  // a stale socket from a previous run
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (!server_) throw std::runtime_error("option 'api-socket': cannot listen on '" + socket_path + "'");
+  ::chmod(socket_path.c_str(), 0660);
+  spdlog::info("API (anylb.dataplane.v1) on unix:{}", socket_path);
+}
+
+ApiServer::~ApiServer() {
+  server_->Shutdown();
+  ::unlink(path_.c_str());
+}
+
+}  // namespace anylb

@@ -1,0 +1,59 @@
+// The dataplane's desired state and its generation, changed only through
+// here: by the API (ApplyState), by SIGHUP (config file), or at start (state
+// file or options). All or nothing: a refused change leaves everything as it
+// was. Applied states are persisted to the state file, so a restarted
+// dataplane comes back with what it was last told.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "desired_state.hpp"
+#include "state_builder.hpp"
+#include "state_publisher.hpp"
+
+namespace anylb {
+
+enum class ApplyStatus { ok, invalid, stale, exhausted, persist_failed };
+
+struct ApplyResult {
+  ApplyStatus status = ApplyStatus::ok;
+  std::string error;  // names the field and the reason
+  uint64_t generation = 0;
+};
+
+class ControlState {
+ public:
+  ControlState(StateLimits limits, StatePublisher& publisher, std::string state_file)
+      : builder_(limits), publisher_(publisher), state_file_(std::move(state_file)) {}
+
+  // generation 0 = the next one. A generation not above the current one is stale.
+  ApplyResult apply(const DesiredState& state, uint64_t generation, uint64_t now_ms);
+
+  uint64_t generation() const;
+  DesiredState desired() const;
+
+  // Runs f on the published snapshot while no change can free it.
+  template <class F>
+  auto with_state(F&& f) const {
+    std::lock_guard lock(mu_);
+    return f(*publisher_.current());
+  }
+  // Frees retired snapshots whose RCU grace period has ended.
+  void reclaim() {
+    std::lock_guard lock(mu_);
+    publisher_.reclaim();
+  }
+  const std::string& state_file() const { return state_file_; }
+
+ private:
+  mutable std::mutex mu_;
+  StateBuilder builder_;
+  StatePublisher& publisher_;
+  std::string state_file_;
+  DesiredState desired_;
+  uint64_t generation_ = 0;
+};
+
+}  // namespace anylb

@@ -1,0 +1,82 @@
+#include "state_file.hpp"
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace anylb {
+
+std::string desired_state_to_json(const DesiredState& state, uint64_t generation) {
+  using nlohmann::json;
+  json j;
+  j["generation"] = generation;
+  j["node_addresses"] = json::array();
+  for (const IpAddress& a : state.node_addresses) j["node_addresses"].push_back(a.to_string());
+  j["services"] = json::array();
+  for (const ServiceSpec& s : state.services)
+    j["services"].push_back({{"name", s.name}, {"vip", s.vip.to_string()}, {"proto", s.proto == 6 ? "tcp" : "udp"},
+                             {"port", s.port}, {"mode", std::string(to_string(s.mode))},
+                             {"fragments", std::string(to_string(s.fragments))}, {"gue_port", s.gue_port}});
+  j["backends"] = json::array();
+  for (const BackendSpec& b : state.backends)
+    j["backends"].push_back({{"service", b.service}, {"address", b.address.to_string()}, {"mac", b.mac.to_string()},
+                             {"weight", b.weight}, {"state", std::string(to_string(b.state))}});
+  return j.dump(1);
+}
+
+std::optional<DesiredState> desired_state_from_json(const std::string& text, uint64_t& generation,
+                                                    std::string& error) {
+  // Reuses the option spec parsers, so the file and the options agree.
+  try {
+    const nlohmann::json j = nlohmann::json::parse(text);
+    DesiredState st;
+    generation = j.at("generation").get<uint64_t>();
+    for (const auto& a : j.at("node_addresses")) {
+      auto ip = IpAddress::parse(a.get<std::string>());
+      if (!ip) { error = "node_addresses: '" + a.get<std::string>() + "' is not an address"; return std::nullopt; }
+      st.node_addresses.push_back(*ip);
+    }
+    std::size_t i = 0;
+    for (const auto& s : j.at("services")) {
+      std::string spec = "name=" + s.at("name").get<std::string>() + " vip=" + s.at("vip").get<std::string>() +
+                         " proto=" + s.at("proto").get<std::string>() + " port=" +
+                         (s.at("port").get<int>() == 0 ? std::string("any") : std::to_string(s.at("port").get<int>())) +
+                         " mode=" + s.at("mode").get<std::string>() + " fragments=" + s.at("fragments").get<std::string>() +
+                         " gue-port=" + std::to_string(s.at("gue_port").get<int>());
+      auto parsed = parse_service_spec(spec, error);
+      if (!parsed) { error = "services[" + std::to_string(i) + "]: " + error; return std::nullopt; }
+      parsed->origin = "services[" + std::to_string(i++) + "]";
+      st.services.push_back(*parsed);
+    }
+    i = 0;
+    for (const auto& b : j.at("backends")) {
+      std::string spec = "service=" + b.at("service").get<std::string>() + " address=" + b.at("address").get<std::string>() +
+                         " mac=" + b.at("mac").get<std::string>() + " weight=" + std::to_string(b.at("weight").get<int>()) +
+                         " state=" + b.at("state").get<std::string>();
+      auto parsed = parse_backend_spec(spec, error);
+      if (!parsed) { error = "backends[" + std::to_string(i) + "]: " + error; return std::nullopt; }
+      parsed->origin = "backends[" + std::to_string(i++) + "]";
+      st.backends.push_back(*parsed);
+    }
+    error = validate_desired_state(st);
+    if (!error.empty()) return std::nullopt;
+    return st;
+  } catch (const nlohmann::json::exception& e) {
+    error = std::string("not a state file: ") + e.what();
+    return std::nullopt;
+  }
+}
+
+bool write_file_atomically(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    if (!f) return false;
+    f << content << '\n';
+    f.flush();
+    if (!f) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace anylb

@@ -1,0 +1,111 @@
+#include "cli.hpp"
+
+#include <cstdio>
+
+#include <grpcpp/grpcpp.h>
+
+namespace anylb::ctl {
+
+std::string Cli::flag(const std::string& name, const std::string& fallback) const {
+  for (const auto& [k, v] : flags)
+    if (k == name) return v;
+  return fallback;
+}
+
+bool Cli::has_flag(const std::string& name) const {
+  for (const auto& [k, v] : flags)
+    if (k == name) return true;
+  return false;
+}
+
+Dataplane::Dataplane(const std::string& socket_path) : path_(socket_path) {
+  auto channel = grpc::CreateChannel("unix:" + socket_path, grpc::InsecureChannelCredentials());
+  stub_ = pb::Dataplane::NewStub(channel);
+}
+
+void Dataplane::check(const grpc::Status& s, const char* what) {
+  if (s.ok()) return;
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && s.error_message().find("connect") != std::string::npos)
+    throw OperationFailed(std::string(what) + ": cannot reach the dataplane at " + path_ + " (is anylb-dataplane running?)");
+  throw OperationFailed(std::string(what) + ": " + s.error_message());
+}
+
+pb::GetStateResponse Dataplane::state() {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  pb::GetStateResponse resp;
+  check(stub_->GetState(&ctx, pb::GetStateRequest{}, &resp), "get state");
+  return resp;
+}
+
+uint64_t Dataplane::apply(const pb::DesiredState& state, uint64_t generation) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  pb::ApplyStateRequest req;
+  req.set_generation(generation);
+  *req.mutable_state() = state;
+  pb::ApplyStateResponse resp;
+  check(stub_->ApplyState(&ctx, req, &resp), "apply");
+  return resp.generation();
+}
+
+pb::GetCountersResponse Dataplane::counters() {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  pb::GetCountersResponse resp;
+  check(stub_->GetCounters(&ctx, pb::GetCountersRequest{}, &resp), "counters");
+  return resp;
+}
+
+pb::TraceResponse Dataplane::trace(const pb::FiveTuple& flow) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  pb::TraceRequest req;
+  *req.mutable_flow() = flow;
+  pb::TraceResponse resp;
+  check(stub_->Trace(&ctx, req, &resp), "trace");
+  return resp;
+}
+
+pb::ListFlowsResponse Dataplane::flows(const pb::ListFlowsRequest& req) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  pb::ListFlowsResponse resp;
+  check(stub_->ListFlows(&ctx, req, &resp), "flows");
+  return resp;
+}
+
+pb::GetLivenessResponse Dataplane::liveness() {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  pb::GetLivenessResponse resp;
+  check(stub_->GetLiveness(&ctx, pb::GetLivenessRequest{}, &resp), "liveness");
+  return resp;
+}
+
+void print(const Cli& cli, const nlohmann::json& j, const std::string& human) {
+  if (cli.json) std::printf("%s\n", j.dump(1).c_str());
+  else std::printf("%s", human.c_str());
+}
+
+std::string protocol_name(pb::Protocol p) { return p == pb::PROTOCOL_TCP ? "tcp" : p == pb::PROTOCOL_UDP ? "udp" : "?"; }
+
+std::string mode_name(pb::ForwardingMode m) {
+  switch (m) {
+    case pb::FORWARDING_MODE_L2_DSR: return "l2-dsr";
+    case pb::FORWARDING_MODE_IPIP: return "ipip";
+    case pb::FORWARDING_MODE_GUE: return "gue";
+    default: return "?";
+  }
+}
+
+std::string state_name(pb::BackendState s) {
+  switch (s) {
+    case pb::BACKEND_STATE_UP: case pb::BACKEND_STATE_UNSPECIFIED: return "up";
+    case pb::BACKEND_STATE_DRAINING: return "draining";
+    case pb::BACKEND_STATE_DOWN: return "down";
+    default: return "?";
+  }
+}
+
+}  // namespace anylb::ctl

@@ -1,0 +1,69 @@
+// anylbctl's shared pieces: the parsed command line, errors with their exit
+// codes, and the connection to the dataplane.
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "dataplane.grpc.pb.h"
+
+namespace anylb::ctl {
+
+namespace pb = ::anylb::dataplane::v1;
+
+// Exit codes: 0 ok, 1 the operation failed, 2 usage.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct OperationFailed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Cli {
+  std::string dataplane;           // unix socket path of anylb-dataplane
+  bool json = false;
+  std::vector<std::string> args;   // after the global options: the subcommand and its words
+  std::vector<std::pair<std::string, std::string>> flags;  // --name value pairs after the subcommand
+
+  std::string flag(const std::string& name, const std::string& fallback = "") const;
+  bool has_flag(const std::string& name) const;
+};
+
+class Dataplane {
+ public:
+  explicit Dataplane(const std::string& socket_path);
+  pb::GetStateResponse state();
+  uint64_t apply(const pb::DesiredState& state, uint64_t generation);  // returns the generation applied
+  pb::GetCountersResponse counters();
+  pb::TraceResponse trace(const pb::FiveTuple& flow);
+  pb::ListFlowsResponse flows(const pb::ListFlowsRequest& req);
+  pb::GetLivenessResponse liveness();
+
+ private:
+  void check(const grpc::Status& s, const char* what);
+  std::unique_ptr<pb::Dataplane::Stub> stub_;
+  std::string path_;
+};
+
+void print(const Cli& cli, const nlohmann::json& j, const std::string& human);
+
+// Subcommands: each prints its result and returns normally, or throws.
+void cmd_service(const Cli& cli, Dataplane& dp);
+void cmd_backend(const Cli& cli, Dataplane& dp);
+void cmd_stats(const Cli& cli, Dataplane& dp);
+void cmd_flows(const Cli& cli, Dataplane& dp);
+void cmd_trace(const Cli& cli, Dataplane& dp);
+void cmd_health(const Cli& cli, Dataplane& dp);
+void cmd_node(const Cli& cli, Dataplane& dp);
+void cmd_state(const Cli& cli, Dataplane& dp);
+void cmd_apply(const Cli& cli, Dataplane& dp);
+
+std::string protocol_name(pb::Protocol p);
+std::string mode_name(pb::ForwardingMode m);
+std::string state_name(pb::BackendState s);
+
+}  // namespace anylb::ctl

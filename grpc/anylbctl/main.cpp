@@ -1,0 +1,122 @@
+// anylbctl: the operator's CLI. Human tables by default, --json for scripts.
+// Exit codes: 0 ok, 1 the operation failed, 2 usage.
+#include <cstdio>
+#include <cstring>
+#include <map>
+
+#include "cli.hpp"
+
+namespace {
+
+using namespace anylb::ctl;
+
+constexpr const char* kUsage = R"(anylbctl: operate an anylb node
+
+Usage: anylbctl [--dataplane PATH] [--json] COMMAND [ARGS] [--FLAG VALUE ...]
+
+Global options:
+  --dataplane PATH   the dataplane's API socket (default /run/anylb/dataplane.sock)
+  --json             machine-readable output
+  --help             this text; 'anylbctl COMMAND --help' for one command
+
+Commands:
+  service list                              services and how many backends each has
+  service show NAME                         one service and its backends
+  service add NAME VIP tcp|udp PORT|any [--mode l2-dsr|ipip|gue] [--fragments drop|hash] [--gue-port N]
+  service del NAME                          delete a service and its backends
+  backend add SERVICE ADDRESS --mac MAC [--weight 1-10000]
+  backend del SERVICE ADDRESS
+  backend drain SERVICE ADDRESS             keep its flows, no new ones
+  backend undrain SERVICE ADDRESS           back to up (also: enable)
+  backend disable SERVICE ADDRESS           down: its flows move
+  backend weight SERVICE ADDRESS WEIGHT
+  stats [--interval SEC]                    totals and rates per port, service and backend; drops
+  flows [--service NAME] [--backend ADDRESS] [--limit N]
+  trace SRC:PORT DST:PORT tcp|udp           which backend this flow gets, and why
+  health                                    backend states
+  node                                      dataplane liveness and node addresses
+  routes                                    VIP announcements (from anylb-controlplane)
+  state                                     the desired state as JSON
+  apply FILE [--generation N]               apply a whole desired state (JSON, as 'state' prints)
+
+Changes are applied to the dataplane as a new generation of its whole state,
+all or nothing; the dataplane persists them when it runs with --state-file.
+)";
+
+const std::map<std::string, std::string> kCommandHelp = {
+    {"service", "service list | show NAME | add NAME VIP tcp|udp PORT|any [--mode M] [--fragments F] [--gue-port N] | del NAME\n"},
+    {"backend", "backend add SERVICE ADDRESS --mac MAC [--weight W] | del|drain|undrain|enable|disable SERVICE ADDRESS | weight SERVICE ADDRESS W\n"},
+    {"stats", "stats [--interval SEC]: totals, and rates over SEC seconds (default 1)\n"},
+    {"flows", "flows [--service NAME] [--backend ADDRESS] [--limit N]: flows pinned in the workers' tables\n"},
+    {"trace", "trace SRC:PORT DST:PORT tcp|udp: the backend this 5-tuple gets and why (IPv6: [ADDR]:PORT)\n"},
+    {"health", "health: the state of every backend\n"},
+    {"node", "node: dataplane liveness (generation, workers polling, packets forwarded) and node addresses\n"},
+    {"routes", "routes: each VIP route's announcement state and why (served by anylb-controlplane)\n"},
+    {"state", "state: the dataplane's desired state and generation as JSON\n"},
+    {"apply", "apply FILE [--generation N]: apply a whole desired state; a stale generation is refused\n"},
+};
+
+int fail(int code, const std::string& message) {
+  std::fprintf(stderr, "anylbctl: %s\n", message.c_str());
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Cli cli;
+  cli.dataplane = "/run/anylb/dataplane.sock";
+  bool help = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") help = true;
+    else if (a == "--json") cli.json = true;
+    else if (a == "--dataplane") {
+      if (++i == argc) return fail(2, "--dataplane needs a PATH");
+      cli.dataplane = argv[i];
+    } else if (a.rfind("--", 0) == 0 && !cli.args.empty()) {
+      if (++i == argc) return fail(2, a + " needs a value");
+      cli.flags.emplace_back(a.substr(2), argv[i]);
+    } else if (a.rfind("--", 0) == 0) {
+      return fail(2, "unknown option '" + a + "' (try --help)");
+    } else {
+      cli.args.push_back(a);
+    }
+  }
+  if (cli.args.empty()) {
+    if (help) {
+      std::printf("%s", kUsage);
+      return 0;
+    }
+    return fail(2, "no command given (try --help)");
+  }
+  const std::string& cmd = cli.args[0];
+  auto h = kCommandHelp.find(cmd);
+  if (h == kCommandHelp.end()) return fail(2, "unknown command '" + cmd + "' (try --help)");
+  if (help) {
+    std::printf("usage: anylbctl [--dataplane PATH] [--json] %s", h->second.c_str());
+    return 0;
+  }
+  try {
+    if (cmd == "routes")
+      throw OperationFailed("routes are announced by anylb-controlplane, which is not part of this build yet; "
+                            "the dataplane alone announces nothing");
+    Dataplane dp(cli.dataplane);
+    if (cmd == "service") cmd_service(cli, dp);
+    else if (cmd == "backend") cmd_backend(cli, dp);
+    else if (cmd == "stats") cmd_stats(cli, dp);
+    else if (cmd == "flows") cmd_flows(cli, dp);
+    else if (cmd == "trace") cmd_trace(cli, dp);
+    else if (cmd == "health") cmd_health(cli, dp);
+    else if (cmd == "node") cmd_node(cli, dp);
+    else if (cmd == "state") cmd_state(cli, dp);
+    else if (cmd == "apply") cmd_apply(cli, dp);
+  } catch (const UsageError& e) {
+    return fail(2, cmd + ": " + e.what());
+  } catch (const OperationFailed& e) {
+    return fail(1, e.what());
+  } catch (const std::exception& e) {
+    return fail(1, e.what());
+  }
+  return 0;
+}

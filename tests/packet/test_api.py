@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""The dataplane's gRPC API through anylbctl, against the real binary: apply
+a state, send traffic, and check counters and traces against what left the
+port; invalid or stale requests are refused and change nothing; applied
+state survives a restart."""
+import collections
+import json
+import os
+
+from scapy.all import Ether
+
+import harness as h
+
+tap = h.Tap()
+
+VIP = "203.0.113.10"
+START = [f"node-address = {h.NODE4}"]  # no services until the API adds them
+
+
+def state_doc(generation, backends=3, extra=None):
+    doc = {"generation": generation, "node_addresses": [h.NODE4],
+           "services": [{"name": "web", "vip": VIP, "proto": "tcp", "port": 80, "mode": "l2-dsr",
+                         "fragments": "drop", "gue_port": 6080}],
+           "backends": [{"service": "web", "address": f"198.18.1.{10 + i}", "mac": h.mac_of(0x11, 10 + i),
+                         "weight": 100, "state": "up"} for i in range(backends)]}
+    if extra:
+        extra(doc)
+    return doc
+
+
+def apply_doc(dp, doc, *flags, check=True):
+    path = os.path.join(dp.dir, "apply.json")
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    return dp.ctl("apply", path, *flags, check=check)
+
+
+@tap.case
+def applied_state_forwards_and_counters_match_the_port():
+    with h.Dataplane(START, live=True) as dp:
+        apply_doc(dp, state_doc(1))
+        flows = [h.to_vip(VIP, 10000 + i, src=f"198.51.100.{i % 200 + 1}") for i in range(300)]
+        dp.send(flows + [h.to_vip(VIP, 10000 + i, src=f"198.51.100.{i % 200 + 1}", flags="A") for i in range(300)])
+        dp.wait_forwarded(600)
+        traces = {}
+        for i in range(0, 300, 10):
+            t = dp.ctl("trace", f"198.51.100.{i % 200 + 1}:{10000 + i}", f"{VIP}:80", "tcp", json_out=True)
+            traces[(f"198.51.100.{i % 200 + 1}", 10000 + i)] = t
+        new_flow = dp.ctl("trace", "198.51.100.222:55555", f"{VIP}:80", "tcp", json_out=True)
+        dp.send([h.to_vip(VIP, 55555, src="198.51.100.222")])
+        dp.wait_forwarded(601)
+        stats = dp.ctl("stats", "--interval", "0.1", json_out=True)
+        out = dp.stop()
+    per_mac = collections.Counter(p[Ether].dst for p in out)
+    mac_of = {f"198.18.1.{10 + i}": h.mac_of(0x11, 10 + i) for i in range(3)}
+    for b in stats["backends"]:
+        assert b["packets"] == per_mac[mac_of[b["address"]]], f"{b} vs {per_mac}"
+    assert sum(s["packets"] for s in stats["services"]) == 601 == len(out)
+    assert stats["ports"][0]["tx_packets"] == 601
+    by_flow = {(h.flow_of(p)[0], h.flow_of(p)[2]): p[Ether].dst for p in out}
+    for key, t in traces.items():
+        assert t["decision"] == "flow-table", t
+        assert mac_of[t["backend"]] == by_flow[key], f"trace says {t['backend']}, packet went to {by_flow[key]}"
+    assert new_flow["decision"] == "maglev" and mac_of[new_flow["backend"]] == by_flow[("198.51.100.222", 55555)]
+
+
+@tap.case
+def invalid_requests_change_nothing():
+    with h.Dataplane(START) as dp:
+        apply_doc(dp, state_doc(1))
+        before = dp.ctl("state")[1]
+
+        def bad_address(d): d["backends"][0]["address"] = "198.18.1.300"
+        def unknown_service(d): d["backends"].append({"service": "nope", "address": "198.18.1.50",
+                                                      "mac": "02:00:00:00:00:50", "weight": 1, "state": "up"})
+        def weight(d): d["backends"][0]["weight"] = 20000
+        def duplicate(d): d["backends"].append(dict(d["backends"][0]))
+        cases = [(bad_address, "198.18.1.300"), (unknown_service, "no service named 'nope'"),
+                 (weight, "weight"), (duplicate, "already a backend")]
+        for change, needle in cases:
+            code, _, err = apply_doc(dp, state_doc(5, extra=change), check=False)
+            assert code == 1 and needle in err, f"{change.__name__}: exit {code}: {err}"
+        # Through the commands too: each names the field and leaves the state alone.
+        for args, needle in [(["backend", "weight", "web", "198.18.1.10", "10001"], "weight"),
+                             (["backend", "add", "web", "198.18.1.10", "--mac", "02:00:00:00:00:01"], "already"),
+                             (["backend", "add", "web", "198.18.1.77", "--mac", "zz"], "mac"),
+                             (["service", "add", "x", "not-an-ip", "tcp", "80"], "vip"),
+                             (["backend", "drain", "nosuch", "198.18.1.10"], "no service named 'nosuch'")]:
+            code, _, err = dp.ctl(*args, check=False)
+            assert code == 1 and needle in err, f"{args}: exit {code}: {err}"
+        # The options made generation 1 and the first apply generation 2.
+        assert json.loads(before)["generation"] == 2
+        code, _, err = apply_doc(dp, state_doc(1), "--generation", "2", check=False)
+        assert code == 1 and "not newer" in err, err
+        assert dp.ctl("state")[1] == before, "a refused request changed the state"
+        dp.stop()
+
+
+@tap.case
+def anylbctl_commands_print_tables_and_json():
+    with h.Dataplane(START, live=True) as dp:
+        apply_doc(dp, state_doc(1))
+        code, out, _ = dp.ctl("service", "list")
+        assert out.splitlines()[0].split()[:3] == ["NAME", "VIP", "PROTO"] and "web" in out and "203.0.113.10" in out
+        assert dp.ctl("service", "list", json_out=True)[0]["backends"] == 3
+        dp.ctl("service", "add", "dns", "203.0.113.53", "udp", "any", "--mode", "gue", "--fragments", "hash")
+        show = dp.ctl("service", "show", "dns", json_out=True)
+        assert show["mode"] == "gue" and show["fragments"] == "hash" and show["port"] == 0 and show["backends"] == []
+        dp.ctl("backend", "add", "dns", "198.18.2.10", "--mac", "02:00:00:00:02:0a", "--weight", "40")
+        dp.ctl("backend", "drain", "web", "198.18.1.10")
+        dp.ctl("backend", "disable", "web", "198.18.1.11")
+        dp.ctl("backend", "weight", "web", "198.18.1.12", "7")
+        health = {b["address"]: b for b in dp.ctl("health", json_out=True)}
+        assert health["198.18.1.10"]["state"] == "draining" and health["198.18.1.11"]["state"] == "down"
+        assert health["198.18.1.12"]["weight"] == 7 and health["198.18.2.10"]["weight"] == 40
+        dp.ctl("backend", "undrain", "web", "198.18.1.10")
+        dp.ctl("backend", "del", "dns", "198.18.2.10")
+        dp.ctl("service", "del", "dns")
+        _, out, _ = dp.ctl("health")
+        assert "198.18.1.10" in out and "up" in out and "198.18.2.10" not in out
+        dp.send([h.to_vip(VIP, 30000 + i) for i in range(20)])
+        dp.wait_forwarded(20)
+        _, out, _ = dp.ctl("stats", "--interval", "0.1")
+        assert "SERVICE" in out and "drops:" in out
+        flows = dp.ctl("flows", "--service", "web", "--limit", "5", json_out=True)
+        assert len(flows) == 5 and all(f["service"] == "web" for f in flows)
+        all_flows = dp.ctl("flows", "--limit", "1000", json_out=True)
+        assert len(all_flows) == 20
+        some = all_flows[0]["backend"]
+        only = dp.ctl("flows", "--backend", some, "--limit", "1000", json_out=True)
+        assert only and all(f["backend"] == some for f in only)
+        assert len(only) == sum(1 for f in all_flows if f["backend"] == some)
+        _, out, _ = dp.ctl("trace", "[2001:db8:c::1]:1000", "[2001:db8::99]:80", "tcp")
+        assert "not-for-node" in out
+        node = dp.ctl("node", json_out=True)
+        assert node["lcores"] == 1 and node["generation"] >= 8 and node["packets_forwarded"] >= 20
+        for args in (["trace", "1.2.3.4", "5.6.7.8:80", "tcp"], ["service"], ["backend", "frob", "web", "1.1.1.1"],
+                     ["stats", "--interval", "-1"], ["nosuch"]):
+            code, _, err = dp.ctl(*args, check=False)
+            assert code == 2 and err.startswith("anylbctl: ") and len(err.strip().splitlines()) == 1, (args, code, err)
+        code, _, err = dp.ctl("routes", check=False)
+        assert code == 1 and "anylb-controlplane" in err
+        dp.stop()
+    code, out, _ = h.subprocess.run([h.anylbctl(), "--help"], capture_output=True, text=True).returncode, None, None
+    assert code == 0
+    r = h.subprocess.run([h.anylbctl(), "--dataplane", "/nonexistent.sock", "service", "list"], capture_output=True,
+                         text=True)
+    assert r.returncode == 1 and "cannot reach the dataplane" in r.stderr, r.stderr
+
+
+@tap.case
+def applied_state_survives_a_restart():
+    with h.Dataplane(START) as dp:
+        apply_doc(dp, state_doc(0, backends=2))
+        dp.ctl("backend", "drain", "web", "198.18.1.11")
+        dp.restart()
+        state = json.loads(dp.ctl("state")[1])
+        assert state["generation"] == 3  # options 1, apply 2, drain 3
+        assert [(b["address"], b["state"]) for b in state["backends"]] == [("198.18.1.10", "up"), ("198.18.1.11", "draining")]
+        assert "restored generation 3" in dp.read_log()
+        dp.stop()
+
+
+if __name__ == "__main__":
+    tap.run()
