@@ -120,7 +120,7 @@ def run_anylb(binary, files, workers, seconds, sc, tag, tmp):
            f"--file-prefix bench-al-{tag} --vdev={pcap_vdev(files)} --vdev=net_null0,no-rx=1")
     cmd = [binary, "--config", conf, "--eal", eal, "--tx-port", "net_null0", "--mbufs", str(mbufs_for(sc)),
            "--flow-capacity", str(sc.get("flow_capacity", max(65536, sc["flows"]))),
-           "--counters-file", cpath, "--stats-interval", "0.25"]
+           "--counters-file", cpath, "--stats-interval", "0.25", "--api-socket", os.path.join(tmp, f"api-{tag}.sock")]
     log = open(os.path.join(tmp, f"anylb-{tag}.log"), "w")
     p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:

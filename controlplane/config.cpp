@@ -1,0 +1,301 @@
+#include "config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <map>
+#include <set>
+
+namespace anylb::cp {
+
+namespace {
+
+constexpr uint32_t kNoExport = 0xFFFFFF01, kNoAdvertise = 0xFFFFFF02, kNoPeer = 0xFFFFFF04;
+constexpr uint32_t kGracefulShutdown = 0xFFFF0000, kBlackhole = 0xFFFF029A;
+
+class Reader {
+ public:
+  explicit Reader(std::string file) : file_(std::move(file)) {}
+
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& key, const std::string& why) const {
+    const int line = n.Mark().line >= 0 ? n.Mark().line + 1 : 0;
+    throw ConfigError(file_ + " line " + std::to_string(line) + ": key '" + key + "': " + why);
+  }
+
+  // Rejects keys we do not know: a typo must not silently mean "default".
+  void known(const YAML::Node& map, const std::string& where, std::set<std::string> keys) const {
+    if (!map.IsMap()) fail(map, where, "must be a mapping");
+    for (const auto& kv : map) {
+      const std::string k = kv.first.as<std::string>();
+      if (!keys.count(k)) fail(kv.first, where.empty() ? k : where + "." + k, "unknown key");
+    }
+  }
+
+  std::string str(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsScalar()) fail(n, key, "must be a single value");
+    return n.as<std::string>();
+  }
+
+  uint64_t number(const YAML::Node& n, const std::string& key, uint64_t min, uint64_t max) const {
+    const std::string s = str(n, key);
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size() || v < min || v > max)
+      fail(n, key, "'" + s + "' is not a number from " + std::to_string(min) + " to " + std::to_string(max));
+    return v;
+  }
+
+  // "500ms", "2s", "1m"
+  uint64_t duration_ms(const YAML::Node& n, const std::string& key) const {
+    const std::string s = str(n, key);
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    const std::string unit(p, s.data() + s.size());
+    if (ec != std::errc() || (unit != "ms" && unit != "s" && unit != "m"))
+      fail(n, key, "'" + s + "' is not a duration like 500ms, 2s or 1m");
+    return unit == "ms" ? v : unit == "s" ? v * 1000 : v * 60'000;
+  }
+
+  IpAddress address(const YAML::Node& n, const std::string& key) const {
+    auto a = IpAddress::parse(str(n, key));
+    if (!a) fail(n, key, "'" + n.as<std::string>() + "' is not an IPv4 or IPv6 address");
+    return *a;
+  }
+
+  std::vector<uint32_t> communities(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsSequence()) fail(n, key, "must be a list");
+    std::vector<uint32_t> out;
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      auto c = parse_community(str(n[i], key));
+      if (!c) fail(n[i], key + "[" + std::to_string(i) + "]",
+                   "'" + n[i].as<std::string>() + "' is not a community (no-export, nopeer, ..., or ASN:VALUE)");
+      out.push_back(*c);
+    }
+    return out;
+  }
+
+  CheckConfig check(const YAML::Node& n, const std::string& key) const {
+    known(n, key, {"type", "port", "path", "expect_status", "body", "dns_name", "command", "interval", "timeout",
+                   "rise", "fall"});
+    CheckConfig c;
+    if (!n["type"]) fail(n, key + ".type", "is missing (tcp, http, udp-dns, icmp or exec)");
+    const std::string t = str(n["type"], key + ".type");
+    static const std::map<std::string, CheckType> types = {{"tcp", CheckType::tcp}, {"http", CheckType::http},
+                                                           {"udp-dns", CheckType::udp_dns}, {"icmp", CheckType::icmp},
+                                                           {"exec", CheckType::exec}};
+    auto it = types.find(t);
+    if (it == types.end()) fail(n["type"], key + ".type", "'" + t + "' is not tcp, http, udp-dns, icmp or exec");
+    c.type = it->second;
+    if (n["port"]) c.port = static_cast<uint16_t>(number(n["port"], key + ".port", 1, 65535));
+    if (n["path"]) c.path = str(n["path"], key + ".path");
+    if (n["expect_status"]) c.expect_status = static_cast<int>(number(n["expect_status"], key + ".expect_status", 100, 599));
+    if (n["body"]) c.body = str(n["body"], key + ".body");
+    if (n["dns_name"]) c.dns_name = str(n["dns_name"], key + ".dns_name");
+    if (n["command"]) c.command = str(n["command"], key + ".command");
+    if (c.type == CheckType::exec && c.command.empty()) fail(n, key + ".command", "is required for an exec check");
+    if (n["interval"]) c.interval_ms = duration_ms(n["interval"], key + ".interval");
+    if (n["timeout"]) c.timeout_ms = duration_ms(n["timeout"], key + ".timeout");
+    if (c.interval_ms < 100) fail(n["interval"], key + ".interval", "must be at least 100ms");
+    if (c.timeout_ms == 0 || c.timeout_ms > c.interval_ms)
+      fail(n["timeout"] ? n["timeout"] : n, key + ".timeout", "must be above 0 and at most the interval");
+    if (n["rise"]) c.rise = static_cast<uint32_t>(number(n["rise"], key + ".rise", 1, 100));
+    if (n["fall"]) c.fall = static_cast<uint32_t>(number(n["fall"], key + ".fall", 1, 100));
+    return c;
+  }
+
+  ServiceConfig service(const YAML::Node& n, const std::string& key) const {
+    known(n, key, {"name", "vip", "protocol", "port", "mode", "fragments", "gue_port", "quorum", "hold_down",
+                   "communities", "med", "prepend", "check", "backends"});
+    ServiceConfig s;
+    for (const char* required : {"name", "vip", "protocol", "port", "check", "backends"})
+      if (!n[required]) fail(n, key + "." + required, "is missing");
+    // The dataplane's own spec parser checks name/vip/protocol/port/mode, so
+    // both processes accept exactly the same services.
+    std::string spec = "name=" + str(n["name"], key + ".name") + " vip=" + str(n["vip"], key + ".vip") +
+                       " proto=" + str(n["protocol"], key + ".protocol") + " port=" + str(n["port"], key + ".port");
+    if (n["mode"]) spec += " mode=" + str(n["mode"], key + ".mode");
+    if (n["fragments"]) spec += " fragments=" + str(n["fragments"], key + ".fragments");
+    if (n["gue_port"]) spec += " gue-port=" + str(n["gue_port"], key + ".gue_port");
+    std::string error;
+    auto parsed = parse_service_spec(spec, error);
+    if (!parsed) {
+      // Map the spec's key names back to ours for the message.
+      std::string k = error.substr(error.find('\'') + 1);
+      k = k.substr(0, k.find('\''));
+      const std::string yaml_key = k == "proto" ? "protocol" : k == "gue-port" ? "gue_port" : k;
+      fail(n[yaml_key] ? n[yaml_key] : n, key + "." + yaml_key, error);
+    }
+    s.spec = *parsed;
+    s.spec.origin = file_ + " line " + std::to_string(n.Mark().line + 1);
+    if (n["quorum"]) {
+      const std::string q = str(n["quorum"], key + ".quorum");
+      if (!q.empty() && q.back() == '%') {
+        uint32_t p = 0;
+        auto [e, ec] = std::from_chars(q.data(), q.data() + q.size() - 1, p);
+        if (ec != std::errc() || e != q.data() + q.size() - 1 || p == 0 || p > 100)
+          fail(n["quorum"], key + ".quorum", "'" + q + "' is not a percentage from 1% to 100%");
+        s.quorum = Quorum{0, p};
+      } else {
+        s.quorum = Quorum{static_cast<uint32_t>(number(n["quorum"], key + ".quorum", 1, 65534)), 0};
+      }
+    }
+    if (n["hold_down"]) s.hold_down_ms = duration_ms(n["hold_down"], key + ".hold_down");
+    if (n["communities"]) s.communities = communities(n["communities"], key + ".communities");
+    if (n["med"]) s.med = static_cast<uint32_t>(number(n["med"], key + ".med", 0, 0xffffffff));
+    if (n["prepend"]) s.prepend = static_cast<uint32_t>(number(n["prepend"], key + ".prepend", 0, 10));
+    s.check = check(n["check"], key + ".check");
+    const YAML::Node& bs = n["backends"];
+    if (!bs.IsSequence()) fail(bs, key + ".backends", "must be a list");
+    std::set<IpAddress> seen;
+    for (std::size_t i = 0; i < bs.size(); ++i) {
+      const std::string bk = key + ".backends[" + std::to_string(i) + "]";
+      known(bs[i], bk, {"address", "mac", "weight"});
+      BackendConfig b;
+      if (!bs[i]["address"]) fail(bs[i], bk + ".address", "is missing");
+      b.address = address(bs[i]["address"], bk + ".address");
+      if (!seen.insert(b.address).second) fail(bs[i]["address"], bk + ".address", "backend listed twice");
+      if (!bs[i]["mac"]) fail(bs[i], bk + ".mac", "is missing (backend MACs are configured for now)");
+      auto mac = MacAddress::parse(str(bs[i]["mac"], bk + ".mac"));
+      if (!mac || mac->is_zero()) fail(bs[i]["mac"], bk + ".mac", "'" + bs[i]["mac"].as<std::string>() + "' is not a MAC address");
+      b.mac = *mac;
+      if (bs[i]["weight"]) b.weight = static_cast<uint32_t>(number(bs[i]["weight"], bk + ".weight", 1, kMaxBackendWeight));
+      s.backends.push_back(b);
+    }
+    return s;
+  }
+
+ private:
+  std::string file_;
+};
+
+}  // namespace
+
+std::optional<uint32_t> parse_community(const std::string& t) {
+  static const std::map<std::string, uint32_t> names = {{"no-export", kNoExport}, {"no-advertise", kNoAdvertise},
+                                                        {"nopeer", kNoPeer}, {"graceful-shutdown", kGracefulShutdown},
+                                                        {"blackhole", kBlackhole}};
+  if (auto it = names.find(t); it != names.end()) return it->second;
+  const auto colon = t.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  uint32_t hi = 0, lo = 0;
+  auto [p1, e1] = std::from_chars(t.data(), t.data() + colon, hi);
+  auto [p2, e2] = std::from_chars(t.data() + colon + 1, t.data() + t.size(), lo);
+  if (e1 != std::errc() || e2 != std::errc() || p1 != t.data() + colon || p2 != t.data() + t.size() || hi > 0xffff ||
+      lo > 0xffff)
+    return std::nullopt;
+  return (hi << 16) | lo;
+}
+
+std::string community_name(uint32_t c) {
+  switch (c) {
+    case kNoExport: return "no-export";
+    case kNoAdvertise: return "no-advertise";
+    case kNoPeer: return "nopeer";
+    case kGracefulShutdown: return "graceful-shutdown";
+    case kBlackhole: return "blackhole";
+  }
+  return std::to_string(c >> 16) + ":" + std::to_string(c & 0xffff);
+}
+
+ControlConfig load_config(const std::string& path) {
+  Reader r(path);
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw ConfigError(path + ": cannot read the file");
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(path + " line " + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+  }
+  ControlConfig c;
+  c.file = path;
+  r.known(root, "", {"node", "gobgp", "services", "covering_prefixes"});
+  if (!root["node"]) r.fail(root, "node", "is missing");
+  const YAML::Node& node = root["node"];
+  r.known(node, "node", {"name", "dataplane_socket", "node_addresses", "next_hop", "next_hop_v6", "drain_wait"});
+  if (node["name"]) c.node_name = r.str(node["name"], "node.name");
+  if (node["dataplane_socket"]) c.dataplane_socket = r.str(node["dataplane_socket"], "node.dataplane_socket");
+  if (node["node_addresses"]) {
+    if (!node["node_addresses"].IsSequence()) r.fail(node["node_addresses"], "node.node_addresses", "must be a list");
+    for (std::size_t i = 0; i < node["node_addresses"].size(); ++i)
+      c.node_addresses.push_back(r.address(node["node_addresses"][i], "node.node_addresses[" + std::to_string(i) + "]"));
+  }
+  if (node["next_hop"]) {
+    c.next_hop_v4 = r.address(node["next_hop"], "node.next_hop");
+    if (!c.next_hop_v4->is_v4()) r.fail(node["next_hop"], "node.next_hop", "must be an IPv4 address");
+  }
+  if (node["next_hop_v6"]) {
+    c.next_hop_v6 = r.address(node["next_hop_v6"], "node.next_hop_v6");
+    if (c.next_hop_v6->is_v4()) r.fail(node["next_hop_v6"], "node.next_hop_v6", "must be an IPv6 address");
+  }
+  for (const IpAddress& a : c.node_addresses) {
+    if (a.is_v4() && !c.next_hop_v4) c.next_hop_v4 = a;
+    if (!a.is_v4() && !c.next_hop_v6) c.next_hop_v6 = a;
+  }
+  if (node["drain_wait"]) c.drain_wait_ms = r.duration_ms(node["drain_wait"], "node.drain_wait");
+  if (root["gobgp"]) {
+    r.known(root["gobgp"], "gobgp", {"api"});
+    if (root["gobgp"]["api"]) c.gobgp_api = r.str(root["gobgp"]["api"], "gobgp.api");
+  }
+  if (!root["services"] || !root["services"].IsSequence()) r.fail(root, "services", "must be a list of services");
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < root["services"].size(); ++i) {
+    const std::string key = "services[" + std::to_string(i) + "]";
+    ServiceConfig s = r.service(root["services"][i], key);
+    if (!names.insert(s.spec.name).second) r.fail(root["services"][i]["name"], key + ".name", "name already used");
+    const bool v4 = s.spec.vip.is_v4();
+    if (v4 ? !c.next_hop_v4 : !c.next_hop_v6)
+      r.fail(root["services"][i]["vip"], key + ".vip",
+             std::string("no ") + (v4 ? "IPv4" : "IPv6") + " next hop to announce it with (node.next_hop" +
+                 (v4 ? "" : "_v6") + " or a node address of that family)");
+    c.services.push_back(std::move(s));
+  }
+  // The dataplane's own whole-state checks (duplicate keys, families, ...).
+  DesiredState ds;
+  ds.node_addresses = c.node_addresses;
+  for (const ServiceConfig& s : c.services) {
+    ds.services.push_back(s.spec);
+    for (const BackendConfig& b : s.backends)
+      ds.backends.push_back(BackendSpec{s.spec.name, b.address, b.mac, b.weight, BackendState::up, s.spec.origin});
+  }
+  if (std::string err = validate_desired_state(ds); !err.empty()) throw ConfigError(path + ": " + err);
+
+  if (root["covering_prefixes"]) {
+    const YAML::Node& cps = root["covering_prefixes"];
+    if (!cps.IsSequence()) r.fail(cps, "covering_prefixes", "must be a list");
+    for (std::size_t i = 0; i < cps.size(); ++i) {
+      const std::string key = "covering_prefixes[" + std::to_string(i) + "]";
+      const YAML::Node& n = cps[i];
+      r.known(n, key, {"prefix", "policy", "services", "communities", "med", "prepend"});
+      CoverConfig cv;
+      if (!n["prefix"]) r.fail(n, key + ".prefix", "is missing");
+      cv.prefix = r.str(n["prefix"], key + ".prefix");
+      const auto slash = cv.prefix.find('/');
+      auto a = IpAddress::parse(cv.prefix.substr(0, slash));
+      uint32_t len = 0;
+      if (slash == std::string::npos || !a ||
+          std::from_chars(cv.prefix.data() + slash + 1, cv.prefix.data() + cv.prefix.size(), len).ec != std::errc() ||
+          len > (a->is_v4() ? 32u : 128u))
+        r.fail(n["prefix"], key + ".prefix", "'" + cv.prefix + "' is not a prefix like 203.0.113.0/24");
+      cv.address = *a;
+      cv.length = len;
+      const std::string policy = n["policy"] ? r.str(n["policy"], key + ".policy") : "any";
+      if (policy != "any" && policy != "all") r.fail(n["policy"], key + ".policy", "'" + policy + "' is not any or all");
+      cv.policy = policy == "any" ? CoverPolicy::any : CoverPolicy::all;
+      if (!n["services"] || !n["services"].IsSequence() || n["services"].size() == 0)
+        r.fail(n, key + ".services", "must list at least one service");
+      for (std::size_t j = 0; j < n["services"].size(); ++j) {
+        const std::string sn = r.str(n["services"][j], key + ".services[" + std::to_string(j) + "]");
+        if (!names.count(sn)) r.fail(n["services"][j], key + ".services[" + std::to_string(j) + "]", "no service named '" + sn + "'");
+        cv.services.push_back(sn);
+      }
+      if (n["communities"]) cv.communities = r.communities(n["communities"], key + ".communities");
+      if (n["med"]) cv.med = static_cast<uint32_t>(r.number(n["med"], key + ".med", 0, 0xffffffff));
+      if (n["prepend"]) cv.prepend = static_cast<uint32_t>(r.number(n["prepend"], key + ".prepend", 0, 10));
+      c.covers.push_back(cv);
+    }
+  }
+  return c;
+}
+
+}  // namespace anylb::cp

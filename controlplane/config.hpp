@@ -1,0 +1,86 @@
+// anylb-controlplane's configuration: one YAML file (format in
+// configs/controlplane-example.yaml), parsed and validated in one place.
+// Errors name the file, the line and the key.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "desired_state.hpp"
+#include "route_state.hpp"
+
+namespace anylb::cp {
+
+enum class CheckType { tcp, http, udp_dns, icmp, exec };
+
+struct CheckConfig {
+  CheckType type = CheckType::tcp;
+  uint16_t port = 0;              // 0: the service's port
+  std::string path = "/";         // http
+  int expect_status = 200;        // http
+  std::string body;               // http: the body must contain this (optional)
+  std::string dns_name = ".";     // udp-dns: the name asked (any answer means alive)
+  std::string command;            // exec: run by /bin/sh; ANYLB_BACKEND holds the address
+  uint64_t interval_ms = 1000;
+  uint64_t timeout_ms = 500;
+  uint32_t rise = 2;              // consecutive successes to become healthy
+  uint32_t fall = 2;              // consecutive failures to become unhealthy
+  bool operator==(const CheckConfig&) const = default;
+};
+
+struct BackendConfig {
+  IpAddress address;
+  MacAddress mac;
+  uint32_t weight = 100;
+};
+
+struct ServiceConfig {
+  ServiceSpec spec;
+  Quorum quorum;
+  uint64_t hold_down_ms = 10'000;
+  std::vector<uint32_t> communities;
+  std::optional<uint32_t> med;
+  uint32_t prepend = 0;           // extra copies of our AS (backup nodes)
+  CheckConfig check;
+  std::vector<BackendConfig> backends;
+};
+
+struct CoverConfig {
+  std::string prefix;             // e.g. 203.0.113.0/24
+  IpAddress address;
+  uint32_t length = 0;
+  CoverPolicy policy = CoverPolicy::any;
+  std::vector<std::string> services;
+  std::vector<uint32_t> communities;
+  std::optional<uint32_t> med;
+  uint32_t prepend = 0;
+};
+
+struct ControlConfig {
+  std::string file;
+  std::string node_name = "anylb";
+  std::string dataplane_socket = "/run/anylb/dataplane.sock";
+  std::vector<IpAddress> node_addresses;
+  std::optional<IpAddress> next_hop_v4, next_hop_v6;  // BGP next hops (default: the first node address per family)
+  std::string gobgp_api = "127.0.0.1:50051";
+  uint64_t drain_wait_ms = 30'000;  // graceful-shutdown announcements before the withdrawal
+  std::vector<ServiceConfig> services;
+  std::vector<CoverConfig> covers;
+};
+
+// Throws ConfigError: "FILE line N: key 'services[0].quorum': ..."
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+ControlConfig load_config(const std::string& path);
+
+// Well-known names (no-export, no-advertise, nopeer, graceful-shutdown,
+// blackhole) or "ASN:VALUE".
+std::optional<uint32_t> parse_community(const std::string& text);
+std::string community_name(uint32_t c);
+
+}  // namespace anylb::cp

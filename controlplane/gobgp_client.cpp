@@ -1,0 +1,142 @@
+#include "gobgp_client.hpp"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+
+#include "attribute.pb.h"
+#include "gobgp.grpc.pb.h"
+
+namespace anylb::cp {
+
+struct GobgpClient::Impl {
+  std::unique_ptr<apipb::GobgpApi::Stub> stub;
+};
+
+namespace {
+
+void deadline(grpc::ClientContext& ctx) {
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+}
+
+apipb::Family family_of(const IpAddress& a) {
+  apipb::Family f;
+  f.set_afi(a.is_v4() ? apipb::Family::AFI_IP : apipb::Family::AFI_IP6);
+  f.set_safi(apipb::Family::SAFI_UNICAST);
+  return f;
+}
+
+apipb::Path build_path(const PathSpec& p, bool withdraw) {
+  apipb::Path path;
+  *path.mutable_family() = family_of(p.prefix);
+  apipb::IPAddressPrefix nlri;
+  nlri.set_prefix(p.prefix.to_string());
+  nlri.set_prefix_len(p.length);
+  path.mutable_nlri()->PackFrom(nlri);
+  path.set_is_withdraw(withdraw);
+
+  apipb::OriginAttribute origin;
+  origin.set_origin(0);  // IGP
+  path.add_pattrs()->PackFrom(origin);
+  if (p.prefix.is_v4()) {
+    apipb::NextHopAttribute nh;
+    nh.set_next_hop(p.next_hop.to_string());
+    path.add_pattrs()->PackFrom(nh);
+  } else {  // IPv6 carries its next hop in MP_REACH, with an explicit global address
+    apipb::MpReachNLRIAttribute mp;
+    *mp.mutable_family() = family_of(p.prefix);
+    mp.add_next_hops(p.next_hop.to_string());
+    mp.add_nlris()->PackFrom(nlri);
+    path.add_pattrs()->PackFrom(mp);
+  }
+  if (!p.communities.empty()) {
+    apipb::CommunitiesAttribute c;
+    for (uint32_t v : p.communities) c.add_communities(v);
+    path.add_pattrs()->PackFrom(c);
+  }
+  if (p.med) {
+    apipb::MultiExitDiscAttribute med;
+    med.set_med(*p.med);
+    path.add_pattrs()->PackFrom(med);
+  }
+  if (p.prepend > 0 && p.asn != 0) {
+    apipb::AsPathAttribute as;
+    apipb::AsSegment* seg = as.add_segments();
+    seg->set_type(apipb::AsSegment::AS_SEQUENCE);
+    for (uint32_t i = 0; i < p.prepend; ++i) seg->add_numbers(p.asn);
+    path.add_pattrs()->PackFrom(as);
+  }
+  return path;
+}
+
+}  // namespace
+
+GobgpClient::GobgpClient(const std::string& target) : impl_(std::make_unique<Impl>()) {
+  impl_->stub = apipb::GobgpApi::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+}
+
+GobgpClient::~GobgpClient() = default;
+
+std::optional<uint32_t> GobgpClient::asn(std::string& error) {
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  apipb::GetBgpResponse resp;
+  const grpc::Status s = impl_->stub->GetBgp(&ctx, apipb::GetBgpRequest{}, &resp);
+  if (!s.ok()) {
+    error = "gobgpd: " + s.error_message();
+    return std::nullopt;
+  }
+  if (resp.global().asn() == 0) {
+    error = "gobgpd: BGP not started";
+    return std::nullopt;
+  }
+  return resp.global().asn();
+}
+
+bool GobgpClient::add(const PathSpec& p, std::string& error) {
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  apipb::AddPathRequest req;
+  req.set_table_type(apipb::GLOBAL);
+  *req.mutable_path() = build_path(p, false);
+  apipb::AddPathResponse resp;
+  const grpc::Status s = impl_->stub->AddPath(&ctx, req, &resp);
+  if (!s.ok()) error = "gobgpd AddPath " + p.text() + ": " + s.error_message();
+  return s.ok();
+}
+
+bool GobgpClient::withdraw(const PathSpec& p, std::string& error) {
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  apipb::DeletePathRequest req;
+  req.set_table_type(apipb::GLOBAL);
+  *req.mutable_family() = family_of(p.prefix);
+  *req.mutable_path() = build_path(p, true);  // always a path: never the delete-everything form
+  google::protobuf::Empty resp;
+  const grpc::Status s = impl_->stub->DeletePath(&ctx, req, &resp);
+  if (!s.ok()) error = "gobgpd DeletePath " + p.text() + ": " + s.error_message();
+  return s.ok();
+}
+
+std::optional<std::set<std::string>> GobgpClient::local_prefixes(bool ipv6, std::string& error) {
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  apipb::ListPathRequest req;
+  req.set_table_type(apipb::GLOBAL);
+  req.mutable_family()->set_afi(ipv6 ? apipb::Family::AFI_IP6 : apipb::Family::AFI_IP);
+  req.mutable_family()->set_safi(apipb::Family::SAFI_UNICAST);
+  auto reader = impl_->stub->ListPath(&ctx, req);
+  std::set<std::string> out;
+  apipb::ListPathResponse resp;
+  while (reader->Read(&resp))
+    for (const auto& path : resp.destination().paths())
+      if (path.neighbor_ip().empty() || path.neighbor_ip() == "<nil>") out.insert(resp.destination().prefix());
+  const grpc::Status s = reader->Finish();
+  if (!s.ok()) {
+    error = "gobgpd ListPath: " + s.error_message();
+    return std::nullopt;
+  }
+  return out;
+}
+
+}  // namespace anylb::cp

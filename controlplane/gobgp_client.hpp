@@ -1,0 +1,47 @@
+// The control plane's side of gobgpd's gRPC API (GoBGP 3.10, Debian):
+// announce and withdraw our paths, read what the global RIB holds. See
+// shared GOBGP_NOTES.md: a DeletePath with neither uuid nor path withdraws
+// every local path, so every withdrawal here names its path.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ip_address.hpp"
+
+namespace anylb::cp {
+
+struct PathSpec {
+  IpAddress prefix;
+  uint32_t length = 32;
+  IpAddress next_hop;
+  std::vector<uint32_t> communities;
+  std::optional<uint32_t> med;
+  uint32_t prepend = 0;  // copies of our own AS in front
+  uint32_t asn = 0;      // ours, for the prepend
+  bool operator==(const PathSpec&) const = default;
+  std::string text() const { return prefix.to_string() + "/" + std::to_string(length); }
+};
+
+class GobgpClient {
+ public:
+  explicit GobgpClient(const std::string& target);  // "127.0.0.1:50051" or "unix:///path"
+  ~GobgpClient();
+
+  // Our ASN if BGP is running, nullopt (with `error`) if gobgpd is down or not started.
+  std::optional<uint32_t> asn(std::string& error);
+  bool add(const PathSpec& p, std::string& error);
+  bool withdraw(const PathSpec& p, std::string& error);
+  // Prefixes ("203.0.113.10/32") of locally originated paths in the global RIB.
+  std::optional<std::set<std::string>> local_prefixes(bool ipv6, std::string& error);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace anylb::cp

@@ -1,0 +1,52 @@
+// Runs every backend's health check on its own thread, spread over the
+// interval, and turns probe results into healthy/unhealthy with rise/fall.
+// State changes are logged once.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config.hpp"
+
+namespace anylb::cp {
+
+struct BackendHealth {
+  bool healthy = false;     // until `rise` probes succeed
+  bool checked = false;     // at least one probe ran
+  std::string detail = "not checked yet";
+  uint64_t since_ms = 0;
+};
+
+using BackendKey = std::pair<std::string, IpAddress>;  // (service, address)
+
+class HealthChecker {
+ public:
+  // `carried` seeds backends whose service and check did not change (a
+  // reload must not make healthy backends start over from "not checked").
+  explicit HealthChecker(const ControlConfig& config, const std::map<BackendKey, BackendHealth>& carried = {});
+  ~HealthChecker();
+  std::map<BackendKey, BackendHealth> snapshot() const;
+
+ private:
+  struct Target {
+    std::string service;
+    IpAddress address;
+    uint16_t port;
+    CheckConfig check;
+    uint64_t offset_ms;
+  };
+  void run(Target t);
+
+  mutable std::mutex mu_;
+  std::map<BackendKey, BackendHealth> state_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
+uint64_t monotonic_ms();
+
+}  // namespace anylb::cp

@@ -1,0 +1,218 @@
+#include "node.hpp"
+
+#include <google/protobuf/util/message_differencer.h>
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "api_convert.hpp"
+
+namespace anylb::cp {
+
+namespace dp = ::anylb::dataplane::v1;
+
+namespace {
+
+void deadline(grpc::ClientContext& ctx, int ms) {
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(ms));
+}
+
+// Logs a failure once, not on every pass while it lasts.
+void log_once(std::string& last, const std::string& now) {
+  if (now != last && !now.empty()) spdlog::warn("{}", now);
+  if (now.empty() && !last.empty()) spdlog::info("recovered: {}", last);
+  last = now;
+}
+
+}  // namespace
+
+Node::Node(ControlConfig config)
+    : config_(std::move(config)),
+      health_(std::make_unique<HealthChecker>(config_)),
+      dataplane_(dp::Dataplane::NewStub(
+          grpc::CreateChannel("unix:" + config_.dataplane_socket, grpc::InsecureChannelCredentials()))),
+      gobgp_(config_.gobgp_api) {
+  for (const ServiceConfig& s : config_.services) routes_.emplace(s.spec.name, ServiceRoute(s.quorum, s.hold_down_ms));
+}
+
+Node::~Node() = default;
+
+void Node::reload(ControlConfig next) {
+  // Unchanged services keep their health and their route state: a reload
+  // flaps nothing it does not change.
+  std::map<BackendKey, BackendHealth> carried;
+  const auto health = health_->snapshot();
+  std::map<std::string, ServiceRoute> routes;
+  for (const ServiceConfig& s : next.services) {
+    const ServiceConfig* old = nullptr;
+    for (const ServiceConfig& o : config_.services)
+      if (o.spec.name == s.spec.name) old = &o;
+    if (old && old->check == s.check && old->spec.port == s.spec.port)
+      for (const BackendConfig& b : s.backends)
+        if (auto it = health.find({s.spec.name, b.address}); it != health.end()) carried[it->first] = it->second;
+    if (old && old->quorum.count == s.quorum.count && old->quorum.percent == s.quorum.percent &&
+        old->hold_down_ms == s.hold_down_ms && old->spec.vip == s.spec.vip)
+      routes.emplace(s.spec.name, routes_.at(s.spec.name));
+    else
+      routes.emplace(s.spec.name, ServiceRoute(s.quorum, s.hold_down_ms));
+  }
+  health_.reset();  // stops the old probes before the new ones start
+  config_ = std::move(next);
+  health_ = std::make_unique<HealthChecker>(config_, carried);
+  routes_ = std::move(routes);
+  spdlog::info("configuration reloaded: {} service(s)", config_.services.size());
+}
+
+void Node::step(uint64_t now) {
+  const auto health = health_->snapshot();
+  if (now >= next_dataplane_check_) {
+    const bool was = dataplane_ok_;
+    dataplane_ok_ = dataplane_alive();
+    if (was != dataplane_ok_) spdlog::info("dataplane {}", dataplane_ok_ ? "forwarding" : "NOT forwarding: withdrawing every VIP");
+    next_dataplane_check_ = now + 500;
+  }
+  if (dataplane_ok_) sync_dataplane(health);
+  sync_routes(now, health);
+}
+
+bool Node::dataplane_alive() {
+  grpc::ClientContext ctx;
+  deadline(ctx, 1000);
+  dp::GetLivenessResponse resp;
+  const grpc::Status s = dataplane_->GetLiveness(&ctx, dp::GetLivenessRequest{}, &resp);
+  if (!s.ok()) {
+    log_once(last_dataplane_error_, "dataplane at " + config_.dataplane_socket + ": " + s.error_message());
+    return false;
+  }
+  if (resp.lcores() == 0 || resp.lcores_alive() < resp.lcores()) {
+    log_once(last_dataplane_error_, "dataplane: only " + std::to_string(resp.lcores_alive()) + " of " +
+                                        std::to_string(resp.lcores()) + " workers polling");
+    return false;
+  }
+  log_once(last_dataplane_error_, "");
+  return true;
+}
+
+void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health) {
+  dp::DesiredState want;
+  for (const IpAddress& a : config_.node_addresses) want.add_node_addresses(a.to_string());
+  for (const ServiceConfig& s : config_.services) {
+    to_proto(s.spec, *want.add_services());
+    for (const BackendConfig& b : s.backends) {
+      const auto h = health.find({s.spec.name, b.address});
+      const bool up = h != health.end() && h->second.healthy;
+      to_proto(BackendSpec{s.spec.name, b.address, b.mac, b.weight, up ? BackendState::up : BackendState::down, ""},
+               *want.add_backends());
+    }
+  }
+  grpc::ClientContext get_ctx;
+  deadline(get_ctx, 1000);
+  dp::GetStateResponse have;
+  grpc::Status s = dataplane_->GetState(&get_ctx, dp::GetStateRequest{}, &have);
+  if (!s.ok()) return log_once(last_dataplane_error_, "dataplane GetState: " + s.error_message());
+  // Also repairs a restarted dataplane: whatever it holds, it ends up with ours.
+  if (google::protobuf::util::MessageDifferencer::Equivalent(want, have.state())) return;
+  grpc::ClientContext apply_ctx;
+  deadline(apply_ctx, 2000);
+  dp::ApplyStateRequest req;
+  req.set_generation(have.generation() + 1);
+  *req.mutable_state() = want;
+  dp::ApplyStateResponse resp;
+  s = dataplane_->ApplyState(&apply_ctx, req, &resp);
+  if (!s.ok()) return log_once(last_dataplane_error_, "dataplane ApplyState: " + s.error_message());
+  spdlog::info("pushed generation {} to the dataplane", resp.generation());
+}
+
+std::vector<PathSpec> Node::wanted_paths(uint32_t asn) const {
+  std::vector<PathSpec> out;
+  auto path = [&](const IpAddress& prefix, uint32_t len, const std::vector<uint32_t>& communities,
+                  std::optional<uint32_t> med, uint32_t prepend) {
+    const std::optional<IpAddress>& nh = prefix.is_v4() ? config_.next_hop_v4 : config_.next_hop_v6;
+    return PathSpec{prefix, len, *nh, communities, med, prepend, asn};
+  };
+  std::map<std::string, bool> announced;
+  for (const ServiceConfig& s : config_.services) {
+    const ServiceRoute& r = routes_.at(s.spec.name);
+    announced[s.spec.name] = r.announced();
+    if (r.announced()) out.push_back(path(s.spec.vip, s.spec.vip.is_v4() ? 32 : 128, s.communities, s.med, s.prepend));
+  }
+  for (const CoverConfig& c : config_.covers) {
+    std::vector<bool> states;
+    for (const std::string& n : c.services) states.push_back(announced[n]);
+    if (covering_announced(c.policy, states)) out.push_back(path(c.address, c.length, c.communities, c.med, c.prepend));
+  }
+  return out;
+}
+
+void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& health) {
+  for (const ServiceConfig& s : config_.services) {
+    RouteInputs in;
+    in.total = static_cast<uint32_t>(s.backends.size());
+    for (const BackendConfig& b : s.backends) {
+      const auto h = health.find({s.spec.name, b.address});
+      in.healthy += h != health.end() && h->second.healthy;
+    }
+    in.dataplane_ok = dataplane_ok_;
+    ServiceRoute& r = routes_.at(s.spec.name);
+    if (r.update(now, in))
+      spdlog::info("route {} {}: {}", s.spec.vip.to_string(), r.announced() ? "announced" : "withdrawn", r.reason());
+  }
+
+  std::string error;
+  const auto asn = gobgp_.asn(error);
+  if (!asn) {
+    sent_.clear();  // gobgpd down or restarting: it will need everything again
+    return log_once(last_gobgp_error_, error);
+  }
+  const std::vector<PathSpec> wanted = wanted_paths(*asn);
+  // What gobgpd holds now: a path we sent but it lost (restart) is sent again;
+  // one of our prefixes it holds but we do not want (left by an earlier run)
+  // is withdrawn.
+  std::set<std::string> ours;
+  for (const ServiceConfig& s : config_.services)
+    ours.insert(s.spec.vip.to_string() + "/" + std::to_string(s.spec.vip.is_v4() ? 32 : 128));
+  for (const CoverConfig& c : config_.covers) ours.insert(c.address.to_string() + "/" + std::to_string(c.length));
+  for (bool v6 : {false, true}) {
+    const auto rib = gobgp_.local_prefixes(v6, error);
+    if (!rib) return log_once(last_gobgp_error_, error);
+    for (auto it = sent_.begin(); it != sent_.end();) {
+      if (it->second.prefix.is_v4() != v6 && !rib->count(it->first)) it = sent_.erase(it);
+      else ++it;
+    }
+    for (const std::string& p : *rib) {
+      if (!ours.count(p) || sent_.count(p)) continue;
+      bool want = false;
+      for (const PathSpec& w : wanted) want |= w.text() == p;
+      if (want) continue;
+      const auto slash = p.find('/');
+      PathSpec stale{*IpAddress::parse(p.substr(0, slash)), static_cast<uint32_t>(std::stoul(p.substr(slash + 1))),
+                     *(v6 ? config_.next_hop_v6 : config_.next_hop_v4), {}, {}, 0, *asn};
+      if (gobgp_.withdraw(stale, error)) spdlog::info("withdrew {} left by an earlier run", p);
+    }
+  }
+  bool failed = false;
+  for (const PathSpec& w : wanted) {
+    auto it = sent_.find(w.text());
+    if (it != sent_.end() && it->second == w) continue;
+    if (gobgp_.add(w, error)) sent_[w.text()] = w;
+    else failed = true;
+  }
+  for (auto it = sent_.begin(); it != sent_.end();) {
+    bool want = false;
+    for (const PathSpec& w : wanted) want |= w.text() == it->first;
+    if (want) { ++it; continue; }
+    if (gobgp_.withdraw(it->second, error)) it = sent_.erase(it);
+    else { failed = true; ++it; }
+  }
+  log_once(last_gobgp_error_, failed ? error : "");
+}
+
+void Node::withdraw_all() {
+  std::string error;
+  for (auto& [prefix, p] : sent_)
+    if (!gobgp_.withdraw(p, error)) spdlog::warn("{}", error);
+  sent_.clear();
+}
+
+}  // namespace anylb::cp

@@ -1,0 +1,227 @@
+#include "probes.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <random>
+
+namespace anylb::cp {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() { if (fd_ >= 0) ::close(fd_); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+sockaddr_storage to_sockaddr(const IpAddress& a, uint16_t port, socklen_t& len) {
+  sockaddr_storage ss{};
+  if (a.is_v4()) {
+    auto* s = reinterpret_cast<sockaddr_in*>(&ss);
+    s->sin_family = AF_INET;
+    s->sin_port = htons(port);
+    std::memcpy(&s->sin_addr, a.bytes.data(), 4);
+    len = sizeof(sockaddr_in);
+  } else {
+    auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
+    s->sin6_family = AF_INET6;
+    s->sin6_port = htons(port);
+    std::memcpy(&s->sin6_addr, a.bytes.data(), 16);
+    len = sizeof(sockaddr_in6);
+  }
+  return ss;
+}
+
+int remaining_ms(Clock::time_point deadline) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return ms > 0 ? static_cast<int>(ms) : 0;
+}
+
+bool wait_for(int fd, short events, Clock::time_point deadline) {
+  pollfd p{fd, events, 0};
+  return ::poll(&p, 1, remaining_ms(deadline)) == 1 && (p.revents & events);
+}
+
+// A connected TCP socket, or -1 with `why` set.
+int tcp_connect(const IpAddress& a, uint16_t port, Clock::time_point deadline, std::string& why) {
+  socklen_t len;
+  sockaddr_storage ss = to_sockaddr(a, port, len);
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) { why = "socket: " + std::string(strerror(errno)); return -1; }
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
+    why = "connect: " + std::string(strerror(errno));
+    ::close(fd);
+    return -1;
+  }
+  if (!wait_for(fd, POLLOUT, deadline)) { why = "connect: timed out"; ::close(fd); return -1; }
+  int err = 0;
+  socklen_t elen = sizeof err;
+  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+  if (err != 0) { why = "connect: " + std::string(strerror(err)); ::close(fd); return -1; }
+  return fd;
+}
+
+ProbeResult http(const CheckConfig& c, const IpAddress& a, uint16_t port, Clock::time_point deadline) {
+  std::string why;
+  Fd fd(tcp_connect(a, port, deadline, why));
+  if (fd.get() < 0) return {false, why};
+  const std::string host = a.is_v4() ? a.to_string() : "[" + a.to_string() + "]";
+  const std::string req = "GET " + c.path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: anylb-health\r\n\r\n";
+  if (::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+    return {false, "send failed"};
+  std::string resp;
+  char buf[4096];
+  while (resp.size() < 65536) {  // enough for a status line and a body match
+    if (!wait_for(fd.get(), POLLIN, deadline)) return {false, "response timed out"};
+    const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    resp.append(buf, static_cast<std::size_t>(n));
+  }
+  if (resp.rfind("HTTP/", 0) != 0 || resp.size() < 12) return {false, "not an HTTP response"};
+  const int status = std::atoi(resp.c_str() + resp.find(' ') + 1);
+  if (status != c.expect_status)
+    return {false, "status " + std::to_string(status) + ", expected " + std::to_string(c.expect_status)};
+  if (!c.body.empty()) {
+    const auto body_at = resp.find("\r\n\r\n");
+    if (body_at == std::string::npos || resp.find(c.body, body_at) == std::string::npos)
+      return {false, "body does not contain '" + c.body + "'"};
+  }
+  return {true, "HTTP " + std::to_string(status)};
+}
+
+ProbeResult udp_dns(const CheckConfig& c, const IpAddress& a, uint16_t port, Clock::time_point deadline) {
+  socklen_t len;
+  sockaddr_storage ss = to_sockaddr(a, port, len);
+  Fd fd(::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0 || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
+    return {false, "socket/connect: " + std::string(strerror(errno))};
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  const uint16_t id = static_cast<uint16_t>(rng());
+  std::string q;
+  q += static_cast<char>(id >> 8);
+  q += static_cast<char>(id & 0xff);
+  q += std::string("\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00", 10);  // RD, one question
+  std::string name = c.dns_name == "." ? "" : c.dns_name;
+  for (std::size_t start = 0; start < name.size();) {
+    std::size_t dot = name.find('.', start);
+    if (dot == std::string::npos) dot = name.size();
+    q += static_cast<char>(dot - start);
+    q += name.substr(start, dot - start);
+    start = dot + 1;
+  }
+  q += std::string("\x00\x00\x01\x00\x01", 5);  // root, type A, class IN
+  if (::send(fd.get(), q.data(), q.size(), 0) < 0) return {false, "send: " + std::string(strerror(errno))};
+  unsigned char buf[1500];
+  while (wait_for(fd.get(), POLLIN, deadline)) {
+    const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n < 0) return {false, "recv: " + std::string(strerror(errno))};  // e.g. ICMP port unreachable
+    if (n >= 12 && ((buf[0] << 8) | buf[1]) == id && (buf[2] & 0x80)) return {true, "DNS rcode " + std::to_string(buf[3] & 0x0f)};
+  }
+  return {false, "no DNS answer"};
+}
+
+ProbeResult icmp(const IpAddress& a, Clock::time_point deadline) {
+  const bool v4 = a.is_v4();
+  const int proto = v4 ? static_cast<int>(IPPROTO_ICMP) : static_cast<int>(IPPROTO_ICMPV6);
+  Fd fd(::socket(v4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_CLOEXEC, proto));
+  if (fd.get() < 0) return {false, "raw socket: " + std::string(strerror(errno)) + " (ICMP checks need root)"};
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  const uint16_t id = static_cast<uint16_t>(rng());
+  unsigned char pkt[16] = {static_cast<unsigned char>(v4 ? ICMP_ECHO : ICMP6_ECHO_REQUEST), 0, 0, 0,
+                           static_cast<unsigned char>(id >> 8), static_cast<unsigned char>(id & 0xff), 0, 1};
+  if (v4) {  // the kernel fills the ICMPv6 checksum, not the ICMPv4 one
+    uint32_t sum = 0;
+    for (int i = 0; i < 16; i += 2) sum += static_cast<uint32_t>((pkt[i] << 8) | pkt[i + 1]);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    pkt[2] = static_cast<unsigned char>(~sum >> 8);
+    pkt[3] = static_cast<unsigned char>(~sum & 0xff);
+  }
+  socklen_t len;
+  sockaddr_storage ss = to_sockaddr(a, 0, len);
+  if (::sendto(fd.get(), pkt, sizeof pkt, 0, reinterpret_cast<sockaddr*>(&ss), len) < 0)
+    return {false, "send: " + std::string(strerror(errno))};
+  unsigned char buf[1500];
+  while (wait_for(fd.get(), POLLIN, deadline)) {
+    sockaddr_storage from{};
+    socklen_t flen = sizeof from;
+    const ssize_t n = ::recvfrom(fd.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+    if (n <= 0) continue;
+    const unsigned char* h = buf;
+    ssize_t left = n;
+    if (v4) {  // raw IPv4 sockets hand over the IP header too
+      const int ihl = (buf[0] & 0x0f) * 4;
+      h += ihl;
+      left -= ihl;
+    }
+    if (left >= 8 && h[0] == (v4 ? ICMP_ECHOREPLY : ICMP6_ECHO_REPLY) && ((h[4] << 8) | h[5]) == id)
+      return {true, "echo reply"};
+  }
+  return {false, "no echo reply"};
+}
+
+ProbeResult exec_check(const CheckConfig& c, const IpAddress& a, Clock::time_point deadline) {
+  const pid_t pid = ::fork();
+  if (pid < 0) return {false, "fork: " + std::string(strerror(errno))};
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::setenv("ANYLB_BACKEND", a.to_string().c_str(), 1);
+    ::execl("/bin/sh", "sh", "-c", c.command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  for (;;) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {true, "exit 0"};
+      return {false, WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status)) : "killed by a signal"};
+    }
+    if (Clock::now() >= deadline) {
+      ::kill(-pid, SIGKILL);  // its whole process group
+      ::waitpid(pid, &status, 0);
+      return {false, "timed out"};
+    }
+    ::usleep(5000);
+  }
+}
+
+}  // namespace
+
+ProbeResult probe(const CheckConfig& check, const IpAddress& backend, uint16_t service_port) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(check.timeout_ms);
+  const uint16_t port = check.port != 0 ? check.port : service_port;
+  switch (check.type) {
+    case CheckType::tcp: {
+      std::string why;
+      const int fd = tcp_connect(backend, port, deadline, why);
+      if (fd < 0) return {false, why};
+      ::close(fd);
+      return {true, "connected"};
+    }
+    case CheckType::http: return http(check, backend, port, deadline);
+    case CheckType::udp_dns: return udp_dns(check, backend, port, deadline);
+    case CheckType::icmp: return icmp(backend, deadline);
+    case CheckType::exec: return exec_check(check, backend, deadline);
+  }
+  return {false, "unknown check"};
+}
+
+}  // namespace anylb::cp

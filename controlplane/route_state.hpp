@@ -1,0 +1,71 @@
+// When a VIP's route is announced: the pure state machine behind the
+// control plane's BGP announcements (RFC 4786 4.4.1, 4.7, 4.8), unit-tested
+// on its own. Time is passed in; nothing here talks to gobgpd.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace anylb::cp {
+
+struct Quorum {
+  uint32_t count = 1;       // at least this many healthy backends...
+  uint32_t percent = 0;     // ...or, when set, this share of the configured ones (rounded up)
+  uint32_t needed(uint32_t total) const {
+    if (percent == 0) return count;
+    return static_cast<uint32_t>((static_cast<uint64_t>(total) * percent + 99) / 100);
+  }
+};
+
+enum class Announcement { withdrawn, announced, draining };  // draining: announced with GRACEFUL_SHUTDOWN
+
+struct RouteInputs {
+  uint32_t healthy = 0;
+  uint32_t total = 0;
+  bool dataplane_ok = true;
+  bool node_draining = false;
+  bool drain_expired = false;  // the node drain's wait is over: withdraw
+};
+
+// One service's host route. After a withdrawal, the route comes back only
+// once the service has been eligible, without a break, for the hold-down:
+// a backend that oscillates faster than the hold-down keeps it withdrawn
+// instead of making it flap (GoBGP has no damping of its own).
+class ServiceRoute {
+ public:
+  ServiceRoute(Quorum quorum, uint64_t hold_down_ms) : quorum_(quorum), hold_down_ms_(hold_down_ms) {}
+
+  // Feeds the current inputs; returns true when the announcement changed.
+  bool update(uint64_t now_ms, const RouteInputs& in);
+
+  Announcement state() const { return state_; }
+  bool announced() const { return state_ != Announcement::withdrawn; }
+  const std::string& reason() const { return reason_; }
+  uint64_t hold_down_remaining(uint64_t now_ms) const;
+  uint32_t needed(uint32_t total) const { return quorum_.needed(total); }
+
+ private:
+  Quorum quorum_;
+  uint64_t hold_down_ms_;
+  Announcement state_ = Announcement::withdrawn;
+  std::optional<uint64_t> withdrawn_at_;    // set once a route has been withdrawn
+  std::optional<uint64_t> eligible_since_;  // start of the current unbroken eligible run
+  std::string reason_ = "not evaluated yet";
+};
+
+enum class CoverPolicy { any, all };  // RFC 4786 4.8.1 (any) / 4.8.2 (all)
+
+// A covering prefix: announced while any (or all) of its services are.
+inline bool covering_announced(CoverPolicy policy, const std::vector<bool>& services_announced) {
+  if (services_announced.empty()) return false;
+  bool any = false, all = true;
+  for (bool a : services_announced) {
+    any |= a;
+    all &= a;
+  }
+  return policy == CoverPolicy::any ? any : all;
+}
+
+}  // namespace anylb::cp
