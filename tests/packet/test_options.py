@@ -95,6 +95,7 @@ def good_options_start_and_stop_cleanly():
     with tempfile.TemporaryDirectory() as d:
         counters = os.path.join(d, "c.json")
         p = subprocess.Popen([h.binary(), "--eal", EAL.format(8), "--counters-file", counters,
+                              "--api-socket", os.path.join(d, "api.sock"),
                               "--stats-interval", "0.05", "--flow-capacity", "4096", "--mbufs", "2048",
                               "--service", "name=a vip=203.0.113.1 proto=tcp port=80",
                               "--backend", "service=a address=198.18.1.1 mac=02:00:00:00:00:01"],

@@ -1,0 +1,532 @@
+"""A BGP lab in network namespaces made by the test itself.
+
+    router (BIRD, AS 65000)  --veth 198.18.100.0/30, 2001:db8:ff:100::/64--
+    node   (gobgpd, AS 65001; anylb-dataplane and anylb-controlplane run here)
+           --veth 198.18.1.1/24-- lan (a bridge) --veth-- be1..beN (198.18.1.11..)
+
+BIRD imports everything and exports it to the router namespace's kernel table
+(proto bird), so `router_routes()` is the end-to-end view of what the node
+announced. gobgpd's API listens on the node namespace's loopback only: every
+gRPC client (the gobgp CLI, the controlplane) runs inside that namespace.
+
+Every daemon is started in a session of its own (setsid) and stopped by its
+PID; namespaces are deleted on exit (atexit, SIGTERM/SIGINT/SIGHUP), after
+killing whatever still runs inside them.
+"""
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+ROUTER_AS, NODE_AS = 65000, 65001
+ROUTER_LINK4, NODE_LINK4 = "198.18.100.1", "198.18.100.2"
+ROUTER_LINK6, NODE_LINK6 = "2001:db8:ff:100::1", "2001:db8:ff:100::2"
+NODE_LAN4, NODE_LAN6 = "198.18.1.1", "2001:db8:ff:1::1"
+GOBGP_API_PORT = 50051  # on the node namespace's own loopback: no clash with the host
+NO_EXPORT = "65535:65281"
+
+
+def backend_addr(i):
+    return f"198.18.1.{10 + i}"
+
+
+def backend_addr6(i):
+    return f"2001:db8:ff:1::{10 + i:x}"
+
+
+def backend_mac(i):
+    return f"02:00:00:00:0b:{i:02x}"
+
+
+def wait_until(predicate, timeout, interval=0.1, what="condition", diag=None):
+    """Polls until predicate() is truthy; returns its value or raises with
+    diag() appended. Bounded by timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = predicate()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            extra = ("\n" + diag()) if diag else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+def holds_for(predicate, seconds, interval=0.1):
+    """True if predicate() stays truthy for `seconds`; False at its first miss."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not predicate():
+            return False
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def _run(*cmd, check=True, timeout=20):
+    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited {r.returncode}: {r.stderr.strip()}")
+    return r
+
+
+class Proc:
+    """A daemon in its own session inside a namespace, output to a log file."""
+
+    def __init__(self, netns, argv, log_path):
+        self.argv = [str(a) for a in argv]
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        # `ip netns exec` execs the command, so the PID is the daemon's own.
+        self.p = subprocess.Popen(["ip", "netns", "exec", netns, *self.argv], stdin=subprocess.DEVNULL,
+                                  stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.pid = self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def send(self, sig):
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout):
+        try:
+            return self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Stops it (sig, then SIGKILL to its whole session); returns the exit code."""
+        if self.alive():
+            os.kill(self.pid, sig)
+            if self.wait(timeout) is None:
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)  # the session we created: children too
+                except ProcessLookupError:
+                    pass
+                self.p.wait(timeout=10)
+        self._log.close()
+        return self.p.returncode
+
+    def log(self, tail=4000):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-tail:]
+        except OSError:
+            return ""
+
+
+class Skip(Exception):
+    """Raised by a case that cannot run here: reported as TAP `# SKIP`."""
+
+
+class Tap:
+    """A minimal TAP producer with skips (meson counts each case)."""
+
+    def __init__(self):
+        self.cases = []
+
+    def case(self, fn):
+        self.cases.append(fn)
+        return fn
+
+    def run(self, only=None):
+        cases = [c for c in self.cases if not only or c.__name__ in only]
+        print(f"1..{len(cases)}", flush=True)
+        failed = 0
+        for i, fn in enumerate(cases, 1):
+            t = time.monotonic()
+            try:
+                fn()
+                print(f"ok {i} - {fn.__name__} ({time.monotonic() - t:.1f}s)", flush=True)
+            except Skip as e:
+                print(f"ok {i} - {fn.__name__} # SKIP {e}", flush=True)
+            except Exception:  # report and go on with the next case
+                failed += 1
+                print(f"not ok {i} - {fn.__name__}", flush=True)
+                for line in traceback.format_exc().splitlines():
+                    print("# " + line, flush=True)
+        _cleanup_all()
+        sys.exit(1 if failed else 0)
+
+
+_labs = []
+
+
+def _cleanup_all():
+    for lab in list(_labs):
+        lab.close()
+
+
+def _on_signal(signum, _frame):
+    _cleanup_all()
+    sys.exit(128 + signum)
+
+
+atexit.register(_cleanup_all)
+for _s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(_s, _on_signal)
+
+
+class Lab:
+    def __init__(self, backends=3, backend_vips=()):
+        self.tag = f"albg{os.getpid()}"
+        self.router, self.node, self.lan = f"{self.tag}r", f"{self.tag}n", f"{self.tag}l"
+        self.backends = [f"{self.tag}b{i}" for i in range(1, backends + 1)]
+        self.dir = tempfile.mkdtemp(prefix="anylb-bgp-")
+        self.bird_sock = os.path.join(self.dir, "bird.ctl")
+        self.procs = {}  # name -> Proc
+        self.namespaces = []
+        self.backend_vips = list(backend_vips)
+        self.dpdk_prefixes = []
+        _labs.append(self)
+
+    # ---- construction -------------------------------------------------
+    def start(self, timeout=30):
+        try:
+            self._build_links()
+            self.start_bird()
+            self.start_gobgpd()
+            for i in range(1, len(self.backends) + 1):
+                self.start_backend(i)
+            self.wait_established(timeout)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _netns_add(self, ns):
+        _run("ip", "netns", "add", ns)
+        self.namespaces.append(ns)
+        _run("ip", "-n", ns, "link", "set", "lo", "up")
+
+    def _veth(self, ns_a, name_a, ns_b, name_b, mac_b=None):
+        _run("ip", "-n", ns_a, "link", "add", name_a, "type", "veth", "peer", "name", name_b, "netns", ns_b)
+        if mac_b:
+            _run("ip", "-n", ns_b, "link", "set", name_b, "address", mac_b)
+        _run("ip", "-n", ns_a, "link", "set", name_a, "up")
+        _run("ip", "-n", ns_b, "link", "set", name_b, "up")
+
+    def _build_links(self):
+        for ns in (self.router, self.node, self.lan, *self.backends):
+            self._netns_add(ns)
+        self._veth(self.router, "down0", self.node, "up0")
+        _run("ip", "-n", self.router, "addr", "add", f"{ROUTER_LINK4}/30", "dev", "down0")
+        _run("ip", "-n", self.node, "addr", "add", f"{NODE_LINK4}/30", "dev", "up0")
+        # nodad: BIRD only accepts an IPv6 next hop on a usable connected network.
+        _run("ip", "-n", self.router, "addr", "add", f"{ROUTER_LINK6}/64", "dev", "down0", "nodad")
+        _run("ip", "-n", self.node, "addr", "add", f"{NODE_LINK6}/64", "dev", "up0", "nodad")
+        _run("ip", "-n", self.lan, "link", "add", "br0", "type", "bridge")
+        _run("ip", "-n", self.lan, "link", "set", "br0", "up")
+        self._veth(self.lan, "p0", self.node, "lan0")
+        _run("ip", "-n", self.lan, "link", "set", "p0", "master", "br0")
+        _run("ip", "-n", self.node, "addr", "add", f"{NODE_LAN4}/24", "dev", "lan0")
+        _run("ip", "-n", self.node, "addr", "add", f"{NODE_LAN6}/64", "dev", "lan0", "nodad")
+        for i, be in enumerate(self.backends, 1):
+            self._veth(self.lan, f"p{i}", be, "eth0", mac_b=backend_mac(i))
+            _run("ip", "-n", self.lan, "link", "set", f"p{i}", "master", "br0")
+            _run("ip", "-n", be, "addr", "add", f"{backend_addr(i)}/24", "dev", "eth0")
+            _run("ip", "-n", be, "addr", "add", f"{backend_addr6(i)}/64", "dev", "eth0", "nodad")
+            for vip in self.backend_vips:  # as for direct server return
+                _run("ip", "-n", be, "addr", "add", vip + ("/128" if ":" in vip else "/32"), "dev", "lo")
+
+    # ---- BIRD (router) -------------------------------------------------
+    def start_bird(self):
+        conf = os.path.join(self.dir, "bird.conf")
+        with open(conf, "w") as f:
+            f.write(BIRD_CONF.format(router=ROUTER_LINK4, node=NODE_LINK4, ras=ROUTER_AS, nas=NODE_AS))
+        self.procs["bird"] = Proc(self.router, ["/usr/sbin/bird", "-f", "-c", conf, "-s", self.bird_sock,
+                                                "-P", os.path.join(self.dir, "bird.pid")],
+                                  os.path.join(self.dir, "bird.log"))
+        wait_until(lambda: self.birdc("show", "status", check=False).returncode == 0, 10,
+                   what="BIRD control socket", diag=lambda: self.procs["bird"].log())
+
+    def birdc(self, *args, check=True):
+        return _run("/usr/sbin/birdc", "-s", self.bird_sock, *args, check=check)
+
+    def bgp_established(self):
+        r = self.birdc("show", "protocols", "node", check=False)
+        return r.returncode == 0 and "Established" in r.stdout
+
+    def wait_established(self, timeout=30):
+        wait_until(self.bgp_established, timeout, interval=0.25, what="BGP session BIRD <-> gobgpd",
+                   diag=self.diag)
+
+    def router_routes(self):
+        """Prefixes BIRD installed into the router namespace's kernel table."""
+        out = set()
+        for fam in ("-4", "-6"):
+            r = _run("ip", "-n", self.router, fam, "route", "show", "proto", "bird")
+            for line in r.stdout.splitlines():
+                dst = line.split()[0] if line.strip() else ""
+                if dst and "/" not in dst:
+                    dst += "/32" if fam == "-4" else "/128"
+                if dst:
+                    out.add(dst)
+        return out
+
+    def router_communities(self, prefix):
+        """BGP communities ("A:B") of BIRD's route for exactly `prefix`;
+        None when BIRD has no such route."""
+        r = self.birdc("show", "route", prefix, "all", check=False)
+        if prefix.split("/")[0] not in r.stdout:
+            return None
+        comms = set()
+        for m in re.finditer(r"BGP\.community:\s*(.*)", r.stdout):
+            comms.update(f"{a}:{b}" for a, b in re.findall(r"\((\d+),\s*(\d+)\)", m.group(1)))
+        return comms
+
+    def router_route_detail(self, prefix):
+        return self.birdc("show", "route", prefix, "all", check=False).stdout
+
+    # ---- gobgpd (node) -------------------------------------------------
+    def start_gobgpd(self):
+        conf = os.path.join(self.dir, "node.toml")
+        with open(conf, "w") as f:
+            f.write(GOBGPD_CONF.format(router=ROUTER_LINK4, node=NODE_LINK4, ras=ROUTER_AS, nas=NODE_AS))
+        self.procs["gobgpd"] = Proc(self.node, ["/usr/bin/gobgpd", "-f", conf, "--api-hosts",
+                                                f"127.0.0.1:{GOBGP_API_PORT}", "--pprof-disable", "-p"],
+                                    os.path.join(self.dir, "gobgpd.log"))
+        wait_until(lambda: self.gobgp("global", check=False).returncode == 0, 15, interval=0.2,
+                   what="gobgpd API", diag=lambda: self.procs["gobgpd"].log())
+
+    def stop_gobgpd(self):
+        p = self.procs.pop("gobgpd", None)
+        return p.stop() if p else None
+
+    def restart_gobgpd(self):
+        self.stop_gobgpd()
+        self.start_gobgpd()
+
+    def gobgp(self, *args, check=True):
+        """The gobgp CLI inside the node namespace, against gobgpd's API."""
+        return _run("ip", "netns", "exec", self.node, "/usr/bin/gobgp", "-u", "127.0.0.1",
+                    "-p", GOBGP_API_PORT, *args, check=check)
+
+    def clear_local_paths(self):
+        """Withdraws every path originated in gobgpd (what a controlplane left)."""
+        for fam in ("ipv4", "ipv6"):
+            self.gobgp("global", "rib", "-a", fam, "del", "all", check=False)
+
+    # ---- backends --------------------------------------------------------
+    def start_backend(self, i):
+        """(Re)starts backend i's HTTP server (port 80, answers its name) and
+        waits until it listens."""
+        be = self.backends[i - 1]
+        self.stop_backend(i)
+        status = os.path.join(self.dir, f"be{i}.status")
+        self.procs[be] = Proc(be, ["/usr/bin/python3", "-c", HTTP_SERVER, f"be{i}", status],
+                              os.path.join(self.dir, f"be{i}.log"))
+        wait_until(lambda: ":80 " in _run("ip", "netns", "exec", be, "ss", "-Hltn", "sport", "=", ":80").stdout + " ",
+                   10, what=f"backend {i} listening", diag=lambda: self.procs[be].log())
+
+    def stop_backend(self, i, sig=signal.SIGKILL):
+        p = self.procs.pop(self.backends[i - 1], None)
+        if p:
+            p.stop(sig)
+
+    def set_backend_status(self, i, code):
+        """Makes backend i answer HTTP `code` (None: back to 200) while still listening."""
+        path = os.path.join(self.dir, f"be{i}.status")
+        if code is None:
+            if os.path.exists(path):
+                os.unlink(path)
+        else:
+            with open(path, "w") as f:
+                f.write(str(code))
+
+    def backend_alive(self, i):
+        p = self.procs.get(self.backends[i - 1])
+        return bool(p and p.alive())
+
+    # ---- anylb binaries in the node namespace ----------------------------
+    def start_dataplane(self, binary, name="dataplane", extra=()):
+        """anylb-dataplane on net_null with no services: the controlplane pushes them."""
+        prefix = f"{self.tag}_{name}"
+        self.dpdk_prefixes.append(prefix)
+        sock = os.path.join(self.dir, f"{name}.sock")
+        if os.path.exists(sock):
+            os.unlink(sock)
+        eal = (f"--lcores=0@0,1@1 --no-huge -m 256 --no-pci --no-telemetry --file-prefix {prefix} "
+               "--vdev=net_null0,no-rx=1")
+        p = Proc(self.node, [binary, "--eal", eal, "--mbufs", 2048, "--flow-capacity", 4096,
+                             "--api-socket", sock, "--state-file", os.path.join(self.dir, f"{name}.state.json"),
+                             "--node-address", NODE_LAN4, *extra], os.path.join(self.dir, f"{name}.log"))
+        self.procs[name] = p
+        wait_until(lambda: os.path.exists(sock) or not p.alive(), 30, what="dataplane API socket")
+        assert p.alive(), "dataplane exited at start:\n" + p.log()
+        return sock
+
+    def dataplane_state(self, name="dataplane"):
+        try:
+            with open(os.path.join(self.dir, f"{name}.state.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def start_controlplane(self, binary, config_path, name="controlplane", extra=("--log-level", "debug")):
+        p = Proc(self.node, [binary, "--config", config_path, *extra], os.path.join(self.dir, f"{name}.log"))
+        self.procs[name] = p
+        return p
+
+    def stop(self, name, sig=signal.SIGTERM):
+        p = self.procs.pop(name, None)
+        return p.stop(sig) if p else None
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    # ---- diagnostics and teardown ----------------------------------------
+    def diag(self):
+        parts = [f"--- birdc show protocols all node\n{self.birdc('show', 'protocols', 'all', 'node', check=False).stdout}"]
+        for name, p in self.procs.items():
+            if not name.startswith(self.tag):
+                parts.append(f"--- {name} (pid {p.pid}, {'alive' if p.alive() else 'exited'}) log tail\n{p.log(2500)}")
+        return "\n".join(parts)
+
+    def close(self):
+        for name in list(self.procs):
+            try:
+                self.procs.pop(name).stop(signal.SIGTERM, timeout=5)
+            except Exception:  # keep tearing down
+                pass
+        for ns in reversed(self.namespaces):
+            # Anything a daemon forked inside our namespaces (health-check
+            # children...) goes too: listed by PID, only in namespaces we made.
+            r = _run("ip", "netns", "pids", ns, check=False)
+            for pid in r.stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            _run("ip", "netns", "del", ns, check=False)
+        self.namespaces = []
+        for prefix in self.dpdk_prefixes:
+            shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+        self.dpdk_prefixes = []
+        if os.environ.get("ANYLB_KEEP_LAB"):
+            print(f"# lab files kept in {self.dir}", flush=True)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        if self in _labs:
+            _labs.remove(self)
+
+
+# Short timers everywhere: a lost session must come back in seconds.
+BIRD_CONF = """\
+router id {router};
+log stderr all;
+protocol device {{ scan time 1; }}
+protocol kernel {{ ipv4 {{ import none; export all; }}; }}
+protocol kernel {{ ipv6 {{ import none; export all; }}; }}
+protocol bgp node {{
+  local {router} as {ras};
+  neighbor {node} as {nas};
+  hold time 9; keepalive time 3;
+  connect delay time 1; connect retry time 2; error wait time 1, 4;
+  ipv4 {{ import all; export none; }};
+  ipv6 {{ import all; export none; }};
+}}
+"""
+
+GOBGPD_CONF = """\
+[global.config]
+  as = {nas}
+  router-id = "{node}"
+  local-address-list = ["{node}"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{router}"
+    peer-as = {ras}
+  [neighbors.transport.config]
+    local-address = "{node}"
+  [neighbors.timers.config]
+    connect-retry = 5
+    hold-time = 9
+    keepalive-interval = 3
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
+"""
+
+# argv: name, status file (its content, if any, is the HTTP status to answer).
+HTTP_SERVER = r"""
+import http.server, socket, sys
+name, status_file = sys.argv[1], sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self, body):
+        try:
+            code = int(open(status_file).read())
+        except (OSError, ValueError):
+            code = 200
+        data = (name + "\n").encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+    def do_GET(self):
+        self.answer(True)
+    def do_HEAD(self):
+        self.answer(False)
+    def log_message(self, *a):
+        pass
+class S(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6  # dual stack: "::" takes IPv4 too
+S(("::", 80), H).serve_forever()
+"""
+
+
+def write_controlplane_config(path, services, gobgp_api=f"127.0.0.1:{GOBGP_API_PORT}", dataplane_socket="",
+                              node_name="node1", node_addresses=(NODE_LAN4,), next_hop=NODE_LINK4, extra=None):
+    """Writes the controlplane's YAML (block style; every scalar JSON-quoted,
+    which YAML reads as is: no "65000:100" read as a base-60 number)."""
+    doc = {"node": {"name": node_name, "dataplane_socket": dataplane_socket,
+                    "node_addresses": list(node_addresses), "next_hop": next_hop},
+           "gobgp": {"api": gobgp_api}, "services": services}
+    if extra:
+        doc.update(extra)
+    text = "\n".join(_yaml(doc, 0)) + "\n"
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)  # a reload never reads half a file
+    return text
+
+
+def _yaml(v, indent):
+    pad = " " * indent
+    if isinstance(v, dict):
+        lines = []
+        for k, x in v.items():
+            if isinstance(x, (dict, list)) and x:
+                lines.append(f"{pad}{k}:")
+                lines.extend(_yaml(x, indent + 2))
+            else:
+                lines.append(f"{pad}{k}: {_scalar(x)}")
+        return lines
+    lines = []
+    for x in v:
+        sub = _yaml(x, indent + 2) if isinstance(x, (dict, list)) and x else [" " * (indent + 2) + _scalar(x)]
+        lines.append(pad + "- " + sub[0].lstrip())
+        lines.extend(sub[1:])
+    return lines
+
+
+def _scalar(x):
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, (int, float)):
+        return str(x)
+    if isinstance(x, (list, dict)):  # empty
+        return "[]" if isinstance(x, list) else "{}"
+    return json.dumps(str(x))

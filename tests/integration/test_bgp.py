@@ -1,0 +1,326 @@
+"""BGP integration tests: what the router learns from a node.
+
+Usage (root): test_bgp.py [CONTROLPLANE [DATAPLANE]] [--only CASE,CASE]
+The scaffolding cases announce by hand with the gobgp CLI; the controlplane
+cases are skipped while the controlplane binary does not exist.
+"""
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bgp_lab as L  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--only")]
+ONLY = next((a.split("=", 1)[1].split(",") for a in sys.argv[1:] if a.startswith("--only=")), None)
+CP = ARGS[0] if len(ARGS) > 0 else os.path.join(REPO, "build", "controlplane", "anylb-controlplane")
+DP = ARGS[1] if len(ARGS) > 1 else os.path.join(REPO, "build", "dataplane", "dpdk", "anylb-dataplane")
+
+VIP, VIP2 = "203.0.113.10", "203.0.113.11"
+VIP_P, VIP2_P = VIP + "/32", VIP2 + "/32"
+INTERVAL, FALL, RISE, HOLD_DOWN = 0.5, 2, 2, 6.0
+SESSION_TIMEOUT = 30
+tap = L.Tap()
+_lab = {}
+
+
+def lab():
+    """The one lab every case shares (a BGP session takes seconds to come up)."""
+    if "error" in _lab:
+        raise AssertionError(f"lab did not start: {_lab['error']}")
+    if "lab" not in _lab:
+        try:
+            _lab["lab"] = L.Lab(backends=3, backend_vips=(VIP, VIP2)).start(SESSION_TIMEOUT)
+        except Exception as e:
+            _lab["error"] = e
+            raise
+    return _lab["lab"]
+
+
+# ---- scaffolding: no controlplane -------------------------------------------
+
+def announce_by_hand(lab, family, prefix, next_hop, *attrs):
+    lab.gobgp("global", "rib", "-a", family, "add", prefix, "nexthop", next_hop, *attrs)
+
+
+@tap.case
+def scaffolding_carries_a_route():
+    lb = lab()
+    announce_by_hand(lb, "ipv4", VIP_P, L.NODE_LINK4, "community", "no-export")
+    L.wait_until(lambda: VIP_P in lb.router_routes(), 10, what=f"{VIP_P} in the router's kernel table", diag=lb.diag)
+    assert lb.router_communities(VIP_P) == {L.NO_EXPORT}, lb.router_route_detail(VIP_P)
+    lb.gobgp("global", "rib", "-a", "ipv4", "del", VIP_P)
+    L.wait_until(lambda: VIP_P not in lb.router_routes(), 10, what=f"{VIP_P} withdrawn", diag=lb.diag)
+    assert lb.router_communities(VIP_P) is None
+
+
+@tap.case
+def scaffolding_carries_an_ipv6_route():
+    lb = lab()
+    prefix = "2001:db8:10::10/128"
+    # An IPv6 path over the IPv4 session needs an explicit global next hop on the link.
+    announce_by_hand(lb, "ipv6", prefix, L.NODE_LINK6, "community", "65000:100")
+    L.wait_until(lambda: prefix in lb.router_routes(), 10, what=f"{prefix} at the router", diag=lb.diag)
+    assert lb.router_communities(prefix) == {"65000:100"}, lb.router_route_detail(prefix)
+    lb.gobgp("global", "rib", "-a", "ipv6", "del", prefix)
+    L.wait_until(lambda: prefix not in lb.router_routes(), 10, what=f"{prefix} withdrawn", diag=lb.diag)
+
+
+@tap.case
+def scaffolding_restarts_gobgpd():
+    lb = lab()
+    announce_by_hand(lb, "ipv4", VIP_P, L.NODE_LINK4)
+    L.wait_until(lambda: VIP_P in lb.router_routes(), 10, what=VIP_P, diag=lb.diag)
+    lb.restart_gobgpd()
+    # gobgpd forgets its paths: the route goes and the session comes back empty.
+    L.wait_until(lambda: VIP_P not in lb.router_routes(), 10, what="route gone with gobgpd", diag=lb.diag)
+    lb.wait_established(SESSION_TIMEOUT)
+    assert L.holds_for(lambda: VIP_P not in lb.router_routes(), 1.0), "a restarted gobgpd re-announced a path"
+
+
+@tap.case
+def scaffolding_backends_answer_and_fail():
+    lb = lab()
+    curl = ("ip", "netns", "exec", lb.node, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "2")
+    assert L._run(*curl, f"http://{L.backend_addr(1)}/", check=False).stdout == "200"
+    assert L._run(*curl, f"http://[{L.backend_addr6(2)}]/", check=False).stdout == "200"
+    lb.set_backend_status(1, 503)
+    assert L._run(*curl, f"http://{L.backend_addr(1)}/", check=False).stdout == "503"
+    lb.set_backend_status(1, None)
+    lb.stop_backend(1)
+    assert L._run(*curl, f"http://{L.backend_addr(1)}/", check=False).stdout == "000"
+    lb.start_backend(1)
+    assert L._run(*curl, f"http://{L.backend_addr(1)}/", check=False).stdout == "200"
+
+
+# ---- controlplane ------------------------------------------------------------
+
+def service(name=None, vip=VIP, quorum=2, communities=("no-export", "65000:100"), hold_down=HOLD_DOWN):
+    return {
+        "name": name or "web", "vip": vip, "protocol": "tcp", "port": 80, "mode": "l2-dsr",
+        "quorum": quorum, "hold_down": f"{hold_down:g}s", "communities": list(communities),
+        "check": {"type": "http", "port": 80, "path": "/", "expect_status": 200,
+                  "interval": f"{int(INTERVAL * 1000)}ms", "timeout": "300ms", "rise": RISE, "fall": FALL},
+        "backends": [{"address": L.backend_addr(i), "mac": L.backend_mac(i), "weight": 100} for i in (1, 2, 3)],
+    }
+
+
+def controlplane_case(fn):
+    """Skips without the binaries; otherwise gives the case a clean lab (every
+    backend up, gobgpd with no paths, a dataplane) and stops its controlplane."""
+    def run():
+        for what, path in (("controlplane", CP), ("dataplane", DP)):
+            if not os.access(path, os.X_OK):
+                raise L.Skip(f"no {what} binary at {path}")
+        lb = lab()
+        reset(lb)
+        try:
+            fn(lb)
+        finally:
+            lb.procs.get("dataplane") and lb.procs["dataplane"].send(signal.SIGCONT)
+            lb.stop("controlplane")
+    run.__name__ = fn.__name__
+    return tap.case(run)
+
+
+def reset(lb):
+    lb.stop("controlplane")
+    for i in range(1, len(lb.backends) + 1):
+        lb.set_backend_status(i, None)
+        if not lb.backend_alive(i):
+            lb.start_backend(i)
+    if "gobgpd" not in lb.procs or not lb.procs["gobgpd"].alive():
+        lb.start_gobgpd()
+    dp = lb.procs.get("dataplane")
+    if not dp or not dp.alive():
+        lb.stop("dataplane")
+        lb.start_dataplane(DP)
+    lb.clear_local_paths()  # a controlplane need not withdraw at exit
+    L.wait_until(lambda: not lb.router_routes(), 10, what="router table empty", diag=lb.diag)
+    lb.wait_established(SESSION_TIMEOUT)
+
+
+def start_cp(lb, services):
+    L.write_controlplane_config(lb.path("cp.yaml"), services, dataplane_socket=lb.path("dataplane.sock"))
+    return lb.start_controlplane(CP, lb.path("cp.yaml"))
+
+
+def until_routed(lb, prefix, timeout, present=True):
+    L.wait_until(lambda: (prefix in lb.router_routes()) == present, timeout,
+                 what=f"{prefix} {'announced' if present else 'withdrawn'} at the router", diag=lb.diag)
+    return time.monotonic()
+
+
+def stays(lb, prefix, seconds, present):
+    return L.holds_for(lambda: (prefix in lb.router_routes()) == present, seconds)
+
+
+ANNOUNCE_WITHIN = RISE * INTERVAL + 5  # first checks, then BGP
+WITHDRAW_WITHIN = FALL * INTERVAL + 3  # the bound the controlplane promises
+
+
+@controlplane_case
+def vip_announced_only_with_quorum(lb):
+    lb.stop_backend(2)
+    lb.stop_backend(3)
+    start_cp(lb, [service(quorum=2)])
+    assert stays(lb, VIP_P, 4, present=False), "announced with 1 healthy backend of quorum 2"
+    lb.start_backend(2)
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    state = lb.dataplane_state()
+    assert state is not None and VIP in str(state), f"service not pushed to the dataplane: {state}"
+
+
+@controlplane_case
+def vip_quorum_as_percentage(lb):
+    lb.stop_backend(2)
+    lb.stop_backend(3)
+    start_cp(lb, [service(quorum="50%")])  # 1 of 3 is under 50 %, 2 of 3 over it
+    assert stays(lb, VIP_P, 3, present=False), "announced with 1 of 3 healthy at quorum 50%"
+    lb.start_backend(3)
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+
+
+@controlplane_case
+def vip_withdrawn_within_fall_times_interval(lb):
+    start_cp(lb, [service(quorum=2)])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    t0 = time.monotonic()
+    lb.stop_backend(2)           # refused connections
+    lb.set_backend_status(3, 500)  # listening, wrong status
+    t = until_routed(lb, VIP_P, WITHDRAW_WITHIN + 5, present=False)
+    assert t - t0 <= WITHDRAW_WITHIN, f"withdrawn after {t - t0:.1f}s, promised {WITHDRAW_WITHIN}s"
+
+
+@controlplane_case
+def vip_not_reannounced_before_hold_down(lb):
+    start_cp(lb, [service(quorum=2)])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    lb.stop_backend(2)
+    lb.stop_backend(3)
+    t_withdrawn = until_routed(lb, VIP_P, WITHDRAW_WITHIN + 5, present=False)
+    lb.start_backend(2)  # healthy again after RISE checks, well inside the hold-down
+    lb.start_backend(3)
+    early = t_withdrawn + HOLD_DOWN - 0.5 - time.monotonic()  # 0.5 s: how late we may have seen the withdrawal
+    assert stays(lb, VIP_P, early, present=False), f"re-announced before the {HOLD_DOWN}s hold-down"
+    t = until_routed(lb, VIP_P, RISE * INTERVAL + 6)
+    assert t - t_withdrawn >= HOLD_DOWN - 0.5, f"re-announced {t - t_withdrawn:.1f}s after the withdrawal"
+
+
+@controlplane_case
+def communities_arrive_as_configured(lb):
+    start_cp(lb, [service(), service("api", VIP2, communities=["65000:200", "graceful-shutdown"])])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    until_routed(lb, VIP2_P, ANNOUNCE_WITHIN)
+    assert lb.router_communities(VIP_P) == {L.NO_EXPORT, "65000:100"}, lb.router_route_detail(VIP_P)
+    assert lb.router_communities(VIP2_P) == {"65000:200", "65535:0"}, lb.router_route_detail(VIP2_P)
+
+
+@controlplane_case
+def gobgpd_restart_restores_routes(lb):
+    start_cp(lb, [service()])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    lb.restart_gobgpd()  # it forgets every path: the controlplane must push them again
+    until_routed(lb, VIP_P, 10, present=False)
+    until_routed(lb, VIP_P, SESSION_TIMEOUT)
+    assert lb.router_communities(VIP_P) == {L.NO_EXPORT, "65000:100"}, lb.router_route_detail(VIP_P)
+
+
+@controlplane_case
+def dataplane_killed_routes_withdrawn(lb):
+    start_cp(lb, [service()])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    lb.stop("dataplane", signal.SIGKILL)
+    until_routed(lb, VIP_P, 10, present=False)
+    lb.start_dataplane(DP)  # same state file: it comes back with the service
+    until_routed(lb, VIP_P, HOLD_DOWN + ANNOUNCE_WITHIN + 5)
+
+
+@controlplane_case
+def dataplane_frozen_routes_withdrawn(lb):
+    start_cp(lb, [service()])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    lb.procs["dataplane"].send(signal.SIGSTOP)  # socket still open, nobody answers
+    until_routed(lb, VIP_P, 15, present=False)
+    lb.procs["dataplane"].send(signal.SIGCONT)
+    until_routed(lb, VIP_P, HOLD_DOWN + ANNOUNCE_WITHIN + 5)
+
+
+# Each bad file: (text with the error on line 2 of `services`, key named).
+GOOD_HEAD = None
+
+
+def bad_config(lb, key, value):
+    """A valid config with `key: value` replaced (or added) in the first
+    service; returns (path, 1-based line of the error)."""
+    path = lb.path("cp-bad.yaml")
+    text = L.write_controlplane_config(path, [service()], dataplane_socket=lb.path("dataplane.sock"))
+    lines = text.splitlines()
+    hit = next((n for n, s in enumerate(lines) if s.strip().startswith(f"{key}:")), None)
+    if hit is None:  # an unknown key: put it right after the service's name
+        hit = next(n for n, s in enumerate(lines) if s.strip().startswith("- name:")) + 1
+        lines.insert(hit, f"    {key}: {value}")
+    else:
+        lines[hit] = lines[hit].split(":", 1)[0] + f": {value}"
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path, hit + 1
+
+
+@controlplane_case
+def bad_config_exits_2_naming_file_line_key(lb):
+    for key, value in (("quorum", "lots"), ("vip", '"203.0.113.300"'), ("hold_dwon", "5s")):
+        path, line = bad_config(lb, key, value)
+        p = lb.start_controlplane(CP, path, name="controlplane")
+        rc = p.wait(10)
+        out = p.log()
+        lb.stop("controlplane")
+        assert rc == 2, f"{key}: {value}: exit {rc} (want 2):\n{out}"
+        for want in (os.path.basename(path), str(line), key):
+            assert want in out, f"{key}: {value}: message lacks '{want}' (file, line {line}, key):\n{out}"
+    assert not lb.router_routes(), "a rejected config announced something"
+
+
+@controlplane_case
+def bad_reload_changes_nothing(lb):
+    cfg = lb.path("cp.yaml")
+    p = start_cp(lb, [service(), service("api", VIP2, communities=["65000:200"])])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    until_routed(lb, VIP2_P, ANNOUNCE_WITHIN)
+    sock = lb.path("dataplane.sock")
+    # One good change and one bad value in the same file: neither may apply.
+    text = L.write_controlplane_config(cfg, [service(communities=["65000:999"]), service("api", VIP2, quorum="lots")],
+                                       dataplane_socket=sock)
+    p.send(signal.SIGHUP)
+    assert L.holds_for(lambda: p.alive() and {VIP_P, VIP2_P} <= lb.router_routes()
+                       and lb.router_communities(VIP_P) == {L.NO_EXPORT, "65000:100"}, 4), \
+        f"a bad reload changed something:\n{lb.router_route_detail(VIP_P)}\n{lb.diag()}"
+    line = next(n for n, s in enumerate(text.splitlines(), 1) if "lots" in s)
+    assert "quorum" in p.log() and str(line) in p.log(), f"reload error does not name line {line} / key"
+    # The same change, valid this time, applies: so SIGHUP was read at all.
+    L.write_controlplane_config(cfg, [service(communities=["65000:999"]), service("api", VIP2, communities=["65000:200"])],
+                                dataplane_socket=sock)
+    p.send(signal.SIGHUP)
+    L.wait_until(lambda: lb.router_communities(VIP_P) == {"65000:999"}, 10, what="good reload applied", diag=lb.diag)
+
+
+@controlplane_case
+def sigterm_stops_it(lb):
+    p = start_cp(lb, [service()])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    p.send(signal.SIGTERM)
+    rc = p.wait(10)
+    assert rc == 0, f"exit {rc} after SIGTERM:\n{p.log()}"
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        print("1..0 # SKIP needs root (network namespaces)")
+        sys.exit(0)
+    for tool in ("/usr/sbin/bird", "/usr/sbin/birdc", "/usr/bin/gobgpd", "/usr/bin/gobgp"):
+        if not os.access(tool, os.X_OK):
+            print(f"1..0 # SKIP {tool} missing (apt-get install bird2 gobgpd)")
+            sys.exit(0)
+    tap.run(ONLY)

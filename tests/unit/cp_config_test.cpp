@@ -1,0 +1,99 @@
+// The control plane's YAML configuration: the example parses; errors name
+// the file, the line and the key.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "config.hpp"
+
+namespace anylb::cp {
+namespace {
+
+std::string write(const std::string& text) {
+  static int n = 0;
+  const std::string path = ::testing::TempDir() + "/cp_config_" + std::to_string(n++) + ".yaml";
+  std::ofstream(path) << text;
+  return path;
+}
+
+const char* kGood = R"(node:
+  name: n1
+  node_addresses: [198.18.0.1]
+services:
+  - name: web
+    vip: 203.0.113.10
+    protocol: tcp
+    port: 80
+    quorum: 50%
+    hold_down: 2s
+    communities: [no-export, nopeer, "65000:7"]
+    check: {type: http, interval: 500ms, timeout: 200ms}
+    backends:
+      - {address: 198.18.1.10, mac: "02:00:00:00:00:01"}
+      - {address: 198.18.1.11, mac: "02:00:00:00:00:02", weight: 7}
+covering_prefixes:
+  - {prefix: 203.0.113.0/24, policy: all, services: [web]}
+)";
+
+TEST(ControlConfig, ExampleFileParses) {
+  const ControlConfig c = load_config(ANYLB_SOURCE_ROOT "/configs/controlplane-example.yaml");
+  EXPECT_EQ(c.services.size(), 3u);
+  EXPECT_EQ(c.covers.size(), 1u);
+}
+
+TEST(ControlConfig, ValuesLand) {
+  const ControlConfig c = load_config(write(kGood));
+  ASSERT_EQ(c.services.size(), 1u);
+  const ServiceConfig& s = c.services[0];
+  EXPECT_EQ(s.quorum.percent, 50u);
+  EXPECT_EQ(s.hold_down_ms, 2000u);
+  EXPECT_EQ(s.communities, (std::vector<uint32_t>{0xFFFFFF01, 0xFFFFFF04, (65000u << 16) | 7}));
+  EXPECT_EQ(s.check.type, CheckType::http);
+  EXPECT_EQ(s.check.interval_ms, 500u);
+  EXPECT_EQ(s.backends[1].weight, 7u);
+  EXPECT_EQ(c.next_hop_v4->to_string(), "198.18.0.1");
+  EXPECT_EQ(c.covers[0].policy, CoverPolicy::all);
+  EXPECT_EQ(c.covers[0].length, 24u);
+}
+
+void expect_error(const std::string& yaml, const std::string& line, const std::string& key) {
+  const std::string path = write(yaml);
+  try {
+    load_config(path);
+    FAIL() << "accepted:\n" << yaml;
+  } catch (const ConfigError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(path + " line " + line), std::string::npos) << m;
+    EXPECT_NE(m.find("'" + key + "'"), std::string::npos) << m;
+  }
+}
+
+TEST(ControlConfig, ErrorsNameLineAndKey) {
+  std::string bad = kGood;
+  expect_error(std::string(kGood).replace(bad.find("port: 80"), 8, "port: 99999"), "8", "services[0].port");
+  expect_error(std::string(kGood).replace(bad.find("quorum: 50%"), 11, "quorum: 150%"), "9", "services[0].quorum");
+  expect_error(std::string(kGood).replace(bad.find("hold_down: 2s"), 13, "hold_down: 2x"), "10", "services[0].hold_down");
+  expect_error(std::string(kGood).replace(bad.find("\"65000:7\""), 9, "\"70000:7\""), "11", "services[0].communities[2]");
+  expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: smtp"), "12", "services[0].check.type");
+  expect_error(std::string(kGood).replace(bad.find("198.18.1.11"), 11, "198.18.1.10"), "15",
+               "services[0].backends[1].address");
+  expect_error(std::string(kGood).replace(bad.find("policy: all"), 11, "policy: most"), "17",
+               "covering_prefixes[0].policy");
+  expect_error(std::string(kGood).replace(bad.find("services: [web]"), 15, "services: [www]"), "17",
+               "covering_prefixes[0].services[0]");
+  expect_error(std::string(kGood).replace(bad.find("  name: n1"), 10, "  nmae: n1"), "2", "node.nmae");
+}
+
+TEST(ControlConfig, UnreadableOrInvalidYaml) {
+  EXPECT_THROW(load_config("/nonexistent/anylb.yaml"), ConfigError);
+  try {
+    load_config(write("node: [unclosed\n"));
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("not valid YAML"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace anylb::cp

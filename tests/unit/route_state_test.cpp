@@ -1,0 +1,102 @@
+// The announcement state machine: quorum, hold-down, flap suppression under
+// an oscillating backend, covering-prefix policies, drain.
+#include <gtest/gtest.h>
+
+#include "route_state.hpp"
+
+namespace anylb::cp {
+namespace {
+
+RouteInputs healthy(uint32_t up, uint32_t total, bool dataplane = true) {
+  RouteInputs in;
+  in.healthy = up;
+  in.total = total;
+  in.dataplane_ok = dataplane;
+  return in;
+}
+
+TEST(Quorum, CountAndPercentage) {
+  EXPECT_EQ((Quorum{2, 0}).needed(10), 2u);
+  EXPECT_EQ((Quorum{0, 50}).needed(3), 2u);   // rounded up: half of 3 is not 1
+  EXPECT_EQ((Quorum{0, 100}).needed(4), 4u);
+  EXPECT_EQ((Quorum{0, 1}).needed(1), 1u);
+}
+
+TEST(ServiceRoute, AnnouncedOnlyWithQuorum) {
+  ServiceRoute r({2, 0}, 5000);
+  EXPECT_FALSE(r.update(0, healthy(1, 3)));
+  EXPECT_FALSE(r.announced());
+  EXPECT_NE(r.reason().find("below quorum"), std::string::npos) << r.reason();
+  EXPECT_TRUE(r.update(100, healthy(2, 3)));  // first announcement: no hold-down
+  EXPECT_TRUE(r.announced());
+  EXPECT_TRUE(r.update(200, healthy(1, 3)));
+  EXPECT_FALSE(r.announced());
+}
+
+TEST(ServiceRoute, NoBackendsNeverAnnounces) {
+  ServiceRoute r({0, 50}, 0);
+  r.update(0, healthy(0, 0));
+  EXPECT_FALSE(r.announced());
+}
+
+TEST(ServiceRoute, DataplaneDownWithdraws) {
+  ServiceRoute r({1, 0}, 0);
+  r.update(0, healthy(3, 3));
+  ASSERT_TRUE(r.announced());
+  r.update(10, healthy(3, 3, false));
+  EXPECT_FALSE(r.announced());
+  EXPECT_EQ(r.reason(), "dataplane not forwarding");
+}
+
+TEST(ServiceRoute, HoldDownBeforeReannouncing) {
+  ServiceRoute r({1, 0}, 5000);
+  r.update(0, healthy(1, 1));
+  r.update(1000, healthy(0, 1));  // withdrawn at 1 s
+  r.update(1500, healthy(1, 1));  // eligible again from 1.5 s
+  EXPECT_FALSE(r.announced());
+  EXPECT_EQ(r.hold_down_remaining(1500), 5000u);
+  r.update(6400, healthy(1, 1));
+  EXPECT_FALSE(r.announced()) << "re-announced before the hold-down";
+  EXPECT_NE(r.reason().find("hold-down"), std::string::npos);
+  EXPECT_TRUE(r.update(6500, healthy(1, 1)));
+  EXPECT_TRUE(r.announced());
+}
+
+TEST(ServiceRoute, OscillatingBackendDoesNotFlap) {
+  // A backend flapping every second under a 5 s hold-down: one withdrawal,
+  // then the route stays down until the backend is stable for 5 s.
+  ServiceRoute r({1, 0}, 5000);
+  r.update(0, healthy(1, 1));
+  int changes = 0;
+  for (uint64_t t = 1000; t <= 30000; t += 1000) changes += r.update(t, healthy((t / 1000) % 2, 1));
+  EXPECT_EQ(changes, 1) << "the route flapped";
+  EXPECT_FALSE(r.announced());
+  for (uint64_t t = 31000; t < 36000; t += 500) r.update(t, healthy(1, 1));
+  EXPECT_FALSE(r.announced());
+  r.update(36000, healthy(1, 1));
+  EXPECT_TRUE(r.announced());
+}
+
+TEST(ServiceRoute, DrainAnnouncesGracefullyThenWithdraws) {
+  ServiceRoute r({1, 0}, 0);
+  r.update(0, healthy(2, 2));
+  RouteInputs in = healthy(2, 2);
+  in.node_draining = true;
+  EXPECT_TRUE(r.update(10, in));
+  EXPECT_EQ(r.state(), Announcement::draining);
+  in.drain_expired = true;
+  EXPECT_TRUE(r.update(20, in));
+  EXPECT_EQ(r.state(), Announcement::withdrawn);
+  EXPECT_EQ(r.reason(), "node drained");
+}
+
+TEST(CoveringPrefix, AnyAndAllPolicies) {
+  EXPECT_TRUE(covering_announced(CoverPolicy::any, {false, true}));
+  EXPECT_FALSE(covering_announced(CoverPolicy::any, {false, false}));
+  EXPECT_FALSE(covering_announced(CoverPolicy::all, {true, false}));
+  EXPECT_TRUE(covering_announced(CoverPolicy::all, {true, true}));
+  EXPECT_FALSE(covering_announced(CoverPolicy::any, {}));
+}
+
+}  // namespace
+}  // namespace anylb::cp
