@@ -71,12 +71,14 @@ def frame(src, dst, proto, sport, dport, syn, size):
 
 
 def flow_tuples(args, services, rng):
-    v4 = [s for s in services if s[0].version == 4]
-    v6 = [s for s in services if s[0].version == 6]
+    tcp = [s for s in services if s[1] == "tcp"] or services
+    v4 = [s for s in tcp if s[0].version == 4]
+    v6 = [s for s in tcp if s[0].version == 6]
+    udp = {(s[0], s[2]) for s in services if s[1] == "udp"}
     for i in range(args.flows):
         pool = v6 if (v6 and (not v4 or rng.random() < args.ipv6_share)) else v4
         vip, proto, port = pool[i % len(pool)]
-        if args.udp_share and rng.random() < args.udp_share:
+        if args.udp_share and rng.random() < args.udp_share and (vip, port) in udp:
             proto = "udp"
         # Distinct per i: client address and port both walk with the index.
         cport = 1024 + (i % 64000)
