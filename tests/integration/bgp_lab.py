@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 ROUTER_AS, NODE_AS = 65000, 65001
 ROUTER_LINK4, NODE_LINK4 = "198.18.100.1", "198.18.100.2"
@@ -31,6 +30,7 @@ ROUTER_LINK6, NODE_LINK6 = "2001:db8:ff:100::1", "2001:db8:ff:100::2"
 NODE_LAN4, NODE_LAN6 = "198.18.1.1", "2001:db8:ff:1::1"
 GOBGP_API_PORT = 50051  # on the node namespace's own loopback: no clash with the host
 NO_EXPORT = "65535:65281"
+HTTP_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "backend_http.py")
 
 
 def backend_addr(i):
@@ -69,7 +69,8 @@ def holds_for(predicate, seconds, interval=0.1):
     return bool(predicate())
 
 
-def _run(*cmd, check=True, timeout=20):
+def run(*cmd, check=True, timeout=20):
+    """Runs a command (arguments str()-ed); raises on failure unless check=False."""
     r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} exited {r.returncode}: {r.stderr.strip()}")
@@ -122,54 +123,20 @@ class Proc:
             return ""
 
 
-class Skip(Exception):
-    """Raised by a case that cannot run here: reported as TAP `# SKIP`."""
-
-
-class Tap:
-    """A minimal TAP producer with skips (meson counts each case)."""
-
-    def __init__(self):
-        self.cases = []
-
-    def case(self, fn):
-        self.cases.append(fn)
-        return fn
-
-    def run(self, only=None):
-        cases = [c for c in self.cases if not only or c.__name__ in only]
-        print(f"1..{len(cases)}", flush=True)
-        failed = 0
-        for i, fn in enumerate(cases, 1):
-            t = time.monotonic()
-            try:
-                fn()
-                print(f"ok {i} - {fn.__name__} ({time.monotonic() - t:.1f}s)", flush=True)
-            except Skip as e:
-                print(f"ok {i} - {fn.__name__} # SKIP {e}", flush=True)
-            except Exception:  # report and go on with the next case
-                failed += 1
-                print(f"not ok {i} - {fn.__name__}", flush=True)
-                for line in traceback.format_exc().splitlines():
-                    print("# " + line, flush=True)
-        _cleanup_all()
-        sys.exit(1 if failed else 0)
-
-
 _labs = []
 
 
-def _cleanup_all():
+def close_all():
     for lab in list(_labs):
         lab.close()
 
 
 def _on_signal(signum, _frame):
-    _cleanup_all()
+    close_all()
     sys.exit(128 + signum)
 
 
-atexit.register(_cleanup_all)
+atexit.register(close_all)
 for _s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     signal.signal(_s, _on_signal)
 
@@ -202,39 +169,39 @@ class Lab:
         return self
 
     def _netns_add(self, ns):
-        _run("ip", "netns", "add", ns)
+        run("ip", "netns", "add", ns)
         self.namespaces.append(ns)
-        _run("ip", "-n", ns, "link", "set", "lo", "up")
+        run("ip", "-n", ns, "link", "set", "lo", "up")
 
     def _veth(self, ns_a, name_a, ns_b, name_b, mac_b=None):
-        _run("ip", "-n", ns_a, "link", "add", name_a, "type", "veth", "peer", "name", name_b, "netns", ns_b)
+        run("ip", "-n", ns_a, "link", "add", name_a, "type", "veth", "peer", "name", name_b, "netns", ns_b)
         if mac_b:
-            _run("ip", "-n", ns_b, "link", "set", name_b, "address", mac_b)
-        _run("ip", "-n", ns_a, "link", "set", name_a, "up")
-        _run("ip", "-n", ns_b, "link", "set", name_b, "up")
+            run("ip", "-n", ns_b, "link", "set", name_b, "address", mac_b)
+        run("ip", "-n", ns_a, "link", "set", name_a, "up")
+        run("ip", "-n", ns_b, "link", "set", name_b, "up")
 
     def _build_links(self):
         for ns in (self.router, self.node, self.lan, *self.backends):
             self._netns_add(ns)
         self._veth(self.router, "down0", self.node, "up0")
-        _run("ip", "-n", self.router, "addr", "add", f"{ROUTER_LINK4}/30", "dev", "down0")
-        _run("ip", "-n", self.node, "addr", "add", f"{NODE_LINK4}/30", "dev", "up0")
+        run("ip", "-n", self.router, "addr", "add", f"{ROUTER_LINK4}/30", "dev", "down0")
+        run("ip", "-n", self.node, "addr", "add", f"{NODE_LINK4}/30", "dev", "up0")
         # nodad: BIRD only accepts an IPv6 next hop on a usable connected network.
-        _run("ip", "-n", self.router, "addr", "add", f"{ROUTER_LINK6}/64", "dev", "down0", "nodad")
-        _run("ip", "-n", self.node, "addr", "add", f"{NODE_LINK6}/64", "dev", "up0", "nodad")
-        _run("ip", "-n", self.lan, "link", "add", "br0", "type", "bridge")
-        _run("ip", "-n", self.lan, "link", "set", "br0", "up")
+        run("ip", "-n", self.router, "addr", "add", f"{ROUTER_LINK6}/64", "dev", "down0", "nodad")
+        run("ip", "-n", self.node, "addr", "add", f"{NODE_LINK6}/64", "dev", "up0", "nodad")
+        run("ip", "-n", self.lan, "link", "add", "br0", "type", "bridge")
+        run("ip", "-n", self.lan, "link", "set", "br0", "up")
         self._veth(self.lan, "p0", self.node, "lan0")
-        _run("ip", "-n", self.lan, "link", "set", "p0", "master", "br0")
-        _run("ip", "-n", self.node, "addr", "add", f"{NODE_LAN4}/24", "dev", "lan0")
-        _run("ip", "-n", self.node, "addr", "add", f"{NODE_LAN6}/64", "dev", "lan0", "nodad")
+        run("ip", "-n", self.lan, "link", "set", "p0", "master", "br0")
+        run("ip", "-n", self.node, "addr", "add", f"{NODE_LAN4}/24", "dev", "lan0")
+        run("ip", "-n", self.node, "addr", "add", f"{NODE_LAN6}/64", "dev", "lan0", "nodad")
         for i, be in enumerate(self.backends, 1):
             self._veth(self.lan, f"p{i}", be, "eth0", mac_b=backend_mac(i))
-            _run("ip", "-n", self.lan, "link", "set", f"p{i}", "master", "br0")
-            _run("ip", "-n", be, "addr", "add", f"{backend_addr(i)}/24", "dev", "eth0")
-            _run("ip", "-n", be, "addr", "add", f"{backend_addr6(i)}/64", "dev", "eth0", "nodad")
+            run("ip", "-n", self.lan, "link", "set", f"p{i}", "master", "br0")
+            run("ip", "-n", be, "addr", "add", f"{backend_addr(i)}/24", "dev", "eth0")
+            run("ip", "-n", be, "addr", "add", f"{backend_addr6(i)}/64", "dev", "eth0", "nodad")
             for vip in self.backend_vips:  # as for direct server return
-                _run("ip", "-n", be, "addr", "add", vip + ("/128" if ":" in vip else "/32"), "dev", "lo")
+                run("ip", "-n", be, "addr", "add", vip + ("/128" if ":" in vip else "/32"), "dev", "lo")
 
     # ---- BIRD (router) -------------------------------------------------
     def start_bird(self):
@@ -248,7 +215,7 @@ class Lab:
                    what="BIRD control socket", diag=lambda: self.procs["bird"].log())
 
     def birdc(self, *args, check=True):
-        return _run("/usr/sbin/birdc", "-s", self.bird_sock, *args, check=check)
+        return run("/usr/sbin/birdc", "-s", self.bird_sock, *args, check=check)
 
     def bgp_established(self):
         r = self.birdc("show", "protocols", "node", check=False)
@@ -262,7 +229,7 @@ class Lab:
         """Prefixes BIRD installed into the router namespace's kernel table."""
         out = set()
         for fam in ("-4", "-6"):
-            r = _run("ip", "-n", self.router, fam, "route", "show", "proto", "bird")
+            r = run("ip", "-n", self.router, fam, "route", "show", "proto", "bird")
             for line in r.stdout.splitlines():
                 dst = line.split()[0] if line.strip() else ""
                 if dst and "/" not in dst:
@@ -306,7 +273,7 @@ class Lab:
 
     def gobgp(self, *args, check=True):
         """The gobgp CLI inside the node namespace, against gobgpd's API."""
-        return _run("ip", "netns", "exec", self.node, "/usr/bin/gobgp", "-u", "127.0.0.1",
+        return run("ip", "netns", "exec", self.node, "/usr/bin/gobgp", "-u", "127.0.0.1",
                     "-p", GOBGP_API_PORT, *args, check=check)
 
     def clear_local_paths(self):
@@ -321,9 +288,9 @@ class Lab:
         be = self.backends[i - 1]
         self.stop_backend(i)
         status = os.path.join(self.dir, f"be{i}.status")
-        self.procs[be] = Proc(be, ["/usr/bin/python3", "-c", HTTP_SERVER, f"be{i}", status],
+        self.procs[be] = Proc(be, ["/usr/bin/python3", HTTP_SERVER, f"be{i}", status],
                               os.path.join(self.dir, f"be{i}.log"))
-        wait_until(lambda: ":80 " in _run("ip", "netns", "exec", be, "ss", "-Hltn", "sport", "=", ":80").stdout + " ",
+        wait_until(lambda: ":80 " in run("ip", "netns", "exec", be, "ss", "-Hltn", "sport", "=", ":80").stdout + " ",
                    10, what=f"backend {i} listening", diag=lambda: self.procs[be].log())
 
     def stop_backend(self, i, sig=signal.SIGKILL):
@@ -399,13 +366,13 @@ class Lab:
         for ns in reversed(self.namespaces):
             # Anything a daemon forked inside our namespaces (health-check
             # children...) goes too: listed by PID, only in namespaces we made.
-            r = _run("ip", "netns", "pids", ns, check=False)
+            r = run("ip", "netns", "pids", ns, check=False)
             for pid in r.stdout.split():
                 try:
                     os.kill(int(pid), signal.SIGKILL)
                 except (ProcessLookupError, ValueError):
                     pass
-            _run("ip", "netns", "del", ns, check=False)
+            run("ip", "netns", "del", ns, check=False)
         self.namespaces = []
         for prefix in self.dpdk_prefixes:
             shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
@@ -458,40 +425,15 @@ GOBGPD_CONF = """\
       afi-safi-name = "ipv6-unicast"
 """
 
-# argv: name, status file (its content, if any, is the HTTP status to answer).
-HTTP_SERVER = r"""
-import http.server, socket, sys
-name, status_file = sys.argv[1], sys.argv[2]
-class H(http.server.BaseHTTPRequestHandler):
-    def answer(self, body):
-        try:
-            code = int(open(status_file).read())
-        except (OSError, ValueError):
-            code = 200
-        data = (name + "\n").encode()
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if body:
-            self.wfile.write(data)
-    def do_GET(self):
-        self.answer(True)
-    def do_HEAD(self):
-        self.answer(False)
-    def log_message(self, *a):
-        pass
-class S(http.server.ThreadingHTTPServer):
-    address_family = socket.AF_INET6  # dual stack: "::" takes IPv4 too
-S(("::", 80), H).serve_forever()
-"""
-
 
 def write_controlplane_config(path, services, gobgp_api=f"127.0.0.1:{GOBGP_API_PORT}", dataplane_socket="",
-                              node_name="node1", node_addresses=(NODE_LAN4,), next_hop=NODE_LINK4, extra=None):
+                              node_name="node1", node_addresses=(NODE_LAN4, NODE_LAN6), next_hop=NODE_LINK4,
+                              next_hop_v6=NODE_LINK6, extra=None):
     """Writes the controlplane's YAML (block style; every scalar JSON-quoted,
     which YAML reads as is: no "65000:100" read as a base-60 number)."""
     doc = {"node": {"name": node_name, "dataplane_socket": dataplane_socket,
-                    "node_addresses": list(node_addresses), "next_hop": next_hop},
+                    "node_addresses": list(node_addresses), "next_hop": next_hop,
+                    "next_hop_v6": next_hop_v6},
            "gobgp": {"api": gobgp_api}, "services": services}
     if extra:
         doc.update(extra)

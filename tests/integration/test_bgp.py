@@ -5,12 +5,14 @@ The scaffolding cases announce by hand with the gobgp CLI; the controlplane
 cases are skipped while the controlplane binary does not exist.
 """
 import os
+import re
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bgp_lab as L  # noqa: E402
+from tap import Skip, Tap  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--only")]
@@ -22,7 +24,7 @@ VIP, VIP2 = "203.0.113.10", "203.0.113.11"
 VIP_P, VIP2_P = VIP + "/32", VIP2 + "/32"
 INTERVAL, FALL, RISE, HOLD_DOWN = 0.5, 2, 2, 6.0
 SESSION_TIMEOUT = 30
-tap = L.Tap()
+tap = Tap(teardown=L.close_all)
 _lab = {}
 
 
@@ -73,9 +75,9 @@ def scaffolding_restarts_gobgpd():
     lb = lab()
     announce_by_hand(lb, "ipv4", VIP_P, L.NODE_LINK4)
     L.wait_until(lambda: VIP_P in lb.router_routes(), 10, what=VIP_P, diag=lb.diag)
-    lb.restart_gobgpd()
-    # gobgpd forgets its paths: the route goes and the session comes back empty.
+    lb.stop_gobgpd()
     L.wait_until(lambda: VIP_P not in lb.router_routes(), 10, what="route gone with gobgpd", diag=lb.diag)
+    lb.start_gobgpd()  # it forgets its paths: the session comes back empty
     lb.wait_established(SESSION_TIMEOUT)
     assert L.holds_for(lambda: VIP_P not in lb.router_routes(), 1.0), "a restarted gobgpd re-announced a path"
 
@@ -84,26 +86,27 @@ def scaffolding_restarts_gobgpd():
 def scaffolding_backends_answer_and_fail():
     lb = lab()
     curl = ("ip", "netns", "exec", lb.node, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "2")
-    assert L._run(*curl, f"http://{L.backend_addr(1)}/", check=False).stdout == "200"
-    assert L._run(*curl, f"http://[{L.backend_addr6(2)}]/", check=False).stdout == "200"
+    assert L.run(*curl, f"http://{L.backend_addr(1)}/", check=False).stdout == "200"
+    assert L.run(*curl, f"http://[{L.backend_addr6(2)}]/", check=False).stdout == "200"
     lb.set_backend_status(1, 503)
-    assert L._run(*curl, f"http://{L.backend_addr(1)}/", check=False).stdout == "503"
+    assert L.run(*curl, f"http://{L.backend_addr(1)}/", check=False).stdout == "503"
     lb.set_backend_status(1, None)
     lb.stop_backend(1)
-    assert L._run(*curl, f"http://{L.backend_addr(1)}/", check=False).stdout == "000"
+    assert L.run(*curl, f"http://{L.backend_addr(1)}/", check=False).stdout == "000"
     lb.start_backend(1)
-    assert L._run(*curl, f"http://{L.backend_addr(1)}/", check=False).stdout == "200"
+    assert L.run(*curl, f"http://{L.backend_addr(1)}/", check=False).stdout == "200"
 
 
 # ---- controlplane ------------------------------------------------------------
 
 def service(name=None, vip=VIP, quorum=2, communities=("no-export", "65000:100"), hold_down=HOLD_DOWN):
+    addr = L.backend_addr6 if ":" in vip else L.backend_addr
     return {
         "name": name or "web", "vip": vip, "protocol": "tcp", "port": 80, "mode": "l2-dsr",
         "quorum": quorum, "hold_down": f"{hold_down:g}s", "communities": list(communities),
         "check": {"type": "http", "port": 80, "path": "/", "expect_status": 200,
                   "interval": f"{int(INTERVAL * 1000)}ms", "timeout": "300ms", "rise": RISE, "fall": FALL},
-        "backends": [{"address": L.backend_addr(i), "mac": L.backend_mac(i), "weight": 100} for i in (1, 2, 3)],
+        "backends": [{"address": addr(i), "mac": L.backend_mac(i), "weight": 100} for i in (1, 2, 3)],
     }
 
 
@@ -113,13 +116,14 @@ def controlplane_case(fn):
     def run():
         for what, path in (("controlplane", CP), ("dataplane", DP)):
             if not os.access(path, os.X_OK):
-                raise L.Skip(f"no {what} binary at {path}")
+                raise Skip(f"no {what} binary at {path}")
         lb = lab()
         reset(lb)
         try:
             fn(lb)
         finally:
-            lb.procs.get("dataplane") and lb.procs["dataplane"].send(signal.SIGCONT)
+            if "dataplane" in lb.procs:  # a case may have frozen it
+                lb.procs["dataplane"].send(signal.SIGCONT)
             lb.stop("controlplane")
     run.__name__ = fn.__name__
     return tap.case(run)
@@ -201,29 +205,66 @@ def vip_not_reannounced_before_hold_down(lb):
     lb.stop_backend(2)
     lb.stop_backend(3)
     t_withdrawn = until_routed(lb, VIP_P, WITHDRAW_WITHIN + 5, present=False)
-    lb.start_backend(2)  # healthy again after RISE checks, well inside the hold-down
+    lb.start_backend(2)  # eligible again after RISE checks; the hold-down runs from then
     lb.start_backend(3)
-    early = t_withdrawn + HOLD_DOWN - 0.5 - time.monotonic()  # 0.5 s: how late we may have seen the withdrawal
-    assert stays(lb, VIP_P, early, present=False), f"re-announced before the {HOLD_DOWN}s hold-down"
+    t_back = time.monotonic()
+    assert stays(lb, VIP_P, t_back + HOLD_DOWN - time.monotonic(), present=False), \
+        f"re-announced within {HOLD_DOWN}s of the backends coming back (withdrawn at -{t_back - t_withdrawn:.1f}s)"
     t = until_routed(lb, VIP_P, RISE * INTERVAL + 6)
-    assert t - t_withdrawn >= HOLD_DOWN - 0.5, f"re-announced {t - t_withdrawn:.1f}s after the withdrawal"
+    assert t - t_back >= HOLD_DOWN, f"re-announced {t - t_back:.1f}s after the backends came back"
+
+
+@controlplane_case
+def vip_hold_down_restarts_on_flap(lb):
+    start_cp(lb, [service(quorum=2)])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    lb.stop_backend(2)
+    lb.stop_backend(3)
+    until_routed(lb, VIP_P, WITHDRAW_WITHIN + 5, present=False)
+    lb.start_backend(2)
+    lb.start_backend(3)
+    time.sleep(HOLD_DOWN / 2)
+    lb.stop_backend(2)  # a break below quorum in the middle of the hold-down, long enough for FALL failed checks
+    lb.stop_backend(3)
+    time.sleep(FALL * INTERVAL + 1)
+    lb.start_backend(2)
+    lb.start_backend(3)
+    t_back = time.monotonic()
+    assert stays(lb, VIP_P, t_back + HOLD_DOWN - time.monotonic(), present=False), \
+        "re-announced before a full hold-down after the flap"
+    until_routed(lb, VIP_P, RISE * INTERVAL + 6)
+
+
+@controlplane_case
+def ipv6_vip_announced_as_host_route(lb):
+    vip6 = "2001:db8:10::10"
+    prefix = vip6 + "/128"
+    start_cp(lb, [service("web6", vip6, communities=["65000:600"])])
+    until_routed(lb, prefix, ANNOUNCE_WITHIN)
+    assert lb.router_communities(prefix) == {"65000:600"}, lb.router_route_detail(prefix)
+    assert f"via {L.NODE_LINK6}" in L.run("ip", "-n", lb.router, "-6", "route", "show", prefix).stdout
+    lb.stop_backend(1)
+    lb.stop_backend(2)
+    until_routed(lb, prefix, WITHDRAW_WITHIN + 1, present=False)
 
 
 @controlplane_case
 def communities_arrive_as_configured(lb):
-    start_cp(lb, [service(), service("api", VIP2, communities=["65000:200", "graceful-shutdown"])])
+    start_cp(lb, [service(), service("api", VIP2, communities=["65000:200", "65000:201"])])
     until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
     until_routed(lb, VIP2_P, ANNOUNCE_WITHIN)
     assert lb.router_communities(VIP_P) == {L.NO_EXPORT, "65000:100"}, lb.router_route_detail(VIP_P)
-    assert lb.router_communities(VIP2_P) == {"65000:200", "65535:0"}, lb.router_route_detail(VIP2_P)
+    assert lb.router_communities(VIP2_P) == {"65000:200", "65000:201"}, lb.router_route_detail(VIP2_P)
 
 
 @controlplane_case
 def gobgpd_restart_restores_routes(lb):
     start_cp(lb, [service()])
     until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
-    lb.restart_gobgpd()  # it forgets every path: the controlplane must push them again
+    # Stop and start apart: the controlplane re-pushes too fast to see a restart's gap.
+    lb.stop_gobgpd()
     until_routed(lb, VIP_P, 10, present=False)
+    lb.start_gobgpd()  # it forgets every path: the controlplane must push them again
     until_routed(lb, VIP_P, SESSION_TIMEOUT)
     assert lb.router_communities(VIP_P) == {L.NO_EXPORT, "65000:100"}, lb.router_route_detail(VIP_P)
 
@@ -248,8 +289,9 @@ def dataplane_frozen_routes_withdrawn(lb):
     until_routed(lb, VIP_P, HOLD_DOWN + ANNOUNCE_WITHIN + 5)
 
 
-# Each bad file: (text with the error on line 2 of `services`, key named).
-GOOD_HEAD = None
+def names_line(out, filename, line, key):
+    """Whether the output names the file, the line ("FILE:LINE" or "line LINE") and the key."""
+    return filename in out and key in out and re.search(rf"(:{line}\b|line {line}\b)", out) is not None
 
 
 def bad_config(lb, key, value):
@@ -278,8 +320,8 @@ def bad_config_exits_2_naming_file_line_key(lb):
         out = p.log()
         lb.stop("controlplane")
         assert rc == 2, f"{key}: {value}: exit {rc} (want 2):\n{out}"
-        for want in (os.path.basename(path), str(line), key):
-            assert want in out, f"{key}: {value}: message lacks '{want}' (file, line {line}, key):\n{out}"
+        assert names_line(out, os.path.basename(path), line, key), \
+            f"{key}: {value}: exit message does not name {os.path.basename(path)}, line {line} and '{key}':\n{out}"
     assert not lb.router_routes(), "a rejected config announced something"
 
 
@@ -298,7 +340,7 @@ def bad_reload_changes_nothing(lb):
                        and lb.router_communities(VIP_P) == {L.NO_EXPORT, "65000:100"}, 4), \
         f"a bad reload changed something:\n{lb.router_route_detail(VIP_P)}\n{lb.diag()}"
     line = next(n for n, s in enumerate(text.splitlines(), 1) if "lots" in s)
-    assert "quorum" in p.log() and str(line) in p.log(), f"reload error does not name line {line} / key"
+    assert names_line(p.log(), "cp.yaml", line, "quorum"), f"reload error does not name cp.yaml, line {line}, quorum"
     # The same change, valid this time, applies: so SIGHUP was read at all.
     L.write_controlplane_config(cfg, [service(communities=["65000:999"]), service("api", VIP2, communities=["65000:200"])],
                                 dataplane_socket=sock)
