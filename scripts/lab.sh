@@ -105,6 +105,7 @@ say "Starting anylb-dataplane on net_af_packet (iface 'node', no kernel address)
 ip netns exec "$P-node" setsid "$root/build/dataplane/dpdk/anylb-dataplane" --config "$work/dataplane.conf" \
   --eal "--lcores=0@0,1@1 --no-huge -m 512 --no-pci --no-telemetry --file-prefix $P-$$ --vdev=net_af_packet0,iface=node" \
   --mbufs 8192 --flow-capacity 65536 --counters-file "$work/counters.json" --stats-interval 0.2 \
+  --api-socket "$work/api.sock" --state-file "$work/state.json" \
   </dev/null > "$work/dataplane.log" 2>&1 &
 dp=$!
 pids+=($dp)
@@ -136,26 +137,32 @@ requests "http://[$VIP6]/" 12
 say "Counters (per backend, from the dataplane)"
 counters
 
-say "Marking backend-2 down (config reload with SIGHUP): only its flows move"
-write_config up down up
-kill -HUP "$dp"; sleep 0.5
+ctl() { echo "   \$ anylbctl $*"; "$root/build/grpc/anylbctl/anylbctl" --dataplane "$work/api.sock" "$@" | sed 's/^/   /'; }
+
+say "The operator's view (anylbctl over the dataplane's gRPC API)"
+ctl service list
+ctl trace 198.18.0.100:40000 $VIP4:80 tcp
+
+say "anylbctl backend disable web 198.18.0.12: only backend-2's flows move"
+ctl backend disable web 198.18.0.12
+ctl trace 198.18.0.100:40000 $VIP4:80 tcp
 requests "http://$VIP4/" 12
 
 say "Draining backend-3: it keeps existing flows, takes no new ones"
-write_config up down draining
-kill -HUP "$dp"; sleep 0.5
+ctl backend drain web 198.18.0.13
 requests "http://$VIP4/" 12
 
-say "Every backend down: the dataplane drops with a counter (no_backend)"
+say "Every backend down (config file + SIGHUP): drops counted as no_backend"
 write_config down down down
 kill -HUP "$dp"; sleep 0.5
 requests "http://$VIP4/" 2
 counters
 
-say "All back up"
+say "All back up (SIGHUP with the original configuration)"
 write_config up up up
 kill -HUP "$dp"; sleep 0.5
 requests "http://$VIP4/" 6
+ctl stats --interval 0.5
 
 if $stay; then
   say "Lab is up: try 'ip netns exec $P-client curl http://$VIP4/'. Ctrl-C tears it down."
