@@ -209,7 +209,22 @@ ControlConfig load_config(const std::string& path) {
   }
   ControlConfig c;
   c.file = path;
-  r.known(root, "", {"node", "gobgp", "services", "covering_prefixes"});
+  r.known(root, "", {"node", "gobgp", "api", "metrics", "services", "covering_prefixes"});
+  if (root["api"]) {
+    r.known(root["api"], "api", {"socket", "tcp"});
+    if (root["api"]["socket"]) c.api_socket = r.str(root["api"]["socket"], "api.socket");
+    if (root["api"]["tcp"]) {
+      c.api_tcp = r.str(root["api"]["tcp"], "api.tcp");
+      if (c.api_tcp.rfind(':') == std::string::npos || c.api_tcp.rfind("0.0.0.0", 0) == 0 || c.api_tcp[0] == ':')
+        r.fail(root["api"]["tcp"], "api.tcp", "'" + c.api_tcp + "' must be an explicit ADDRESS:PORT (not every interface)");
+    }
+  }
+  if (root["metrics"]) {
+    r.known(root["metrics"], "metrics", {"listen"});
+    if (root["metrics"]["listen"]) c.metrics_listen = r.str(root["metrics"]["listen"], "metrics.listen");
+    if (c.metrics_listen.rfind(':') == std::string::npos)
+      r.fail(root["metrics"]["listen"], "metrics.listen", "'" + c.metrics_listen + "' is not ADDRESS:PORT");
+  }
   if (!root["node"]) r.fail(root, "node", "is missing");
   const YAML::Node& node = root["node"];
   r.known(node, "node", {"name", "dataplane_socket", "node_addresses", "next_hop", "next_hop_v6", "drain_wait"});

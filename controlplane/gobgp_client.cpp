@@ -139,4 +139,21 @@ std::optional<std::set<std::string>> GobgpClient::local_prefixes(bool ipv6, std:
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> GobgpClient::peers(std::string& error) {
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  auto reader = impl_->stub->ListPeer(&ctx, apipb::ListPeerRequest{});
+  std::vector<std::pair<std::string, std::string>> out;
+  apipb::ListPeerResponse resp;
+  while (reader->Read(&resp)) {
+    const auto& st = resp.peer().state();
+    std::string name = apipb::PeerState::SessionState_Name(st.session_state());
+    for (char& ch : name) ch = static_cast<char>(std::tolower(ch));
+    out.emplace_back(st.neighbor_address(), name);
+  }
+  const grpc::Status s = reader->Finish();
+  if (!s.ok()) error = "gobgpd ListPeer: " + s.error_message();
+  return out;
+}
+
 }  // namespace anylb::cp

@@ -38,6 +38,8 @@ class GobgpClient {
   bool withdraw(const PathSpec& p, std::string& error);
   // Prefixes ("203.0.113.10/32") of locally originated paths in the global RIB.
   std::optional<std::set<std::string>> local_prefixes(bool ipv6, std::string& error);
+  // (neighbor address, session state name) of every configured peer.
+  std::vector<std::pair<std::string, std::string>> peers(std::string& error);
 
  private:
   struct Impl;

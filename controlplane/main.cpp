@@ -8,7 +8,9 @@
 #include <spdlog/spdlog.h>
 #include <thread>
 
+#include "api_server.hpp"
 #include "config.hpp"
+#include "metrics.hpp"
 #include "node.hpp"
 
 namespace po = boost::program_options;
@@ -70,7 +72,17 @@ int main(int argc, char** argv) {
 
   spdlog::info("node {}: {} service(s), dataplane {}, gobgpd {}", config.node_name, config.services.size(),
                config.dataplane_socket, config.gobgp_api);
+  const std::string api_socket = config.api_socket, api_tcp = config.api_tcp, metrics = config.metrics_listen;
   anylb::cp::Node node(std::move(config));
+  std::unique_ptr<anylb::cp::ApiServer> api;
+  std::unique_ptr<anylb::cp::MetricsServer> metrics_server;
+  try {
+    if (!api_socket.empty() || !api_tcp.empty()) api = std::make_unique<anylb::cp::ApiServer>(node, api_socket, api_tcp);
+    if (!metrics.empty()) metrics_server = std::make_unique<anylb::cp::MetricsServer>(node, metrics);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "anylb-controlplane: %s\n", e.what());
+    return 2;
+  }
   std::signal(SIGHUP, on_signal);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);

@@ -64,8 +64,21 @@ void Node::reload(ControlConfig next) {
   spdlog::info("configuration reloaded: {} service(s)", config_.services.size());
 }
 
+void Node::drain(bool on) { drain_request_ = on ? 1 : 0; }
+
+NodeStatus Node::status() const {
+  std::lock_guard lock(status_mu_);
+  return status_;
+}
+
 void Node::step(uint64_t now) {
   const auto health = health_->snapshot();
+  if (const int req = drain_request_.exchange(-1); req != -1 && (req == 1) != draining_) {
+    draining_ = req == 1;
+    drain_started_ = now;
+    spdlog::info("node {}", draining_ ? "draining: graceful-shutdown announcements, then withdrawal"
+                                      : "undrained: announcements restored");
+  }
   if (now >= next_dataplane_check_) {
     const bool was = dataplane_ok_;
     dataplane_ok_ = dataplane_alive();
@@ -112,6 +125,7 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health) {
   grpc::Status s = dataplane_->GetState(&get_ctx, dp::GetStateRequest{}, &have);
   if (!s.ok()) return log_once(last_dataplane_error_, "dataplane GetState: " + s.error_message());
   // Also repairs a restarted dataplane: whatever it holds, it ends up with ours.
+  dataplane_generation_ = have.generation();
   if (google::protobuf::util::MessageDifferencer::Equivalent(want, have.state())) return;
   grpc::ClientContext apply_ctx;
   deadline(apply_ctx, 2000);
@@ -121,8 +135,20 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health) {
   dp::ApplyStateResponse resp;
   s = dataplane_->ApplyState(&apply_ctx, req, &resp);
   if (!s.ok()) return log_once(last_dataplane_error_, "dataplane ApplyState: " + s.error_message());
+  dataplane_generation_ = resp.generation();
   spdlog::info("pushed generation {} to the dataplane", resp.generation());
 }
+
+namespace {
+
+// RFC 8326: peers lower our preference, so traffic moves before the withdrawal.
+void graceful(PathSpec& p) {
+  constexpr uint32_t kGracefulShutdown = 0xFFFF0000;
+  p.communities.push_back(kGracefulShutdown);
+  p.prepend += 1;
+}
+
+}  // namespace
 
 std::vector<PathSpec> Node::wanted_paths(uint32_t asn) const {
   std::vector<PathSpec> out;
@@ -135,12 +161,18 @@ std::vector<PathSpec> Node::wanted_paths(uint32_t asn) const {
   for (const ServiceConfig& s : config_.services) {
     const ServiceRoute& r = routes_.at(s.spec.name);
     announced[s.spec.name] = r.announced();
-    if (r.announced()) out.push_back(path(s.spec.vip, s.spec.vip.is_v4() ? 32 : 128, s.communities, s.med, s.prepend));
+    if (!r.announced()) continue;
+    PathSpec p = path(s.spec.vip, s.spec.vip.is_v4() ? 32 : 128, s.communities, s.med, s.prepend);
+    if (r.state() == Announcement::draining) graceful(p);
+    out.push_back(p);
   }
   for (const CoverConfig& c : config_.covers) {
     std::vector<bool> states;
     for (const std::string& n : c.services) states.push_back(announced[n]);
-    if (covering_announced(c.policy, states)) out.push_back(path(c.address, c.length, c.communities, c.med, c.prepend));
+    if (!covering_announced(c.policy, states)) continue;
+    PathSpec p = path(c.address, c.length, c.communities, c.med, c.prepend);
+    if (draining_) graceful(p);
+    out.push_back(p);
   }
   return out;
 }
@@ -154,6 +186,8 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
       in.healthy += h != health.end() && h->second.healthy;
     }
     in.dataplane_ok = dataplane_ok_;
+    in.node_draining = draining_;
+    in.drain_expired = draining_ && now - drain_started_ >= config_.drain_wait_ms;
     ServiceRoute& r = routes_.at(s.spec.name);
     if (r.update(now, in))
       spdlog::info("route {} {}: {}", s.spec.vip.to_string(), r.announced() ? "announced" : "withdrawn", r.reason());
@@ -163,8 +197,10 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
   const auto asn = gobgp_.asn(error);
   if (!asn) {
     sent_.clear();  // gobgpd down or restarting: it will need everything again
+    publish_status(health, now, false, {});
     return log_once(last_gobgp_error_, error);
   }
+  publish_status(health, now, true, gobgp_.peers(error));
   const std::vector<PathSpec> wanted = wanted_paths(*asn);
   // What gobgpd holds now: a path we sent but it lost (restart) is sent again;
   // one of our prefixes it holds but we do not want (left by an earlier run)
@@ -206,6 +242,58 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
     else { failed = true; ++it; }
   }
   log_once(last_gobgp_error_, failed ? error : "");
+}
+
+void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uint64_t now, bool gobgp_ok,
+                          std::vector<std::pair<std::string, std::string>> peers) {
+  NodeStatus st;
+  st.name = config_.node_name;
+  st.draining = draining_;
+  st.dataplane_ok = dataplane_ok_;
+  st.dataplane_generation = dataplane_generation_;
+  st.gobgp_ok = gobgp_ok;
+  st.peers = std::move(peers);
+  st.addresses = config_.node_addresses;
+  std::map<std::string, bool> announced;
+  for (const ServiceConfig& s : config_.services) {
+    const ServiceRoute& r = routes_.at(s.spec.name);
+    announced[s.spec.name] = r.announced();
+    RouteStatus rs;
+    rs.prefix = s.spec.vip.to_string() + (s.spec.vip.is_v4() ? "/32" : "/128");
+    rs.service = s.spec.name;
+    rs.announced = r.announced();
+    rs.draining = r.state() == Announcement::draining;
+    rs.reason = r.reason();
+    rs.total = static_cast<uint32_t>(s.backends.size());
+    rs.quorum = r.needed(rs.total);
+    rs.hold_down_remaining_ms = r.hold_down_remaining(now);
+    for (uint32_t c : s.communities) rs.communities.push_back(community_name(c));
+    for (const BackendConfig& b : s.backends) {
+      const auto h = health.find({s.spec.name, b.address});
+      const BackendHealth bh = h != health.end() ? h->second : BackendHealth{};
+      rs.healthy += bh.healthy;
+      st.backends.push_back({s.spec.name, b.address, bh});
+    }
+    st.routes.push_back(rs);
+  }
+  for (const CoverConfig& c : config_.covers) {
+    RouteStatus rs;
+    rs.prefix = c.prefix;
+    std::vector<bool> states;
+    std::string names;
+    for (const std::string& n : c.services) {
+      states.push_back(announced[n]);
+      names += (names.empty() ? "" : ", ") + n + (announced[n] ? " up" : " down");
+    }
+    rs.announced = covering_announced(c.policy, states);
+    rs.draining = rs.announced && draining_;
+    rs.reason = std::string("covering (") + (c.policy == CoverPolicy::any ? "any" : "all") + "): " + names +
+                (rs.draining ? "; node draining (graceful shutdown)" : "");
+    for (uint32_t cm : c.communities) rs.communities.push_back(community_name(cm));
+    st.routes.push_back(rs);
+  }
+  std::lock_guard lock(status_mu_);
+  status_ = std::move(st);
 }
 
 void Node::withdraw_all() {

@@ -4,7 +4,9 @@
 // by the next pass instead of by special cases.
 #pragma once
 
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 
@@ -16,6 +18,35 @@
 
 namespace anylb::cp {
 
+// What the API and the metrics show, copied at the end of every pass.
+struct RouteStatus {
+  std::string prefix, service;  // service empty for a covering prefix
+  bool announced = false;
+  bool draining = false;
+  std::string reason;
+  uint32_t healthy = 0, total = 0, quorum = 0;
+  uint64_t hold_down_remaining_ms = 0;
+  std::vector<std::string> communities;
+};
+
+struct BackendStatus {
+  std::string service;
+  IpAddress address;
+  BackendHealth health;
+};
+
+struct NodeStatus {
+  std::string name;
+  bool draining = false;
+  bool dataplane_ok = false;
+  uint64_t dataplane_generation = 0;
+  bool gobgp_ok = false;
+  std::vector<std::pair<std::string, std::string>> peers;  // BGP sessions
+  std::vector<IpAddress> addresses;
+  std::vector<RouteStatus> routes;
+  std::vector<BackendStatus> backends;
+};
+
 class Node {
  public:
   explicit Node(ControlConfig config);
@@ -24,12 +55,19 @@ class Node {
   void step(uint64_t now_ms);                 // one pass; called every ~200 ms
   void reload(ControlConfig next);            // applies a new, valid configuration
   void withdraw_all();                        // on shutdown when asked to
+  // Drain: re-announce with GRACEFUL_SHUTDOWN and a prepend, then withdraw
+  // after the configured wait; undrain restores. Safe from any thread.
+  void drain(bool on);
+  NodeStatus status() const;                  // safe from any thread
+  const std::string& dataplane_socket() const { return config_.dataplane_socket; }
 
  private:
   void sync_dataplane(const std::map<BackendKey, BackendHealth>& health);
   bool dataplane_alive();
   void sync_routes(uint64_t now_ms, const std::map<BackendKey, BackendHealth>& health);
   std::vector<PathSpec> wanted_paths(uint32_t asn) const;
+  void publish_status(const std::map<BackendKey, BackendHealth>& health, uint64_t now_ms, bool gobgp_ok,
+                      std::vector<std::pair<std::string, std::string>> peers);
 
   ControlConfig config_;
   std::unique_ptr<HealthChecker> health_;
@@ -40,6 +78,12 @@ class Node {
   bool dataplane_ok_ = false;
   uint64_t next_dataplane_check_ = 0;
   std::string last_gobgp_error_;
+  std::atomic<int> drain_request_{-1};  // -1 none, 0 undrain, 1 drain
+  bool draining_ = false;
+  uint64_t drain_started_ = 0;
+  uint64_t dataplane_generation_ = 0;
+  mutable std::mutex status_mu_;
+  NodeStatus status_;
   std::string last_dataplane_error_;
 };
 

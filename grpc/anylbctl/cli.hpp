@@ -25,6 +25,8 @@ struct OperationFailed : std::runtime_error {
 
 struct Cli {
   std::string dataplane;           // unix socket path of anylb-dataplane
+  bool dataplane_given = false;
+  std::string controlplane;        // anylb-controlplane: unix socket path, or HOST:PORT
   bool json = false;
   std::vector<std::string> args;   // after the global options: the subcommand and its words
   std::vector<std::pair<std::string, std::string>> flags;  // --name value pairs after the subcommand
@@ -60,6 +62,9 @@ void cmd_trace(const Cli& cli, Dataplane& dp);
 void cmd_health(const Cli& cli, Dataplane& dp);
 void cmd_node(const Cli& cli, Dataplane& dp);
 void cmd_state(const Cli& cli, Dataplane& dp);
+void cmd_routes(const Cli& cli);
+void cmd_control_health(const Cli& cli);
+void cmd_control_node(const Cli& cli);
 void cmd_apply(const Cli& cli, Dataplane& dp);
 
 std::string protocol_name(pb::Protocol p);

@@ -16,6 +16,7 @@ Usage: anylbctl [--dataplane PATH] [--json] COMMAND [ARGS] [--FLAG VALUE ...]
 
 Global options:
   --dataplane PATH   the dataplane's API socket (default /run/anylb/dataplane.sock)
+  --controlplane P   the control plane's API: socket path or HOST:PORT (default /run/anylb/controlplane.sock)
   --json             machine-readable output
   --help             this text; 'anylbctl COMMAND --help' for one command
 
@@ -33,9 +34,10 @@ Commands:
   stats [--interval SEC]                    totals and rates per port, service and backend; drops
   flows [--service NAME] [--backend ADDRESS] [--limit N]
   trace SRC:PORT DST:PORT tcp|udp           which backend this flow gets, and why
-  health                                    backend states
-  node                                      dataplane liveness and node addresses
-  routes                                    VIP announcements (from anylb-controlplane)
+  health                                    backend health (control plane; with only --dataplane: states there)
+  node                                      node status (control plane; with only --dataplane: liveness)
+  node drain|undrain                        graceful shutdown of every announcement, then withdrawal / restore
+  routes                                    each route: announced or not, and why (control plane)
   state                                     the desired state as JSON
   apply FILE [--generation N]               apply a whole desired state (JSON, as 'state' prints)
 
@@ -50,7 +52,7 @@ const std::map<std::string, std::string> kCommandHelp = {
     {"flows", "flows [--service NAME] [--backend ADDRESS] [--limit N]: flows pinned in the workers' tables\n"},
     {"trace", "trace SRC:PORT DST:PORT tcp|udp: the backend this 5-tuple gets and why (IPv6: [ADDR]:PORT)\n"},
     {"health", "health: the state of every backend\n"},
-    {"node", "node: dataplane liveness (generation, workers polling, packets forwarded) and node addresses\n"},
+    {"node", "node [drain|undrain]: node status; drain re-announces with GRACEFUL_SHUTDOWN, then withdraws\n"},
     {"routes", "routes: each VIP route's announcement state and why (served by anylb-controlplane)\n"},
     {"state", "state: the dataplane's desired state and generation as JSON\n"},
     {"apply", "apply FILE [--generation N]: apply a whole desired state; a stale generation is refused\n"},
@@ -66,6 +68,8 @@ int fail(int code, const std::string& message) {
 int main(int argc, char** argv) {
   Cli cli;
   cli.dataplane = "/run/anylb/dataplane.sock";
+  cli.controlplane = "/run/anylb/controlplane.sock";
+  bool controlplane_given = false;
   bool help = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -74,6 +78,11 @@ int main(int argc, char** argv) {
     else if (a == "--dataplane") {
       if (++i == argc) return fail(2, "--dataplane needs a PATH");
       cli.dataplane = argv[i];
+      cli.dataplane_given = true;
+    } else if (a == "--controlplane") {
+      if (++i == argc) return fail(2, "--controlplane needs a PATH or HOST:PORT");
+      cli.controlplane = argv[i];
+      controlplane_given = true;
     } else if (a.rfind("--", 0) == 0 && !cli.args.empty()) {
       if (++i == argc) return fail(2, a + " needs a value");
       cli.flags.emplace_back(a.substr(2), argv[i]);
@@ -98,9 +107,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    if (cmd == "routes")
-      throw OperationFailed("routes are announced by anylb-controlplane, which is not part of this build yet; "
-                            "the dataplane alone announces nothing");
+    // health and node come from the control plane, unless only --dataplane
+    // was given (a node without a control plane); routes always do.
+    const bool to_control = controlplane_given || !cli.dataplane_given;
+    if (cmd == "routes") return cmd_routes(cli), 0;
+    if (cmd == "health" && to_control) return cmd_control_health(cli), 0;
+    if (cmd == "node" && (to_control || cli.args.size() > 1)) return cmd_control_node(cli), 0;
     Dataplane dp(cli.dataplane);
     if (cmd == "service") cmd_service(cli, dp);
     else if (cmd == "backend") cmd_backend(cli, dp);
