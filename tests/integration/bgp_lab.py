@@ -83,7 +83,8 @@ class Proc:
     def __init__(self, netns, argv, log_path):
         self.argv = [str(a) for a in argv]
         self.log_path = log_path
-        self._log = open(log_path, "ab")
+        self._log = open(log_path, "ab")  # appended: a restart keeps the earlier run for diagnostics
+        self._log_start = self._log.tell()  # log() shows this run only
         # `ip netns exec` execs the command, so the PID is the daemon's own.
         self.p = subprocess.Popen(["ip", "netns", "exec", netns, *self.argv], stdin=subprocess.DEVNULL,
                                   stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -117,8 +118,9 @@ class Proc:
 
     def log(self, tail=4000):
         try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()[-tail:]
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_start)
+                return f.read().decode(errors="replace")[-tail:]
         except OSError:
             return ""
 
@@ -141,12 +143,41 @@ for _s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     signal.signal(_s, _on_signal)
 
 
+def _drop_netns(ns):
+    # Anything a daemon forked inside (health-check children...) goes too:
+    # listed by PID, only in namespaces this lab made.
+    for pid in run("ip", "netns", "pids", ns, check=False).stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+    run("ip", "netns", "del", ns, check=False)
+
+
+def sweep_stale():
+    """Removes what a SIGKILLed earlier run left (its PID is gone): its
+    namespaces, their processes, its DPDK runtime and temporary directories."""
+    for line in run("ip", "netns", "list").stdout.splitlines():
+        m = re.match(r"(albg(\d+)[a-z]\w*)", line)
+        if m and not os.path.exists(f"/proc/{m.group(2)}"):
+            _drop_netns(m.group(1))
+    for d in os.listdir("/var/run/dpdk") if os.path.isdir("/var/run/dpdk") else ():
+        m = re.match(r"albg(\d+)_", d)
+        if m and not os.path.exists(f"/proc/{m.group(1)}"):
+            shutil.rmtree(os.path.join("/var/run/dpdk", d), ignore_errors=True)
+    tmp = tempfile.gettempdir()
+    for d in os.listdir(tmp):
+        m = re.match(r"anylb-bgp-(\d+)-", d)
+        if m and not os.path.exists(f"/proc/{m.group(1)}") and not os.environ.get("ANYLB_KEEP_LAB"):
+            shutil.rmtree(os.path.join(tmp, d), ignore_errors=True)
+
+
 class Lab:
     def __init__(self, backends=3, backend_vips=()):
         self.tag = f"albg{os.getpid()}"
         self.router, self.node, self.lan = f"{self.tag}r", f"{self.tag}n", f"{self.tag}l"
         self.backends = [f"{self.tag}b{i}" for i in range(1, backends + 1)]
-        self.dir = tempfile.mkdtemp(prefix="anylb-bgp-")
+        self.dir = tempfile.mkdtemp(prefix=f"anylb-bgp-{os.getpid()}-")
         self.bird_sock = os.path.join(self.dir, "bird.ctl")
         self.procs = {}  # name -> Proc
         self.namespaces = []
@@ -156,6 +187,7 @@ class Lab:
 
     # ---- construction -------------------------------------------------
     def start(self, timeout=30):
+        sweep_stale()
         try:
             self._build_links()
             self.start_bird()
@@ -364,15 +396,7 @@ class Lab:
             except Exception:  # keep tearing down
                 pass
         for ns in reversed(self.namespaces):
-            # Anything a daemon forked inside our namespaces (health-check
-            # children...) goes too: listed by PID, only in namespaces we made.
-            r = run("ip", "netns", "pids", ns, check=False)
-            for pid in r.stdout.split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            run("ip", "netns", "del", ns, check=False)
+            _drop_netns(ns)
         self.namespaces = []
         for prefix in self.dpdk_prefixes:
             shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)

@@ -291,7 +291,8 @@ def dataplane_frozen_routes_withdrawn(lb):
 
 def names_line(out, filename, line, key):
     """Whether the output names the file, the line ("FILE:LINE" or "line LINE") and the key."""
-    return filename in out and key in out and re.search(rf"(:{line}\b|line {line}\b)", out) is not None
+    where = rf"({re.escape(filename)}:{line}\b|line {line}\b)"
+    return filename in out and key in out and re.search(where, out) is not None
 
 
 def bad_config(lb, key, value):
