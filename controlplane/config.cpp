@@ -123,7 +123,9 @@ class Reader {
       std::string k = error.substr(error.find('\'') + 1);
       k = k.substr(0, k.find('\''));
       const std::string yaml_key = k == "proto" ? "protocol" : k == "gue-port" ? "gue_port" : k;
-      fail(n[yaml_key] ? n[yaml_key] : n, key + "." + yaml_key, error);
+      const auto colon = error.find("': ");  // the spec names its key; we name ours instead
+      fail(n[yaml_key] ? n[yaml_key] : n, key + "." + yaml_key,
+           error.rfind("key '", 0) == 0 && colon != std::string::npos ? error.substr(colon + 3) : error);
     }
     s.spec = *parsed;
     s.spec.origin = file_ + " line " + std::to_string(n.Mark().line + 1);

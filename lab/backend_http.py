@@ -1,29 +1,48 @@
 #!/usr/bin/python3
-"""A lab backend: answers every HTTP GET with its own name and the client it
-saw, on IPv4 and IPv6. Usage: backend_http.py NAME PORT"""
+"""A lab backend: answers every GET/HEAD with its name and the client it saw,
+on IPv4 and IPv6. Usage: backend_http.py NAME PORT [STATUS_FILE]; while
+STATUS_FILE holds a number, that is the HTTP status it answers (default
+200), so a test can fail a health check without closing the port."""
+import http.server
 import socket
 import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
+
+name, port = sys.argv[1], int(sys.argv[2])
+status_file = sys.argv[3] if len(sys.argv) > 3 else None
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = f"{sys.argv[1]} served {self.client_address[0]}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
+class Handler(http.server.BaseHTTPRequestHandler):
+    def answer(self, body):
+        code = 200
+        if status_file:
+            try:
+                with open(status_file) as f:
+                    code = int(f.read())
+            except (OSError, ValueError):
+                pass
+        data = f"{name} served {self.client_address[0]}\n".encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(body)
+        if body:
+            self.wfile.write(data)
 
-    def log_message(self, *args):
+    def do_GET(self):
+        self.answer(True)
+
+    def do_HEAD(self):
+        self.answer(False)
+
+    def log_message(self, *args):  # quiet: health checks would flood the log
         pass
 
 
-class DualStack(HTTPServer):
+class DualStack(http.server.ThreadingHTTPServer):
     address_family = socket.AF_INET6
 
     def server_bind(self):
-        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::" takes IPv4 too
         super().server_bind()
 
 
-DualStack(("::", int(sys.argv[2])), Handler).serve_forever()
+DualStack(("::", port), Handler).serve_forever()

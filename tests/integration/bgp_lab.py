@@ -30,7 +30,7 @@ ROUTER_LINK6, NODE_LINK6 = "2001:db8:ff:100::1", "2001:db8:ff:100::2"
 NODE_LAN4, NODE_LAN6 = "198.18.1.1", "2001:db8:ff:1::1"
 GOBGP_API_PORT = 50051  # on the node namespace's own loopback: no clash with the host
 NO_EXPORT = "65535:65281"
-HTTP_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "backend_http.py")
+HTTP_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lab", "backend_http.py")
 
 
 def backend_addr(i):
@@ -320,7 +320,7 @@ class Lab:
         be = self.backends[i - 1]
         self.stop_backend(i)
         status = os.path.join(self.dir, f"be{i}.status")
-        self.procs[be] = Proc(be, ["/usr/bin/python3", HTTP_SERVER, f"be{i}", status],
+        self.procs[be] = Proc(be, ["/usr/bin/python3", HTTP_SERVER, f"be{i}", "80", status],
                               os.path.join(self.dir, f"be{i}.log"))
         wait_until(lambda: ":80 " in run("ip", "netns", "exec", be, "ss", "-Hltn", "sport", "=", ":80").stdout + " ",
                    10, what=f"backend {i} listening", diag=lambda: self.procs[be].log())

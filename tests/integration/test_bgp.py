@@ -3,6 +3,12 @@
 Usage (root): test_bgp.py [CONTROLPLANE [DATAPLANE]] [--only CASE,CASE]
 The scaffolding cases announce by hand with the gobgp CLI; the controlplane
 cases are skipped while the controlplane binary does not exist.
+ANYLB_KEEP_LAB=1 keeps the lab's configs and daemon logs in /tmp/anylb-bgp-PID-*.
+
+Registered in tests/meson.build with (controlplane/meson.build naming its
+executable `anylb_controlplane = executable(...)`):
+    test('test_bgp', python, args : [files('integration/test_bgp.py'), anylb_controlplane, anylb_dataplane],
+      suite : 'integration', protocol : 'tap', timeout : 600, is_parallel : false)
 """
 import os
 import re
