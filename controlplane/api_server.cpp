@@ -8,14 +8,228 @@
 #include <stdexcept>
 
 #include "api.grpc.pb.h"  // anylb/v1/anylb.proto
+#include "health.hpp"
 
 namespace anylb::cp {
 
 namespace v1 = ::anylb::v1;
 
+namespace {
+
+grpc::Status to_status(const ChangeError& e) {
+  switch (e.kind) {
+    case ChangeError::none: return grpc::Status::OK;
+    case ChangeError::invalid: return {grpc::StatusCode::INVALID_ARGUMENT, e.message};
+    case ChangeError::not_found: return {grpc::StatusCode::NOT_FOUND, e.message};
+    case ChangeError::exists: return {grpc::StatusCode::ALREADY_EXISTS, e.message};
+  }
+  return {grpc::StatusCode::INTERNAL, e.message};
+}
+
+const ServiceConfig* find_service(const ControlConfig& c, const std::string& name) {
+  for (const ServiceConfig& s : c.services)
+    if (s.spec.name == name) return &s;
+  return nullptr;
+}
+
+// The backend (service, address) as the request names it, checked.
+ChangeError backend_id(const ControlConfig& c, const std::string& service, const std::string& address, BackendId& out,
+                       bool must_exist = true) {
+  const ServiceConfig* s = find_service(c, service);
+  if (!s) return {ChangeError::not_found, "service: no service named '" + service + "'"};
+  auto a = IpAddress::parse(address);
+  if (!a) return {ChangeError::invalid, "address: '" + address + "' is not an IPv4 or IPv6 address"};
+  out = {service, *a};
+  bool present = false;
+  for (const BackendConfig& b : s->backends) present |= b.address == *a;
+  if (must_exist && !present) return {ChangeError::not_found, "address: " + address + " is not a backend of '" + service + "'"};
+  if (!must_exist && present) return {ChangeError::exists, "address: " + address + " is already a backend of '" + service + "'"};
+  return {};
+}
+
+ChangeError backend_config(const v1::Backend& in, BackendConfig& out) {
+  auto a = IpAddress::parse(in.address());
+  if (!a) return {ChangeError::invalid, "backend.address: '" + in.address() + "' is not an IPv4 or IPv6 address"};
+  auto m = MacAddress::parse(in.mac());
+  if (!m || m->is_zero()) return {ChangeError::invalid, "backend.mac: '" + in.mac() + "' is not a MAC address"};
+  if (in.weight() > kMaxBackendWeight)
+    return {ChangeError::invalid, "backend.weight: " + std::to_string(in.weight()) + " is out of range (1-10000)"};
+  out = BackendConfig{*a, *m, in.weight() == 0 ? 100 : in.weight()};
+  return {};
+}
+
+void fill_backend(const BackendStatus& b, v1::Backend* o) {
+  o->set_service(b.service);
+  o->set_address(b.address.to_string());
+  o->set_mac(b.mac.to_string());
+  o->set_weight(b.weight);
+  o->set_admin_state(b.admin == AdminState::enabled    ? v1::BACKEND_ADMIN_STATE_ENABLED
+                     : b.admin == AdminState::draining ? v1::BACKEND_ADMIN_STATE_DRAINING
+                                                       : v1::BACKEND_ADMIN_STATE_DISABLED);
+  o->set_health(!b.health.checked ? v1::HEALTH_UNKNOWN : b.health.healthy ? v1::HEALTH_UP : v1::HEALTH_DOWN);
+  o->set_registered(b.registered);
+  o->set_health_detail(b.health.detail);
+}
+
+void fill_service(const ServiceSpec& s, v1::Service* o) {
+  o->set_name(s.name);
+  o->set_vip(s.vip.to_string());
+  o->set_protocol(s.proto == 6 ? v1::PROTOCOL_TCP : v1::PROTOCOL_UDP);
+  o->set_port(s.port);
+  o->set_mode(s.mode == ForwardingMode::l2_dsr ? v1::FORWARDING_MODE_L2_DSR
+              : s.mode == ForwardingMode::ipip ? v1::FORWARDING_MODE_IPIP
+                                               : v1::FORWARDING_MODE_GUE);
+  o->set_hash_fragments(s.fragments == FragmentPolicy::hash);
+}
+
+}  // namespace
+
 class ApiServer::Service final : public v1::Anylb::Service {
  public:
   explicit Service(Node& node) : node_(node) {}
+
+  grpc::Status ListServices(grpc::ServerContext*, const v1::ListServicesRequest*, v1::ListServicesResponse* resp) override {
+    const NodeStatus st = node_.status();
+    for (const ServiceSpec& s : st.services) detail(st, s, resp->add_services());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetService(grpc::ServerContext*, const v1::GetServiceRequest* req, v1::ServiceDetail* resp) override {
+    const NodeStatus st = node_.status();
+    for (const ServiceSpec& s : st.services)
+      if (s.name == req->name()) return detail(st, s, resp), grpc::Status::OK;
+    return {grpc::StatusCode::NOT_FOUND, "name: no service named '" + req->name() + "'"};
+  }
+
+  grpc::Status AddService(grpc::ServerContext*, const v1::AddServiceRequest* req, v1::ServiceDetail* resp) override {
+    const v1::Service& in = req->service();
+    std::string spec = "name=" + in.name() + " vip=" + in.vip() + " proto=" +
+                       (in.protocol() == v1::PROTOCOL_UDP ? "udp" : in.protocol() == v1::PROTOCOL_TCP ? "tcp" : "?") +
+                       " port=" + (in.port() == 0 ? std::string("any") : std::to_string(in.port())) + " mode=" +
+                       (in.mode() == v1::FORWARDING_MODE_IPIP ? "ipip" : in.mode() == v1::FORWARDING_MODE_GUE ? "gue" : "l2-dsr") +
+                       (in.hash_fragments() ? " fragments=hash" : "");
+    std::string error;
+    auto parsed = parse_service_spec(spec, error);
+    if (!parsed) return {grpc::StatusCode::INVALID_ARGUMENT, "service: " + error};
+    const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
+      if (find_service(c, parsed->name)) return {ChangeError::exists, "service.name: '" + parsed->name + "' already exists"};
+      ServiceConfig sc;
+      sc.spec = *parsed;
+      sc.spec.origin = "API";
+      sc.quorum = Quorum{in.quorum() == 0 ? 1 : in.quorum(), 0};
+      sc.check.type = CheckType::tcp;  // checked by connecting to the service port
+      if (sc.spec.port == kAnyPort) return {ChangeError::invalid, "service.port: an any-port service added through the API needs a port to check; use the configuration file"};
+      o.deleted_services.erase(sc.spec.name);
+      o.added_services.push_back(sc);
+      return {};
+    }));
+    if (!s.ok()) return s;
+    fill_service(*parsed, resp->mutable_service());
+    return s;
+  }
+
+  grpc::Status DeleteService(grpc::ServerContext*, const v1::DeleteServiceRequest* req, v1::Empty*) override {
+    return to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
+      if (!find_service(c, req->name())) return {ChangeError::not_found, "name: no service named '" + req->name() + "'"};
+      const auto added = std::erase_if(o.added_services, [&](const ServiceConfig& s) { return s.spec.name == req->name(); });
+      if (added == 0) o.deleted_services.insert(req->name());
+      return {};
+    }));
+  }
+
+  grpc::Status AddBackend(grpc::ServerContext*, const v1::AddBackendRequest* req, v1::Backend* resp) override {
+    BackendConfig b;
+    if (ChangeError e = backend_config(req->backend(), b); e.kind != ChangeError::none) return to_status(e);
+    const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
+      BackendId id;
+      if (ChangeError e = backend_id(c, req->backend().service(), req->backend().address(), id, false); e.kind != ChangeError::none)
+        return e;
+      o.deleted_backends.erase(id);
+      o.added_backends[id] = b;
+      return {};
+    }));
+    if (s.ok()) *resp = req->backend();
+    return s;
+  }
+
+  grpc::Status DeleteBackend(grpc::ServerContext*, const v1::DeleteBackendRequest* req, v1::Empty*) override {
+    return to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
+      BackendId id;
+      if (ChangeError e = backend_id(c, req->service(), req->address(), id); e.kind != ChangeError::none) return e;
+      if (o.added_backends.erase(id) == 0) o.deleted_backends.insert(id);
+      o.admin.erase(id);
+      o.weights.erase(id);
+      return {};
+    }));
+  }
+
+  grpc::Status SetBackendState(grpc::ServerContext*, const v1::SetBackendStateRequest* req, v1::Backend* resp) override {
+    if (req->admin_state() == v1::BACKEND_ADMIN_STATE_UNSPECIFIED) return {grpc::StatusCode::INVALID_ARGUMENT, "admin_state: must be set"};
+    const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
+      BackendId id;
+      if (ChangeError e = backend_id(c, req->service(), req->address(), id); e.kind != ChangeError::none) return e;
+      const AdminState a = req->admin_state() == v1::BACKEND_ADMIN_STATE_DRAINING   ? AdminState::draining
+                           : req->admin_state() == v1::BACKEND_ADMIN_STATE_DISABLED ? AdminState::disabled
+                                                                                    : AdminState::enabled;
+      if (a == AdminState::enabled) o.admin.erase(id);
+      else o.admin[id] = a;
+      return {};
+    }));
+    if (s.ok()) backend_reply(req->service(), req->address(), resp);
+    return s;
+  }
+
+  grpc::Status SetBackendWeight(grpc::ServerContext*, const v1::SetBackendWeightRequest* req, v1::Backend* resp) override {
+    if (req->weight() == 0 || req->weight() > kMaxBackendWeight)
+      return {grpc::StatusCode::INVALID_ARGUMENT, "weight: " + std::to_string(req->weight()) + " is out of range (1-10000)"};
+    const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
+      BackendId id;
+      if (ChangeError e = backend_id(c, req->service(), req->address(), id); e.kind != ChangeError::none) return e;
+      o.weights[id] = req->weight();
+      return {};
+    }));
+    if (s.ok()) backend_reply(req->service(), req->address(), resp);
+    return s;
+  }
+
+  grpc::Status RegisterBackend(grpc::ServerContext*, const v1::RegisterBackendRequest* req,
+                               v1::RegisterBackendResponse* resp) override {
+    BackendConfig b;
+    if (ChangeError e = backend_config(req->backend(), b); e.kind != ChangeError::none) return to_status(e);
+    if (req->ttl_seconds() == 0 || req->ttl_seconds() > 3600)
+      return {grpc::StatusCode::INVALID_ARGUMENT, "ttl_seconds: must be 1 to 3600"};
+    std::string rid;
+    const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
+      BackendId id;
+      if (ChangeError e = backend_id(c, req->backend().service(), req->backend().address(), id, false); e.kind != ChangeError::none)
+        return e;
+      rid = "r" + std::to_string(o.next_registration++);
+      o.registrations[rid] = Registration{id.first, b, req->ttl_seconds() * 1000ull, monotonic_ms(), std::nullopt};
+      return {};
+    }));
+    if (s.ok()) resp->set_registration_id(rid);
+    return s;
+  }
+
+  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req, v1::Empty*) override {
+    return to_status(node_.change([&](Overlay& o, const ControlConfig&) -> ChangeError {
+      auto it = o.registrations.find(req->registration_id());
+      if (it == o.registrations.end() || it->second.deregistered_ms)
+        return {ChangeError::not_found, "registration_id: '" + req->registration_id() + "' is not registered"};
+      it->second.last_heartbeat_ms = monotonic_ms();
+      return {};
+    }));
+  }
+
+  grpc::Status DeregisterBackend(grpc::ServerContext*, const v1::DeregisterBackendRequest* req, v1::Empty*) override {
+    return to_status(node_.change([&](Overlay& o, const ControlConfig&) -> ChangeError {
+      auto it = o.registrations.find(req->registration_id());
+      if (it == o.registrations.end() || it->second.deregistered_ms)
+        return {ChangeError::not_found, "registration_id: '" + req->registration_id() + "' is not registered"};
+      it->second.deregistered_ms = monotonic_ms();  // drains, then goes (Node::expire_registrations)
+      return {};
+    }));
+  }
 
   grpc::Status ListRoutes(grpc::ServerContext*, const v1::ListRoutesRequest*, v1::ListRoutesResponse* resp) override {
     const NodeStatus st = node_.status();
@@ -61,6 +275,23 @@ class ApiServer::Service final : public v1::Anylb::Service {
   }
 
  private:
+  static void detail(const NodeStatus& st, const ServiceSpec& s, v1::ServiceDetail* o) {
+    fill_service(s, o->mutable_service());
+    for (const BackendStatus& b : st.backends)
+      if (b.service == s.name) fill_backend(b, o->add_backends());
+    for (const RouteStatus& r : st.routes)
+      if (r.service == s.name) {
+        o->set_announced(r.announced);
+        o->mutable_service()->set_quorum(r.quorum);
+      }
+  }
+
+  void backend_reply(const std::string& service, const std::string& address, v1::Backend* resp) {
+    // Status is refreshed on the node's next pass; answer with what was asked.
+    resp->set_service(service);
+    resp->set_address(address);
+  }
+
   static void fill_node(const NodeStatus& st, v1::Node* o) {
     o->set_name(st.name);
     o->set_draining(st.draining);

@@ -229,7 +229,8 @@ ControlConfig load_config(const std::string& path) {
   }
   if (!root["node"]) r.fail(root, "node", "is missing");
   const YAML::Node& node = root["node"];
-  r.known(node, "node", {"name", "dataplane_socket", "node_addresses", "next_hop", "next_hop_v6", "drain_wait"});
+  r.known(node, "node", {"name", "dataplane_socket", "node_addresses", "next_hop", "next_hop_v6", "drain_wait", "state_file"});
+  if (node["state_file"]) c.state_file = r.str(node["state_file"], "node.state_file");
   if (node["name"]) c.node_name = r.str(node["name"], "node.name");
   if (node["dataplane_socket"]) c.dataplane_socket = r.str(node["dataplane_socket"], "node.dataplane_socket");
   if (node["node_addresses"]) {

@@ -5,6 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "api_convert.hpp"
 
@@ -27,8 +30,31 @@ void log_once(std::string& last, const std::string& now) {
 
 }  // namespace
 
+namespace {
+
+Overlay read_overlay(const std::string& path) {
+  if (path.empty() || !std::filesystem::exists(path)) return {};
+  std::ifstream f(path);
+  std::stringstream text;
+  text << f.rdbuf();
+  Overlay o = Overlay::from_json(text.str());
+  const uint64_t now = monotonic_ms();
+  for (auto& [id, r] : o.registrations) {
+    r.last_heartbeat_ms = now;  // a restart grants each registration a fresh TTL
+    if (r.deregistered_ms) r.deregistered_ms = now;
+  }
+  spdlog::info("restored {} API change(s) from {}", o.admin.size() + o.weights.size() + o.added_services.size() +
+                   o.deleted_services.size() + o.added_backends.size() + o.deleted_backends.size() + o.registrations.size(),
+               path);
+  return o;
+}
+
+}  // namespace
+
 Node::Node(ControlConfig config)
-    : config_(std::move(config)),
+    : base_(std::move(config)),
+      overlay_(read_overlay(base_.state_file)),
+      config_(merge(base_, overlay_)),
       health_(std::make_unique<HealthChecker>(config_)),
       dataplane_(dp::Dataplane::NewStub(
           grpc::CreateChannel("unix:" + config_.dataplane_socket, grpc::InsecureChannelCredentials()))),
@@ -39,8 +65,39 @@ Node::Node(ControlConfig config)
 Node::~Node() = default;
 
 void Node::reload(ControlConfig next) {
-  // Unchanged services keep their health and their route state: a reload
-  // flaps nothing it does not change.
+  std::lock_guard lock(mu_);
+  base_ = std::move(next);
+  ControlConfig merged = merge(base_, overlay_);
+  if (std::string err = validate_merged(merged); !err.empty()) {
+    spdlog::error("reload refused: with the API changes kept in {}, {}", base_.state_file, err);
+    return;
+  }
+  apply(std::move(merged));
+  spdlog::info("configuration reloaded: {} service(s)", config_.services.size());
+}
+
+ChangeError Node::change(const std::function<ChangeError(Overlay&, const ControlConfig& merged)>& fn) {
+  std::lock_guard lock(mu_);
+  Overlay next = overlay_;
+  ChangeError e = fn(next, config_);
+  if (e.kind != ChangeError::none) return e;
+  ControlConfig merged = merge(base_, next);
+  if (std::string err = validate_merged(merged); !err.empty()) return {ChangeError::invalid, err};
+  // Persist first: what runs is always what a restart restores.
+  if (!base_.state_file.empty()) {
+    const std::string tmp = base_.state_file + ".tmp";
+    std::ofstream(tmp) << next.to_json() << '\n';
+    if (std::rename(tmp.c_str(), base_.state_file.c_str()) != 0)
+      return {ChangeError::invalid, "cannot write the state file '" + base_.state_file + "'"};
+  }
+  overlay_ = std::move(next);
+  apply(std::move(merged));
+  return {};
+}
+
+void Node::apply(ControlConfig next) {
+  // Unchanged services keep their health and their route state: a change
+  // flaps nothing it does not touch.
   std::map<BackendKey, BackendHealth> carried;
   const auto health = health_->snapshot();
   std::map<std::string, ServiceRoute> routes;
@@ -61,7 +118,43 @@ void Node::reload(ControlConfig next) {
   config_ = std::move(next);
   health_ = std::make_unique<HealthChecker>(config_, carried);
   routes_ = std::move(routes);
-  spdlog::info("configuration reloaded: {} service(s)", config_.services.size());
+}
+
+bool Node::backend_draining(const std::string& service, const BackendConfig& b) const {
+  if (auto a = overlay_.admin.find({service, b.address}); a != overlay_.admin.end() && a->second == AdminState::draining)
+    return true;
+  for (const auto& [id, r] : overlay_.registrations)
+    if (r.service == service && r.backend.address == b.address && r.deregistered_ms) return true;
+  return false;
+}
+
+// Healthy, not disabled, and (if it registered itself) heartbeating.
+bool Node::backend_up(const std::string& service, const BackendConfig& b,
+                      const std::map<BackendKey, BackendHealth>& health, uint64_t now) const {
+  if (auto a = overlay_.admin.find({service, b.address}); a != overlay_.admin.end() && a->second == AdminState::disabled)
+    return false;
+  for (const auto& [id, r] : overlay_.registrations)
+    if (r.service == service && r.backend.address == b.address && !registration_alive(r, now)) return false;
+  const auto h = health.find({service, b.address});
+  return h != health.end() && h->second.healthy;
+}
+
+// RSerPool deregistration: drained for the node's drain wait, then removed.
+void Node::expire_registrations(uint64_t now) {
+  bool changed = false;
+  for (auto it = overlay_.registrations.begin(); it != overlay_.registrations.end();) {
+    if (it->second.deregistered_ms && now - *it->second.deregistered_ms >= config_.drain_wait_ms) {
+      spdlog::info("registration {} ({} in {}) removed after draining", it->first,
+                   it->second.backend.address.to_string(), it->second.service);
+      it = overlay_.registrations.erase(it);
+      changed = true;
+    } else {
+      ++it;
+    }
+  }
+  if (!changed) return;
+  if (!base_.state_file.empty()) std::ofstream(base_.state_file) << overlay_.to_json() << '\n';
+  apply(merge(base_, overlay_));
 }
 
 void Node::drain(bool on) { drain_request_ = on ? 1 : 0; }
@@ -72,6 +165,8 @@ NodeStatus Node::status() const {
 }
 
 void Node::step(uint64_t now) {
+  std::lock_guard lock(mu_);
+  expire_registrations(now);
   const auto health = health_->snapshot();
   if (const int req = drain_request_.exchange(-1); req != -1 && (req == 1) != draining_) {
     draining_ = req == 1;
@@ -85,7 +180,7 @@ void Node::step(uint64_t now) {
     if (was != dataplane_ok_) spdlog::info("dataplane {}", dataplane_ok_ ? "forwarding" : "NOT forwarding: withdrawing every VIP");
     next_dataplane_check_ = now + 500;
   }
-  if (dataplane_ok_) sync_dataplane(health);
+  if (dataplane_ok_) sync_dataplane(health, now);
   sync_routes(now, health);
 }
 
@@ -107,16 +202,17 @@ bool Node::dataplane_alive() {
   return true;
 }
 
-void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health) {
+void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uint64_t now) {
   dp::DesiredState want;
   for (const IpAddress& a : config_.node_addresses) want.add_node_addresses(a.to_string());
   for (const ServiceConfig& s : config_.services) {
     to_proto(s.spec, *want.add_services());
     for (const BackendConfig& b : s.backends) {
-      const auto h = health.find({s.spec.name, b.address});
-      const bool up = h != health.end() && h->second.healthy;
-      to_proto(BackendSpec{s.spec.name, b.address, b.mac, b.weight, up ? BackendState::up : BackendState::down, ""},
-               *want.add_backends());
+      const bool up = backend_up(s.spec.name, b, health, now);
+      const BackendState state = !up ? BackendState::down
+                                 : backend_draining(s.spec.name, b) ? BackendState::draining
+                                                                    : BackendState::up;
+      to_proto(BackendSpec{s.spec.name, b.address, b.mac, b.weight, state, ""}, *want.add_backends());
     }
   }
   grpc::ClientContext get_ctx;
@@ -181,10 +277,8 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
   for (const ServiceConfig& s : config_.services) {
     RouteInputs in;
     in.total = static_cast<uint32_t>(s.backends.size());
-    for (const BackendConfig& b : s.backends) {
-      const auto h = health.find({s.spec.name, b.address});
-      in.healthy += h != health.end() && h->second.healthy;
-    }
+    for (const BackendConfig& b : s.backends)  // draining backends take no new flows: not counted
+      in.healthy += backend_up(s.spec.name, b, health, now) && !backend_draining(s.spec.name, b);
     in.dataplane_ok = dataplane_ok_;
     in.node_draining = draining_;
     in.drain_expired = draining_ && now - drain_started_ >= config_.drain_wait_ms;
@@ -270,10 +364,23 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
     for (uint32_t c : s.communities) rs.communities.push_back(community_name(c));
     for (const BackendConfig& b : s.backends) {
       const auto h = health.find({s.spec.name, b.address});
-      const BackendHealth bh = h != health.end() ? h->second : BackendHealth{};
-      rs.healthy += bh.healthy;
-      st.backends.push_back({s.spec.name, b.address, bh});
+      BackendStatus bs;
+      bs.service = s.spec.name;
+      bs.address = b.address;
+      bs.health = h != health.end() ? h->second : BackendHealth{};
+      bs.up = backend_up(s.spec.name, b, health, now);
+      rs.healthy += bs.up && !backend_draining(s.spec.name, b);
+      const auto a = overlay_.admin.find({s.spec.name, b.address});
+      bs.admin = backend_draining(s.spec.name, b) ? AdminState::draining
+                 : a != overlay_.admin.end()      ? a->second
+                                                  : AdminState::enabled;
+      bs.weight = b.weight;
+      bs.mac = b.mac;
+      for (const auto& [rid, reg] : overlay_.registrations)
+        bs.registered |= reg.service == s.spec.name && reg.backend.address == b.address;
+      st.backends.push_back(bs);
     }
+    st.services.push_back(s.spec);
     st.routes.push_back(rs);
   }
   for (const CoverConfig& c : config_.covers) {

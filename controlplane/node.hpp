@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "dataplane.grpc.pb.h"
 #include "gobgp_client.hpp"
 #include "health.hpp"
+#include "overlay.hpp"
 #include "route_state.hpp"
 
 namespace anylb::cp {
@@ -33,6 +35,11 @@ struct BackendStatus {
   std::string service;
   IpAddress address;
   BackendHealth health;
+  AdminState admin = AdminState::enabled;
+  uint32_t weight = 0;
+  MacAddress mac;
+  bool registered = false;
+  bool up = false;  // what the dataplane is told
 };
 
 struct NodeStatus {
@@ -45,15 +52,26 @@ struct NodeStatus {
   std::vector<IpAddress> addresses;
   std::vector<RouteStatus> routes;
   std::vector<BackendStatus> backends;
+  std::vector<ServiceSpec> services;
+};
+
+// An API change refused: which field, and why (maps to a gRPC status).
+struct ChangeError {
+  enum Kind { none, invalid, not_found, exists } kind = none;
+  std::string message;
 };
 
 class Node {
  public:
+  // `config` is the YAML; the overlay of API changes is read from its state file.
   explicit Node(ControlConfig config);
   ~Node();
 
   void step(uint64_t now_ms);                 // one pass; called every ~200 ms
-  void reload(ControlConfig next);            // applies a new, valid configuration
+  void reload(ControlConfig next);            // applies a new, valid YAML configuration
+  // Applies an API change to the overlay: validated, persisted, then run.
+  // Safe from any thread; `change` returns an error to refuse.
+  ChangeError change(const std::function<ChangeError(Overlay&, const ControlConfig& merged)>& change);
   void withdraw_all();                        // on shutdown when asked to
   // Drain: re-announce with GRACEFUL_SHUTDOWN and a prepend, then withdraw
   // after the configured wait; undrain restores. Safe from any thread.
@@ -62,14 +80,22 @@ class Node {
   const std::string& dataplane_socket() const { return config_.dataplane_socket; }
 
  private:
-  void sync_dataplane(const std::map<BackendKey, BackendHealth>& health);
+  void apply(ControlConfig merged);
+  bool backend_up(const std::string& service, const BackendConfig& b, const std::map<BackendKey, BackendHealth>& health,
+                  uint64_t now) const;
+  bool backend_draining(const std::string& service, const BackendConfig& b) const;
+  void expire_registrations(uint64_t now);
+  void sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uint64_t now);
   bool dataplane_alive();
   void sync_routes(uint64_t now_ms, const std::map<BackendKey, BackendHealth>& health);
   std::vector<PathSpec> wanted_paths(uint32_t asn) const;
   void publish_status(const std::map<BackendKey, BackendHealth>& health, uint64_t now_ms, bool gobgp_ok,
                       std::vector<std::pair<std::string, std::string>> peers);
 
-  ControlConfig config_;
+  std::mutex mu_;        // step() and API changes
+  ControlConfig base_;   // the YAML
+  Overlay overlay_;      // API changes
+  ControlConfig config_; // base_ + overlay_: what runs
   std::unique_ptr<HealthChecker> health_;
   std::unique_ptr<anylb::dataplane::v1::Dataplane::Stub> dataplane_;
   GobgpClient gobgp_;

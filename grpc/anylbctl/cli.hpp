@@ -65,6 +65,8 @@ void cmd_state(const Cli& cli, Dataplane& dp);
 void cmd_routes(const Cli& cli);
 void cmd_control_health(const Cli& cli);
 void cmd_control_node(const Cli& cli);
+void cmd_control_service(const Cli& cli);
+void cmd_control_backend(const Cli& cli);
 void cmd_apply(const Cli& cli, Dataplane& dp);
 
 std::string protocol_name(pb::Protocol p);

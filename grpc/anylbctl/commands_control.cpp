@@ -99,4 +99,171 @@ void cmd_control_node(const Cli& cli) {
   print_node(cli, node);
 }
 
+namespace {
+
+std::string admin_name(v1::BackendAdminState a) {
+  return a == v1::BACKEND_ADMIN_STATE_DRAINING ? "draining" : a == v1::BACKEND_ADMIN_STATE_DISABLED ? "disabled" : "enabled";
+}
+
+nlohmann::json detail_json(const v1::ServiceDetail& d) {
+  const v1::Service& s = d.service();
+  nlohmann::json j = {{"name", s.name()}, {"vip", s.vip()}, {"proto", s.protocol() == v1::PROTOCOL_UDP ? "udp" : "tcp"},
+                      {"port", s.port()}, {"quorum", s.quorum()}, {"announced", d.announced()},
+                      {"backends", nlohmann::json::array()}};
+  for (const auto& b : d.backends())
+    j["backends"].push_back({{"address", b.address()}, {"mac", b.mac()}, {"weight", b.weight()},
+                             {"admin_state", admin_name(b.admin_state())}, {"health", health_name(b.health())},
+                             {"registered", b.registered()}, {"detail", b.health_detail()}});
+  return j;
+}
+
+const std::string& arg(const Cli& cli, std::size_t i, const char* what) {
+  if (cli.args.size() <= i) throw UsageError(std::string("missing ") + what);
+  return cli.args[i];
+}
+
+uint32_t count(const std::string& s, const char* what) {
+  try {
+    std::size_t used = 0;
+    const unsigned long v = std::stoul(s, &used);
+    if (used != s.size() || v > 0xffffffffUL) throw std::invalid_argument(s);
+    return static_cast<uint32_t>(v);
+  } catch (const std::exception&) {
+    throw UsageError(std::string(what) + ": '" + s + "' is not a number");
+  }
+}
+
+}  // namespace
+
+void cmd_control_service(const Cli& cli) {
+  auto stub = control_stub(cli);
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  const std::string& verb = arg(cli, 1, "service subcommand (list, show, add, del)");
+  if (verb == "list") {
+    v1::ListServicesResponse resp;
+    check(stub->ListServices(&ctx, {}, &resp), cli, "service list");
+    nlohmann::json j = nlohmann::json::array();
+    Table t({"NAME", "VIP", "PROTO", "PORT", "BACKENDS", "UP", "ROUTE"});
+    for (const auto& d : resp.services()) {
+      j.push_back(detail_json(d));
+      int up = 0;
+      for (const auto& b : d.backends()) up += b.health() == v1::HEALTH_UP;
+      t.add({d.service().name(), d.service().vip(), d.service().protocol() == v1::PROTOCOL_UDP ? "udp" : "tcp",
+             d.service().port() ? std::to_string(d.service().port()) : "any", std::to_string(d.backends_size()),
+             std::to_string(up), d.announced() ? "announced" : "withdrawn"});
+    }
+    print(cli, j, t.str());
+  } else if (verb == "show") {
+    v1::GetServiceRequest req;
+    req.set_name(arg(cli, 2, "service name"));
+    v1::ServiceDetail d;
+    check(stub->GetService(&ctx, req, &d), cli, "service show");
+    Table t({"ADDRESS", "MAC", "WEIGHT", "ADMIN", "HEALTH", "DETAIL"});
+    for (const auto& b : d.backends())
+      t.add({b.address() + (b.registered() ? " (registered)" : ""), b.mac(), std::to_string(b.weight()),
+             admin_name(b.admin_state()), health_name(b.health()), b.health_detail()});
+    print(cli, detail_json(d),
+          "service " + d.service().name() + ": " + d.service().vip() + ", quorum " + std::to_string(d.service().quorum()) +
+              ", " + (d.announced() ? "announced" : "withdrawn") + "\n" + t.str());
+  } else if (verb == "add") {
+    v1::AddServiceRequest req;
+    v1::Service* s = req.mutable_service();
+    s->set_name(arg(cli, 2, "service name"));
+    s->set_vip(arg(cli, 3, "VIP"));
+    const std::string& proto = arg(cli, 4, "protocol");
+    if (proto != "tcp" && proto != "udp") throw UsageError("protocol: '" + proto + "' is not tcp or udp");
+    s->set_protocol(proto == "tcp" ? v1::PROTOCOL_TCP : v1::PROTOCOL_UDP);
+    const std::string& port = arg(cli, 5, "port");
+    s->set_port(port == "any" ? 0 : count(port, "port"));
+    const std::string mode = cli.flag("mode", "l2-dsr");
+    if (mode != "l2-dsr" && mode != "ipip" && mode != "gue") throw UsageError("--mode: '" + mode + "' is not l2-dsr, ipip or gue");
+    s->set_mode(mode == "ipip" ? v1::FORWARDING_MODE_IPIP : mode == "gue" ? v1::FORWARDING_MODE_GUE : v1::FORWARDING_MODE_L2_DSR);
+    s->set_hash_fragments(cli.flag("fragments", "drop") == "hash");
+    if (cli.has_flag("quorum")) s->set_quorum(count(cli.flag("quorum"), "--quorum"));
+    v1::ServiceDetail d;
+    check(stub->AddService(&ctx, req, &d), cli, "service add");
+    print(cli, {{"result", "added"}, {"service", s->name()}}, "added service " + s->name() + "\n");
+  } else if (verb == "del") {
+    v1::DeleteServiceRequest req;
+    req.set_name(arg(cli, 2, "service name"));
+    v1::Empty e;
+    check(stub->DeleteService(&ctx, req, &e), cli, "service del");
+    print(cli, {{"result", "deleted"}, {"service", req.name()}}, "deleted service " + req.name() + "\n");
+  } else {
+    throw UsageError("service: unknown subcommand '" + verb + "' (list, show, add, del)");
+  }
+}
+
+void cmd_control_backend(const Cli& cli) {
+  auto stub = control_stub(cli);
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  const std::string& verb = arg(cli, 1, "backend subcommand");
+  v1::Empty empty;
+  v1::Backend out;
+  std::string done;
+  if (verb == "heartbeat" || verb == "deregister") {
+    const std::string& id = arg(cli, 2, "registration id");
+    if (verb == "heartbeat") {
+      v1::HeartbeatRequest req;
+      req.set_registration_id(id);
+      check(stub->Heartbeat(&ctx, req, &empty), cli, "backend heartbeat");
+    } else {
+      v1::DeregisterBackendRequest req;
+      req.set_registration_id(id);
+      check(stub->DeregisterBackend(&ctx, req, &empty), cli, "backend deregister");
+    }
+    return print(cli, {{"result", verb}, {"registration_id", id}}, verb + " " + id + ": done\n");
+  }
+  const std::string& service = arg(cli, 2, "service name");
+  const std::string& address = arg(cli, 3, "backend address");
+  if (verb == "add" || verb == "register") {
+    if (!cli.has_flag("mac")) throw UsageError("backend " + verb + ": --mac is required");
+    v1::Backend b;
+    b.set_service(service);
+    b.set_address(address);
+    b.set_mac(cli.flag("mac"));
+    if (cli.has_flag("weight")) b.set_weight(count(cli.flag("weight"), "--weight"));
+    if (verb == "register") {
+      v1::RegisterBackendRequest req;
+      *req.mutable_backend() = b;
+      req.set_ttl_seconds(count(cli.flag("ttl", "10"), "--ttl"));
+      v1::RegisterBackendResponse resp;
+      check(stub->RegisterBackend(&ctx, req, &resp), cli, "backend register");
+      return print(cli, {{"registration_id", resp.registration_id()}}, resp.registration_id() + "\n");
+    }
+    v1::AddBackendRequest req;
+    *req.mutable_backend() = b;
+    check(stub->AddBackend(&ctx, req, &out), cli, "backend add");
+    done = "added backend " + address + " to " + service;
+  } else if (verb == "del") {
+    v1::DeleteBackendRequest req;
+    req.set_service(service);
+    req.set_address(address);
+    check(stub->DeleteBackend(&ctx, req, &empty), cli, "backend del");
+    done = "deleted backend " + address + " from " + service;
+  } else if (verb == "drain" || verb == "undrain" || verb == "enable" || verb == "disable") {
+    v1::SetBackendStateRequest req;
+    req.set_service(service);
+    req.set_address(address);
+    req.set_admin_state(verb == "drain" ? v1::BACKEND_ADMIN_STATE_DRAINING
+                        : verb == "disable" ? v1::BACKEND_ADMIN_STATE_DISABLED
+                                            : v1::BACKEND_ADMIN_STATE_ENABLED);
+    check(stub->SetBackendState(&ctx, req, &out), cli, "backend state");
+    done = "backend " + address + " of " + service + " is now " + admin_name(req.admin_state());
+  } else if (verb == "weight") {
+    v1::SetBackendWeightRequest req;
+    req.set_service(service);
+    req.set_address(address);
+    req.set_weight(count(arg(cli, 4, "weight"), "weight"));
+    check(stub->SetBackendWeight(&ctx, req, &out), cli, "backend weight");
+    done = "backend " + address + " of " + service + " has weight " + std::to_string(req.weight());
+  } else {
+    throw UsageError("backend: unknown subcommand '" + verb +
+                     "' (add, del, drain, undrain, enable, disable, weight, register, heartbeat, deregister)");
+  }
+  print(cli, {{"result", done}}, done + "\n");
+}
+
 }  // namespace anylb::ctl

@@ -31,6 +31,8 @@ Commands:
   backend undrain SERVICE ADDRESS           back to up (also: enable)
   backend disable SERVICE ADDRESS           down: its flows move
   backend weight SERVICE ADDRESS WEIGHT
+  backend register SERVICE ADDRESS --mac MAC [--ttl SEC]   join a pool; prints a registration id (control plane)
+  backend heartbeat ID | backend deregister ID             keep it in / drain it out, then remove
   stats [--interval SEC]                    totals and rates per port, service and backend; drops
   flows [--service NAME] [--backend ADDRESS] [--limit N]
   trace SRC:PORT DST:PORT tcp|udp           which backend this flow gets, and why
@@ -41,8 +43,11 @@ Commands:
   state                                     the desired state as JSON
   apply FILE [--generation N]               apply a whole desired state (JSON, as 'state' prints)
 
-Changes are applied to the dataplane as a new generation of its whole state,
-all or nothing; the dataplane persists them when it runs with --state-file.
+Where commands go: to the control plane (anylb.v1, --controlplane), unless
+only --dataplane is given: then service/backend changes are applied to the
+dataplane directly as a new generation of its whole state (a node without a
+control plane). The control plane persists changes in its node.state_file;
+the dataplane in its --state-file.
 )";
 
 const std::map<std::string, std::string> kCommandHelp = {
@@ -113,6 +118,8 @@ int main(int argc, char** argv) {
     if (cmd == "routes") return cmd_routes(cli), 0;
     if (cmd == "health" && to_control) return cmd_control_health(cli), 0;
     if (cmd == "node" && (to_control || cli.args.size() > 1)) return cmd_control_node(cli), 0;
+    if (cmd == "service" && to_control) return cmd_control_service(cli), 0;
+    if (cmd == "backend" && to_control) return cmd_control_backend(cli), 0;
     Dataplane dp(cli.dataplane);
     if (cmd == "service") cmd_service(cli, dp);
     else if (cmd == "backend") cmd_backend(cli, dp);

@@ -1,0 +1,149 @@
+#include "overlay.hpp"
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+namespace anylb::cp {
+
+namespace {
+
+std::string admin_name(AdminState a) {
+  return a == AdminState::enabled ? "enabled" : a == AdminState::draining ? "draining" : "disabled";
+}
+
+AdminState admin_from(const std::string& s) {
+  if (s == "enabled") return AdminState::enabled;
+  if (s == "draining") return AdminState::draining;
+  if (s == "disabled") return AdminState::disabled;
+  throw std::runtime_error("unknown admin state '" + s + "'");
+}
+
+nlohmann::json backend_json(const BackendConfig& b) {
+  return {{"address", b.address.to_string()}, {"mac", b.mac.to_string()}, {"weight", b.weight}};
+}
+
+BackendConfig backend_from(const nlohmann::json& j) {
+  BackendConfig b;
+  auto a = IpAddress::parse(j.at("address").get<std::string>());
+  auto m = MacAddress::parse(j.at("mac").get<std::string>());
+  if (!a || !m) throw std::runtime_error("bad backend " + j.dump());
+  b.address = *a;
+  b.mac = *m;
+  b.weight = j.at("weight").get<uint32_t>();
+  return b;
+}
+
+}  // namespace
+
+std::string Overlay::to_json() const {
+  using nlohmann::json;
+  json j;
+  j["admin"] = json::array();
+  for (const auto& [id, a] : admin) j["admin"].push_back({{"service", id.first}, {"address", id.second.to_string()}, {"state", admin_name(a)}});
+  j["weights"] = json::array();
+  for (const auto& [id, w] : weights) j["weights"].push_back({{"service", id.first}, {"address", id.second.to_string()}, {"weight", w}});
+  j["added_services"] = json::array();
+  for (const ServiceConfig& s : added_services)
+    j["added_services"].push_back({{"name", s.spec.name}, {"vip", s.spec.vip.to_string()}, {"proto", s.spec.proto == 6 ? "tcp" : "udp"},
+                                   {"port", s.spec.port}, {"mode", std::string(to_string(s.spec.mode))},
+                                   {"fragments", std::string(to_string(s.spec.fragments))}, {"quorum", s.quorum.count}});
+  j["deleted_services"] = deleted_services;
+  j["added_backends"] = json::array();
+  for (const auto& [id, b] : added_backends) {
+    json e = backend_json(b);
+    e["service"] = id.first;
+    j["added_backends"].push_back(e);
+  }
+  j["deleted_backends"] = json::array();
+  for (const auto& id : deleted_backends) j["deleted_backends"].push_back({{"service", id.first}, {"address", id.second.to_string()}});
+  j["registrations"] = json::array();
+  for (const auto& [rid, r] : registrations) {
+    json e = backend_json(r.backend);
+    e["id"] = rid;
+    e["service"] = r.service;
+    e["ttl_ms"] = r.ttl_ms;
+    e["deregistered"] = r.deregistered_ms.has_value();
+    j["registrations"].push_back(e);
+  }
+  j["next_registration"] = next_registration;
+  return j.dump(1);
+}
+
+Overlay Overlay::from_json(const std::string& text) {
+  try {
+    const nlohmann::json j = nlohmann::json::parse(text);
+    Overlay o;
+    auto id_of = [](const nlohmann::json& e) {
+      auto a = IpAddress::parse(e.at("address").get<std::string>());
+      if (!a) throw std::runtime_error("bad address in " + e.dump());
+      return BackendId{e.at("service").get<std::string>(), *a};
+    };
+    for (const auto& e : j.at("admin")) o.admin[id_of(e)] = admin_from(e.at("state").get<std::string>());
+    for (const auto& e : j.at("weights")) o.weights[id_of(e)] = e.at("weight").get<uint32_t>();
+    for (const auto& e : j.at("added_services")) {
+      std::string err;
+      const std::string spec = "name=" + e.at("name").get<std::string>() + " vip=" + e.at("vip").get<std::string>() +
+                               " proto=" + e.at("proto").get<std::string>() + " port=" +
+                               (e.at("port").get<int>() == 0 ? std::string("any") : std::to_string(e.at("port").get<int>())) +
+                               " mode=" + e.at("mode").get<std::string>() + " fragments=" + e.at("fragments").get<std::string>();
+      auto s = parse_service_spec(spec, err);
+      if (!s) throw std::runtime_error(err);
+      ServiceConfig sc;
+      sc.spec = *s;
+      sc.spec.origin = "API";
+      sc.quorum = Quorum{e.at("quorum").get<uint32_t>(), 0};
+      sc.check.type = CheckType::tcp;
+      o.added_services.push_back(sc);
+    }
+    for (const auto& n : j.at("deleted_services")) o.deleted_services.insert(n.get<std::string>());
+    for (const auto& e : j.at("added_backends")) o.added_backends[id_of(e)] = backend_from(e);
+    for (const auto& e : j.at("deleted_backends")) o.deleted_backends.insert(id_of(e));
+    for (const auto& e : j.at("registrations")) {
+      Registration r;
+      r.service = e.at("service").get<std::string>();
+      r.backend = backend_from(e);
+      r.ttl_ms = e.at("ttl_ms").get<uint64_t>();
+      if (e.at("deregistered").get<bool>()) r.deregistered_ms = 0;  // finish draining out
+      o.registrations[e.at("id").get<std::string>()] = r;
+    }
+    o.next_registration = j.at("next_registration").get<uint64_t>();
+    return o;
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(std::string("not an anylb state file: ") + e.what());
+  }
+}
+
+ControlConfig merge(const ControlConfig& base, const Overlay& o) {
+  ControlConfig c = base;
+  std::erase_if(c.services, [&](const ServiceConfig& s) { return o.deleted_services.count(s.spec.name) > 0; });
+  for (const ServiceConfig& s : o.added_services) c.services.push_back(s);
+  for (ServiceConfig& s : c.services) {
+    std::erase_if(s.backends, [&](const BackendConfig& b) { return o.deleted_backends.count({s.spec.name, b.address}) > 0; });
+    for (const auto& [id, b] : o.added_backends)
+      if (id.first == s.spec.name) s.backends.push_back(b);
+    for (const auto& [rid, r] : o.registrations) {
+      if (r.service != s.spec.name) continue;
+      bool present = false;
+      for (const BackendConfig& b : s.backends) present |= b.address == r.backend.address;
+      if (!present) s.backends.push_back(r.backend);
+    }
+    for (BackendConfig& b : s.backends)
+      if (auto w = o.weights.find({s.spec.name, b.address}); w != o.weights.end()) b.weight = w->second;
+  }
+  return c;
+}
+
+std::string validate_merged(const ControlConfig& c) {
+  DesiredState ds;
+  ds.node_addresses = c.node_addresses;
+  for (const ServiceConfig& s : c.services) {
+    ds.services.push_back(s.spec);
+    if (s.spec.vip.is_v4() ? !c.next_hop_v4 : !c.next_hop_v6)
+      return "service '" + s.spec.name + "': no next hop of the VIP's family to announce it with";
+    for (const BackendConfig& b : s.backends)
+      ds.backends.push_back(BackendSpec{s.spec.name, b.address, b.mac, b.weight, BackendState::up, s.spec.origin});
+  }
+  return validate_desired_state(ds);
+}
+
+}  // namespace anylb::cp

@@ -1,0 +1,56 @@
+// Changes made through the operator API (anylb.v1) on top of the YAML
+// configuration: admin states, weights, added or deleted services and
+// backends, and RSerPool-style registrations. Persisted as JSON in the
+// node's state file, so they survive a restart; merged with the YAML into
+// the configuration the node runs. Pure: no threads, time passed in.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "config.hpp"
+
+namespace anylb::cp {
+
+enum class AdminState { enabled, draining, disabled };
+
+using BackendId = std::pair<std::string, IpAddress>;  // (service, address)
+
+struct Registration {
+  std::string service;
+  BackendConfig backend;
+  uint64_t ttl_ms = 0;
+  uint64_t last_heartbeat_ms = 0;             // monotonic; not persisted (a restart grants a fresh TTL)
+  std::optional<uint64_t> deregistered_ms;    // draining out since then
+};
+
+struct Overlay {
+  std::map<BackendId, AdminState> admin;
+  std::map<BackendId, uint32_t> weights;
+  std::vector<ServiceConfig> added_services;   // checked by TCP connect to the service port
+  std::set<std::string> deleted_services;
+  std::map<BackendId, BackendConfig> added_backends;
+  std::set<BackendId> deleted_backends;
+  std::map<std::string, Registration> registrations;  // by registration id
+  uint64_t next_registration = 1;
+
+  std::string to_json() const;
+  static Overlay from_json(const std::string& text);  // throws std::runtime_error
+};
+
+// The configuration the node runs: YAML + overlay. Registered backends are
+// included while registered (their liveness is judged by the node).
+ControlConfig merge(const ControlConfig& base, const Overlay& overlay);
+
+// Whole-configuration checks the dataplane would make; empty when valid.
+std::string validate_merged(const ControlConfig& merged);
+
+// A registration whose heartbeat is older than its TTL is down.
+inline bool registration_alive(const Registration& r, uint64_t now_ms) {
+  return now_ms - r.last_heartbeat_ms <= r.ttl_ms;
+}
+
+}  // namespace anylb::cp
