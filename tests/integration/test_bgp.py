@@ -1,6 +1,6 @@
 """BGP integration tests: what the router learns from a node.
 
-Usage (root): test_bgp.py [CONTROLPLANE [DATAPLANE]] [--only CASE,CASE]
+Usage (root): test_bgp.py [CONTROLPLANE [DATAPLANE [ANYLBCTL]]] [--only=CASE,CASE]
 The scaffolding cases announce by hand with the gobgp CLI; the controlplane
 cases are skipped while the controlplane binary does not exist.
 ANYLB_KEEP_LAB=1 keeps the lab's configs and daemon logs in /tmp/anylb-bgp-PID-*.
@@ -362,6 +362,127 @@ def sigterm_stops_it(lb):
     p.send(signal.SIGTERM)
     rc = p.wait(10)
     assert rc == 0, f"exit {rc} after SIGTERM:\n{p.log()}"
+
+
+# ---- the operator API (anylb.v1) through anylbctl ---------------------------
+
+CTL = ARGS[2] if len(ARGS) > 2 else os.path.join(REPO, "build", "grpc", "anylbctl", "anylbctl")
+DRAIN_WAIT = 3
+
+
+def start_cp_api(lb, services, state_file=True):
+    """A controlplane with its API socket, state file and metrics in the lab."""
+    extra = {"api": {"socket": lb.path("cp.sock")}, "metrics": {"listen": "127.0.0.1:19100"}}
+    L.write_controlplane_config(lb.path("cp.yaml"), services, dataplane_socket=lb.path("dataplane.sock"), extra=extra)
+    if state_file:  # node keys go under node: (write_controlplane_config has no knob for them)
+        with open(lb.path("cp.yaml")) as f:
+            text = f.read()
+        text = text.replace("node:\n", f"node:\n  state_file: \"{lb.path('cp-state.json')}\"\n  drain_wait: {DRAIN_WAIT}s\n", 1)
+        with open(lb.path("cp.yaml"), "w") as f:
+            f.write(text)
+    p = lb.start_controlplane(CP, lb.path("cp.yaml"))
+    L.wait_until(lambda: os.path.exists(lb.path("cp.sock")) or not p.alive(), 10, what="controlplane API socket")
+    return p
+
+
+def ctl(lb, *args, check=True):
+    import json as _json
+    import subprocess
+    r = subprocess.run([CTL, "--controlplane", lb.path("cp.sock"), "--json", *map(str, args)],
+                       capture_output=True, text=True, timeout=20)
+    if check:
+        assert r.returncode == 0, f"anylbctl {' '.join(map(str, args))}: exit {r.returncode}: {r.stderr}"
+        return _json.loads(r.stdout)
+    return r
+
+
+def dp_backend_state(lb, address):
+    st = lb.dataplane_state() or {}
+    return next((b["state"] for b in st.get("backends", []) if b["address"] == address), None)
+
+
+@controlplane_case
+def api_changes_reach_dataplane_and_routes_and_persist(lb):
+    if os.path.exists(lb.path("cp-state.json")):
+        os.unlink(lb.path("cp-state.json"))
+    start_cp_api(lb, [service(quorum=2)])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    show = ctl(lb, "service", "show", "web")
+    assert [b["health"] for b in show["backends"]] == ["up"] * 3 and show["announced"], show
+    ctl(lb, "backend", "disable", "web", L.backend_addr(2))
+    L.wait_until(lambda: dp_backend_state(lb, L.backend_addr(2)) == "down", 5, what="disabled backend down in the dataplane")
+    ctl(lb, "backend", "drain", "web", L.backend_addr(3))  # draining: takes no new flows, so not counted
+    L.wait_until(lambda: dp_backend_state(lb, L.backend_addr(3)) == "draining", 5, what="drained backend draining")
+    until_routed(lb, VIP_P, WITHDRAW_WITHIN, present=False)
+    routes = {r["prefix"]: r for r in ctl(lb, "routes")}
+    assert not routes[VIP_P]["announced"] and "below quorum" in routes[VIP_P]["reason"], routes
+    # Restarted, the controlplane keeps what the API changed.
+    lb.stop("controlplane")
+    start_cp_api(lb, [service(quorum=2)])
+    time.sleep(2)
+    admin = {b["address"]: b["admin_state"] for b in ctl(lb, "service", "show", "web")["backends"]}
+    assert admin[L.backend_addr(2)] == "disabled" and admin[L.backend_addr(3)] == "draining", admin
+    assert VIP_P not in lb.router_routes()
+    for i in (2, 3):
+        ctl(lb, "backend", "enable", "web", L.backend_addr(i))
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN + HOLD_DOWN)
+    r = ctl(lb, "backend", "weight", "web", L.backend_addr(1), 0, check=False)
+    assert r.returncode == 1 and "weight" in r.stderr, r.stderr
+    r = ctl(lb, "backend", "drain", "web", "198.18.1.99", check=False)
+    assert r.returncode == 1 and "not a backend" in r.stderr, r.stderr
+
+
+@controlplane_case
+def node_drain_announces_graceful_shutdown_then_withdraws(lb):
+    start_cp_api(lb, [service()])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    node = ctl(lb, "node", "drain")
+    assert node["draining"], node
+    L.wait_until(lambda: "65535:0" in (lb.router_communities(VIP_P) or set()), 5,
+                 what="GRACEFUL_SHUTDOWN at the router", diag=lb.diag)
+    detail = lb.router_route_detail(VIP_P)
+    assert f"{L.NODE_AS} {L.NODE_AS}" in detail, f"no AS-path prepend while draining:\n{detail}"
+    until_routed(lb, VIP_P, DRAIN_WAIT + 3, present=False)
+    ctl(lb, "node", "undrain")
+    until_routed(lb, VIP_P, HOLD_DOWN + ANNOUNCE_WITHIN)
+    assert lb.router_communities(VIP_P) == {L.NO_EXPORT, "65000:100"}
+
+
+@controlplane_case
+def registered_backend_lives_by_heartbeat(lb):
+    svc = service(quorum=1)
+    svc["backends"] = svc["backends"][:2]  # backend 3 joins by registering
+    start_cp_api(lb, [svc])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    me = L.backend_addr(3)
+    rid = ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 2)["registration_id"]
+    L.wait_until(lambda: dp_backend_state(lb, me) == "up", 5, what="registered backend up in the dataplane")
+    L.wait_until(lambda: dp_backend_state(lb, me) == "down", 5, what="missed heartbeats: down")
+    ctl(lb, "backend", "heartbeat", rid)
+    L.wait_until(lambda: dp_backend_state(lb, me) == "up", 3, what="heartbeat: up again")
+    ctl(lb, "backend", "deregister", rid)
+    L.wait_until(lambda: dp_backend_state(lb, me) == "draining", 3, what="deregistered: draining")
+    L.wait_until(lambda: dp_backend_state(lb, me) is None, DRAIN_WAIT + 3, what="deregistered: removed after draining")
+    r = ctl(lb, "backend", "heartbeat", rid, check=False)
+    assert r.returncode == 1 and "not registered" in r.stderr, r.stderr
+
+
+@controlplane_case
+def metrics_show_routes_sessions_and_health(lb):
+    start_cp_api(lb, [service()])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+
+    def scrape():
+        return L.run("ip", "netns", "exec", lb.node, "curl", "-s", "--max-time", "3",
+                     "http://127.0.0.1:19100/metrics", check=False).stdout
+
+    L.wait_until(lambda: f'anylb_route_announced{{prefix="{VIP_P}",service="web"}} 1' in scrape(), 5,
+                 what="route metric", diag=scrape)
+    text = scrape()
+    assert "anylb_dataplane_up 1" in text and "anylb_node_info{node=\"node1\"} 1" in text, text
+    assert f'anylb_bgp_session_established{{peer="{L.ROUTER_LINK4}",state="established"}} 1' in text, text
+    assert f'anylb_backend_healthy{{service="web",backend="{L.backend_addr(1)}"}} 1' in text, text
+    assert 'anylb_drops_total{reason="no_backend"}' in text, text
 
 
 if __name__ == "__main__":
