@@ -1,0 +1,156 @@
+// Each kind of health probe against a real local server (loopback), both
+// answering and failing.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "probes.hpp"
+
+namespace anylb::cp {
+namespace {
+
+const IpAddress kLoopback = *IpAddress::parse("127.0.0.1");
+
+// A socket bound to 127.0.0.1 on a free port.
+int bound(int type, uint16_t& port) {
+  const int fd = ::socket(AF_INET, type, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+// Answers one HTTP request per connection with `response`, until stopped.
+class HttpServer {
+ public:
+  explicit HttpServer(std::string response) : response_(std::move(response)) {
+    fd_ = bound(SOCK_STREAM, port_);
+    ::listen(fd_, 8);
+    thread_ = std::thread([this] {
+      while (true) {
+        const int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0 || stop_) { if (c >= 0) ::close(c); return; }
+        char buf[1024];
+        (void)::recv(c, buf, sizeof buf, 0);
+        (void)::send(c, response_.data(), response_.size(), MSG_NOSIGNAL);
+        ::close(c);
+      }
+    });
+  }
+  ~HttpServer() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  std::string response_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+CheckConfig check(CheckType type, uint16_t port) {
+  CheckConfig c;
+  c.type = type;
+  c.port = port;
+  c.timeout_ms = 500;
+  c.interval_ms = 1000;
+  return c;
+}
+
+TEST(Probes, TcpConnectsOrIsRefused) {
+  HttpServer s("HTTP/1.0 200 OK\r\n\r\n");
+  EXPECT_TRUE(probe(check(CheckType::tcp, s.port()), kLoopback, 0).ok);
+  uint16_t closed = 0;
+  const int fd = bound(SOCK_STREAM, closed);  // bound, not listening: refused
+  const ProbeResult r = probe(check(CheckType::tcp, closed), kLoopback, 0);
+  ::close(fd);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.detail.find("refused"), std::string::npos) << r.detail;
+}
+
+TEST(Probes, HttpStatusAndBody) {
+  HttpServer ok("HTTP/1.0 200 OK\r\nContent-Length: 11\r\n\r\nbackend-one");
+  CheckConfig c = check(CheckType::http, ok.port());
+  c.body = "one";
+  EXPECT_TRUE(probe(c, kLoopback, 0).ok);
+  c.body = "two";
+  const ProbeResult wrong_body = probe(c, kLoopback, 0);
+  EXPECT_FALSE(wrong_body.ok);
+  EXPECT_NE(wrong_body.detail.find("body"), std::string::npos);
+
+  HttpServer err("HTTP/1.0 503 Unavailable\r\n\r\n");
+  const ProbeResult r = probe(check(CheckType::http, err.port()), kLoopback, 0);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.detail.find("503"), std::string::npos) << r.detail;
+  // The service port is used when the check names none.
+  CheckConfig by_service = check(CheckType::http, 0);
+  EXPECT_TRUE(probe(by_service, kLoopback, ok.port()).ok);
+}
+
+TEST(Probes, UdpDnsAnswerWithTheSameId) {
+  uint16_t port = 0;
+  const int fd = bound(SOCK_DGRAM, port);
+  std::thread responder([fd] {
+    unsigned char buf[512];
+    sockaddr_in from{};
+    socklen_t len = sizeof from;
+    const ssize_t n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+    if (n < 12) return;
+    buf[2] |= 0x80;  // QR: a response, same id, NXDOMAIN is still an answer
+    buf[3] = 0x03;
+    ::sendto(fd, buf, static_cast<size_t>(n), 0, reinterpret_cast<sockaddr*>(&from), len);
+  });
+  CheckConfig c = check(CheckType::udp_dns, port);
+  c.dns_name = "example.org";
+  const ProbeResult r = probe(c, kLoopback, 0);
+  responder.join();
+  ::close(fd);
+  EXPECT_TRUE(r.ok) << r.detail;
+  // Nobody listening: ICMP port unreachable, or silence.
+  EXPECT_FALSE(probe(check(CheckType::udp_dns, port), kLoopback, 0).ok);
+}
+
+TEST(Probes, ExecExitCodeAndTimeout) {
+  CheckConfig c = check(CheckType::exec, 0);
+  c.command = "test \"$ANYLB_BACKEND\" = 127.0.0.1";
+  EXPECT_TRUE(probe(c, kLoopback, 0).ok);
+  c.command = "exit 3";
+  const ProbeResult r = probe(c, kLoopback, 0);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.detail, "exit 3");
+  c.command = "sleep 5";
+  c.timeout_ms = 200;
+  const ProbeResult slow = probe(c, kLoopback, 0);
+  EXPECT_FALSE(slow.ok);
+  EXPECT_EQ(slow.detail, "timed out");
+}
+
+TEST(Probes, IcmpEchoOnLoopback) {
+  if (::geteuid() != 0) GTEST_SKIP() << "ICMP probes need root (raw sockets)";
+  // Loopback only: test traffic never leaves the machine (the unanswered
+  // case is the integration tests' stopped backends).
+  const ProbeResult r = probe(check(CheckType::icmp, 0), kLoopback, 0);
+  EXPECT_TRUE(r.ok) << r.detail;
+  const ProbeResult r6 = probe(check(CheckType::icmp, 0), *IpAddress::parse("::1"), 0);
+  EXPECT_TRUE(r6.ok) << r6.detail;
+}
+
+}  // namespace
+}  // namespace anylb::cp
