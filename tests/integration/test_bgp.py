@@ -364,6 +364,22 @@ def sigterm_stops_it(lb):
     assert rc == 0, f"exit {rc} after SIGTERM:\n{p.log()}"
 
 
+@controlplane_case
+def withdrawals_touch_only_our_paths(lb):
+    # GoBGP withdraws every local path on a DeletePath naming neither uuid nor
+    # path (GOBGP_NOTES pitfall 3): ours always name the path.
+    foreign = "203.0.113.128/25"
+    start_cp(lb, [service()])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    lb.gobgp("global", "rib", "-a", "ipv4", "add", foreign, "nexthop", L.NODE_LINK4)
+    until_routed(lb, foreign, 10)
+    lb.stop_backend(2)
+    lb.stop_backend(3)
+    until_routed(lb, VIP_P, WITHDRAW_WITHIN + 2, present=False)
+    assert stays(lb, foreign, 2, present=True), "withdrawing our VIP took another path with it"
+    assert foreign in lb.gobgp("global", "rib", "-a", "ipv4").stdout
+
+
 # ---- the operator API (anylb.v1) through anylbctl ---------------------------
 
 CTL = ARGS[2] if len(ARGS) > 2 else os.path.join(REPO, "build", "grpc", "anylbctl", "anylbctl")
