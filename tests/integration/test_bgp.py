@@ -17,8 +17,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import bgp_lab as L  # noqa: E402
-from tap import Skip, Tap  # noqa: E402
+from tap import Skip, Tap  # noqa: E402  (tests/tap.py, shared with the packet tests)
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--only")]

@@ -21,7 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tap import Tap as _SharedTap  # noqa: E402  (tests/tap.py)
 
 from scapy.all import Ether, IP, IPv6, TCP, UDP, rdpcap, raw  # noqa: F401
 
@@ -45,30 +47,11 @@ def _cleanup():
 atexit.register(_cleanup)
 
 
-class Tap:
-    """A minimal TAP producer: meson counts each case."""
+class Tap(_SharedTap):
+    """tests/tap.py's runner, stopping any dataplane a failed case left."""
 
     def __init__(self):
-        self.cases = []
-
-    def case(self, fn):
-        self.cases.append(fn)
-        return fn
-
-    def run(self):
-        print(f"1..{len(self.cases)}", flush=True)
-        failed = 0
-        for i, fn in enumerate(self.cases, 1):
-            try:
-                fn()
-                print(f"ok {i} - {fn.__name__}", flush=True)
-            except Exception:  # report and go on with the next case
-                failed += 1
-                print(f"not ok {i} - {fn.__name__}", flush=True)
-                for line in traceback.format_exc().splitlines():
-                    print("# " + line, flush=True)
-        _cleanup()
-        sys.exit(1 if failed else 0)
+        super().__init__(teardown=_cleanup)
 
 
 def binary():
