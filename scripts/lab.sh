@@ -8,9 +8,9 @@
 #   ./scripts/lab.sh            run the demo, then tear down
 #   ./scripts/lab.sh --stay     keep the lab up after the demo until Ctrl-C
 #
-# Today the lab has one node and no BGP: the client reaches the node's
-# address through a static neighbour entry, as the exception path (ARP/ND)
-# and the routers arrive with later issues.
+# Today the lab has one node and no BGP: the client routes the VIPs to the
+# node's address, which the node's kernel answers for (ARP/ND) through the
+# dataplane's exception interface.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -68,9 +68,6 @@ ns client ip addr add "$CLIENT4/24" dev client
 ns client ip -6 addr add "$CLIENT6/64" dev client nodad
 ns client ip route add "$VIP4/32" via "$NODE4"
 ns client ip -6 route add "$VIP6/128" via "$NODE6"
-# Until the exception path answers ARP/ND for the node, the client knows its MAC.
-ns client ip neigh add "$NODE4" lladdr "$NODE_MAC" dev client nud permanent
-ns client ip -6 neigh add "$NODE6" lladdr "$NODE_MAC" dev client nud permanent
 
 for i in 1 2 3; do
   b="be$i"
@@ -106,11 +103,17 @@ ip netns exec "$P-node" setsid "$root/build/dataplane/dpdk/anylb-dataplane" --co
   --eal "--lcores=0@0,1@1 --no-huge -m 512 --no-pci --no-telemetry --file-prefix $P-$$ --vdev=net_af_packet0,iface=node" \
   --mbufs 8192 --flow-capacity 65536 --counters-file "$work/counters.json" --stats-interval 0.2 \
   --api-socket "$work/api.sock" --state-file "$work/state.json" \
-  </dev/null > "$work/dataplane.log" 2>&1 &
+  --exception-interface exc0 </dev/null > "$work/dataplane.log" 2>&1 &
 dp=$!
 pids+=($dp)
 for _ in $(seq 100); do [ -s "$work/counters.json" ] && break; sleep 0.1; done
 [ -s "$work/counters.json" ] || { cat "$work/dataplane.log"; echo "dataplane did not start"; exit 1; }
+# The node's own addresses live on the exception interface: the kernel answers
+# ARP/ND (and ping) for them through the DPDK port.
+ns node ip addr add "$NODE4/24" dev exc0
+ns node ip -6 addr add "$NODE6/64" dev exc0 nodad
+ns node ip link set exc0 up
+ns client ping -c1 -W2 "$NODE4" | sed -n 2p | sed 's/^/   client -> node (ARP and ping through the exception path): /' 
 grep -E "port|applied|worker" "$work/dataplane.log" | sed 's/^/   /'
 
 requests() {  # requests VIP COUNT: one new TCP connection per request
@@ -126,6 +129,7 @@ c = json.load(open(sys.argv[1]))
 for b in c["backends"]:
     print(f"   {b['service']:5} {b['address']:22} {b['state']:9} new flows {b['new_flows']:4}  packets {b['packets']}")
 drops = {k: v for k, v in c["drops"].items() if v}
+print(f"   exception path: {c['exception_packets']} to the kernel, {c['from_kernel_packets']} from it")
 print(f"   drops: {drops or 'none'}")
 PY
 }

@@ -27,7 +27,8 @@ struct alignas(64) LcoreCounters {
 
   std::array<PortCounters, kMaxPorts> ports;
   std::array<RelaxedCounter, kDropReasonCount> drops;
-  RelaxedCounter exception_packets;
+  RelaxedCounter exception_packets;    // handed to the kernel (or dropped without an exception interface)
+  RelaxedCounter from_kernel_packets;  // sent by the kernel on an exception interface
   RelaxedCounter fragments_hashed;
   RelaxedCounter icmp_errors_forwarded;
   RelaxedCounter flows_repinned;  // a flow whose backend went down, moved on its next packet

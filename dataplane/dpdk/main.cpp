@@ -83,6 +83,16 @@ int main(int argc, char** argv) {
     if (pool == nullptr)
       throw std::runtime_error("option 'mbufs': cannot create a pool of " + std::to_string(opts.mbufs) +
                                " mbufs: " + rte_strerror(rte_errno));
+    // Exception TAPs are made after the data ports are chosen, so "every
+    // probed port" never includes them; each takes its data port's MAC.
+    std::vector<PortInfo> exception;
+    for (std::size_t i = 0; i < port_ids.size() && !opts.exception_interface.empty(); ++i) {
+      const std::string iface = opts.exception_interface + (i == 0 ? "" : std::to_string(i));
+      const uint16_t tap = create_exception_tap(iface, port_mac(port_ids[i]), i);
+      exception.push_back(start_port(tap, static_cast<uint16_t>(workers), opts.rx_descriptors, opts.tx_descriptors,
+                                     opts.mtu, pool));
+      spdlog::info("exception interface {} for port {}", iface, port_ids[i]);
+    }
     std::vector<PortInfo> ports;
     for (uint16_t id : port_ids)
       ports.push_back(start_port(id, static_cast<uint16_t>(workers), opts.rx_descriptors, opts.tx_descriptors,
@@ -125,7 +135,7 @@ int main(int argc, char** argv) {
     unsigned lcore;
     RTE_LCORE_FOREACH_WORKER(lcore) {
       auto ctx = std::make_unique<WorkerContext>();
-      ctx->config = WorkerConfig{worker_id++, ports, egress, opts.mtu, opts.timeouts, opts.flow_capacity};
+      ctx->config = WorkerConfig{worker_id++, ports, egress, exception, opts.mtu, opts.timeouts, opts.flow_capacity};
       ctx->shared = WorkerShared{&publisher, &stop};
       ctx->counters = std::make_unique<LcoreCounters>(opts.limits.max_services, opts.limits.max_backends);
       if (rte_eal_remote_launch(worker_main, ctx.get(), lcore) != 0)
@@ -180,6 +190,7 @@ int main(int argc, char** argv) {
     rte_eal_mp_wait_lcore();
     report();
     for (const PortInfo& p : ports) stop_port(p.port_id);
+    for (const PortInfo& p : exception) stop_port(p.port_id);
   } catch (const std::invalid_argument& e) {
     rc = usage_error(e.what());
   } catch (const std::exception& e) {

@@ -51,6 +51,10 @@ po::options_description describe(DataplaneOptions& o, RawOptions& raw) {
       ("tx-port", po::value(&o.tx_port)->value_name("NAME"),
        "two-armed: forwarded packets leave through this port (one of the served ports); "
        "default: through the port they came in on")
+      ("exception-interface", po::value(&o.exception_interface)->value_name("NAME"),
+       "create a kernel interface (net_tap) per data port carrying the node's own traffic: ARP/ND, ICMP, "
+       "BGP, health-check replies go to it, and what the kernel sends on it leaves through the port. "
+       "NAME for the first port, NAME1, NAME2, ... for the others; it takes the port's MAC")
       ("rx-descriptors", po::value(&o.rx_descriptors)->default_value(o.rx_descriptors)->value_name("N"),
        "RX ring size per queue")
       ("tx-descriptors", po::value(&o.tx_descriptors)->default_value(o.tx_descriptors)->value_name("N"),

@@ -18,6 +18,7 @@ struct DataplaneOptions {
   std::vector<std::string> eal_args;      // passed to rte_eal_init
   std::vector<std::string> ports;         // device names; empty = every probed port
   std::string tx_port;                    // two-armed: forwarded packets leave here; empty = where they came in
+  std::string exception_interface;        // kernel interface (net_tap) per data port; empty = none
   uint16_t rx_descriptors = 1024;
   uint16_t tx_descriptors = 1024;
   uint32_t mbufs = 32767;                 // per NUMA socket in use

@@ -1,5 +1,6 @@
 #include "ports.hpp"
 
+#include <rte_dev.h>
 #include <rte_ethdev.h>
 
 #include <cstring>
@@ -81,6 +82,25 @@ PortInfo start_port(uint16_t port_id, uint16_t queues, uint16_t rx_desc, uint16_
   spdlog::info("port '{}' (id {}): mac {}, {} queue(s), rss {}", info.name, port_id, info.mac.to_string(), queues,
                info.rss ? "on" : "off");
   return info;
+}
+
+uint16_t create_exception_tap(const std::string& iface, const MacAddress& mac, std::size_t index) {
+  const std::string dev = "net_tap_anylb" + std::to_string(index);
+  const std::string args = dev + ",iface=" + iface + ",mac=" + mac.to_string();
+  if (rte_dev_probe(args.c_str()) != 0)
+    throw std::invalid_argument("option 'exception-interface': cannot create the TAP interface '" + iface + "'");
+  uint16_t id;
+  if (rte_eth_dev_get_port_by_name(dev.c_str(), &id) != 0)
+    throw std::runtime_error("option 'exception-interface': TAP '" + iface + "' created but not found");
+  return id;
+}
+
+MacAddress port_mac(uint16_t port_id) {
+  rte_ether_addr a{};
+  rte_eth_macaddr_get(port_id, &a);
+  MacAddress m;
+  std::memcpy(m.bytes.data(), a.addr_bytes, 6);
+  return m;
 }
 
 void stop_port(uint16_t port_id) {

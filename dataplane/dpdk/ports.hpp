@@ -29,4 +29,11 @@ PortInfo start_port(uint16_t port_id, uint16_t queues, uint16_t rx_desc, uint16_
 
 void stop_port(uint16_t port_id);
 
+// Creates (hot-plugs) a net_tap port: a kernel interface named `iface` with
+// the given MAC. Returns its port id; throws naming the option on failure.
+uint16_t create_exception_tap(const std::string& iface, const MacAddress& mac, std::size_t index);
+
+// The MAC of a port that is not started yet.
+MacAddress port_mac(uint16_t port_id);
+
 }  // namespace anylb

@@ -43,11 +43,12 @@ nlohmann::json collect_counters(const std::vector<std::unique_ptr<WorkerContext>
   out["drops"] = drops;
   out["drops_total"] = total_drops;
 
-  uint64_t exc = 0, frag = 0, icmp = 0, repinned = 0;
+  uint64_t exc = 0, frag = 0, icmp = 0, repinned = 0, from_kernel = 0;
   json lcores = json::array();
   json flows = {{"occupancy", 0}, {"inserts", 0}, {"evictions", 0}, {"expirations", 0}, {"capacity", 0}};
   for (const auto& w : workers) {
     exc += w->counters->exception_packets.read();
+    from_kernel += w->counters->from_kernel_packets.read();
     frag += w->counters->fragments_hashed.read();
     icmp += w->counters->icmp_errors_forwarded.read();
     repinned += w->counters->flows_repinned.read();
@@ -65,6 +66,7 @@ nlohmann::json collect_counters(const std::vector<std::unique_ptr<WorkerContext>
     lcores.push_back(lc);
   }
   out["exception_packets"] = exc;
+  out["from_kernel_packets"] = from_kernel;
   out["fragments_hashed"] = frag;
   out["icmp_errors_forwarded"] = icmp;
   out["flows_repinned"] = repinned;

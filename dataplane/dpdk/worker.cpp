@@ -57,6 +57,8 @@ int worker_main(void* arg) {
     port_ctx.push_back(PortContext{out.port_id, out.mac, cfg.mtu});
   }
   std::vector<TxBuffer> tx(cfg.ports.size());
+  std::vector<TxBuffer> to_kernel(cfg.exception.size());
+  PortCounters unused;  // TAP ports keep no per-port counters of their own
 
   const uint64_t tsc_per_ms = rte_get_tsc_hz() / 1000;
   const uint64_t drain_tsc = rte_get_tsc_hz() / 1'000'000 * kTxDrainUs;
@@ -97,9 +99,14 @@ int worker_main(void* arg) {
             if (buf.count == kRxBurst) flush(cfg.ports[out].port_id, queue, buf, counters.ports[out], counters);
             break;
           case Action::exception:
-            // The kernel exception interface arrives with the lab issue.
-            counters.drop(DropReason::exception_no_interface);
-            rte_pktmbuf_free(rx[i]);
+            if (cfg.exception.empty()) {
+              counters.drop(DropReason::exception_no_interface);
+              rte_pktmbuf_free(rx[i]);
+              break;
+            }
+            to_kernel[pi].pkts[to_kernel[pi].count++] = rx[i];
+            if (to_kernel[pi].count == kRxBurst)
+              flush(cfg.exception[pi].port_id, queue, to_kernel[pi], unused, counters);
             break;
           case Action::drop:
             rte_pktmbuf_free(rx[i]);
@@ -108,9 +115,23 @@ int worker_main(void* arg) {
       }
     }
 
+    // What the kernel sends on a port's TAP leaves through that port as is.
+    for (std::size_t pi = 0; pi < cfg.exception.size(); ++pi) {
+      const uint16_t n = rte_eth_rx_burst(cfg.exception[pi].port_id, queue, rx, kRxBurst);
+      if (n == 0) continue;
+      counters.from_kernel_packets.add(n);
+      TxBuffer& buf = tx[pi];
+      for (uint16_t i = 0; i < n; ++i) {
+        buf.pkts[buf.count++] = rx[i];
+        if (buf.count == kRxBurst) flush(cfg.ports[pi].port_id, queue, buf, counters.ports[pi], counters);
+      }
+    }
+
     if (tsc - last_drain > drain_tsc) {
       for (std::size_t pi = 0; pi < cfg.ports.size(); ++pi)
         flush(cfg.ports[pi].port_id, queue, tx[pi], counters.ports[pi], counters);
+      for (std::size_t pi = 0; pi < cfg.exception.size(); ++pi)
+        flush(cfg.exception[pi].port_id, queue, to_kernel[pi], unused, counters);
       last_drain = tsc;
     }
     ctx.flows->sweep(now, kSweepBucketsPerLoop);
@@ -125,6 +146,8 @@ int worker_main(void* arg) {
 
   for (std::size_t pi = 0; pi < cfg.ports.size(); ++pi)
     flush(cfg.ports[pi].port_id, queue, tx[pi], counters.ports[pi], counters);
+  for (std::size_t pi = 0; pi < cfg.exception.size(); ++pi)
+    flush(cfg.exception[pi].port_id, queue, to_kernel[pi], unused, counters);
   publisher.unregister_worker(cfg.worker_id);
   return 0;
 }

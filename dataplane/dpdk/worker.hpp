@@ -25,6 +25,7 @@ struct WorkerConfig {
   uint32_t worker_id = 0;  // 0..N-1: also the RX/TX queue index
   std::vector<PortInfo> ports;
   std::vector<std::size_t> egress;  // by RX port index: the port index forwarded packets leave from
+  std::vector<PortInfo> exception;  // by data port index: its kernel TAP (empty: no exception path)
   uint32_t mtu = 1500;
   FlowTimeouts timeouts;
   uint64_t flow_capacity = 0;

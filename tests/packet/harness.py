@@ -75,8 +75,9 @@ class Dataplane:
         subprocess.run(["ip", "netns", "exec", self.netns, *cmd], check=True)
 
     def __init__(self, config_lines, rx=None, fifo=False, workers=1, extra_args=(), rx_per_queue=None,
-                 tx_port=False, live=False):
+                 tx_port=False, live=False, in_netns=False):
         Dataplane._seq += 1
+        self.live = live
         self.dir = tempfile.mkdtemp(prefix="anylb-pkt-")
         self.prefix = f"anylbpkt{os.getpid()}_{Dataplane._seq}"
         self.config = os.path.join(self.dir, "dataplane.conf")
@@ -87,6 +88,9 @@ class Dataplane:
         self.proc = None
         self.log = os.path.join(self.dir, "dataplane.log")
         self.write_config(config_lines)
+        if in_netns or live:  # a namespace of our own for the process and its interfaces
+            self.netns = f"anylbt{os.getpid()}_{Dataplane._seq}"
+            subprocess.run(["ip", "netns", "add", self.netns], check=True)
         if rx_per_queue is not None:  # one pcap per RX queue (net_pcap has no RSS)
             paths = []
             for q, pkts in enumerate(rx_per_queue):
@@ -98,8 +102,6 @@ class Dataplane:
             # A veth pair inside a namespace of our own: the dataplane reads one
             # end (never blocking, so API questions reach the worker at once)
             # and send() injects on the other.
-            self.netns = f"anylbt{os.getpid()}_{Dataplane._seq}"
-            subprocess.run(["ip", "netns", "add", self.netns], check=True)
             self._ns("ip", "link", "add", "rx0", "type", "veth", "peer", "name", "inj0")
             for dev in ("rx0", "inj0"):
                 self._ns("sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
@@ -190,7 +192,7 @@ class Dataplane:
     def send(self, packets, filler=True):
         """Writes packets into the pipe (fifo mode), then the filler; or, live,
         sends them into the veth."""
-        if self.netns:
+        if self.live:
             # In chunks, each read before the next is sent: a live capture
             # socket drops what it cannot buffer, and a test must not.
             packets = list(packets)

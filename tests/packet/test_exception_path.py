@@ -1,0 +1,51 @@
+#!/usr/bin/python3
+"""The exception path: traffic for the node's own addresses goes to a kernel
+TAP interface, and what the kernel answers leaves through the data port. The
+dataplane runs in a namespace of the test's own, where the TAP appears."""
+from scapy.all import ARP, ICMP, IP, TCP, Ether
+
+import harness as h
+
+tap = h.Tap()
+
+CONFIG = [f"node-address = {h.NODE4}",
+          "service = name=web vip=203.0.113.10 proto=tcp port=80 mode=l2-dsr"] + \
+    h.backend_lines("web", "198.18.1", 2, mac_base=0x11)
+PEER = "198.18.0.2"
+
+
+@tap.case
+def arp_and_ping_to_the_node_are_answered_by_the_kernel():
+    with h.Dataplane(CONFIG, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
+        dp._ns("ip", "addr", "add", f"{h.NODE4}/24", "dev", "exc0")
+        dp._ns("ip", "link", "set", "exc0", "up")
+        dp._ns("sysctl", "-qw", "net.ipv6.conf.exc0.disable_ipv6=1")
+        arp = Ether(dst="ff:ff:ff:ff:ff:ff", src=h.CLIENT_MAC) / ARP(op=1, hwsrc=h.CLIENT_MAC, psrc=PEER, pdst=h.NODE4)
+        ping = Ether(dst=h.PORT_MAC, src=h.CLIENT_MAC) / IP(src=PEER, dst=h.NODE4) / ICMP(id=7, seq=1) / b"anylb"
+        vip = h.to_vip("203.0.113.10", 1234)
+        dp.send([arp, ping, vip])
+        # The worker blocks reading the pipe between bursts: more filler makes
+        # it loop, and poll the TAP for the kernel's answers (bounded).
+        for _ in range(20):
+            c = dp.counters()
+            if c["from_kernel_packets"] >= 2:
+                break
+            h.time.sleep(0.1)
+            dp.send([])
+        dp.wait_for(lambda c: c["from_kernel_packets"] >= 2 and c["exception_packets"] >= 2, what="kernel answers")
+        out = dp.stop()
+    replies = [p for p in out if p[Ether].dst == h.CLIENT_MAC]
+    arp_reply = [p for p in replies if ARP in p and p[ARP].op == 2]
+    assert arp_reply and arp_reply[0][ARP].psrc == h.NODE4 and arp_reply[0][ARP].hwsrc == h.PORT_MAC, \
+        f"no ARP reply with the port's MAC: {[p.summary() for p in out]}"
+    echo = [p for p in replies if ICMP in p and p[ICMP].type == 0]
+    assert echo and echo[0][IP].src == h.NODE4 and bytes(echo[0][ICMP].payload) == b"anylb", \
+        f"no echo reply: {[p.summary() for p in out]}"
+    assert echo[0][Ether].src == h.PORT_MAC
+    # VIP traffic still goes to a backend, not to the kernel.
+    assert any(TCP in p and p[Ether].dst.startswith("02:00:00:00:11:") for p in out)
+    assert dp.final["drops"]["exception_no_interface"] == 0
+
+
+if __name__ == "__main__":
+    tap.run()
