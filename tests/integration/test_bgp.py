@@ -381,6 +381,26 @@ def withdrawals_touch_only_our_paths(lb):
     assert foreign in lb.gobgp("global", "rib", "-a", "ipv4").stdout
 
 
+@controlplane_case
+def covering_prefix_follows_its_policy_and_med_arrives(lb):
+    web, api = service(quorum=2), service("api", VIP2, quorum=3, communities=["65000:200"])
+    web["med"] = 50
+    cover = "203.0.113.0/24"
+    extra = {"covering_prefixes": [{"prefix": cover, "policy": "all", "services": ["web", "api"],
+                                    "communities": ["no-export"]}]}
+    L.write_controlplane_config(lb.path("cp.yaml"), [web, api], dataplane_socket=lb.path("dataplane.sock"), extra=extra)
+    lb.start_controlplane(CP, lb.path("cp.yaml"))
+    until_routed(lb, cover, ANNOUNCE_WITHIN)
+    assert "BGP.med: 50" in lb.router_route_detail(VIP_P), lb.router_route_detail(VIP_P)
+    assert lb.router_communities(cover) == {L.NO_EXPORT}
+    # Policy "all" (RFC 4786 4.8.2): one service below quorum takes the cover
+    # away while the other keeps its own route.
+    lb.stop_backend(3)  # api (quorum 3) falls, web (quorum 2) stays
+    until_routed(lb, VIP2_P, WITHDRAW_WITHIN + 2, present=False)
+    until_routed(lb, cover, 3, present=False)
+    assert VIP_P in lb.router_routes(), "web's own route went with the cover"
+
+
 # ---- the operator API (anylb.v1) through anylbctl ---------------------------
 
 CTL = ARGS[2] if len(ARGS) > 2 else os.path.join(REPO, "build", "grpc", "anylbctl", "anylbctl")
