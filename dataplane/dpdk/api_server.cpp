@@ -157,12 +157,10 @@ class ApiServer::Service final : public pb::Dataplane::Service {
       }
     }
     const DesiredState desired = ctx_.control->desired();
-    auto backend_spec = [&](const BackendEntry& b) -> const BackendSpec* {
+    // The configured weight of a backend of a service, for the reply.
+    auto backend_spec = [&](const BackendEntry& b, const std::string& service) -> const BackendSpec* {
       for (const BackendSpec& s : desired.backends)
-        if (s.address == b.address) {
-          for (const ServiceSpec& sv : desired.services)
-            if (sv.name == s.service) return &s;
-        }
+        if (s.address == b.address && s.service == service) return &s;
       return nullptr;
     };
     ctx_.control->with_state([&](const ForwardingState& st) {
@@ -194,7 +192,7 @@ class ApiServer::Service final : public pb::Dataplane::Service {
         o->set_state(b.state == BackendState::up ? pb::BACKEND_STATE_UP
                      : b.state == BackendState::draining ? pb::BACKEND_STATE_DRAINING
                                                           : pb::BACKEND_STATE_DOWN);
-        if (const BackendSpec* s = backend_spec(b)) o->set_weight(s->weight);
+        if (const BackendSpec* s = backend_spec(b, svc.name)) o->set_weight(s->weight);
       };
       const MaglevChoice m = explain_maglev(st, sid, hash);
       resp->set_maglev_slot(m.slot);
