@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <spdlog/spdlog.h>
 #include <stdexcept>
+#include <thread>
 
 #include "api.grpc.pb.h"  // anylb/v1/anylb.proto
+#include "dataplane.grpc.pb.h"
 #include "health.hpp"
 
 namespace anylb::cp {
@@ -86,7 +88,102 @@ void fill_service(const ServiceSpec& s, v1::Service* o) {
 
 class ApiServer::Service final : public v1::Anylb::Service {
  public:
-  explicit Service(Node& node) : node_(node) {}
+  explicit Service(Node& node)
+      : node_(node),
+        dataplane_(anylb::dataplane::v1::Dataplane::NewStub(
+            grpc::CreateChannel("unix:" + node.dataplane_socket(), grpc::InsecureChannelCredentials()))) {}
+
+  // Flows, traces and counters live in the dataplane: asked there, in the
+  // operator API's terms.
+  grpc::Status Trace(grpc::ServerContext*, const v1::TraceRequest* req, v1::TraceResponse* resp) override {
+    namespace dp = ::anylb::dataplane::v1;
+    dp::TraceRequest dreq;
+    const v1::FiveTuple& f = req->flow();
+    dp::FiveTuple* t = dreq.mutable_flow();
+    t->set_source(f.source());
+    t->set_destination(f.destination());
+    t->set_protocol(static_cast<dp::Protocol>(f.protocol()));
+    t->set_source_port(f.source_port());
+    t->set_destination_port(f.destination_port());
+    dp::TraceResponse dresp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    const grpc::Status s = dataplane_->Trace(&ctx, dreq, &dresp);
+    if (!s.ok()) return s;
+    resp->set_service(dresp.service());
+    resp->set_backend(dresp.backend().address());
+    resp->set_explanation(dresp.explanation());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListFlows(grpc::ServerContext*, const v1::ListFlowsRequest* req, v1::ListFlowsResponse* resp) override {
+    namespace dp = ::anylb::dataplane::v1;
+    dp::ListFlowsRequest dreq;
+    dreq.set_service(req->service());
+    dreq.set_backend(req->backend());
+    dreq.set_page_size(req->page_size());
+    dreq.set_page_token(req->page_token());
+    dp::ListFlowsResponse dresp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    const grpc::Status s = dataplane_->ListFlows(&ctx, dreq, &dresp);
+    if (!s.ok()) return s;
+    for (const dp::Flow& f : dresp.flows()) {
+      v1::Flow* o = resp->add_flows();
+      o->set_service(f.service());
+      o->set_backend(f.backend());
+      v1::FiveTuple* t = o->mutable_flow();
+      t->set_source(f.flow().source());
+      t->set_destination(f.flow().destination());
+      t->set_protocol(static_cast<v1::Protocol>(f.flow().protocol()));
+      t->set_source_port(f.flow().source_port());
+      t->set_destination_port(f.flow().destination_port());
+    }
+    resp->set_next_page_token(dresp.next_page_token());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetStats(grpc::ServerContext*, const v1::GetStatsRequest*, v1::GetStatsResponse* resp) override {
+    namespace dp = ::anylb::dataplane::v1;
+    dp::GetCountersResponse a, b;  // two reads half a second apart give the rates
+    for (dp::GetCountersResponse* r : {&a, &b}) {
+      if (r == &b) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      const grpc::Status s = dataplane_->GetCounters(&ctx, {}, r);
+      if (!s.ok()) return s;
+    }
+    const double dt = static_cast<double>(b.monotonic_ms() - a.monotonic_ms()) / 1000.0;
+    auto rates = [dt](const dp::EndpointCounters* before, const dp::EndpointCounters& now, v1::Rates* o) {
+      o->set_packets(now.packets());
+      o->set_bytes(now.bytes());
+      o->set_new_flows(now.new_flows());
+      if (before == nullptr || dt <= 0) return;
+      o->set_packets_per_second(static_cast<double>(now.packets() - before->packets()) / dt);
+      o->set_bytes_per_second(static_cast<double>(now.bytes() - before->bytes()) / dt);
+      o->set_new_flows_per_second(static_cast<double>(now.new_flows() - before->new_flows()) / dt);
+    };
+    for (const auto& s : b.services()) {
+      const dp::EndpointCounters* before = nullptr;
+      for (const auto& o : a.services())
+        if (o.service().name() == s.service().name()) before = &o.counters();
+      v1::ServiceStats* out = resp->add_services();
+      out->set_service(s.service().name());
+      rates(before, s.counters(), out->mutable_totals());
+    }
+    for (const auto& be : b.backends()) {
+      const dp::EndpointCounters* before = nullptr;
+      for (const auto& o : a.backends())
+        if (o.backend().service() == be.backend().service() && o.backend().address() == be.backend().address())
+          before = &o.counters();
+      v1::BackendStats* out = resp->add_backends();
+      out->set_service(be.backend().service());
+      out->set_address(be.backend().address());
+      rates(before, be.counters(), out->mutable_totals());
+    }
+    for (const auto& [reason, n] : b.drops()) (*resp->mutable_drops())[reason] = n;
+    return grpc::Status::OK;
+  }
 
   grpc::Status ListServices(grpc::ServerContext*, const v1::ListServicesRequest*, v1::ListServicesResponse* resp) override {
     const NodeStatus st = node_.status();
@@ -300,6 +397,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
     for (const IpAddress& a : st.addresses) o->add_addresses(a.to_string());
   }
   Node& node_;
+  std::unique_ptr<anylb::dataplane::v1::Dataplane::Stub> dataplane_;
 };
 
 ApiServer::ApiServer(Node& node, const std::string& socket_path, const std::string& tcp)

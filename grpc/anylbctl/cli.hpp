@@ -26,6 +26,7 @@ struct OperationFailed : std::runtime_error {
 struct Cli {
   std::string dataplane;           // unix socket path of anylb-dataplane
   bool dataplane_given = false;
+  bool to_control = false;         // where service/backend/stats/flows/trace/health/node go
   std::string controlplane;        // anylb-controlplane: unix socket path, or HOST:PORT
   bool json = false;
   std::vector<std::string> args;   // after the global options: the subcommand and its words
@@ -67,6 +68,11 @@ void cmd_control_health(const Cli& cli);
 void cmd_control_node(const Cli& cli);
 void cmd_control_service(const Cli& cli);
 void cmd_control_backend(const Cli& cli);
+void cmd_control_stats(const Cli& cli);
+void cmd_control_flows(const Cli& cli);
+void cmd_control_trace(const Cli& cli, const std::string& src, uint32_t sport, const std::string& dst, uint32_t dport,
+                       bool tcp);
+std::pair<std::string, uint32_t> endpoint(const std::string& s, const char* what);
 void cmd_apply(const Cli& cli, Dataplane& dp);
 
 std::string protocol_name(pb::Protocol p);

@@ -266,4 +266,78 @@ void cmd_control_backend(const Cli& cli) {
   print(cli, {{"result", done}}, done + "\n");
 }
 
+void cmd_control_stats(const Cli& cli) {
+  auto stub = control_stub(cli);
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  v1::GetStatsResponse resp;
+  check(stub->GetStats(&ctx, {}, &resp), cli, "stats");
+  nlohmann::json j = {{"services", nlohmann::json::array()}, {"backends", nlohmann::json::array()}, {"drops", resp.drops()}};
+  Table services({"SERVICE", "PACKETS", "BYTES", "NEW FLOWS", "PPS", "FLOWS/S"});
+  for (const auto& s : resp.services()) {
+    const auto& r = s.totals();
+    j["services"].push_back({{"service", s.service()}, {"packets", r.packets()}, {"bytes", r.bytes()},
+                             {"new_flows", r.new_flows()}, {"packets_per_second", r.packets_per_second()},
+                             {"new_flows_per_second", r.new_flows_per_second()}});
+    services.add({s.service(), std::to_string(r.packets()), std::to_string(r.bytes()), std::to_string(r.new_flows()),
+                  human_count(r.packets_per_second()), human_count(r.new_flows_per_second())});
+  }
+  Table backends({"SERVICE", "BACKEND", "PACKETS", "NEW FLOWS", "PPS"});
+  for (const auto& b : resp.backends()) {
+    const auto& r = b.totals();
+    j["backends"].push_back({{"service", b.service()}, {"address", b.address()}, {"packets", r.packets()},
+                             {"new_flows", r.new_flows()}, {"packets_per_second", r.packets_per_second()}});
+    backends.add({b.service(), b.address(), std::to_string(r.packets()), std::to_string(r.new_flows()),
+                  human_count(r.packets_per_second())});
+  }
+  std::string drops;
+  for (const auto& [reason, n] : resp.drops())
+    if (n) drops += "  " + reason + " " + std::to_string(n) + "\n";
+  print(cli, j, services.str() + "\n" + backends.str() + "\ndrops:" + (drops.empty() ? " none\n" : "\n" + drops));
+}
+
+void cmd_control_trace(const Cli& cli, const std::string& src, uint32_t sport, const std::string& dst, uint32_t dport,
+                       bool tcp) {
+  auto stub = control_stub(cli);
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  v1::TraceRequest req;
+  v1::FiveTuple* f = req.mutable_flow();
+  f->set_source(src);
+  f->set_destination(dst);
+  f->set_source_port(sport);
+  f->set_destination_port(dport);
+  f->set_protocol(tcp ? v1::PROTOCOL_TCP : v1::PROTOCOL_UDP);
+  v1::TraceResponse r;
+  check(stub->Trace(&ctx, req, &r), cli, "trace");
+  print(cli, {{"service", r.service()}, {"backend", r.backend()}, {"explanation", r.explanation()}},
+        (r.service().empty() ? "" : "service:  " + r.service() + "\n") +
+            (r.backend().empty() ? "" : "backend:  " + r.backend() + "\n") + "why:      " + r.explanation() + "\n");
+}
+
+void cmd_control_flows(const Cli& cli) {
+  auto stub = control_stub(cli);
+  v1::ListFlowsRequest req;
+  req.set_service(cli.flag("service"));
+  req.set_backend(cli.flag("backend"));
+  const uint32_t limit = count(cli.flag("limit", "100"), "--limit");
+  nlohmann::json j = nlohmann::json::array();
+  Table t({"SOURCE", "DESTINATION", "SERVICE", "BACKEND"});
+  do {
+    grpc::ClientContext ctx;
+    deadline(ctx);
+    req.set_page_size(std::min<uint32_t>(limit - static_cast<uint32_t>(j.size()), 1000));
+    v1::ListFlowsResponse resp;
+    check(stub->ListFlows(&ctx, req, &resp), cli, "flows");
+    for (const auto& f : resp.flows()) {
+      const std::string src = f.flow().source() + ":" + std::to_string(f.flow().source_port());
+      const std::string dst = f.flow().destination() + ":" + std::to_string(f.flow().destination_port());
+      j.push_back({{"source", src}, {"destination", dst}, {"service", f.service()}, {"backend", f.backend()}});
+      t.add({src, dst, f.service(), f.backend()});
+    }
+    req.set_page_token(resp.next_page_token());
+  } while (!req.page_token().empty() && j.size() < limit);
+  print(cli, j, t.str());
+}
+
 }  // namespace anylb::ctl

@@ -9,8 +9,6 @@
 
 namespace anylb::ctl {
 
-namespace {
-
 // "198.51.100.1:1234" or "[2001:db8::1]:1234" -> address, port.
 std::pair<std::string, uint32_t> endpoint(const std::string& s, const char* what) {
   std::string addr, port;
@@ -33,6 +31,8 @@ std::pair<std::string, uint32_t> endpoint(const std::string& s, const char* what
   if (!IpAddress::parse(addr)) throw UsageError(std::string(what) + ": '" + addr + "' is not an IP address");
   return {addr, p};
 }
+
+namespace {
 
 std::string decision_name(pb::TraceResponse::Decision d) {
   switch (d) {
@@ -149,6 +149,7 @@ void cmd_trace(const Cli& cli, Dataplane& dp) {
   const auto [src, sport] = endpoint(cli.args[1], "source");
   const auto [dst, dport] = endpoint(cli.args[2], "destination");
   if (cli.args[3] != "tcp" && cli.args[3] != "udp") throw UsageError("protocol: '" + cli.args[3] + "' is not tcp or udp");
+  if (cli.to_control) return cmd_control_trace(cli, src, sport, dst, dport, cli.args[3] == "tcp");
   pb::FiveTuple f;
   f.set_source(src);
   f.set_destination(dst);

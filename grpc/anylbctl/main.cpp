@@ -112,14 +112,18 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    // health and node come from the control plane, unless only --dataplane
-    // was given (a node without a control plane); routes always do.
+    // Everything goes to the control plane, unless only --dataplane was
+    // given (a node without a control plane); routes always do. trace
+    // decides inside cmd_trace, after checking its arguments.
     const bool to_control = controlplane_given || !cli.dataplane_given;
+    cli.to_control = to_control;
     if (cmd == "routes") return cmd_routes(cli), 0;
     if (cmd == "health" && to_control) return cmd_control_health(cli), 0;
     if (cmd == "node" && (to_control || cli.args.size() > 1)) return cmd_control_node(cli), 0;
     if (cmd == "service" && to_control) return cmd_control_service(cli), 0;
     if (cmd == "backend" && to_control) return cmd_control_backend(cli), 0;
+    if (cmd == "stats" && to_control) return cmd_control_stats(cli), 0;
+    if (cmd == "flows" && to_control) return cmd_control_flows(cli), 0;
     Dataplane dp(cli.dataplane);
     if (cmd == "service") cmd_service(cli, dp);
     else if (cmd == "backend") cmd_backend(cli, dp);
