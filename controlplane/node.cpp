@@ -84,15 +84,22 @@ ChangeError Node::change(const std::function<ChangeError(Overlay&, const Control
   ControlConfig merged = merge(base_, next);
   if (std::string err = validate_merged(merged); !err.empty()) return {ChangeError::invalid, err};
   // Persist first: what runs is always what a restart restores.
-  if (!base_.state_file.empty()) {
-    const std::string tmp = base_.state_file + ".tmp";
-    std::ofstream(tmp) << next.to_json() << '\n';
-    if (std::rename(tmp.c_str(), base_.state_file.c_str()) != 0)
-      return {ChangeError::invalid, "cannot write the state file '" + base_.state_file + "'"};
-  }
+  if (!persist(next)) return {ChangeError::invalid, "cannot write the state file '" + base_.state_file + "'"};
   overlay_ = std::move(next);
   apply(std::move(merged));
   return {};
+}
+
+// Writes the overlay whole (temp file + rename): a crash never leaves half a file.
+bool Node::persist(const Overlay& overlay) const {
+  if (base_.state_file.empty()) return true;
+  const std::string tmp = base_.state_file + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << overlay.to_json() << '\n';
+    if (!f.flush()) return false;
+  }
+  return std::rename(tmp.c_str(), base_.state_file.c_str()) == 0;
 }
 
 void Node::apply(ControlConfig next) {
@@ -153,7 +160,7 @@ void Node::expire_registrations(uint64_t now) {
     }
   }
   if (!changed) return;
-  if (!base_.state_file.empty()) std::ofstream(base_.state_file) << overlay_.to_json() << '\n';
+  if (!persist(overlay_)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
   apply(merge(base_, overlay_));
 }
 

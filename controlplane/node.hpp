@@ -81,6 +81,7 @@ class Node {
 
  private:
   void apply(ControlConfig merged);
+  bool persist(const Overlay& overlay) const;
   bool backend_up(const std::string& service, const BackendConfig& b, const std::map<BackendKey, BackendHealth>& health,
                   uint64_t now) const;
   bool backend_draining(const std::string& service, const BackendConfig& b) const;
