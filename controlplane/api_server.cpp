@@ -52,8 +52,10 @@ ChangeError backend_id(const ControlConfig& c, const std::string& service, const
 ChangeError backend_config(const v1::Backend& in, BackendConfig& out) {
   auto a = IpAddress::parse(in.address());
   if (!a) return {ChangeError::invalid, "backend.address: '" + in.address() + "' is not an IPv4 or IPv6 address"};
-  auto m = MacAddress::parse(in.mac());
-  if (!m || m->is_zero()) return {ChangeError::invalid, "backend.mac: '" + in.mac() + "' is not a MAC address"};
+  std::optional<MacAddress> m = MacAddress{};  // empty: resolved from the neighbour table
+  if (!in.mac().empty()) m = MacAddress::parse(in.mac());
+  if (!m || (!in.mac().empty() && m->is_zero()))
+    return {ChangeError::invalid, "backend.mac: '" + in.mac() + "' is not a MAC address"};
   if (in.weight() > kMaxBackendWeight)
     return {ChangeError::invalid, "backend.weight: " + std::to_string(in.weight()) + " is out of range (1-10000)"};
   out = BackendConfig{*a, *m, in.weight() == 0 ? 100 : in.weight()};

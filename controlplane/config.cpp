@@ -156,10 +156,11 @@ class Reader {
       if (!bs[i]["address"]) fail(bs[i], bk + ".address", "is missing");
       b.address = address(bs[i]["address"], bk + ".address");
       if (!seen.insert(b.address).second) fail(bs[i]["address"], bk + ".address", "backend listed twice");
-      if (!bs[i]["mac"]) fail(bs[i], bk + ".mac", "is missing (backend MACs are configured for now)");
-      auto mac = MacAddress::parse(str(bs[i]["mac"], bk + ".mac"));
-      if (!mac || mac->is_zero()) fail(bs[i]["mac"], bk + ".mac", "'" + bs[i]["mac"].as<std::string>() + "' is not a MAC address");
-      b.mac = *mac;
+      if (bs[i]["mac"]) {  // absent: the dataplane resolves it from the kernel's neighbour table
+        auto mac = MacAddress::parse(str(bs[i]["mac"], bk + ".mac"));
+        if (!mac || mac->is_zero()) fail(bs[i]["mac"], bk + ".mac", "'" + bs[i]["mac"].as<std::string>() + "' is not a MAC address");
+        b.mac = *mac;
+      }
       if (bs[i]["weight"]) b.weight = static_cast<uint32_t>(number(bs[i]["weight"], bk + ".weight", 1, kMaxBackendWeight));
       s.backends.push_back(b);
     }

@@ -117,7 +117,7 @@ std::optional<BackendSpec> parse_backend_spec(std::string_view text, std::string
   Pairs pairs;
   if (!split_pairs(text, pairs, error)) return std::nullopt;
   BackendSpec b;
-  bool have_address = false, have_mac = false;
+  bool have_address = false;
   for (const auto& [k, v] : pairs) {
     uint64_t n = 0;
     if (k == "service") {
@@ -132,7 +132,6 @@ std::optional<BackendSpec> parse_backend_spec(std::string_view text, std::string
       auto m = MacAddress::parse(v);
       if (!m || m->is_zero()) { error = bad(k, v, "is not a MAC address like 02:00:00:00:00:01"); return std::nullopt; }
       b.mac = *m;
-      have_mac = true;
     } else if (k == "weight") {
       if (parse_uint(v, kMaxBackendWeight, n) && n > 0) b.weight = static_cast<uint32_t>(n);
       else { error = bad(k, v, "is not a weight (1-" + std::to_string(kMaxBackendWeight) + ")"); return std::nullopt; }
@@ -148,7 +147,6 @@ std::optional<BackendSpec> parse_backend_spec(std::string_view text, std::string
   }
   if (b.service.empty()) { error = "key 'service' is missing"; return std::nullopt; }
   if (!have_address) { error = "key 'address' is missing"; return std::nullopt; }
-  if (!have_mac) { error = "key 'mac' is missing (backend MACs come from the configuration for now)"; return std::nullopt; }
   return b;
 }
 

@@ -39,7 +39,7 @@ struct ServiceSpec {
 struct BackendSpec {
   std::string service;
   IpAddress address;
-  MacAddress mac;
+  MacAddress mac;                // zero: resolved from the kernel's neighbour table (exception interface)
   uint32_t weight = 100;
   BackendState state = BackendState::up;
   std::string origin;
@@ -53,7 +53,7 @@ struct DesiredState {
 
 // A spec is whitespace- or comma-separated key=value pairs, e.g.
 //   "name=web vip=203.0.113.10 proto=tcp port=80 mode=l2-dsr fragments=hash"
-//   "service=web address=198.18.1.10 mac=02:00:00:00:01:0a weight=100 state=up"
+//   "service=web address=198.18.1.10 mac=02:00:00:00:01:0a weight=100 state=up" (mac optional)
 // On error, `error` names the key and what is wrong with its value.
 std::optional<ServiceSpec> parse_service_spec(std::string_view text, std::string& error);
 std::optional<BackendSpec> parse_backend_spec(std::string_view text, std::string& error);

@@ -58,9 +58,11 @@ std::optional<DesiredState> from_proto(const pb::DesiredState& in, std::string& 
     auto a = IpAddress::parse(b.address());
     if (!a) { error = f + ".address: '" + b.address() + "' is not an IPv4 or IPv6 address"; return std::nullopt; }
     out.address = *a;
-    auto mac = MacAddress::parse(b.mac());
-    if (!mac || mac->is_zero()) { error = f + ".mac: '" + b.mac() + "' is not a MAC address"; return std::nullopt; }
-    out.mac = *mac;
+    if (!b.mac().empty()) {  // empty: resolve it from the kernel's neighbour table
+      auto mac = MacAddress::parse(b.mac());
+      if (!mac || mac->is_zero()) { error = f + ".mac: '" + b.mac() + "' is not a MAC address"; return std::nullopt; }
+      out.mac = *mac;
+    }
     if (b.weight() > kMaxBackendWeight) {
       error = f + ".weight: " + std::to_string(b.weight()) + " is out of range (1-" + std::to_string(kMaxBackendWeight) + ")";
       return std::nullopt;
@@ -93,7 +95,7 @@ void to_proto(const ServiceSpec& s, pb::Service& out) {
 void to_proto(const BackendSpec& b, pb::Backend& out) {
   out.set_service(b.service);
   out.set_address(b.address.to_string());
-  out.set_mac(b.mac.to_string());
+  if (!b.mac.is_zero()) out.set_mac(b.mac.to_string());
   out.set_weight(b.weight);
   out.set_state(b.state == BackendState::up ? pb::BACKEND_STATE_UP
                 : b.state == BackendState::draining ? pb::BACKEND_STATE_DRAINING

@@ -28,7 +28,8 @@ ApplyResult ControlState::apply(const DesiredState& state, uint64_t generation, 
     r.generation = generation_;
     return r;
   }
-  auto built = builder_.build(state, generation, now_ms, r.error);
+  std::size_t unresolved = 0;
+  auto built = builder_.build(resolve(state, unresolved), generation, now_ms, r.error);
   if (!built) {
     r.status = ApplyStatus::exhausted;
     r.generation = generation_;
@@ -38,8 +39,49 @@ ApplyResult ControlState::apply(const DesiredState& state, uint64_t generation, 
   publisher_.publish(std::move(built));
   desired_ = state;
   generation_ = generation;
+  unresolved_ = unresolved;
   r.generation = generation;
   return r;
+}
+
+DesiredState ControlState::resolve(const DesiredState& state, std::size_t& unresolved) const {
+  DesiredState out = state;
+  unresolved = 0;
+  for (BackendSpec& b : out.backends) {
+    if (!b.mac.is_zero()) continue;
+    if (auto it = neighbours_.find(b.address); it != neighbours_.end()) {
+      b.mac = it->second;
+    } else {
+      b.state = BackendState::down;
+      ++unresolved;
+    }
+  }
+  return out;
+}
+
+void ControlState::refresh_neighbours(const NeighbourMap& neighbours, uint64_t now_ms) {
+  std::lock_guard lock(mu_);
+  bool changed = false;
+  for (const BackendSpec& b : desired_.backends) {
+    if (!b.mac.is_zero()) continue;
+    const auto before = neighbours_.find(b.address);
+    const auto after = neighbours.find(b.address);
+    const bool had = before != neighbours_.end(), has = after != neighbours.end();
+    changed |= had != has || (had && has && before->second != after->second);
+  }
+  neighbours_ = neighbours;
+  if (!changed) return;
+  std::string error;
+  std::size_t unresolved = 0;
+  auto built = builder_.build(resolve(desired_, unresolved), generation_, now_ms, error);
+  if (!built) return;  // ids exhausted: keep forwarding with the previous resolution
+  publisher_.publish(std::move(built));
+  unresolved_ = unresolved;
+}
+
+std::size_t ControlState::unresolved() const {
+  std::lock_guard lock(mu_);
+  return unresolved_;
 }
 
 uint64_t ControlState::generation() const {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "desired_state.hpp"
+#include "neighbours.hpp"
 #include "state_builder.hpp"
 #include "state_publisher.hpp"
 
@@ -34,6 +35,12 @@ class ControlState {
   uint64_t generation() const;
   DesiredState desired() const;
 
+  // New kernel neighbours: backends without a configured MAC take theirs
+  // from here; one not (yet) resolved is forwarded as down (no new flows,
+  // its flows move). Rebuilds only when a resolution changed.
+  void refresh_neighbours(const NeighbourMap& neighbours, uint64_t now_ms);
+  std::size_t unresolved() const;
+
   // Runs f on the published snapshot while no change can free it.
   template <class F>
   auto with_state(F&& f) const {
@@ -52,8 +59,12 @@ class ControlState {
   StateBuilder builder_;
   StatePublisher& publisher_;
   std::string state_file_;
+  DesiredState resolve(const DesiredState& state, std::size_t& unresolved) const;
+
   DesiredState desired_;
   uint64_t generation_ = 0;
+  NeighbourMap neighbours_;
+  std::size_t unresolved_ = 0;
 };
 
 }  // namespace anylb

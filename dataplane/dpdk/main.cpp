@@ -20,6 +20,7 @@
 
 #include "api_server.hpp"
 #include "control_state.hpp"
+#include "neighbours.hpp"
 #include "options.hpp"
 #include "state_file.hpp"
 #include "ports.hpp"
@@ -151,10 +152,15 @@ int main(int argc, char** argv) {
     std::signal(SIGHUP, on_signal);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    std::vector<std::string> exception_names;
+    for (std::size_t i = 0; i < exception.size(); ++i)
+      exception_names.push_back(opts.exception_interface + (i == 0 ? "" : std::to_string(i)));
+    uint64_t next_neighbours = 0;
     const uint64_t stats_every_ms = static_cast<uint64_t>(opts.stats_interval_s * 1000);
     uint64_t next_stats = monotonic_ms() + stats_every_ms;
     auto report = [&] {
       nlohmann::json c = control.with_state([&](const ForwardingState& st) { return collect_counters(contexts, ports, st); });
+      c["unresolved_backends"] = control.unresolved();
       c["monotonic_ms"] = monotonic_ms();  // lets readers turn counter deltas into rates
       spdlog::debug("counters: {}", counters_summary(c));
       if (!opts.counters_file.empty() && !write_counters_file(opts.counters_file, c))
@@ -176,6 +182,13 @@ int main(int argc, char** argv) {
             spdlog::info("applied generation {}: {} service(s), {} backend(s)", a.generation, next.services.size(),
                          next.backends.size());
         }
+      }
+      if (!exception_names.empty() && monotonic_ms() >= next_neighbours) {
+        const std::size_t before = control.unresolved();
+        control.refresh_neighbours(read_neighbours(exception_names), monotonic_ms());
+        if (control.unresolved() != before)
+          spdlog::info("{} backend(s) waiting for their MAC in the neighbour table", control.unresolved());
+        next_neighbours = monotonic_ms() + 500;
       }
       control.reclaim();
       if (monotonic_ms() >= next_stats) {

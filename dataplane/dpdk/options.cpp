@@ -91,8 +91,9 @@ po::options_description describe(DataplaneOptions& o, RawOptions& raw) {
        "a service: \"name=NAME vip=ADDR proto=tcp|udp port=N|any mode=l2-dsr|ipip|gue "
        "[fragments=drop|hash] [gue-port=N]\"; repeat for more")
       ("backend", po::value(&raw.backends)->composing()->value_name("SPEC"),
-       "a backend: \"service=NAME address=ADDR mac=MAC [weight=1-10000] [state=up|draining|down]\"; "
-       "repeat for more");
+       "a backend: \"service=NAME address=ADDR [mac=MAC] [weight=1-10000] [state=up|draining|down]\"; "
+       "without mac, its MAC comes from the kernel's neighbour table on --exception-interface "
+       "(no new flows until resolved); repeat for more");
 
   po::options_description all("anylb-dataplane: DPDK anycast L4 load balancer dataplane\n\n"
                               "Usage: anylb-dataplane [OPTIONS] [-- EAL ARGS]\n\nOptions");

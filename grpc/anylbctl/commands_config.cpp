@@ -144,8 +144,7 @@ void cmd_backend(const Cli& cli, Dataplane& dp) {
     pb::Backend nb;
     nb.set_service(service);
     nb.set_address(address);
-    if (!cli.has_flag("mac")) throw UsageError("backend add: --mac is required (backend MACs are configured for now)");
-    nb.set_mac(cli.flag("mac"));
+    nb.set_mac(cli.flag("mac"));  // none: resolved from the kernel's neighbour table
     nb.set_weight(cli.has_flag("weight") ? number(cli.flag("weight"), "--weight", 1u << 31) : 100);
     nb.set_state(pb::BACKEND_STATE_UP);
     *st.mutable_state()->add_backends() = nb;

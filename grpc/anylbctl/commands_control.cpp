@@ -219,11 +219,10 @@ void cmd_control_backend(const Cli& cli) {
   const std::string& service = arg(cli, 2, "service name");
   const std::string& address = arg(cli, 3, "backend address");
   if (verb == "add" || verb == "register") {
-    if (!cli.has_flag("mac")) throw UsageError("backend " + verb + ": --mac is required");
     v1::Backend b;
     b.set_service(service);
     b.set_address(address);
-    b.set_mac(cli.flag("mac"));
+    b.set_mac(cli.flag("mac"));  // none: the dataplane resolves it from the neighbour table
     if (cli.has_flag("weight")) b.set_weight(count(cli.flag("weight"), "--weight"));
     if (verb == "register") {
       v1::RegisterBackendRequest req;

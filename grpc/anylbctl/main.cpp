@@ -25,13 +25,13 @@ Commands:
   service show NAME                         one service and its backends
   service add NAME VIP tcp|udp PORT|any [--mode l2-dsr|ipip|gue] [--fragments drop|hash] [--gue-port N]
   service del NAME                          delete a service and its backends
-  backend add SERVICE ADDRESS --mac MAC [--weight 1-10000]
+  backend add SERVICE ADDRESS [--mac MAC] [--weight 1-10000]
   backend del SERVICE ADDRESS
   backend drain SERVICE ADDRESS             keep its flows, no new ones
   backend undrain SERVICE ADDRESS           back to up (also: enable)
   backend disable SERVICE ADDRESS           down: its flows move
   backend weight SERVICE ADDRESS WEIGHT
-  backend register SERVICE ADDRESS --mac MAC [--ttl SEC]   join a pool; prints a registration id (control plane)
+  backend register SERVICE ADDRESS [--mac MAC] [--ttl SEC]   join a pool; prints a registration id (control plane)
   backend heartbeat ID | backend deregister ID             keep it in / drain it out, then remove
   stats [--interval SEC]                    totals and rates per port, service and backend; drops
   flows [--service NAME] [--backend ADDRESS] [--limit N]
@@ -52,7 +52,7 @@ the dataplane in its --state-file.
 
 const std::map<std::string, std::string> kCommandHelp = {
     {"service", "service list | show NAME | add NAME VIP tcp|udp PORT|any [--mode M] [--fragments F] [--gue-port N] | del NAME\n"},
-    {"backend", "backend add SERVICE ADDRESS --mac MAC [--weight W] | del|drain|undrain|enable|disable SERVICE ADDRESS | weight SERVICE ADDRESS W\n"},
+    {"backend", "backend add SERVICE ADDRESS [--mac MAC] [--weight W] | del|drain|undrain|enable|disable SERVICE ADDRESS | weight SERVICE ADDRESS W\n"},
     {"stats", "stats [--interval SEC]: totals, and rates over SEC seconds (default 1)\n"},
     {"flows", "flows [--service NAME] [--backend ADDRESS] [--limit N]: flows pinned in the workers' tables\n"},
     {"trace", "trace SRC:PORT DST:PORT tcp|udp: the backend this 5-tuple gets and why (IPv6: [ADDR]:PORT)\n"},

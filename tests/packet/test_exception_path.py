@@ -47,5 +47,29 @@ def arp_and_ping_to_the_node_are_answered_by_the_kernel():
     assert dp.final["drops"]["exception_no_interface"] == 0
 
 
+@tap.case
+def backend_mac_comes_from_the_neighbour_table():
+    # 198.18.1.20 has no MAC in the configuration: no new flows until the
+    # kernel knows it on the exception interface.
+    config = CONFIG + ["backend = service=web address=198.18.1.20"]
+    resolved = "02:00:00:00:11:20"
+    with h.Dataplane(config, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
+        dp._ns("ip", "link", "set", "exc0", "up")
+        dp._ns("sysctl", "-qw", "net.ipv6.conf.exc0.disable_ipv6=1")
+        dp.wait_for(lambda c: c["unresolved_backends"] == 1, what="one unresolved backend")
+        first = [h.to_vip("203.0.113.10", 10000 + i) for i in range(200)]
+        dp.send(first)
+        dp.wait_forwarded(200)
+        dp._ns("ip", "neigh", "add", "198.18.1.20", "lladdr", resolved, "dev", "exc0", "nud", "permanent")
+        dp.wait_for(lambda c: c["unresolved_backends"] == 0, what="the neighbour resolved")
+        second = [h.to_vip("203.0.113.10", 30000 + i) for i in range(300)]
+        dp.send(second)
+        dp.wait_forwarded(500)
+        out = dp.stop()
+    before, after = out[:200], out[200:500]
+    assert resolved not in {p[Ether].dst for p in before}, "a flow went to a backend with no MAC yet"
+    assert sum(p[Ether].dst == resolved for p in after) > 30, "the resolved backend got no new flows"
+
+
 if __name__ == "__main__":
     tap.run()

@@ -135,8 +135,8 @@ TEST(Options, BadValuesAreUsageErrorsNamingTheOption) {
       {{"--node-address", "nowhere"}, {"node-address", "nowhere", "command line"}},
       {{"--service", "name=web vip=203.0.113.10 port=http"}, {"service", "port", "http", "command line"}},
       {{"--service", "name=web vip=203.0.113.10 colour=red"}, {"service", "colour"}},
-      {{"--service", "name=web vip=203.0.113.10", "--backend", "service=web address=198.18.1.10"},
-       {"backend", "mac"}},
+      {{"--service", "name=web vip=203.0.113.10", "--backend", "service=web address=198.18.1.10 mac=zz"},
+       {"backend", "mac", "zz"}},
   };
   for (const BadValue& c : cases) {
     std::vector<std::string> args = {kEal};
@@ -212,6 +212,17 @@ TEST(Options, ErrorsNameTheRightOriginWhenBothSourcesGiveValues) {
 }
 
 // --- A valid configuration ---------------------------------------------------------
+
+// A backend may leave its MAC out: the dataplane then takes it from the
+// kernel's neighbour table on the exception interface.
+TEST(Options, BackendWithoutMacIsAccepted) {
+  DataplaneOptions o;
+  const ParseResult r = parse({"--eal", "-l 0-1", "--service", "name=web vip=203.0.113.10",
+                               "--backend", "service=web address=198.18.1.10"}, o);
+  ASSERT_EQ(r.status, Status::run) << r.message;
+  ASSERT_EQ(o.state.backends.size(), 1u);
+  EXPECT_TRUE(o.state.backends[0].mac.is_zero());
+}
 
 TEST(Options, ValidConfigFillsTheOptions) {
   ConfigFile file(
