@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -94,6 +95,7 @@ def run_testpmd(files, workers, seconds, sc, tag):
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
+    shutil.rmtree(f"/var/run/dpdk/bench-tp-{tag}", ignore_errors=True)  # EAL leaves its runtime dir behind
     live = [r for r in rates if r > 0][2:]  # skip the warm-up periods
     if not live:
         raise RuntimeError("testpmd reported no rate:\n" + " ".join(cmd))
@@ -153,6 +155,7 @@ def run_anylb(binary, files, workers, seconds, sc, tag, tmp):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+    shutil.rmtree(f"/var/run/dpdk/bench-al-{tag}", ignore_errors=True)
     final = counters(cpath)
     rx = lambda c: sum(q["rx_packets"] for q in c["ports"])
     pps = (rx(last) - rx(first)) / ((last["monotonic_ms"] - first["monotonic_ms"]) / 1000)

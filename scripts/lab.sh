@@ -40,7 +40,7 @@ teardown() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
   for n in client node lan be1 be2 be3; do ip netns del "$P-$n" 2>/dev/null; done
-  rm -rf "$work"
+  rm -rf "$work" "/var/run/dpdk/$P-$$"
 }
 trap teardown EXIT
 trap 'exit 130' INT TERM

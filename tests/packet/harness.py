@@ -262,6 +262,7 @@ class Dataplane:
         self.log_text = self.read_log()
         assert self.proc.returncode == 0, f"dataplane exited {self.proc.returncode}:\n" + self.read_log()
         self._drop_netns()
+        self._drop_runtime()
         outs = sorted(f for f in os.listdir(self.dir) if f.startswith("out.pcap"))
         pkts = []
         for o in outs:
@@ -281,9 +282,13 @@ class Dataplane:
             self.proc.kill()
             self.proc.wait()
         self._drop_netns()
+        self._drop_runtime()
         shutil.rmtree(self.dir, ignore_errors=True)
         if self in _live:
             _live.remove(self)
+
+    def _drop_runtime(self):
+        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)  # EAL leaves it behind
 
     def _drop_netns(self):
         if self.netns:
