@@ -335,6 +335,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
     for (const RouteStatus& r : st.routes) {
       v1::Route* o = resp->add_routes();
       o->set_prefix(r.prefix);
+      o->set_service(r.service);
       o->set_announced(r.announced);
       std::string reason = r.reason;
       if (!st.gobgp_ok) reason += "; gobgpd unreachable";

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -261,14 +262,32 @@ std::vector<PathSpec> Node::wanted_paths(uint32_t asn) const {
     return PathSpec{prefix, len, *nh, communities, med, prepend, asn};
   };
   std::map<std::string, bool> announced;
+  // Services sharing a VIP share its host route: announced only while every
+  // one of them is (RFC 4786 4.8.1: a node that cannot serve one of the
+  // VIP's services should not attract its traffic), with their communities
+  // together and the first one's MED and prepend.
+  std::map<IpAddress, std::optional<PathSpec>> by_vip;  // nullopt: a service on it is withdrawn
   for (const ServiceConfig& s : config_.services) {
     const ServiceRoute& r = routes_.at(s.spec.name);
     announced[s.spec.name] = r.announced();
-    if (!r.announced()) continue;
-    PathSpec p = path(s.spec.vip, s.spec.vip.is_v4() ? 32 : 128, s.communities, s.med, s.prepend);
-    if (r.state() == Announcement::draining) graceful(p);
-    out.push_back(p);
+    auto [it, first] = by_vip.try_emplace(s.spec.vip);
+    if (!r.announced()) {
+      it->second.reset();
+      continue;
+    }
+    if (!first && !it->second) continue;  // an earlier service on this VIP is withdrawn
+    if (first) {
+      it->second = path(s.spec.vip, s.spec.vip.is_v4() ? 32 : 128, s.communities, s.med, s.prepend);
+      if (r.state() == Announcement::draining) graceful(*it->second);
+    } else {
+      for (uint32_t c : s.communities)
+        if (std::find(it->second->communities.begin(), it->second->communities.end(), c) ==
+            it->second->communities.end())
+          it->second->communities.push_back(c);
+    }
   }
+  for (const auto& [vip, p] : by_vip)
+    if (p) out.push_back(*p);
   for (const CoverConfig& c : config_.covers) {
     std::vector<bool> states;
     for (const std::string& n : c.services) states.push_back(announced[n]);
@@ -389,6 +408,15 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
     }
     st.services.push_back(s.spec);
     st.routes.push_back(rs);
+  }
+  // The host route is one per VIP (see wanted_paths): a service's line says
+  // when another service on its VIP keeps the route withdrawn.
+  for (RouteStatus& rs : st.routes) {
+    for (const RouteStatus& other : st.routes)
+      if (other.prefix == rs.prefix && other.service != rs.service && !other.announced && rs.announced) {
+        rs.announced = false;
+        rs.reason += "; withdrawn: service '" + other.service + "' on the same VIP is";
+      }
   }
   for (const CoverConfig& c : config_.covers) {
     RouteStatus rs;

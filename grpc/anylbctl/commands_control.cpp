@@ -52,14 +52,14 @@ void cmd_routes(const Cli& cli) {
   v1::ListRoutesResponse resp;
   check(stub->ListRoutes(&ctx, {}, &resp), cli, "routes");
   nlohmann::json j = nlohmann::json::array();
-  Table t({"PREFIX", "STATE", "HEALTHY", "QUORUM", "HOLD-DOWN", "COMMUNITIES", "WHY"});
+  Table t({"PREFIX", "SERVICE", "STATE", "HEALTHY", "QUORUM", "HOLD-DOWN", "COMMUNITIES", "WHY"});
   for (const auto& r : resp.routes()) {
     std::string communities;
     for (const auto& c : r.communities()) communities += (communities.empty() ? "" : ",") + c;
-    j.push_back({{"prefix", r.prefix()}, {"announced", r.announced()}, {"healthy", r.healthy()},
+    j.push_back({{"prefix", r.prefix()}, {"service", r.service()}, {"announced", r.announced()}, {"healthy", r.healthy()},
                  {"quorum", r.quorum()}, {"hold_down_remaining_ms", r.hold_down_remaining_ms()},
                  {"communities", r.communities()}, {"reason", r.reason()}});
-    t.add({r.prefix(), r.announced() ? "announced" : "withdrawn",
+    t.add({r.prefix(), r.service().empty() ? "(covering)" : r.service(), r.announced() ? "announced" : "withdrawn",
            r.quorum() ? std::to_string(r.healthy()) : "-", r.quorum() ? std::to_string(r.quorum()) : "-",
            r.hold_down_remaining_ms() ? std::to_string(r.hold_down_remaining_ms() / 1000) + "s" : "-",
            communities.empty() ? "-" : communities, r.reason()});

@@ -15,173 +15,31 @@ table picks the same backend.
 Usage (root): test_anycast_e2e.py CONTROLPLANE DATAPLANE
 """
 import os
-import shutil
 import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lab"))
 import bgp_lab as L  # noqa: E402
 from tap import Skip, Tap  # noqa: E402
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-CP = sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO, "build", "controlplane", "anylb-controlplane")
-DP = sys.argv[2] if len(sys.argv) > 2 else os.path.join(REPO, "build", "dataplane", "dpdk", "anylb-dataplane")
-VIP = "203.0.113.10"
-TAG = f"albe{os.getpid()}"
-NS = {n: f"{TAG}{n}" for n in ("cl", "rt", "lan", "n1", "n2", "b1", "b2", "b3")}
-DIR = f"/tmp/anylb-e2e-{os.getpid()}"
-procs = {}
+import anycast_lab as A  # noqa: E402  (lab/anycast_lab.py: the topology)
 
-BIRD = """router id 198.18.0.1;
-log stderr all;
-protocol device { scan time 1; }
-protocol kernel { merge paths yes; ipv4 { import none; export all; }; }
-template bgp node { local 198.18.0.1 as 65000; hold time 6; connect delay time 1; connect retry time 2;
-  error wait time 1, 4; ipv4 { import all; export none; }; }
-protocol bgp n1 from node { neighbor 198.18.0.2 as 65001; }
-protocol bgp n2 from node { neighbor 198.18.0.3 as 65001; }
-"""
-
-GOBGP = """[global.config]
-  as = 65001
-  router-id = "{me}"
-  local-address-list = ["{me}"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "198.18.0.1"
-    peer-as = 65000
-  [neighbors.timers.config]
-    connect-retry = 2
-    hold-time = 6
-    keepalive-interval = 2
-"""
-
-ECHO = """import socket, sys, threading
-name = sys.argv[1]
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 7)); s.listen(64)
-def serve(c):
-    with c:
-        for line in c.makefile():
-            c.sendall(f"{name}: {line}".encode())
-while True:
-    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
-"""
+if len(sys.argv) > 2:
+    A.CP, A.DP = sys.argv[1], sys.argv[2]
+VIP, DIR, procs, ns, nexthops, diag = A.VIP, A.DIR, A.procs, A.ns, A.nexthops, A.diag
+REPO = A.REPO
 
 
-def ns(n, *cmd, check=True):
-    return L.run("ip", "netns", "exec", NS[n], *cmd, check=check)
-
-
-def start(name, n, argv):
-    procs[name] = L.Proc(NS[n], argv, os.path.join(DIR, f"{name}.log"))
-    return procs[name]
-
-
-def teardown():
-    for p in procs.values():
-        p.stop(signal.SIGKILL, timeout=2)
-    for n in NS.values():
-        L._drop_netns(n)  # also kills whatever still runs inside
-    for k in ("1", "2"):
-        shutil.rmtree(f"/var/run/dpdk/{TAG}{k}", ignore_errors=True)
-    shutil.rmtree(DIR, ignore_errors=True)
-
-
-def veth(a, name_a, b, name_b, mac=None):
-    L.run("ip", "link", "add", name_a, "netns", NS[a], "type", "veth", "peer", "name", name_b, "netns", NS[b])
-    if mac:  # on a's end: the backend's (or the DPDK port's) own MAC
-        ns(a, "ip", "link", "set", name_a, "address", mac)
-    for n, d in ((a, name_a), (b, name_b)):
-        ns(n, "ip", "link", "set", d, "up")
-        ns(n, "sysctl", "-qw", f"net.ipv6.conf.{d}.disable_ipv6=1")
-        # veth leaves checksums to "hardware"; af_packet would hand DPDK unfinished ones.
-        ns(n, "ethtool", "-K", d, "tx", "off", check=False)
-
-
-def build():
-    os.makedirs(DIR, exist_ok=True)
-    for n in NS.values():
-        L.run("ip", "netns", "add", n)
-    for n in NS:
-        ns(n, "ip", "link", "set", "lo", "up")
-    ns("lan", "ip", "link", "add", "br0", "type", "bridge")
-    ns("lan", "ip", "link", "set", "br0", "up")
-    veth("cl", "eth0", "rt", "cl0")
-    ns("cl", "ip", "addr", "add", "198.51.100.10/24", "dev", "eth0")
-    ns("cl", "ip", "route", "add", "default", "via", "198.51.100.1")
-    ns("rt", "ip", "addr", "add", "198.51.100.1/24", "dev", "cl0")
-    ns("rt", "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1")
-    for n, port, addr, mac in (("rt", "lan0", "198.18.0.1/24", None), ("n1", "dp0", None, "02:00:00:00:01:01"),
-                               ("n2", "dp0", None, "02:00:00:00:01:02"),
-                               *[(f"b{i}", "eth0", f"198.18.0.1{i}/24", f"02:00:00:00:0b:0{i}") for i in (1, 2, 3)]):
-        veth(n, port, "lan", f"p-{n}", mac)
-        ns("lan", "ip", "link", "set", f"p-{n}", "master", "br0")
-        if addr:
-            ns(n, "ip", "addr", "add", addr, "dev", port)
-    for i in (1, 2, 3):
-        b = f"b{i}"
-        ns(b, "ip", "addr", "add", f"{VIP}/32", "dev", "lo")
-        ns(b, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
-        ns(b, "ip", "route", "add", "default", "via", "198.18.0.1")  # DSR replies go back through the router
-        start(f"http{i}", b, ["/usr/bin/python3", L.HTTP_SERVER, f"backend-{i}", 80])
-        with open(os.path.join(DIR, "echo.py"), "w") as f:
-            f.write(ECHO)
-        start(f"echo{i}", b, ["/usr/bin/python3", os.path.join(DIR, "echo.py"), f"backend-{i}"])
-    with open(os.path.join(DIR, "bird.conf"), "w") as f:
-        f.write(BIRD)
-    start("bird", "rt", ["/usr/sbin/bird", "-f", "-c", os.path.join(DIR, "bird.conf"), "-s", os.path.join(DIR, "bird.ctl"),
-                         "-P", os.path.join(DIR, "bird.pid")])
-    for k, me in (("1", "198.18.0.2"), ("2", "198.18.0.3")):
-        start_node(k, me)
-
-
-def start_node(k, me):
-    n = f"n{k}"
-    sock = os.path.join(DIR, f"dp{k}.sock")
-    start(f"dp{k}", n, [DP, "--eal", f"--lcores=0@0,1@1 --no-huge -m 256 --no-pci --no-telemetry --file-prefix {TAG}{k} "
-                        "--vdev=net_af_packet0,iface=dp0", "--mbufs", 4096, "--flow-capacity", 65536,
-                        "--api-socket", sock, "--exception-interface", "exc0", "--node-address", me])
-    L.wait_until(lambda: ns(n, "ip", "link", "show", "exc0", check=False).returncode == 0, 20, what=f"{n} exc0")
-    ns(n, "ip", "addr", "add", f"{me}/24", "dev", "exc0")
-    ns(n, "ip", "link", "set", "exc0", "up")
-    with open(os.path.join(DIR, f"gobgpd{k}.toml"), "w") as f:
-        f.write(GOBGP.format(me=me))
-    if f"gobgpd{k}" not in procs or not procs[f"gobgpd{k}"].alive():
-        start(f"gobgpd{k}", n, ["/usr/bin/gobgpd", "-f", os.path.join(DIR, f"gobgpd{k}.toml"), "--api-hosts",
-                                "127.0.0.1:50051", "--pprof-disable", "-p"])
-    svc = {"name": "web", "vip": VIP, "protocol": "tcp", "port": 80, "mode": "l2-dsr", "quorum": 1,
-           "hold_down": "2s", "communities": ["no-export"],
-           "check": {"type": "tcp", "interval": "500ms", "timeout": "300ms", "rise": 1, "fall": 2},
-           "backends": [{"address": f"198.18.0.1{i}", "mac": f"02:00:00:00:0b:0{i}"} for i in (1, 2, 3)]}
-    echo = dict(svc, name="echo", port=7)
-    L.write_controlplane_config(os.path.join(DIR, f"cp{k}.yaml"), [svc, echo], gobgp_api="127.0.0.1:50051",
-                                dataplane_socket=sock, node_name=n, node_addresses=(me,), next_hop=me, next_hop_v6="",
-                                extra={"api": {"socket": os.path.join(DIR, f"cp{k}.sock")}})
-    with open(os.path.join(DIR, f"cp{k}.yaml")) as f:  # no IPv6 here
-        text = f.read().replace('  next_hop_v6: ""\n', "")
-    with open(os.path.join(DIR, f"cp{k}.yaml"), "w") as f:
-        f.write(text)
-    start(f"cp{k}", n, [CP, "--config", os.path.join(DIR, f"cp{k}.yaml")])
-
-
-def nexthops():
-    out = ns("rt", "ip", "route", "show", VIP).stdout
-    return {w for line in out.splitlines() for w in line.split() if w.startswith("198.18.0.")}
-
-
-def diag():
-    return "\n".join(f"--- {k}\n{p.log(1500)}" for k, p in procs.items() if k.startswith(("cp", "dp", "gobgpd")))
-
-
-tap = Tap(teardown=teardown)
+tap = Tap(teardown=A.teardown)
 
 
 @tap.case
 def both_nodes_announce_and_the_router_spreads_flows():
     if os.geteuid() != 0:
         raise Skip("needs root")
-    build()
+    A.build()
     L.wait_until(lambda: nexthops() == {"198.18.0.2", "198.18.0.3"}, 60, what="ECMP route via both nodes", diag=diag)
     seen = set()
     for i in range(24):
@@ -204,7 +62,7 @@ open("{DIR}/ready", "w").close()
 while not __import__("os").path.exists("{DIR}/go"): time.sleep(0.1)
 s.sendall(b"two\\n"); print(f.readline().strip(), flush=True)
 """)
-    client = start("client", "cl", ["/usr/bin/python3", script])
+    client = A.start("client", "cl", ["/usr/bin/python3", script])
     L.wait_until(lambda: os.path.exists(os.path.join(DIR, "ready")), 15, what="first echo", diag=lambda: client.log())
     first = client.log().splitlines()[0]
     backend = first.split(":")[0]
