@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "api_convert.hpp"
+#include "state_file.hpp"
 
 namespace anylb::cp {
 
@@ -93,14 +94,7 @@ ChangeError Node::change(const std::function<ChangeError(Overlay&, const Control
 
 // Writes the overlay whole (temp file + rename): a crash never leaves half a file.
 bool Node::persist(const Overlay& overlay) const {
-  if (base_.state_file.empty()) return true;
-  const std::string tmp = base_.state_file + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << overlay.to_json() << '\n';
-    if (!f.flush()) return false;
-  }
-  return std::rename(tmp.c_str(), base_.state_file.c_str()) == 0;
+  return base_.state_file.empty() || write_file_atomically(base_.state_file, overlay.to_json());
 }
 
 void Node::apply(ControlConfig next) {

@@ -1,5 +1,7 @@
 #include "probes.hpp"
 
+#include "checksum.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/icmp6.h>
@@ -149,11 +151,9 @@ ProbeResult icmp(const IpAddress& a, Clock::time_point deadline) {
   unsigned char pkt[16] = {static_cast<unsigned char>(v4 ? ICMP_ECHO : ICMP6_ECHO_REQUEST), 0, 0, 0,
                            static_cast<unsigned char>(id >> 8), static_cast<unsigned char>(id & 0xff), 0, 1};
   if (v4) {  // the kernel fills the ICMPv6 checksum, not the ICMPv4 one
-    uint32_t sum = 0;
-    for (int i = 0; i < 16; i += 2) sum += static_cast<uint32_t>((pkt[i] << 8) | pkt[i + 1]);
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-    pkt[2] = static_cast<unsigned char>(~sum >> 8);
-    pkt[3] = static_cast<unsigned char>(~sum & 0xff);
+    const uint16_t sum = internet_checksum({reinterpret_cast<const std::byte*>(pkt), sizeof pkt});
+    pkt[2] = static_cast<unsigned char>(sum >> 8);
+    pkt[3] = static_cast<unsigned char>(sum & 0xff);
   }
   socklen_t len;
   sockaddr_storage ss = to_sockaddr(a, 0, len);

@@ -1,7 +1,7 @@
 #include "stats.hpp"
 
-#include <cstdio>
-#include <fstream>
+#include "state_file.hpp"
+
 
 namespace anylb {
 
@@ -111,14 +111,7 @@ nlohmann::json collect_counters(const std::vector<std::unique_ptr<WorkerContext>
 }
 
 bool write_counters_file(const std::string& path, const nlohmann::json& counters) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    if (!f) return false;
-    f << counters.dump(1) << '\n';
-    if (!f) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
+  return write_file_atomically(path, counters.dump(1));
 }
 
 std::string counters_summary(const nlohmann::json& c) {
