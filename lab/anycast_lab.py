@@ -1,16 +1,23 @@
 #!/usr/bin/python3
 """The anycast lab: two anylb nodes behind a BIRD router doing ECMP with an
-L4 hash, three HTTP (and echo) backends holding the VIP on lo for L2 direct
-server return, and a client; every piece real, in network namespaces made
-here and torn down on exit. Each node runs anylb-dataplane on
-net_af_packet (its veth has no kernel address, like a NIC bound to DPDK),
-the node's address on the dataplane's exception interface, gobgpd peering
-with the router through that exception path, and anylb-controlplane
-health-checking the backends (also through it).
+L4 hash, three HTTP (and echo) backends, and a client; every piece real, in
+network namespaces made here and torn down on exit. Each node runs
+anylb-dataplane on net_af_packet (its veth has no kernel address, like a NIC
+bound to DPDK), the node's addresses on the dataplane's exception interface,
+gobgpd peering with the router through that exception path (IPv4 and IPv6
+routes over one session), and anylb-controlplane health-checking the
+backends (also through it).
 
-    client 198.51.100.10 -- router (BIRD, ECMP) 198.18.0.1
-                              | lan bridge 198.18.0.0/24
-        node1 .2 (dp0 + exc0)   node2 .3 (dp0 + exc0)   be1..be3 .11-.13 (VIP on lo)
+    client 198.51.100.10, 2001:db8:51::10
+      |
+    router (BIRD, ECMP, L4 hash) 198.18.0.1, 2001:db8:18::1
+      | lan bridge 198.18.0.0/24, 2001:db8:18::/64, MTU 1600 (room for ipip)
+    node1 .2/::2 (dp0 + exc0)   node2 .3/::3 (dp0 + exc0)   be1..be3 .11-.13/::11-::13
+
+Services (the same on both nodes):
+    web    203.0.113.10:80  l2-dsr (VIP on the backends' lo)   echo  203.0.113.10:7
+    web6   [2001:db8:10::10]:80  l2-dsr                        echo6 [2001:db8:10::10]:7
+    tunnel 203.0.113.20:80  ipip (the backends' ipip0 device: lab/ipip_decap.py)
 
 Run as a demo: anycast_lab.py CONTROLPLANE DATAPLANE ANYLBCTL (scripts/lab.sh
 does). The end-to-end tests import it.
@@ -29,7 +36,12 @@ REPO = os.path.abspath(os.path.join(HERE, ".."))
 CP = os.path.join(REPO, "build", "controlplane", "anylb-controlplane")
 DP = os.path.join(REPO, "build", "dataplane", "dpdk", "anylb-dataplane")
 CTL = os.path.join(REPO, "build", "grpc", "anylbctl", "anylbctl")
-VIP = "203.0.113.10"
+VIP, VIP6, VIP_TUN = "203.0.113.10", "2001:db8:10::10", "203.0.113.20"
+ROUTER6 = "2001:db8:18::1"
+CLIENT, CLIENT6 = "198.51.100.10", "2001:db8:51::10"
+NODES = {"1": ("198.18.0.2", "2001:db8:18::2"), "2": ("198.18.0.3", "2001:db8:18::3")}
+LAN_MTU = 1600  # the underlay leaves room for the ipip header, as an operator would
+HOLD_DOWN = 2.0
 TAG = f"albe{os.getpid()}"
 NS = {n: f"{TAG}{n}" for n in ("cl", "rt", "lan", "n1", "n2", "b1", "b2", "b3")}
 DIR = f"/tmp/anylb-e2e-{os.getpid()}"
@@ -39,8 +51,9 @@ BIRD = """router id 198.18.0.1;
 log stderr all;
 protocol device { scan time 1; }
 protocol kernel { merge paths yes; ipv4 { import none; export all; }; }
+protocol kernel { merge paths yes; ipv6 { import none; export all; }; }
 template bgp node { local 198.18.0.1 as 65000; hold time 6; connect delay time 1; connect retry time 2;
-  error wait time 1, 4; ipv4 { import all; export none; }; }
+  error wait time 1, 4; ipv4 { import all; export none; }; ipv6 { import all; export none; }; }
 protocol bgp n1 from node { neighbor 198.18.0.2 as 65001; }
 protocol bgp n2 from node { neighbor 198.18.0.3 as 65001; }
 """
@@ -57,11 +70,18 @@ GOBGP = """[global.config]
     connect-retry = 2
     hold-time = 6
     keepalive-interval = 2
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
 """
 
 ECHO = """import socket, sys, threading
 name = sys.argv[1]
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 7)); s.listen(64)
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); s.bind(("::", 7)); s.listen(64)
 def serve(c):
     with c:
         for line in c.makefile():
@@ -90,13 +110,16 @@ def teardown():
     shutil.rmtree(DIR, ignore_errors=True)
 
 
-def veth(a, name_a, b, name_b, mac=None):
+def veth(a, name_a, b, name_b, mac=None, mtu=1500, ipv6=()):
+    """A veth pair; IPv6 stays off on the ends not named in ipv6 (the DPDK
+    port's kernel side and the bridge ports must stay silent)."""
     L.run("ip", "link", "add", name_a, "netns", NS[a], "type", "veth", "peer", "name", name_b, "netns", NS[b])
     if mac:  # on a's end: the backend's (or the DPDK port's) own MAC
         ns(a, "ip", "link", "set", name_a, "address", mac)
     for n, d in ((a, name_a), (b, name_b)):
-        ns(n, "ip", "link", "set", d, "up")
-        ns(n, "sysctl", "-qw", f"net.ipv6.conf.{d}.disable_ipv6=1")
+        ns(n, "ip", "link", "set", d, "mtu", str(mtu), "up")
+        if d not in ipv6:
+            ns(n, "sysctl", "-qw", f"net.ipv6.conf.{d}.disable_ipv6=1")
         # veth leaves checksums to "hardware"; af_packet would hand DPDK unfinished ones.
         ns(n, "ethtool", "-K", d, "tx", "off", check=False)
 
@@ -107,69 +130,98 @@ def build():
         L.run("ip", "netns", "add", n)
     for n in NS:
         ns(n, "ip", "link", "set", "lo", "up")
+    with open(os.path.join(DIR, "echo.py"), "w") as f:
+        f.write(ECHO)
     ns("lan", "ip", "link", "add", "br0", "type", "bridge")
-    ns("lan", "ip", "link", "set", "br0", "up")
-    veth("cl", "eth0", "rt", "cl0")
-    ns("cl", "ip", "addr", "add", "198.51.100.10/24", "dev", "eth0")
+    ns("lan", "ip", "link", "set", "br0", "mtu", str(LAN_MTU), "up")
+    veth("cl", "eth0", "rt", "cl0", ipv6=("eth0", "cl0"))
+    ns("cl", "ip", "addr", "add", f"{CLIENT}/24", "dev", "eth0")
+    ns("cl", "ip", "addr", "add", f"{CLIENT6}/64", "dev", "eth0", "nodad")
     ns("cl", "ip", "route", "add", "default", "via", "198.51.100.1")
+    ns("cl", "ip", "-6", "route", "add", "default", "via", "2001:db8:51::1")
     ns("rt", "ip", "addr", "add", "198.51.100.1/24", "dev", "cl0")
-    ns("rt", "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1")
-    for n, port, addr, mac in (("rt", "lan0", "198.18.0.1/24", None), ("n1", "dp0", None, "02:00:00:00:01:01"),
-                               ("n2", "dp0", None, "02:00:00:00:01:02"),
-                               *[(f"b{i}", "eth0", f"198.18.0.1{i}/24", f"02:00:00:00:0b:0{i}") for i in (1, 2, 3)]):
-        veth(n, port, "lan", f"p-{n}", mac)
+    ns("rt", "ip", "addr", "add", "2001:db8:51::1/64", "dev", "cl0", "nodad")
+    ns("rt", "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1",
+       "net.ipv6.conf.all.forwarding=1", "net.ipv6.fib_multipath_hash_policy=1")
+    lan = [("rt", "lan0", "198.18.0.1", ROUTER6, None),
+           ("n1", "dp0", None, None, "02:00:00:00:01:01"), ("n2", "dp0", None, None, "02:00:00:00:01:02"),
+           *[(f"b{i}", "eth0", f"198.18.0.1{i}", f"2001:db8:18::1{i}", f"02:00:00:00:0b:0{i}") for i in (1, 2, 3)]]
+    for n, port, addr, addr6, mac in lan:
+        veth(n, port, "lan", f"p-{n}", mac, mtu=LAN_MTU, ipv6=(port,) if addr6 else ())
         ns("lan", "ip", "link", "set", f"p-{n}", "master", "br0")
         if addr:
-            ns(n, "ip", "addr", "add", addr, "dev", port)
+            ns(n, "ip", "addr", "add", f"{addr}/24", "dev", port)
+            ns(n, "ip", "addr", "add", f"{addr6}/64", "dev", port, "nodad")
     for i in (1, 2, 3):
         b = f"b{i}"
-        ns(b, "ip", "addr", "add", f"{VIP}/32", "dev", "lo")
-        ns(b, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
+        for vip in (f"{VIP}/32", f"{VIP_TUN}/32", f"{VIP6}/128"):
+            ns(b, "ip", "addr", "add", vip, "dev", "lo")
+        ns(b, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
+           "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
         ns(b, "ip", "route", "add", "default", "via", "198.18.0.1")  # DSR replies go back through the router
-        start(f"http{i}", b, ["/usr/bin/python3", L.HTTP_SERVER, f"backend-{i}", 80])
-        with open(os.path.join(DIR, "echo.py"), "w") as f:
-            f.write(ECHO)
-        start(f"echo{i}", b, ["/usr/bin/python3", os.path.join(DIR, "echo.py"), f"backend-{i}"])
+        ns(b, "ip", "-6", "route", "add", "default", "via", ROUTER6)
+        start_backend(i)
+        start(f"decap{i}", b, ["/usr/bin/python3", os.path.join(HERE, "ipip_decap.py"), "ipip0"])
+        L.wait_until(lambda: ns(b, "ip", "link", "show", "ipip0", check=False).returncode == 0, 10,
+                     what=f"{b} ipip0")
+        ns(b, "sysctl", "-qw", "net.ipv4.conf.ipip0.rp_filter=0")  # inner sources are clients far away
+        ns(b, "ip", "link", "set", "ipip0", "up")
     with open(os.path.join(DIR, "bird.conf"), "w") as f:
         f.write(BIRD)
     start("bird", "rt", ["/usr/sbin/bird", "-f", "-c", os.path.join(DIR, "bird.conf"), "-s", os.path.join(DIR, "bird.ctl"),
                          "-P", os.path.join(DIR, "bird.pid")])
-    for k, me in (("1", "198.18.0.2"), ("2", "198.18.0.3")):
-        start_node(k, me)
+    for k in NODES:
+        start_node(k)
 
 
-def start_node(k, me):
-    n = f"n{k}"
+def start_backend(i):
+    """backend-i's HTTP server (port 80, IPv4 and IPv6) and echo server (port 7)."""
+    start(f"http{i}", f"b{i}", ["/usr/bin/python3", L.HTTP_SERVER, f"backend-{i}", 80])
+    start(f"echo{i}", f"b{i}", ["/usr/bin/python3", os.path.join(DIR, "echo.py"), f"backend-{i}"])
+
+
+def services():
+    check = {"type": "tcp", "interval": "500ms", "timeout": "300ms", "rise": 1, "fall": 2}
+    web = {"name": "web", "vip": VIP, "protocol": "tcp", "port": 80, "mode": "l2-dsr", "quorum": 1,
+           "hold_down": f"{HOLD_DOWN:g}s", "communities": ["no-export"], "check": check,
+           "backends": [{"address": f"198.18.0.1{i}", "mac": f"02:00:00:00:0b:0{i}"} for i in (1, 2, 3)]}
+    web6 = dict(web, name="web6", vip=VIP6,
+                backends=[{"address": f"2001:db8:18::1{i}", "mac": f"02:00:00:00:0b:0{i}"} for i in (1, 2, 3)])
+    return [web, dict(web, name="echo", port=7), web6, dict(web6, name="echo6", port=7),
+            dict(web, name="tunnel", vip=VIP_TUN, mode="ipip")]
+
+
+def start_node(k):
+    n, (me, me6) = f"n{k}", NODES[k]
     sock = os.path.join(DIR, f"dp{k}.sock")
     start(f"dp{k}", n, [DP, "--eal", f"--lcores=0@0,1@1 --no-huge -m 256 --no-pci --no-telemetry --file-prefix {TAG}{k} "
                         "--vdev=net_af_packet0,iface=dp0", "--mbufs", 4096, "--flow-capacity", 65536,
-                        "--api-socket", sock, "--exception-interface", "exc0", "--node-address", me])
-    L.wait_until(lambda: ns(n, "ip", "link", "show", "exc0", check=False).returncode == 0, 20, what=f"{n} exc0")
+                        "--mtu", LAN_MTU, "--api-socket", sock, "--exception-interface", "exc0",
+                        "--node-address", me, "--node-address", me6])
+    L.wait_until(lambda: ns(n, "ip", "link", "show", "exc0", check=False).returncode == 0, 20, what=f"{n} exc0", diag=diag)
     ns(n, "ip", "addr", "add", f"{me}/24", "dev", "exc0")
+    ns(n, "ip", "addr", "add", f"{me6}/64", "dev", "exc0", "nodad")
     ns(n, "ip", "link", "set", "exc0", "up")
     with open(os.path.join(DIR, f"gobgpd{k}.toml"), "w") as f:
         f.write(GOBGP.format(me=me))
     if f"gobgpd{k}" not in procs or not procs[f"gobgpd{k}"].alive():
         start(f"gobgpd{k}", n, ["/usr/bin/gobgpd", "-f", os.path.join(DIR, f"gobgpd{k}.toml"), "--api-hosts",
                                 "127.0.0.1:50051", "--pprof-disable", "-p"])
-    svc = {"name": "web", "vip": VIP, "protocol": "tcp", "port": 80, "mode": "l2-dsr", "quorum": 1,
-           "hold_down": "2s", "communities": ["no-export"],
-           "check": {"type": "tcp", "interval": "500ms", "timeout": "300ms", "rise": 1, "fall": 2},
-           "backends": [{"address": f"198.18.0.1{i}", "mac": f"02:00:00:00:0b:0{i}"} for i in (1, 2, 3)]}
-    echo = dict(svc, name="echo", port=7)
-    L.write_controlplane_config(os.path.join(DIR, f"cp{k}.yaml"), [svc, echo], gobgp_api="127.0.0.1:50051",
-                                dataplane_socket=sock, node_name=n, node_addresses=(me,), next_hop=me, next_hop_v6="",
-                                extra={"api": {"socket": os.path.join(DIR, f"cp{k}.sock")}})
-    with open(os.path.join(DIR, f"cp{k}.yaml")) as f:  # no IPv6 here
-        text = f.read().replace('  next_hop_v6: ""\n', "")
-    with open(os.path.join(DIR, f"cp{k}.yaml"), "w") as f:
-        f.write(text)
+    L.write_controlplane_config(os.path.join(DIR, f"cp{k}.yaml"), services(), gobgp_api="127.0.0.1:50051",
+                                dataplane_socket=sock, node_name=n, node_addresses=(me, me6), next_hop=me,
+                                next_hop_v6=me6, extra={"api": {"socket": os.path.join(DIR, f"cp{k}.sock")}})
     start(f"cp{k}", n, [CP, "--config", os.path.join(DIR, f"cp{k}.yaml")])
 
 
-def nexthops():
-    out = ns("rt", "ip", "route", "show", VIP).stdout
-    return {w for line in out.splitlines() for w in line.split() if w.startswith("198.18.0.")}
+def nexthops(vip=VIP):
+    """The nodes the router's kernel table sends the VIP to."""
+    out = ns("rt", "ip", "-6" if ":" in vip else "-4", "route", "show", vip).stdout
+    return {w for line in out.splitlines() for w in line.split() if w.startswith(("198.18.0.", "2001:db8:18::"))}
+
+
+def all_announced():
+    both = ({"198.18.0.2", "198.18.0.3"}, {"2001:db8:18::2", "2001:db8:18::3"})
+    return nexthops(VIP) == both[0] and nexthops(VIP_TUN) == both[0] and nexthops(VIP6) == both[1]
 
 
 def diag():
@@ -189,35 +241,45 @@ def show(text):
         print("   " + line, flush=True)
 
 
-def requests(n, port_base):
-    """n new connections from the client; counts who answered."""
+def clients(address, port, first, count, step=7):
+    """count new connections from the client, from local ports first,
+    first+step, ...: {local port: who answered ("-" for nobody)}."""
+    r = ns("cl", "/usr/bin/python3", os.path.join(HERE, "http_client.py"), address, str(port), str(first), str(count),
+           str(step), check=False)
+    return {int(p): who for p, who in (line.split() for line in r.stdout.splitlines())}
+
+
+def tally(answers):
     seen = {}
-    for i in range(n):
-        r = ns("cl", "curl", "-s", "--max-time", "2", "--local-port", str(port_base + i * 7), f"http://{VIP}/",
-               check=False)
-        who = r.stdout.split(" ")[0] if r.stdout else "(no answer)"
+    for who in answers.values():
         seen[who] = seen.get(who, 0) + 1
-    show("\n".join(f"{v:3} {k}" for k, v in sorted(seen.items())))
+    return seen
+
+
+def requests(address, count, first):
+    seen = tally(clients(address, 80, first, count))
+    show("  ".join(f"{k}: {v}" for k, v in sorted(seen.items())))
 
 
 def per_node():
     """Which node carried how many packets (each node's dataplane counters)."""
+    import json
     lines = []
-    for k in ("1", "2"):
+    for k in NODES:
         r = L.run(CTL, "--dataplane", os.path.join(DIR, f"dp{k}.sock"), "--json", "stats", "--interval", "0.1",
                   check=False)
         if r.returncode != 0:
             lines.append(f"node{k}: down")
             continue
-        import json
         c = json.loads(r.stdout)
-        lines.append(f"node{k}: " + ", ".join(f"{b['address']} {b['packets']} packets" for b in c["backends"]
-                                               if b["service"] == "web"))
+        lines.append(f"node{k}: " + ", ".join(f"{b['address']} {b['packets']}" for b in c["backends"]
+                                               if b["service"] == "web") + " packets (service web)")
     show("\n".join(lines))
 
 
 def router_route():
-    show(ns("rt", "ip", "route", "show", VIP).stdout or "(no route to the VIP)")
+    for vip in (VIP, VIP_TUN, VIP6):
+        show(ns("rt", "ip", "-6" if ":" in vip else "-4", "route", "show", vip).stdout or f"(no route to {vip})")
 
 
 def main():
@@ -230,42 +292,50 @@ def main():
     try:
         say("Building the lab in network namespaces (two nodes, a BIRD router, three backends, a client)")
         build()
-        L.wait_until(lambda: nexthops() == {"198.18.0.2", "198.18.0.3"}, 60, what="both nodes announcing", diag=diag)
-        say("The router learned the VIP from both nodes over BGP (through their exception interfaces): ECMP")
+        L.wait_until(all_announced, 60, what="both nodes announcing every VIP", diag=diag)
+        say("The router learned each VIP from both nodes over BGP (through their exception interfaces): ECMP")
         router_route()
-        say("24 requests, each a new connection: the router spreads them over the nodes, Maglev over the backends")
-        requests(24, 20000)
+        say(f"30 requests to http://{VIP}/ (l2-dsr), each a new connection: ECMP over nodes, Maglev over backends")
+        before = clients(VIP, 80, 20000, 30)
+        show("  ".join(f"{k}: {v}" for k, v in sorted(tally(before).items())))
         per_node()
+        say(f"The same over IPv6, http://[{VIP6}]/, and through the ipip service, http://{VIP_TUN}/")
+        requests(VIP6, 15, 21000)
+        requests(VIP_TUN, 15, 22000)
         say("The operator's view on node 1 (anylbctl over the control plane's API)")
         show(L.run(CTL, "--controlplane", os.path.join(DIR, "cp1.sock"), "routes").stdout)
         show(L.run(CTL, "--controlplane", os.path.join(DIR, "cp1.sock"), "health").stdout)
-        say("backend-2 dies: both control planes see it fail; its flows move, the others stay")
+        say("backend-2 dies: both control planes see it fail; only its flows move (same 30 connections again)")
         procs["http2"].stop(signal.SIGKILL, timeout=2)
         time.sleep(2)
-        requests(12, 21000)
+        after = clients(VIP, 80, 20000, 30)
+        kept = sum(1 for p, who in before.items() if who != "backend-2" and after.get(p) == who)
+        moved = sum(1 for p, who in before.items() if who == "backend-2" and after.get(p) not in (who, "-"))
+        show(f"{kept} of {sum(1 for w in before.values() if w != 'backend-2')} connections kept their backend; "
+             f"{moved} of {sum(1 for w in before.values() if w == 'backend-2')} of backend-2's moved")
         say("node 1 dies (its dataplane is killed): its control plane withdraws, the router keeps node 2")
         procs["dp1"].stop(signal.SIGKILL, timeout=2)
         L.wait_until(lambda: nexthops() == {"198.18.0.3"}, 20, what="route via node 2 only", diag=diag)
         router_route()
-        requests(12, 22000)
-        say("Every backend down: no node has a quorum, the VIP leaves the router's table")
+        requests(VIP, 12, 23000)
+        say("Every backend down: no node has a quorum, each VIP leaves the router's table")
         for i in (1, 2, 3):
             for name in (f"http{i}", f"echo{i}"):
                 if name in procs:
                     procs[name].stop(signal.SIGKILL, timeout=2)
-        L.wait_until(lambda: not nexthops(), 20, what="VIP withdrawn", diag=diag)
+        L.wait_until(lambda: not nexthops(VIP) and not nexthops(VIP6) and not nexthops(VIP_TUN), 20,
+                     what="VIPs withdrawn", diag=diag)
         router_route()
-        say("Backends back, node 1 back: the VIP returns after the hold-down (2 s here)")
+        say(f"Backends back, node 1 back: the VIPs return after the hold-down ({HOLD_DOWN:g} s here)")
         for i in (1, 2, 3):
-            start(f"http{i}", f"b{i}", ["/usr/bin/python3", L.HTTP_SERVER, f"backend-{i}", 80])
-            start(f"echo{i}", f"b{i}", ["/usr/bin/python3", os.path.join(DIR, "echo.py"), f"backend-{i}"])
+            start_backend(i)
         procs.pop("cp1").stop(signal.SIGTERM, timeout=5)  # node 1 comes back whole
-        start_node("1", "198.18.0.2")
+        start_node("1")
         t0 = time.monotonic()
-        L.wait_until(lambda: nexthops() == {"198.18.0.2", "198.18.0.3"}, 60, what="both nodes back", diag=diag)
-        show(f"both routes back after {time.monotonic() - t0:.1f} s")
+        L.wait_until(all_announced, 60, what="both nodes back", diag=diag)
+        show(f"every route back through both nodes after {time.monotonic() - t0:.1f} s")
         router_route()
-        requests(12, 23000)
+        requests(VIP, 12, 24000)
     except KeyboardInterrupt:
         pass
     finally:

@@ -91,13 +91,13 @@ int main(int argc, char** argv) {
       const std::string iface = opts.exception_interface + (i == 0 ? "" : std::to_string(i));
       const uint16_t tap = create_exception_tap(iface, port_mac(port_ids[i]), i);
       exception.push_back(start_port(tap, static_cast<uint16_t>(workers), opts.rx_descriptors, opts.tx_descriptors,
-                                     opts.mtu, pool));
+                                     opts.mtu, /*mtu_required=*/false, pool));
       spdlog::info("exception interface {} for port {}", iface, port_ids[i]);
     }
     std::vector<PortInfo> ports;
     for (uint16_t id : port_ids)
       ports.push_back(start_port(id, static_cast<uint16_t>(workers), opts.rx_descriptors, opts.tx_descriptors,
-                                 opts.mtu, pool));
+                                 opts.mtu, /*mtu_required=*/true, pool));
 
     std::vector<std::size_t> egress(ports.size());
     for (std::size_t i = 0; i < ports.size(); ++i) egress[i] = i;

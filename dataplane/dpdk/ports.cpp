@@ -28,7 +28,7 @@ std::vector<uint16_t> resolve_ports(const std::vector<std::string>& names) {
 }
 
 PortInfo start_port(uint16_t port_id, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc, uint32_t mtu,
-                    rte_mempool* pool) {
+                    bool mtu_required, rte_mempool* pool) {
   PortInfo info;
   info.port_id = port_id;
   char name[RTE_ETH_NAME_MAX_LEN] = {};
@@ -57,7 +57,18 @@ PortInfo start_port(uint16_t port_id, uint16_t queues, uint16_t rx_desc, uint16_
     spdlog::warn("port '{}': no RSS support; each RX queue must be fed on its own (e.g. one pcap per queue)",
                  info.name);
   }
-  if (mtu >= dev.min_mtu && mtu <= dev.max_mtu) conf.rxmode.mtu = mtu;
+  // DPDK's own rule: the frame (MTU plus the device's L2 overhead) must fit max_rx_pktlen.
+  const uint32_t overhead = dev.max_mtu != UINT16_MAX && dev.max_rx_pktlen > dev.max_mtu
+                                ? dev.max_rx_pktlen - dev.max_mtu
+                                : RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+  if (mtu >= dev.min_mtu && mtu <= dev.max_mtu && mtu + overhead <= dev.max_rx_pktlen) {
+    conf.rxmode.mtu = mtu;
+  } else if (mtu_required) {
+    // Some PMDs under-report (net_af_packet says 1500 whatever its kernel
+    // interface takes): keep --mtu for encapsulation and say so.
+    spdlog::warn("port '{}': --mtu {} is beyond what the device reports ({}..{}); frames that large may be refused",
+                 info.name, mtu, dev.min_mtu, std::min<uint32_t>(dev.max_mtu, dev.max_rx_pktlen - overhead));
+  }  // else an exception interface: the kernel's own MTU on it governs what it sends
   if (dev.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
 
   rc = rte_eth_dev_configure(port_id, queues, queues, &conf);

@@ -23,9 +23,11 @@ struct PortInfo {
 // std::runtime_error naming the port on failure.
 std::vector<uint16_t> resolve_ports(const std::vector<std::string>& names);
 
-// Configures and starts a port with `queues` RX and TX queues.
+// Configures and starts a port with `queues` RX and TX queues, with `mtu`
+// where the device takes it (else a warning if mtu_required: a data port;
+// an exception interface's kernel side sets its own MTU).
 PortInfo start_port(uint16_t port_id, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc, uint32_t mtu,
-                    rte_mempool* pool);
+                    bool mtu_required, rte_mempool* pool);
 
 void stop_port(uint16_t port_id);
 
