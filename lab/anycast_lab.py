@@ -219,6 +219,17 @@ def nexthops(vip=VIP):
     return {w for line in out.splitlines() for w in line.split() if w.startswith(("198.18.0.", "2001:db8:18::"))}
 
 
+def all_healthy():
+    """Every backend of every service up on both control planes (a VIP is
+    announced at quorum 1, before the others have risen)."""
+    import json
+    for k in NODES:
+        r = L.run(CTL, "--controlplane", os.path.join(DIR, f"cp{k}.sock"), "--json", "health", check=False)
+        if r.returncode != 0 or [b["health"] for b in json.loads(r.stdout)] != ["up"] * 15:
+            return False
+    return True
+
+
 def all_announced():
     both = ({"198.18.0.2", "198.18.0.3"}, {"2001:db8:18::2", "2001:db8:18::3"})
     return nexthops(VIP) == both[0] and nexthops(VIP_TUN) == both[0] and nexthops(VIP6) == both[1]
@@ -293,6 +304,7 @@ def main():
         say("Building the lab in network namespaces (two nodes, a BIRD router, three backends, a client)")
         build()
         L.wait_until(all_announced, 60, what="both nodes announcing every VIP", diag=diag)
+        L.wait_until(all_healthy, 20, what="every backend up on both nodes", diag=diag)
         say("The router learned each VIP from both nodes over BGP (through their exception interfaces): ECMP")
         router_route()
         say(f"30 requests to http://{VIP}/ (l2-dsr), each a new connection: ECMP over nodes, Maglev over backends")

@@ -29,6 +29,7 @@ enum class DropReason : uint8_t {
   icmp_inner_unsupported,  // inner packet not TCP/UDP, or of the other family
   icmp_inner_mismatch,     // outer destination is not the inner source
   icmp_unsupported,        // ICMP to a VIP that is not an error we route
+  not_our_mac,             // unicast to another host, or broadcast/multicast that is not the kernel's business
   not_for_node,            // neither a VIP nor one of the node's addresses
   no_service,              // a VIP, but no service for this protocol and port
   protocol_unsupported,    // a VIP, but neither TCP, UDP nor ICMP
@@ -51,7 +52,7 @@ inline constexpr std::array<std::string_view, kDropReasonCount> kDropReasonNames
     "ipv6_bad_length",      "ipv6_ext_chain_too_long", "l4_truncated",
     "tcp_bad_header",       "udp_bad_length",       "l4_bad_port",
     "icmp_inner_truncated", "icmp_inner_unsupported", "icmp_inner_mismatch",
-    "icmp_unsupported",     "not_for_node",         "no_service",
+    "icmp_unsupported",     "not_our_mac",          "not_for_node",         "no_service",
     "protocol_unsupported", "fragment_dropped",     "fragment_ambiguous",
     "no_backend",           "encap_no_headroom",    "encap_too_big",
     "exception_no_interface", "tx_full",

@@ -1,5 +1,7 @@
 #include "pipeline.hpp"
 
+#include <cstring>
+
 namespace anylb {
 
 namespace {
@@ -84,12 +86,18 @@ uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t service_id, 
 
 Verdict Pipeline::decide(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,
                          const ParsedPacket& p, uint64_t hash) {
+  // A NIC drops frames for other hosts; a promiscuous port (af_packet on a
+  // bridge that floods) hands them to us, and forwarding them would
+  // duplicate another node's traffic.
+  const bool group_mac = (std::to_integer<uint8_t>(f.data[0]) & 1u) != 0;
+  if (!group_mac && std::memcmp(f.data, port.rx_mac.bytes.data(), 6) != 0) return dropped(DropReason::not_our_mac);
   const AddressEntry* dst = p.kind == PacketKind::arp ? nullptr : st.addresses.find(p.key.dst, p.key.family);
   if (p.kind == PacketKind::arp || (dst != nullptr && dst->node) ||
       (dst == nullptr && is_ipv6_multicast(p.key))) {  // ARP, ND, MLD, BGP, probes: the kernel's business
     counters_.exception_packets.add();
     return Verdict{Action::exception, DropReason::count_, 0, f.len, 0};
   }
+  if (group_mac) return dropped(DropReason::not_our_mac);  // a flow is never broadcast to us
   if (dst == nullptr) return dropped(DropReason::not_for_node);
 
   switch (p.kind) {

@@ -23,7 +23,8 @@ struct FlowTimeouts {
 
 struct PortContext {
   uint16_t index = 0;
-  MacAddress mac;
+  MacAddress mac;      // source of what we send: the egress port's MAC
+  MacAddress rx_mac;   // frames must be addressed to it: the receiving port's MAC
   uint32_t mtu = 1500;
 };
 

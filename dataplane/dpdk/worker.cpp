@@ -51,10 +51,11 @@ int worker_main(void* arg) {
   publisher.register_worker(cfg.worker_id);
 
   std::vector<PortContext> port_ctx;
-  // Rewrites take the source MAC of the port the packet will leave from.
+  // Rewrites take the source MAC of the port the packet will leave from;
+  // frames must be addressed to the port they came in on.
   for (std::size_t pi = 0; pi < cfg.ports.size(); ++pi) {
     const PortInfo& out = cfg.ports[cfg.egress[pi]];
-    port_ctx.push_back(PortContext{out.port_id, out.mac, cfg.mtu});
+    port_ctx.push_back(PortContext{out.port_id, out.mac, cfg.ports[pi].mac, cfg.mtu});
   }
   std::vector<TxBuffer> tx(cfg.ports.size());
   std::vector<TxBuffer> to_kernel(cfg.exception.size());

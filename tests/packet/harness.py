@@ -103,6 +103,7 @@ class Dataplane:
             # end (never blocking, so API questions reach the worker at once)
             # and send() injects on the other.
             self._ns("ip", "link", "add", "rx0", "type", "veth", "peer", "name", "inj0")
+            self._ns("ip", "link", "set", "rx0", "address", PORT_MAC)  # what the test frames are addressed to
             for dev in ("rx0", "inj0"):
                 self._ns("sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
                 self._ns("ip", "link", "set", dev, "up")

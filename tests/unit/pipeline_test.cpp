@@ -43,6 +43,7 @@ class PipelineTest : public ::testing::Test {
       : builder_(limits()), flows_(4096), counters_(kMaxServices, kMaxBackends),
         pipeline_(flows_, counters_, FlowTimeouts{}) {
     port_.mac = mac(kPortMac);
+    port_.rx_mac = mac(kPortMac);
   }
 
   std::shared_ptr<const ForwardingState> apply(const DesiredState& s) {
@@ -361,6 +362,8 @@ TEST_F(PipelineTest, TrafficForTheNodeGoesToTheKernel) {
       tcp6_frame(40000, 179, kTcpSyn, kRouter6, kNode6),
       ethernet(kEtherTypeIpv6) + ipv6(kRouter6, "ff02::1:ff00:2", kProtoIcmp6,
                                       icmp6(kIcmp6NeighborSolicitation, 0, address_bytes(kNode6))),
+      ethernet(kEtherTypeIpv6, std::nullopt, "33:33:ff:00:00:02") +  // as a neighbour solicitation really comes
+          ipv6(kRouter6, "ff02::1:ff00:2", kProtoIcmp6, icmp6(kIcmp6NeighborSolicitation, 0, address_bytes(kNode6))),
   };
   for (const Sent& s : send(*st, frames)) {
     EXPECT_EQ(s.verdict.action, Action::exception);
@@ -398,6 +401,16 @@ TEST_F(PipelineTest, EveryDropHasItsReasonAndCounter) {
        DropReason::icmp_unsupported},
       {"GRE to a VIP", ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, 47, payload(8)), DropReason::protocol_unsupported},
       {"malformed", cut_frame(tcp4_frame(), 30), DropReason::ipv4_truncated},
+      // A promiscuous port sees what a bridge floods: another host's frames.
+      {"for another host's MAC",
+       ethernet(kEtherTypeIpv4, std::nullopt, "02:00:00:00:77:77") + ipv4(kClient4, kVip4, kProtoTcp, tcp(40000, 80)),
+       DropReason::not_our_mac},
+      {"a flow broadcast", ethernet(kEtherTypeIpv4, std::nullopt, "ff:ff:ff:ff:ff:ff") +
+                               ipv4(kClient4, kVip4, kProtoTcp, tcp(40000, 80)),
+       DropReason::not_our_mac},
+      {"a flow multicast", ethernet(kEtherTypeIpv6, std::nullopt, "33:33:00:00:00:10") +
+                               ipv6(kClient6, kVip6, kProtoTcp, tcp(40000, 80)),
+       DropReason::not_our_mac},
   };
   std::vector<Bytes> frames;
   for (const DropCase& c : cases) frames.push_back(c.frame);
