@@ -184,9 +184,9 @@ def services():
     check = {"type": "tcp", "interval": "500ms", "timeout": "300ms", "rise": 1, "fall": 2}
     web = {"name": "web", "vip": VIP, "protocol": "tcp", "port": 80, "mode": "l2-dsr", "quorum": 1,
            "hold_down": f"{HOLD_DOWN:g}s", "communities": ["no-export"], "check": check,
-           "backends": [{"address": f"198.18.0.1{i}", "mac": f"02:00:00:00:0b:0{i}"} for i in (1, 2, 3)]}
+           "backends": [{"address": f"198.18.0.1{i}"} for i in (1, 2, 3)]}  # MACs: the kernel's neighbours
     web6 = dict(web, name="web6", vip=VIP6,
-                backends=[{"address": f"2001:db8:18::1{i}", "mac": f"02:00:00:00:0b:0{i}"} for i in (1, 2, 3)])
+                backends=[{"address": f"2001:db8:18::1{i}"} for i in (1, 2, 3)])
     return [web, dict(web, name="echo", port=7), web6, dict(web6, name="echo6", port=7),
             dict(web, name="tunnel", vip=VIP_TUN, mode="ipip")]
 

@@ -79,6 +79,14 @@ void ControlState::refresh_neighbours(const NeighbourMap& neighbours, uint64_t n
   unresolved_ = unresolved;
 }
 
+std::vector<IpAddress> ControlState::backends_without_mac() const {
+  std::lock_guard lock(mu_);
+  std::vector<IpAddress> out;
+  for (const BackendSpec& b : desired_.backends)
+    if (b.mac.is_zero()) out.push_back(b.address);
+  return out;
+}
+
 std::size_t ControlState::unresolved() const {
   std::lock_guard lock(mu_);
   return unresolved_;

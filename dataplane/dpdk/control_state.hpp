@@ -40,6 +40,8 @@ class ControlState {
   // its flows move). Rebuilds only when a resolution changed.
   void refresh_neighbours(const NeighbourMap& neighbours, uint64_t now_ms);
   std::size_t unresolved() const;
+  // The backends that take their MAC from the kernel (none configured).
+  std::vector<IpAddress> backends_without_mac() const;
 
   // Runs f on the published snapshot while no change can free it.
   template <class F>

@@ -185,7 +185,8 @@ int main(int argc, char** argv) {
       }
       if (!exception_names.empty() && monotonic_ms() >= next_neighbours) {
         const std::size_t before = control.unresolved();
-        control.refresh_neighbours(read_neighbours(exception_names), monotonic_ms());
+        control.refresh_neighbours(resolve_backend_macs(control.backends_without_mac(), exception_names),
+                                   monotonic_ms());
         if (control.unresolved() != before)
           spdlog::info("{} backend(s) waiting for their MAC in the neighbour table", control.unresolved());
         next_neighbours = monotonic_ms() + 500;

@@ -5,22 +5,112 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <set>
 
 namespace anylb {
+namespace {
 
-NeighbourMap read_neighbours(const std::vector<std::string>& interfaces) {
-  NeighbourMap out;
-  std::set<int> ifindexes;
-  for (const std::string& name : interfaces)
-    if (const unsigned idx = if_nametoindex(name.c_str()); idx != 0) ifindexes.insert(static_cast<int>(idx));
-  if (ifindexes.empty()) return out;
+// One NETLINK_ROUTE socket for a round of requests.
+class RouteSocket {
+ public:
+  RouteSocket() : fd_(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) {
+    const timeval timeout{0, 200'000};  // the kernel answers at once; never hang the control thread
+    if (fd_ >= 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+  ~RouteSocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RouteSocket(const RouteSocket&) = delete;
+  RouteSocket& operator=(const RouteSocket&) = delete;
+  bool ok() const { return fd_ >= 0; }
 
-  const int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) return out;
+  // Sends a request and hands each answer message to `on` until the kernel
+  // is done (a dump's NLMSG_DONE, an error or ack, or a single answer).
+  void exchange(nlmsghdr* request, const std::function<void(const nlmsghdr*)>& on) {
+    request->nlmsg_seq = ++seq_;
+    if (::send(fd_, request, request->nlmsg_len, 0) < 0) return;
+    const bool dump = (request->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
+    alignas(nlmsghdr) char buf[32768];
+    for (bool done = false; !done;) {
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return;
+      auto len = static_cast<unsigned>(n);
+      for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+        if (h->nlmsg_seq != seq_) continue;  // a late answer to an earlier request
+        if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) return;
+        on(h);
+        if (!dump) done = true;
+      }
+    }
+  }
+
+ private:
+  int fd_;
+  uint32_t seq_ = 0;
+};
+
+void add_attr(nlmsghdr* h, uint16_t type, const void* data, std::size_t len) {
+  auto* a = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(h) + NLMSG_ALIGN(h->nlmsg_len));
+  a->rta_type = type;
+  a->rta_len = static_cast<uint16_t>(RTA_LENGTH(len));
+  std::memcpy(RTA_DATA(a), data, len);
+  h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(a->rta_len);
+}
+
+std::optional<IpAddress> address_attr(const rtattr* a) {
+  const auto* data = static_cast<const std::byte*>(RTA_DATA(a));
+  if (RTA_PAYLOAD(a) == 4) return IpAddress::v4(data);
+  if (RTA_PAYLOAD(a) == 16) return IpAddress::v6(data);
+  return std::nullopt;
+}
+
+int family_of(const IpAddress& a) { return a.family == IpFamily::v4 ? AF_INET : AF_INET6; }
+std::size_t size_of(const IpAddress& a) { return a.family == IpFamily::v4 ? 4 : 16; }
+
+struct NextHop {
+  IpAddress address;
+  int ifindex = 0;
+};
+
+// Where the kernel would send a packet for `dst`: the gateway, or dst itself.
+std::optional<NextHop> route_to(RouteSocket& nl, const IpAddress& dst) {
+  struct {
+    nlmsghdr header;
+    rtmsg body;
+    char attrs[64];
+  } req{};
+  req.header.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
+  req.header.nlmsg_type = RTM_GETROUTE;
+  req.header.nlmsg_flags = NLM_F_REQUEST;
+  req.body.rtm_family = static_cast<unsigned char>(family_of(dst));
+  req.body.rtm_dst_len = static_cast<unsigned char>(size_of(dst) * 8);
+  add_attr(&req.header, RTA_DST, dst.bytes.data(), size_of(dst));
+  std::optional<NextHop> hop;
+  nl.exchange(&req.header, [&](const nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWROUTE) return;
+    const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(h));
+    if (rt->rtm_type != RTN_UNICAST) return;  // local, unreachable, blackhole...
+    NextHop found{dst, 0};
+    int attr_len = static_cast<int>(RTM_PAYLOAD(h));
+    for (auto* a = RTM_RTA(rt); RTA_OK(a, attr_len); a = RTA_NEXT(a, attr_len)) {
+      if (a->rta_type == RTA_OIF) std::memcpy(&found.ifindex, RTA_DATA(a), sizeof(int));
+      if (a->rta_type == RTA_GATEWAY)
+        if (auto gw = address_attr(a)) found.address = *gw;
+    }
+    if (found.ifindex != 0) hop = found;
+  });
+  return hop;
+}
+
+// Usable neighbours on the given interfaces, keyed by (address, ifindex).
+std::map<std::pair<IpAddress, int>, MacAddress> dump_neighbours(RouteSocket& nl, const std::set<int>& ifindexes) {
+  std::map<std::pair<IpAddress, int>, MacAddress> out;
   struct {
     nlmsghdr header;
     ndmsg body;
@@ -29,41 +119,64 @@ NeighbourMap read_neighbours(const std::vector<std::string>& interfaces) {
   req.header.nlmsg_type = RTM_GETNEIGH;
   req.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   req.body.ndm_family = AF_UNSPEC;  // both families
-  if (::send(fd, &req, req.header.nlmsg_len, 0) < 0) {
-    ::close(fd);
-    return out;
-  }
-  alignas(nlmsghdr) char buf[32768];
-  for (bool done = false; !done;) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    auto len = static_cast<unsigned>(n);
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-        done = true;
-        break;
+  nl.exchange(&req.header, [&](const nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWNEIGH) return;
+    const auto* nd = static_cast<const ndmsg*>(NLMSG_DATA(h));
+    constexpr uint16_t usable = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT;
+    if (!ifindexes.count(nd->ndm_ifindex) || !(nd->ndm_state & usable)) return;
+    std::optional<IpAddress> addr;
+    std::optional<MacAddress> mac;
+    int attr_len = static_cast<int>(RTM_PAYLOAD(h));
+    for (auto* a = RTM_RTA(nd); RTA_OK(a, attr_len); a = RTA_NEXT(a, attr_len)) {
+      if (a->rta_type == NDA_DST) addr = address_attr(a);
+      if (a->rta_type == NDA_LLADDR && RTA_PAYLOAD(a) == 6) {
+        MacAddress m;
+        std::memcpy(m.bytes.data(), RTA_DATA(a), 6);
+        mac = m;
       }
-      if (h->nlmsg_type != RTM_NEWNEIGH) continue;
-      const auto* nd = static_cast<const ndmsg*>(NLMSG_DATA(h));
-      constexpr uint16_t usable = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT;
-      if (!ifindexes.count(nd->ndm_ifindex) || !(nd->ndm_state & usable)) continue;
-      std::optional<IpAddress> addr;
-      std::optional<MacAddress> mac;
-      int attr_len = static_cast<int>(RTM_PAYLOAD(h));
-      for (auto* a = RTM_RTA(nd); RTA_OK(a, attr_len); a = RTA_NEXT(a, attr_len)) {
-        const auto* data = static_cast<const std::byte*>(RTA_DATA(a));
-        if (a->rta_type == NDA_DST && RTA_PAYLOAD(a) == 4) addr = IpAddress::v4(data);
-        if (a->rta_type == NDA_DST && RTA_PAYLOAD(a) == 16) addr = IpAddress::v6(data);
-        if (a->rta_type == NDA_LLADDR && RTA_PAYLOAD(a) == 6) {
-          MacAddress m;
-          std::memcpy(m.bytes.data(), data, 6);
-          mac = m;
-        }
-      }
-      if (addr && mac && !mac->is_zero()) out[*addr] = *mac;
     }
+    if (addr && mac && !mac->is_zero()) out[{*addr, nd->ndm_ifindex}] = *mac;
+  });
+  return out;
+}
+
+// Asks the kernel to resolve `addr` on `ifindex` now (as if it had a packet
+// for it): creates the entry if needed and sends the ARP request or
+// neighbour solicitation.
+void solicit(RouteSocket& nl, const IpAddress& addr, int ifindex) {
+  struct {
+    nlmsghdr header;
+    ndmsg body;
+    char attrs[32];
+  } req{};
+  req.header.nlmsg_len = NLMSG_LENGTH(sizeof(ndmsg));
+  req.header.nlmsg_type = RTM_NEWNEIGH;
+  req.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK;
+  req.body.ndm_family = static_cast<unsigned char>(family_of(addr));
+  req.body.ndm_ifindex = ifindex;
+  req.body.ndm_flags = NTF_USE;
+  add_attr(&req.header, NDA_DST, addr.bytes.data(), size_of(addr));
+  nl.exchange(&req.header, [](const nlmsghdr*) {});
+}
+
+}  // namespace
+
+NeighbourMap resolve_backend_macs(const std::vector<IpAddress>& backends, const std::vector<std::string>& interfaces) {
+  NeighbourMap out;
+  std::set<int> ifindexes;
+  for (const std::string& name : interfaces)
+    if (const unsigned idx = if_nametoindex(name.c_str()); idx != 0) ifindexes.insert(static_cast<int>(idx));
+  RouteSocket nl;
+  if (ifindexes.empty() || backends.empty() || !nl.ok()) return out;
+  const auto neighbours = dump_neighbours(nl, ifindexes);
+  for (const IpAddress& backend : backends) {
+    const std::optional<NextHop> hop = route_to(nl, backend);
+    if (!hop || !ifindexes.count(hop->ifindex)) continue;  // not reached through our ports
+    if (auto it = neighbours.find({hop->address, hop->ifindex}); it != neighbours.end())
+      out[backend] = it->second;
+    else
+      solicit(nl, hop->address, hop->ifindex);
   }
-  ::close(fd);
   return out;
 }
 

@@ -1,7 +1,10 @@
-// Backend MACs from the kernel's neighbour table (netlink), for backends
-// configured without one. The kernel resolves them on the exception
-// interfaces like any neighbour (the control plane's health checks go that
-// way); the dataplane reads the table and never sends ARP/ND itself.
+// Backend MACs from the kernel, for backends configured without one. The
+// kernel's routing table on the exception interfaces says where a backend
+// is reached: itself when on-link, else a gateway (an ipip or GUE backend
+// behind a router). Its neighbour table says that next hop's MAC; a next
+// hop not in it yet is handed to the kernel to resolve (NTF_USE: the kernel
+// sends the ARP/ND through the exception interface). The dataplane never
+// builds ARP/ND itself.
 #pragma once
 
 #include <map>
@@ -12,10 +15,12 @@
 
 namespace anylb {
 
+// Backend address -> the MAC to send its packets to.
 using NeighbourMap = std::map<IpAddress, MacAddress>;
 
-// Usable (reachable, stale, delay, probe, permanent) IPv4/IPv6 neighbours on
-// the named interfaces. Empty on error.
-NeighbourMap read_neighbours(const std::vector<std::string>& interfaces);
+// For each backend routed out of one of `interfaces`: its next hop's MAC,
+// where the kernel has it (reachable, stale, delay, probe or permanent);
+// the others are asked for. Backends routed elsewhere are left out.
+NeighbourMap resolve_backend_macs(const std::vector<IpAddress>& backends, const std::vector<std::string>& interfaces);
 
 }  // namespace anylb

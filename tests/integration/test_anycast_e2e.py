@@ -72,6 +72,8 @@ def both_nodes_announce_every_vip():
 @tap.case
 def connections_spread_over_nodes_and_backends_within_balance():
     need_lab()
+    # The lab configures no backend MAC: every answer also proves the nodes
+    # took them from their kernels (an unresolved backend gets no flows).
     answers = A.clients(VIP, 80, 20000, 150)
     assert len(answers) == 150 and "-" not in answers.values(), f"unanswered: {A.tally(answers)}"
     counts = A.tally(answers)
@@ -82,6 +84,7 @@ def connections_spread_over_nodes_and_backends_within_balance():
         stats = json.loads(L.run(A.CTL, "--dataplane", os.path.join(DIR, f"dp{k}.sock"), "--json", "stats").stdout)
         web = next(s for s in stats["services"] if s["service"] == "web")
         assert web["new_flows"] > 10, f"node {k} took {web['new_flows']} of 150 flows"
+
     first_round.update(answers)
 
 

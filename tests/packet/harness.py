@@ -72,7 +72,7 @@ class Dataplane:
     netns = None
 
     def _ns(self, *cmd):
-        subprocess.run(["ip", "netns", "exec", self.netns, *cmd], check=True)
+        return subprocess.run(["ip", "netns", "exec", self.netns, *cmd], check=True, capture_output=True, text=True)
 
     def __init__(self, config_lines, rx=None, fifo=False, workers=1, extra_args=(), rx_per_queue=None,
                  tx_port=False, live=False, in_netns=False):

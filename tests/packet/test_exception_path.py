@@ -47,28 +47,77 @@ def arp_and_ping_to_the_node_are_answered_by_the_kernel():
     assert dp.final["drops"]["exception_no_interface"] == 0
 
 
+def let_the_kernel_ask_for(dp, address):
+    """Waits for the kernel's neighbour entry the dataplane asked for, then
+    keeps the (fifo-blocked) worker looping while the kernel's ARP requests
+    (one a second) come out of the TAP."""
+    deadline = h.time.time() + 10
+    while address not in dp._ns("ip", "neigh", "show", address).stdout:
+        assert h.time.time() < deadline, f"the kernel was not asked for {address}"
+        h.time.sleep(0.1)
+    deadline = h.time.time() + 1.5
+    while h.time.time() < deadline:
+        dp.send([])
+        h.time.sleep(0.1)
+
+
+def arp_requests_for(out, address):
+    return [p for p in out if ARP in p and p[ARP].op == 1 and p[ARP].pdst == address and p[Ether].src == h.PORT_MAC]
+
+
 @tap.case
 def backend_mac_comes_from_the_neighbour_table():
     # 198.18.1.20 has no MAC in the configuration: no new flows until the
-    # kernel knows it on the exception interface.
+    # kernel knows it on the exception interface, which the dataplane asks
+    # the kernel to resolve (the ARP request leaves through the port).
     config = CONFIG + ["backend = service=web address=198.18.1.20"]
     resolved = "02:00:00:00:11:20"
     with h.Dataplane(config, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
+        dp._ns("ip", "addr", "add", "198.18.1.1/24", "dev", "exc0")
         dp._ns("ip", "link", "set", "exc0", "up")
         dp._ns("sysctl", "-qw", "net.ipv6.conf.exc0.disable_ipv6=1")
         dp.wait_for(lambda c: c["unresolved_backends"] == 1, what="one unresolved backend")
         first = [h.to_vip("203.0.113.10", 10000 + i) for i in range(200)]
         dp.send(first)
         dp.wait_forwarded(200)
-        dp._ns("ip", "neigh", "add", "198.18.1.20", "lladdr", resolved, "dev", "exc0", "nud", "permanent")
+        let_the_kernel_ask_for(dp, "198.18.1.20")
+        dp._ns("ip", "neigh", "replace", "198.18.1.20", "lladdr", resolved, "dev", "exc0", "nud", "permanent")
         dp.wait_for(lambda c: c["unresolved_backends"] == 0, what="the neighbour resolved")
         second = [h.to_vip("203.0.113.10", 30000 + i) for i in range(300)]
         dp.send(second)
         dp.wait_forwarded(500)
         out = dp.stop()
-    before, after = out[:200], out[200:500]
+    assert arp_requests_for(out, "198.18.1.20"), f"nobody asked for the backend: {[p.summary() for p in out[:5]]}"
+    flows = [p for p in out if TCP in p]
+    before, after = flows[:200], flows[200:500]
     assert resolved not in {p[Ether].dst for p in before}, "a flow went to a backend with no MAC yet"
     assert sum(p[Ether].dst == resolved for p in after) > 30, "the resolved backend got no new flows"
+
+
+@tap.case
+def a_backend_behind_a_gateway_takes_the_gateways_mac():
+    # An ipip backend two hops away: its packets go to the kernel's gateway
+    # for it, whose MAC the kernel resolves.
+    gateway, gateway_mac = "198.18.1.254", "02:00:00:00:22:54"
+    config = [f"node-address = {h.NODE4}", "service = name=far vip=203.0.113.20 proto=tcp port=80 mode=ipip",
+              "backend = service=far address=10.99.0.5"]
+    with h.Dataplane(config, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
+        dp._ns("ip", "addr", "add", "198.18.1.1/24", "dev", "exc0")
+        dp._ns("ip", "link", "set", "exc0", "up")
+        dp._ns("sysctl", "-qw", "net.ipv6.conf.exc0.disable_ipv6=1")
+        dp._ns("ip", "route", "add", "10.99.0.0/24", "via", gateway, "dev", "exc0")
+        dp.wait_for(lambda c: c["unresolved_backends"] == 1, what="the backend waiting for its gateway")
+        let_the_kernel_ask_for(dp, gateway)
+        dp._ns("ip", "neigh", "replace", gateway, "lladdr", gateway_mac, "dev", "exc0", "nud", "permanent")
+        dp.wait_for(lambda c: c["unresolved_backends"] == 0, what="the gateway resolved")
+        dp.send([h.to_vip("203.0.113.20", 20000 + i) for i in range(50)])
+        dp.wait_forwarded(50)
+        out = dp.stop()
+    assert arp_requests_for(out, gateway) and not arp_requests_for(out, "10.99.0.5"), \
+        f"the kernel should ask for the gateway: {[p.summary() for p in out if ARP in p]}"
+    tunnelled = [p for p in out if IP in p and p[IP].proto == 4]
+    assert len(tunnelled) == 50, f"{len(tunnelled)} of 50 encapsulated"
+    assert all(p[Ether].dst == gateway_mac and p[IP].dst == "10.99.0.5" for p in tunnelled), tunnelled[0].summary()
 
 
 if __name__ == "__main__":
