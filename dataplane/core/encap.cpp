@@ -10,11 +10,6 @@ namespace anylb {
 
 namespace {
 
-void write_macs(std::byte* frame, const MacAddress& dst, const MacAddress& src) {
-  std::memcpy(frame, dst.bytes.data(), 6);
-  std::memcpy(frame + 6, src.bytes.data(), 6);
-}
-
 RewriteResult fail(DropReason r) {
   RewriteResult res;
   res.drop = r;
@@ -22,11 +17,6 @@ RewriteResult fail(DropReason r) {
 }
 
 }  // namespace
-
-RewriteResult rewrite_l2_dsr(FrameBuffer f, const MacAddress& backend, const MacAddress& port) {
-  write_macs(f.data, backend, port);
-  return RewriteResult{0, f.len, DropReason::count_};
-}
 
 RewriteResult encapsulate(FrameBuffer f, const ParsedPacket& p, const EncapParams& e) {
   const bool outer_v4 = e.backend->is_v4();

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "drop_reason.hpp"
 #include "ip_address.hpp"
@@ -26,9 +27,19 @@ struct RewriteResult {
   DropReason drop = DropReason::count_;
 };
 
+// Destination and source MAC of a frame.
+inline void write_macs(std::byte* frame, const MacAddress& dst, const MacAddress& src) {
+  std::memcpy(frame, dst.bytes.data(), 6);
+  std::memcpy(frame + 6, src.bytes.data(), 6);
+}
+
 // l2-dsr: destination MAC <- backend, source MAC <- our port. Nothing else
-// changes (the backend holds the VIP on a loopback).
-RewriteResult rewrite_l2_dsr(FrameBuffer f, const MacAddress& backend, const MacAddress& port);
+// changes (the backend holds the VIP on a loopback). Inline: it is the whole
+// per-packet rewrite of the common mode.
+inline RewriteResult rewrite_l2_dsr(FrameBuffer f, const MacAddress& backend, const MacAddress& port) {
+  write_macs(f.data, backend, port);
+  return RewriteResult{0, f.len, DropReason::count_};
+}
 
 struct EncapParams {
   const IpAddress* outer_source;  // node address of the backend's family

@@ -49,13 +49,26 @@ static inline uint32_t live_matches(const FlowTable::Bucket& bucket, uint32_t si
   return mask;
 }
 
-void FlowTable::prefetch_entry(uint64_t hash, FlowClock now) const {
+bool FlowTable::prefetch_entry(uint64_t hash, FlowClock now) const {
   const uint32_t b = first_bucket(hash);
   const uint32_t mask = live_matches(buckets_[b], signature(hash), now);
-  if (mask != 0)
+  if (mask != 0) {
     __builtin_prefetch(&entries_[b * kWays + static_cast<uint32_t>(__builtin_ctz(mask))]);
-  else
-    __builtin_prefetch(&buckets_[second_bucket(hash)]);
+    return true;
+  }
+  __builtin_prefetch(&buckets_[second_bucket(hash)]);
+  return false;
+}
+
+void FlowTable::prefetch_second(uint64_t hash, FlowClock now) const {
+  const uint32_t b = second_bucket(hash);
+  const uint32_t mask = live_matches(buckets_[b], signature(hash), now);
+  if (mask != 0) {
+    __builtin_prefetch(&entries_[b * kWays + static_cast<uint32_t>(__builtin_ctz(mask))]);
+    return;
+  }
+  SlotKind kind;
+  __builtin_prefetch(&entries_[insert_slot(hash, now, kind)], 1);
 }
 
 int32_t FlowTable::find_in(uint32_t b, uint32_t sig, const FlowKey& key, FlowClock now) const {
@@ -72,11 +85,8 @@ int32_t FlowTable::lookup(const FlowKey& key, uint64_t hash, FlowClock now) cons
   return slot != kMiss ? slot : find_in(second_bucket(hash), sig, key, now);
 }
 
-int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id, uint32_t service_id,
-                          FlowClock now, FlowClock expires) {
+int32_t FlowTable::insert_slot(uint64_t hash, FlowClock now, SlotKind& kind) const {
   const uint32_t candidates[2] = {first_bucket(hash), second_bucket(hash)};
-  // Preference: a free way, then an expired one, then the live entry closest
-  // to expiry (an eviction).
   int32_t free_slot = kMiss, expired_slot = kMiss, oldest_slot = kMiss;
   for (uint32_t b : candidates) {
     const Bucket& bucket = buckets_[b];
@@ -93,16 +103,26 @@ int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id
     }
     if (free_slot != kMiss) break;
   }
-  int32_t slot;
   if (free_slot != kMiss) {
-    slot = free_slot;
-    stats_.occupancy.add();
-  } else if (expired_slot != kMiss) {
-    slot = expired_slot;
-    stats_.expirations.add();
-  } else {
-    slot = oldest_slot;
-    stats_.evictions.add();
+    kind = SlotKind::free;
+    return free_slot;
+  }
+  if (expired_slot != kMiss) {
+    kind = SlotKind::expired;
+    return expired_slot;
+  }
+  kind = SlotKind::evicted;
+  return oldest_slot;
+}
+
+int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id, uint32_t service_id,
+                          FlowClock now, FlowClock expires) {
+  SlotKind kind;
+  const int32_t slot = insert_slot(hash, now, kind);
+  switch (kind) {
+    case SlotKind::free: stats_.occupancy.add(); break;
+    case SlotKind::expired: stats_.expirations.add(); break;
+    case SlotKind::evicted: stats_.evictions.add(); break;
   }
   Bucket& bucket = buckets_[slot / kWays];
   bucket.sig[slot % kWays] = signature(hash);

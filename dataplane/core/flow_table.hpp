@@ -58,10 +58,15 @@ class FlowTable {
   uint64_t slots() const { return static_cast<uint64_t>(mask_ + 1) * kWays; }
   const FlowTableStats& stats() const { return stats_; }
 
-  // Burst helpers: prefetch the first bucket, then the entry its signature
-  // points at, before `lookup` needs them.
+  // Burst helpers, in three passes over a burst so that each waits on
+  // memory the pass before asked for: prefetch the first bucket; then the
+  // entry its signature points at (true), or else the second bucket; then,
+  // for those, the second bucket's entry, or for a new flow the entry that
+  // `insert` will write (with intent to write: a SYN flood's cost is the
+  // store missing).
   void prefetch_bucket(uint64_t hash) const { __builtin_prefetch(&buckets_[first_bucket(hash)]); }
-  void prefetch_entry(uint64_t hash, FlowClock now) const;
+  bool prefetch_entry(uint64_t hash, FlowClock now) const;
+  void prefetch_second(uint64_t hash, FlowClock now) const;
 
   // The slot holding `key` if it is live, else kMiss.
   int32_t lookup(const FlowKey& key, uint64_t hash, FlowClock now) const;
@@ -85,6 +90,10 @@ class FlowTable {
   uint32_t second_bucket(uint64_t hash) const;
   static uint32_t signature(uint64_t hash) { return static_cast<uint32_t>(hash >> 32) | 1u; }
   int32_t find_in(uint32_t bucket, uint32_t sig, const FlowKey& key, FlowClock now) const;
+  enum class SlotKind { free, expired, evicted };
+  // Where `insert` puts a new flow: a free way, else an expired one, else the
+  // live entry closest to expiry.
+  int32_t insert_slot(uint64_t hash, FlowClock now, SlotKind& kind) const;
 
   Bucket* buckets_ = nullptr;
   Entry* entries_ = nullptr;

@@ -30,10 +30,14 @@ void Pipeline::process_burst(const ForwardingState& st, const PortContext& port,
       if (p.kind == PacketKind::flow) flows_.prefetch_bucket(hashes_[i]);
     }
   }
-  // Stage 2: with buckets on their way, prefetch the entries they point at.
+  // Stage 2: with buckets on their way, prefetch the entries they point at;
+  // where the first bucket has none, the second bucket...
+  uint64_t misses = 0;  // bit i: packet i's flow is not in its first bucket
   for (std::size_t i = 0; i < n; ++i)
-    if (drops_[i] == DropReason::count_ && parsed_[i].kind == PacketKind::flow)
-      flows_.prefetch_entry(hashes_[i], now);
+    if (drops_[i] == DropReason::count_ && parsed_[i].kind == PacketKind::flow && !flows_.prefetch_entry(hashes_[i], now))
+      misses |= uint64_t{1} << i;
+  // ...then its entry, or the one a new flow will be written to.
+  for (uint64_t m = misses; m != 0; m &= m - 1) flows_.prefetch_second(hashes_[__builtin_ctzll(m)], now);
   // Stage 3: decide and rewrite.
   for (std::size_t i = 0; i < n; ++i)
     verdicts[i] = drops_[i] == DropReason::count_ ? decide(st, port, now, frames[i], parsed_[i], hashes_[i])
