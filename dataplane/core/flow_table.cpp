@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <bit>
+#include <cstdint>
 #include <cstring>
 #include <new>
 
@@ -85,34 +86,40 @@ int32_t FlowTable::lookup(const FlowKey& key, uint64_t hash, FlowClock now) cons
   return slot != kMiss ? slot : find_in(second_bucket(hash), sig, key, now);
 }
 
+// Free and expired ways of a bucket, as bit masks (branch-free, like live_matches).
+static inline void free_and_expired(const FlowTable::Bucket& bucket, FlowClock now, uint32_t& free, uint32_t& expired) {
+  free = expired = 0;
+  for (uint32_t w = 0; w < FlowTable::kWays; ++w) {
+    const bool empty = bucket.sig[w] == 0;
+    free |= static_cast<uint32_t>(empty) << w;
+    expired |= static_cast<uint32_t>(!empty & (static_cast<int32_t>(bucket.expires[w] - now) < 0)) << w;
+  }
+}
+
 int32_t FlowTable::insert_slot(uint64_t hash, FlowClock now, SlotKind& kind) const {
-  const uint32_t candidates[2] = {first_bucket(hash), second_bucket(hash)};
-  int32_t free_slot = kMiss, expired_slot = kMiss, oldest_slot = kMiss;
-  for (uint32_t b : candidates) {
-    const Bucket& bucket = buckets_[b];
-    for (uint32_t w = 0; w < kWays; ++w) {
-      const int32_t slot = static_cast<int32_t>(b * kWays + w);
-      if (bucket.sig[w] == 0) {
-        if (free_slot == kMiss) free_slot = slot;
-      } else if (flow_time_before(bucket.expires[w], now)) {
-        if (expired_slot == kMiss) expired_slot = slot;
-      } else if (oldest_slot == kMiss ||
-                 flow_time_before(bucket.expires[w], buckets_[oldest_slot / kWays].expires[oldest_slot % kWays])) {
-        oldest_slot = slot;
-      }
-    }
-    if (free_slot != kMiss) break;
-  }
-  if (free_slot != kMiss) {
-    kind = SlotKind::free;
-    return free_slot;
-  }
-  if (expired_slot != kMiss) {
-    kind = SlotKind::expired;
-    return expired_slot;
-  }
+  const uint32_t b1 = first_bucket(hash), b2 = second_bucket(hash);
+  uint32_t free1, expired1, free2, expired2;
+  free_and_expired(buckets_[b1], now, free1, expired1);
+  kind = SlotKind::free;
+  if (free1 != 0) return static_cast<int32_t>(b1 * kWays + static_cast<uint32_t>(__builtin_ctz(free1)));
+  free_and_expired(buckets_[b2], now, free2, expired2);
+  if (free2 != 0) return static_cast<int32_t>(b2 * kWays + static_cast<uint32_t>(__builtin_ctz(free2)));
+  kind = SlotKind::expired;
+  if (expired1 != 0) return static_cast<int32_t>(b1 * kWays + static_cast<uint32_t>(__builtin_ctz(expired1)));
+  if (expired2 != 0) return static_cast<int32_t>(b2 * kWays + static_cast<uint32_t>(__builtin_ctz(expired2)));
+  // All 16 live: the one closest to expiry (the least time left).
   kind = SlotKind::evicted;
-  return oldest_slot;
+  int32_t best_left = INT32_MAX;
+  int32_t best = 0;
+  for (uint32_t b : {b1, b2}) {
+    for (uint32_t w = 0; w < kWays; ++w) {
+      const int32_t left = static_cast<int32_t>(buckets_[b].expires[w] - now);
+      const bool better = left < best_left;
+      best_left = better ? left : best_left;
+      best = better ? static_cast<int32_t>(b * kWays + w) : best;
+    }
+  }
+  return best;
 }
 
 int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id, uint32_t service_id,
