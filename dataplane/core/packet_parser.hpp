@@ -53,6 +53,10 @@ struct ParseOutcome {
 // Fills `out` and returns DropReason::count_, or returns why the frame is dropped.
 DropReason parse_packet(std::span<const std::byte> frame, ParsedPacket& out);
 
+// The same without the one-pass path for untagged IPv4 TCP/UDP: the
+// reference the tests hold that path to.
+DropReason parse_packet_general(std::span<const std::byte> frame, ParsedPacket& out);
+
 inline ParseOutcome parse_packet(std::span<const std::byte> frame) {
   ParseOutcome o;
   o.drop = parse_packet(frame, o.packet);

@@ -73,6 +73,12 @@ void repair(Bytes& f) {
   }
 }
 
+bool same_parse(const ParsedPacket& a, const ParsedPacket& b) {
+  return a.key == b.key && a.kind == b.kind && a.family == b.family && a.tcp_flags == b.tcp_flags &&
+         a.icmp_type == b.icmp_type && a.tos == b.tos && a.dont_fragment == b.dont_fragment &&
+         a.l3_offset == b.l3_offset && a.l3_length == b.l3_length;
+}
+
 // What a successful parse promises, whatever the input: empty if kept,
 // else the promise broken.
 std::string inconsistency(const ParseOutcome& o, std::size_t len) {
@@ -108,6 +114,7 @@ TEST(ParserFuzz, RandomFramesNeverCrashAndStayConsistent) {
   GuardedBuffer buffer;
   std::map<std::string, int> histogram;
   int broken_promises = 0;
+  int fast_path_differs = 0, fast_path_frames = 0;
 
   for (int i = 0; i < kFrames; ++i) {
     Bytes f = bases[rng() % bases.size()];
@@ -123,6 +130,16 @@ TEST(ParserFuzz, RandomFramesNeverCrashAndStayConsistent) {
     if (rng() % 4 == 0) repair(f);
 
     const ParseOutcome o = parse_packet(buffer.place(f));
+    // The one-pass IPv4 path must decide exactly as the general parser.
+    ParsedPacket general;
+    const DropReason g = parse_packet_general(buffer.place(f), general);
+    if (g != o.drop || (o.ok() && !same_parse(o.packet, general))) {
+      if (++fast_path_differs <= 5)
+        ADD_FAILURE() << "frame " << i << ": fast path " << drop_reason_name(o.drop) << ", general "
+                      << drop_reason_name(g);
+    }
+    fast_path_frames += o.ok() && o.packet.kind == PacketKind::flow && o.packet.family == IpFamily::v4 &&
+                        o.packet.l3_offset == 14;
     std::string outcome;
     if (o.ok()) {
       outcome = ::testing::PrintToString(o.packet.kind);
@@ -137,6 +154,8 @@ TEST(ParserFuzz, RandomFramesNeverCrashAndStayConsistent) {
   }
 
   EXPECT_EQ(broken_promises, 0) << "parses that broke a promise (first 5 shown above)";
+  EXPECT_EQ(fast_path_differs, 0) << "frames the IPv4 fast path parsed differently (first 5 above)";
+  EXPECT_GT(fast_path_frames, kFrames / 50) << "too few IPv4 TCP/UDP flows to compare the fast path on";
   std::cout << "parser fuzz outcomes over " << kFrames << " frames:\n";
   for (const auto& [name, n] : histogram) std::cout << "  " << name << " " << n << "\n";
   // The fuzzer must get past the outer headers, or it tests little.
