@@ -64,6 +64,8 @@ int worker_main(void* arg) {
   const uint64_t tsc_per_ms = rte_get_tsc_hz() / 1000;
   const uint64_t drain_tsc = rte_get_tsc_hz() / 1'000'000 * kTxDrainUs;
   uint64_t last_drain = rte_rdtsc();
+  const uint64_t exception_poll_tsc = rte_get_tsc_hz() / 1'000'000 * kExceptionPollUs;
+  uint64_t last_exception_poll = 0;
   rte_mbuf* rx[kRxBurst];
   FrameBuffer frames[kRxBurst];
   Verdict verdicts[kRxBurst];
@@ -117,9 +119,12 @@ int worker_main(void* arg) {
     }
 
     // What the kernel sends on a port's TAP leaves through that port as is.
-    for (std::size_t pi = 0; pi < cfg.exception.size(); ++pi) {
+    const bool poll_kernel = tsc - last_exception_poll > exception_poll_tsc;
+    if (poll_kernel) last_exception_poll = tsc;
+    for (std::size_t pi = 0; pi < cfg.exception.size() && poll_kernel; ++pi) {
       const uint16_t n = rte_eth_rx_burst(cfg.exception[pi].port_id, queue, rx, kRxBurst);
       if (n == 0) continue;
+      if (n == kRxBurst) last_exception_poll = 0;  // more waiting: read again next loop
       counters.from_kernel_packets.add(n);
       TxBuffer& buf = tx[pi];
       for (uint16_t i = 0; i < n; ++i) {

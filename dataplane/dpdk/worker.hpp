@@ -20,6 +20,10 @@ namespace anylb {
 inline constexpr uint32_t kRxBurst = 32;
 inline constexpr uint64_t kTxDrainUs = 100;
 inline constexpr uint32_t kSweepBucketsPerLoop = 4;
+// Reading a TAP is a system call even when it is empty: poll the exception
+// interfaces at most this often (the kernel's ARP, BGP and probe packets
+// wait at most this long), and again at once while they have more.
+inline constexpr uint64_t kExceptionPollUs = 50;
 
 struct WorkerConfig {
   uint32_t worker_id = 0;  // 0..N-1: also the RX/TX queue index
