@@ -33,34 +33,6 @@ FlowTable::FlowTable(uint64_t capacity) {
 
 FlowTable::~FlowTable() { munmap(mapping_, mapped_bytes_); }
 
-uint32_t FlowTable::second_bucket(uint64_t hash) const {
-  const uint32_t first = first_bucket(hash);
-  uint32_t second = (first ^ (signature(hash) * 0x9e3779b1u)) & mask_;
-  return second == first ? first ^ 1u : second;
-}
-
-// Ways whose signature matches and which have not expired, as a bit mask.
-// Written without early exits so the compiler turns it into vector compares.
-static inline uint32_t live_matches(const FlowTable::Bucket& bucket, uint32_t sig, FlowClock now) {
-  uint32_t mask = 0;
-  for (uint32_t w = 0; w < FlowTable::kWays; ++w) {
-    const bool hit = (bucket.sig[w] == sig) & (static_cast<int32_t>(bucket.expires[w] - now) >= 0);
-    mask |= static_cast<uint32_t>(hit) << w;
-  }
-  return mask;
-}
-
-bool FlowTable::prefetch_entry(uint64_t hash, FlowClock now) const {
-  const uint32_t b = first_bucket(hash);
-  const uint32_t mask = live_matches(buckets_[b], signature(hash), now);
-  if (mask != 0) {
-    __builtin_prefetch(&entries_[b * kWays + static_cast<uint32_t>(__builtin_ctz(mask))]);
-    return true;
-  }
-  __builtin_prefetch(&buckets_[second_bucket(hash)]);
-  return false;
-}
-
 void FlowTable::prefetch_second(uint64_t hash, FlowClock now) const {
   const uint32_t b = second_bucket(hash);
   const uint32_t mask = live_matches(buckets_[b], signature(hash), now);
@@ -70,20 +42,6 @@ void FlowTable::prefetch_second(uint64_t hash, FlowClock now) const {
   }
   SlotKind kind;
   __builtin_prefetch(&entries_[insert_slot(hash, now, kind)], 1);
-}
-
-int32_t FlowTable::find_in(uint32_t b, uint32_t sig, const FlowKey& key, FlowClock now) const {
-  for (uint32_t mask = live_matches(buckets_[b], sig, now); mask != 0; mask &= mask - 1) {
-    const int32_t slot = static_cast<int32_t>(b * kWays + static_cast<uint32_t>(__builtin_ctz(mask)));
-    if (entries_[slot].key == key) return slot;
-  }
-  return kMiss;
-}
-
-int32_t FlowTable::lookup(const FlowKey& key, uint64_t hash, FlowClock now) const {
-  const uint32_t sig = signature(hash);
-  const int32_t slot = find_in(first_bucket(hash), sig, key, now);
-  return slot != kMiss ? slot : find_in(second_bucket(hash), sig, key, now);
 }
 
 // Free and expired ways of a bucket, as bit masks (branch-free, like live_matches).

