@@ -52,14 +52,17 @@ class Pipeline {
   uint32_t pick_backend(const ForwardingState& st, uint32_t service_id, uint64_t hash) const;
 
  private:
-  // Defined inline in pipeline.cpp (its only caller): the compiler may fold
-  // them into process_burst (callgrind: 626 -> 599 instructions a packet).
-  Verdict decide(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,
-                 const ParsedPacket& p, uint64_t hash);
+  // Defined inline in pipeline.cpp, their only caller. decide and forward
+  // are forced into process_burst, flow_backend left to the compiler: each
+  // choice measured with callgrind (instructions a packet: 626 all out of
+  // line, 599 compiler's choice, 452 as here, 458 all forced).
+  [[gnu::always_inline]] Verdict decide(const ForwardingState& st, const PortContext& port, FlowClock now,
+                                        FrameBuffer f, const ParsedPacket& p, uint64_t hash);
   uint32_t flow_backend(const ForwardingState& st, uint32_t service_id, const ParsedPacket& p, uint64_t hash,
                         FlowClock now);
-  Verdict forward(const ForwardingState& st, const PortContext& port, FrameBuffer f, const ParsedPacket& p,
-                  uint64_t hash, uint32_t service_id, uint32_t backend_id);
+  [[gnu::always_inline]] Verdict forward(const ForwardingState& st, const PortContext& port, FrameBuffer f,
+                                         const ParsedPacket& p, uint64_t hash, uint32_t service_id,
+                                         uint32_t backend_id);
   Verdict dropped(DropReason r) {
     counters_.drop(r);
     return Verdict{Action::drop, r, 0, 0, 0};
