@@ -22,6 +22,7 @@ Services (the same on both nodes):
 Run as a demo: anycast_lab.py CONTROLPLANE DATAPLANE ANYLBCTL (scripts/lab.sh
 does). The end-to-end tests import it.
 """
+import json
 import os
 import shutil
 import signal
@@ -222,7 +223,6 @@ def nexthops(vip=VIP):
 def all_healthy():
     """Every backend of every service up on both control planes (a VIP is
     announced at quorum 1, before the others have risen)."""
-    import json
     for k in NODES:
         r = L.run(CTL, "--controlplane", os.path.join(DIR, f"cp{k}.sock"), "--json", "health", check=False)
         if r.returncode != 0 or [b["health"] for b in json.loads(r.stdout)] != ["up"] * 15:
@@ -274,7 +274,6 @@ def requests(address, count, first):
 
 def per_node():
     """Which node carried how many packets (each node's dataplane counters)."""
-    import json
     lines = []
     for k in NODES:
         r = L.run(CTL, "--dataplane", os.path.join(DIR, f"dp{k}.sock"), "--json", "stats", "--interval", "0.1",
