@@ -31,6 +31,7 @@ struct alignas(64) LcoreCounters {
   RelaxedCounter from_kernel_packets;  // sent by the kernel on an exception interface
   RelaxedCounter fragments_hashed;
   RelaxedCounter icmp_errors_forwarded;
+  RelaxedCounter icmp_too_big_sent;  // our own errors for packets too big to encapsulate
   RelaxedCounter flows_repinned;  // a flow whose backend went down, moved on its next packet
   std::vector<EndpointCounters> services;  // by service id; sized once, never resized
   std::vector<EndpointCounters> backends;  // by backend id

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "too_big.hpp"
+
 namespace anylb {
 
 namespace {
@@ -40,6 +42,7 @@ void Pipeline::process_burst(const ForwardingState& st, const PortContext& port,
   for (uint64_t m = misses; m != 0; m &= m - 1) flows_.prefetch_second(hashes_[__builtin_ctzll(m)], now);
   // Stage 3: decide and rewrite.
   memo_.service_id = 0;
+  now_ = now;
   for (std::size_t i = 0; i < n; ++i)
     verdicts[i] = drops_[i] == DropReason::count_ ? decide(st, port, now, frames[i], parsed_[i], hashes_[i])
                                                   : dropped(drops_[i]);
@@ -174,6 +177,8 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
                   port.mtu};
     r = encapsulate(f, p, e);
   }
+  if (r.drop == DropReason::encap_too_big)
+    return too_big(port, f, p, (b.address.is_v4() ? 20u : 40u) + (svc.mode == ForwardingMode::gue ? 8u : 0u));
   if (r.drop != DropReason::count_) return dropped(r.drop);
   EndpointCounters& sc = counters_.services[service_id];
   sc.packets.add();
@@ -182,6 +187,19 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
   bc.packets.add();
   bc.bytes.add(r.len);
   return Verdict{Action::forward, DropReason::count_, r.prepended, r.len, backend_id};
+}
+
+Verdict Pipeline::too_big(const PortContext& port, FrameBuffer f, const ParsedPacket& p, uint32_t overhead) {
+  if (now_ != too_big_window_) {
+    too_big_window_ = now_;
+    too_big_in_window_ = 0;
+  }
+  if (too_big_in_window_ >= kTooBigPerMs || port.mtu <= overhead) return dropped(DropReason::encap_too_big);
+  const RewriteResult r = make_too_big_reply(f, p, port.rx_mac, port.mtu - overhead);
+  if (r.drop != DropReason::count_) return dropped(r.drop);
+  ++too_big_in_window_;
+  counters_.icmp_too_big_sent.add();
+  return Verdict{Action::reply, DropReason::count_, r.prepended, r.len, 0};
 }
 
 }  // namespace anylb

@@ -28,7 +28,8 @@ struct PortContext {
   uint32_t mtu = 1500;
 };
 
-enum class Action : uint8_t { forward, exception, drop };
+// reply: back out of the port the packet came in on (an ICMP error we made).
+enum class Action : uint8_t { forward, exception, drop, reply };
 
 struct Verdict {
   Action action = Action::drop;
@@ -63,6 +64,15 @@ class Pipeline {
   [[gnu::always_inline]] Verdict forward(const ForwardingState& st, const PortContext& port, FrameBuffer f,
                                          const ParsedPacket& p, uint64_t hash, uint32_t service_id,
                                          uint32_t backend_id);
+  // The packet-too-big error for a packet that cannot be encapsulated,
+  // at most kTooBigPerMs a millisecond per lcore (an error must not become
+  // an amplifier); else the drop.
+  Verdict too_big(const PortContext& port, FrameBuffer f, const ParsedPacket& p, uint32_t overhead);
+  static constexpr uint32_t kTooBigPerMs = 8;
+  FlowClock too_big_window_ = 0;
+  uint32_t too_big_in_window_ = 0;
+  FlowClock now_ = 0;  // this burst's
+
   Verdict dropped(DropReason r) {
     counters_.drop(r);
     return Verdict{Action::drop, r, 0, 0, 0};

@@ -111,6 +111,13 @@ int worker_main(void* arg) {
             if (to_kernel[pi].count == kRxBurst)
               flush(cfg.exception[pi].port_id, queue, to_kernel[pi], unused, counters);
             break;
+          case Action::reply: {  // our ICMP error: back where the packet came from
+            apply_rewrite(rx[i], verdicts[i]);
+            TxBuffer& back = tx[pi];
+            back.pkts[back.count++] = rx[i];
+            if (back.count == kRxBurst) flush(cfg.ports[pi].port_id, queue, back, counters.ports[pi], counters);
+            break;
+          }
           case Action::drop:
             rte_pktmbuf_free(rx[i]);
             break;

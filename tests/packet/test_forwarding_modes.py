@@ -3,7 +3,7 @@
 MACs, outer headers, checksums, the inner packet untouched."""
 import collections
 
-from scapy.all import Dot1Q, Ether, IP, IPv6, TCP, UDP, raw
+from scapy.all import ICMP, Dot1Q, Ether, ICMPv6PacketTooBig, IP, IPv6, TCP, UDP, raw
 
 import harness as h
 
@@ -201,6 +201,44 @@ def unknown_port_and_protocol_are_counted():
     assert len(out) == 0
     d = h.drops(c, exclude=())
     assert d == {"no_service": 2, "not_for_node": 1, "protocol_unsupported": 1}, d
+
+
+@tap.case
+def too_big_for_the_tunnel_answers_from_the_vip_through_the_port_it_came_in():
+    # Two-armed, so the error's way back (port 0) differs from the backends' (port 1).
+    big4 = [h.to_vip("203.0.113.11", 3000 + i, flags="A", payload=b"x" * 1460) for i in range(3)]
+    for p in big4:
+        p[IP].flags = "DF"  # path MTU discovery, as every TCP stack does
+    big6 = h.to_vip("2001:db8::11", 3100, flags="A", payload=b"y" * 1440)
+    may_fragment = h.to_vip("203.0.113.11", 3200, flags="A", payload=b"z" * 1460)
+    may_fragment[IP].flags = 0
+    small = h.to_vip("203.0.113.11", 3300)
+    sent = [*big4, big6, may_fragment, small]
+    with h.Dataplane(CONFIG, rx=sent, tx_port=True) as dp:
+        dp.wait_for(lambda c: c["ports"][0]["rx_packets"] >= len(sent), what="all packets received")
+        out = dp.stop()
+    ports = {p["name"]: p for p in dp.final["ports"]}
+    assert ports["net_pcap0"]["tx_packets"] == 4 and ports["net_pcap1"]["tx_packets"] == 1, ports
+    errors4 = [p for p in out if ICMP in p]
+    assert len(errors4) == 3, [p.summary() for p in out]
+    for e, orig in zip(errors4, big4):
+        assert e[Ether].src == h.PORT_MAC and e[Ether].dst == h.CLIENT_MAC
+        assert e[IP].src == "203.0.113.11" and e[IP].dst == orig[IP].src and len(e[IP]) == 576
+        assert (e[ICMP].type, e[ICMP].code, e[ICMP].nexthopmtu) == (3, 4, 1500 - 20), e[ICMP].show(dump=True)
+        assert raw(e[ICMP])[8:] == raw(orig[IP])[:576 - 28], "the quote is the packet's start"
+        fixed = e[IP].copy()  # scapy recomputes both checksums; they must be ours
+        del fixed.chksum
+        del fixed[ICMP].chksum
+        again = IP(raw(fixed))
+        assert again.chksum == e[IP].chksum and again[ICMP].chksum == e[ICMP].chksum, "checksums"
+    e6 = [p for p in out if ICMPv6PacketTooBig in p]
+    assert len(e6) == 1 and e6[0][IPv6].src == "2001:db8::11" and e6[0][IPv6].dst == big6[IPv6].src
+    assert e6[0][ICMPv6PacketTooBig].mtu == 1500 - 40 and len(e6[0][IPv6]) == 1280
+    recomputed = IPv6(raw(e6[0][IPv6]))
+    del recomputed[ICMPv6PacketTooBig].cksum
+    assert IPv6(raw(recomputed))[ICMPv6PacketTooBig].cksum == e6[0][ICMPv6PacketTooBig].cksum, "ICMPv6 checksum"
+    c = dp.final
+    assert c["icmp_too_big_sent"] == 4 and c["drops"]["encap_too_big"] == 1, (c["icmp_too_big_sent"], c["drops"])
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ class PipelineTest : public ::testing::Test {
       pipeline_.process_burst(st, port_, now, burst, verdicts.data());
       for (std::size_t i = 0; i < n; ++i) {
         const Verdict& v = verdicts[i];
-        out.push_back({v, v.action == Action::forward ? buffers[i].result(v.prepended, v.len) : Bytes{}});
+        out.push_back({v, v.action == Action::forward || v.action == Action::reply ? buffers[i].result(v.prepended, v.len) : Bytes{}});
       }
     }
     return out;
@@ -448,12 +448,70 @@ TEST_F(PipelineTest, IpipServiceEncapsulatesToTheBackend) {
   EXPECT_EQ(slice(s.out, 34, syn.size() - 14), slice(syn, 14, syn.size() - 14));
 }
 
-TEST_F(PipelineTest, TooBigToEncapsulateIsDropped) {
-  const auto st = apply(web_state(3, ForwardingMode::gue));
+// Path MTU discovery through an encapsulating service: the sender learns,
+// from the VIP, how big a packet may be.
+TEST_F(PipelineTest, TooBigToEncapsulateGetsAnIcmpErrorFromTheVip) {
+  const auto st = apply(web_state(3, ForwardingMode::gue));  // IPv4 backends: 20 + 8 bytes of outer headers
   const Bytes big = ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoTcp, tcp(40000, 80, kTcpAck, payload(1460)));
   const Sent s = send_one(*st, big);
-  EXPECT_EQ(s.verdict.drop, DropReason::encap_too_big);
+  ASSERT_EQ(s.verdict.action, Action::reply) << ::testing::PrintToString(s.verdict.drop);
+  const Bytes& out = s.out;
+  ASSERT_EQ(out.size(), 14u + 576u) << "an IPv4 error carries 576 bytes at most (RFC 1812)";
+  EXPECT_EQ(slice(out, 0, 6), slice(big, 6, 6)) << "back to the MAC it came from";
+  EXPECT_EQ(slice(out, 6, 6), Bytes(port_.rx_mac.bytes.begin(), port_.rx_mac.bytes.end()));
+  const std::byte* ip = out.data() + 14;
+  EXPECT_EQ(internet_checksum({ip, 20}), 0) << "IPv4 header checksum";
+  EXPECT_EQ(slice(out, 14 + 12, 4), address_bytes(kVip4)) << "from the VIP";
+  EXPECT_EQ(slice(out, 14 + 16, 4), address_bytes(kClient4)) << "to the sender";
+  EXPECT_EQ(std::to_integer<uint8_t>(ip[9]), kProtoIcmp);
+  const std::byte* icmp = ip + 20;
+  EXPECT_EQ(std::to_integer<uint8_t>(icmp[0]), 3);
+  EXPECT_EQ(std::to_integer<uint8_t>(icmp[1]), 4) << "fragmentation needed";
+  EXPECT_EQ(load_be16(icmp + 6), 1500 - 28) << "the largest packet that fits once encapsulated";
+  EXPECT_EQ(internet_checksum({icmp, 576 - 20}), 0) << "ICMP checksum";
+  EXPECT_EQ(slice(out, 14 + 28, 548), slice(big, 14, 548)) << "quotes the packet from its IP header";
+  EXPECT_EQ(counters_.icmp_too_big_sent.read(), 1u);
+  EXPECT_EQ(drops(DropReason::encap_too_big), 0u);
+
+  // Without DF the sender lets routers fragment: no error is due, the packet is dropped.
+  const Bytes may_fragment =
+      ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoTcp, tcp(40001, 80, kTcpAck, payload(1460)), {.flags_fragment = 0});
+  EXPECT_EQ(send_one(*st, may_fragment).verdict.drop, DropReason::encap_too_big);
   EXPECT_EQ(drops(DropReason::encap_too_big), 1u);
+}
+
+TEST_F(PipelineTest, TooBigOverIpv6GetsAPacketTooBig) {
+  DesiredState ds = web_state(3, ForwardingMode::ipip);
+  ds.services.push_back(service("web6", kVip6, 80, ForwardingMode::ipip));
+  ds.backends.push_back(backend("web6", "2001:db8:b::1"));  // IPv6 backend: 40 bytes of outer header
+  const auto st = apply(ds);
+  const Bytes big = ethernet(kEtherTypeIpv6) + ipv6(kClient6, kVip6, kProtoTcp, tcp(40000, 80, kTcpAck, payload(1440)));
+  const Sent s = send_one(*st, big);
+  ASSERT_EQ(s.verdict.action, Action::reply) << ::testing::PrintToString(s.verdict.drop);
+  ASSERT_EQ(s.out.size(), 14u + 1280u) << "an ICMPv6 error fills the minimum MTU at most";
+  const std::byte* ip = s.out.data() + 14;
+  EXPECT_EQ(slice(s.out, 14 + 8, 16), address_bytes(kVip6));
+  EXPECT_EQ(slice(s.out, 14 + 24, 16), address_bytes(kClient6));
+  EXPECT_EQ(std::to_integer<uint8_t>(ip[6]), kProtoIcmp6);
+  const std::byte* icmp = ip + 40;
+  EXPECT_EQ(std::to_integer<uint8_t>(icmp[0]), 2) << "packet too big";
+  EXPECT_EQ(load_be32(icmp + 4), 1500u - 40u);
+  uint32_t sum = checksum_partial({ip + 8, 32});
+  sum += 1240;
+  sum += kProtoIcmp6;
+  EXPECT_EQ(checksum_fold(checksum_partial({icmp, 1240}, sum)), 0) << "ICMPv6 checksum with its pseudo-header";
+}
+
+TEST_F(PipelineTest, TooBigErrorsAreRateLimited) {
+  const auto st = apply(web_state(3, ForwardingMode::gue));
+  std::vector<Bytes> bigs;
+  for (uint16_t i = 0; i < 20; ++i)
+    bigs.push_back(ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoTcp, tcp(41000 + i, 80, kTcpAck, payload(1460))));
+  const std::vector<Sent> first = send(*st, bigs, kStart);  // one millisecond
+  const auto replies = std::count_if(first.begin(), first.end(), [](const Sent& x) { return x.verdict.action == Action::reply; });
+  EXPECT_EQ(replies, 8) << "at most 8 a millisecond per lcore";
+  EXPECT_EQ(drops(DropReason::encap_too_big), 12u);
+  EXPECT_EQ(send_one(*st, bigs[0], kStart + 1).verdict.action, Action::reply) << "the next millisecond has room again";
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ inline void PrintTo(PacketKind k, std::ostream* os) {
 }
 
 inline void PrintTo(Action a, std::ostream* os) {
-  static constexpr const char* names[] = {"forward", "exception", "drop"};
+  static constexpr const char* names[] = {"forward", "exception", "drop", "reply"};
   *os << names[static_cast<int>(a)];
 }
 
