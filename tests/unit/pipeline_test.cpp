@@ -474,8 +474,10 @@ TEST_F(PipelineTest, TooBigToEncapsulateGetsAnIcmpErrorFromTheVip) {
   EXPECT_EQ(drops(DropReason::encap_too_big), 0u);
 
   // Without DF the sender lets routers fragment: no error is due, the packet is dropped.
+  Ipv4Fields no_df;
+  no_df.flags_fragment = 0;
   const Bytes may_fragment =
-      ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoTcp, tcp(40001, 80, kTcpAck, payload(1460)), {.flags_fragment = 0});
+      ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoTcp, tcp(40001, 80, kTcpAck, payload(1460)), no_df);
   EXPECT_EQ(send_one(*st, may_fragment).verdict.drop, DropReason::encap_too_big);
   EXPECT_EQ(drops(DropReason::encap_too_big), 1u);
 }
