@@ -36,7 +36,8 @@ void Pipeline::process_burst(const ForwardingState& st, const PortContext& port,
   // where the first bucket has none, the second bucket...
   uint64_t misses = 0;  // bit i: packet i's flow is not in its first bucket
   for (std::size_t i = 0; i < n; ++i)
-    if (drops_[i] == DropReason::count_ && parsed_[i].kind == PacketKind::flow && !flows_.prefetch_entry(hashes_[i], now))
+    if (drops_[i] == DropReason::count_ && parsed_[i].kind == PacketKind::flow &&
+        !flows_.prefetch_entry(hashes_[i], now))
       misses |= uint64_t{1} << i;
   // ...then its entry, or the one a new flow will be written to.
   for (uint64_t m = misses; m != 0; m &= m - 1) flows_.prefetch_second(hashes_[__builtin_ctzll(m)], now);
@@ -62,7 +63,7 @@ uint32_t Pipeline::pick_backend(const ForwardingState& st, uint32_t service_id, 
 }
 
 inline uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t service_id, const ParsedPacket& p,
-                                uint64_t hash, FlowClock now) {
+                                       uint64_t hash, FlowClock now) {
   FlowClock timeout = p.key.proto == kProtoTcp ? timeouts_.tcp_ms : timeouts_.udp_ms;
   if (p.key.proto == kProtoTcp && (p.tcp_flags & (kTcpFin | kTcpRst)) != 0) timeout = timeouts_.tcp_closing_ms;
 
@@ -93,14 +94,15 @@ inline uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t servi
 }
 
 inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,
-                         const ParsedPacket& p, uint64_t hash) {
+                                const ParsedPacket& p, uint64_t hash) {
   // A NIC drops frames for other hosts; a promiscuous port (af_packet on a
   // bridge that floods) hands them to us, and forwarding them would
   // duplicate another node's traffic.
   const bool group_mac = (std::to_integer<uint8_t>(f.data[0]) & 1u) != 0;
   if (!group_mac && std::memcmp(f.data, port.rx_mac.bytes.data(), 6) != 0) return dropped(DropReason::not_our_mac);
-  if (p.kind == PacketKind::flow && memo_.service_id != 0 && !group_mac && std::memcmp(memo_.dst.data(), p.key.dst.data(), 16) == 0 &&
-      memo_.port == p.key.dst_port && memo_.proto == p.key.proto && memo_.family == p.key.family) {
+  if (p.kind == PacketKind::flow && memo_.service_id != 0 && !group_mac &&
+      std::memcmp(memo_.dst.data(), p.key.dst.data(), 16) == 0 && memo_.port == p.key.dst_port &&
+      memo_.proto == p.key.proto && memo_.family == p.key.family) {
     const uint32_t backend = flow_backend(st, memo_.service_id, p, hash, now);
     if (backend == 0) return dropped(DropReason::no_backend);
     return forward(st, port, f, p, hash, memo_.service_id, backend);
@@ -160,8 +162,8 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
   return dropped(DropReason::protocol_unsupported);
 }
 
-inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& port, FrameBuffer f, const ParsedPacket& p,
-                          uint64_t hash, uint32_t service_id, uint32_t backend_id) {
+inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& port, FrameBuffer f,
+                                 const ParsedPacket& p, uint64_t hash, uint32_t service_id, uint32_t backend_id) {
   const ServiceSpec& svc = st.services[service_id].spec;
   const BackendEntry& b = st.backends[backend_id];
   RewriteResult r;

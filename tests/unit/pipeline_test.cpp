@@ -69,7 +69,8 @@ class PipelineTest : public ::testing::Test {
       pipeline_.process_burst(st, port_, now, burst, verdicts.data());
       for (std::size_t i = 0; i < n; ++i) {
         const Verdict& v = verdicts[i];
-        out.push_back({v, v.action == Action::forward || v.action == Action::reply ? buffers[i].result(v.prepended, v.len) : Bytes{}});
+        const bool sent = v.action == Action::forward || v.action == Action::reply;
+        out.push_back({v, sent ? buffers[i].result(v.prepended, v.len) : Bytes{}});
       }
     }
     return out;
@@ -508,9 +509,11 @@ TEST_F(PipelineTest, TooBigErrorsAreRateLimited) {
   const auto st = apply(web_state(3, ForwardingMode::gue));
   std::vector<Bytes> bigs;
   for (uint16_t i = 0; i < 20; ++i)
-    bigs.push_back(ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoTcp, tcp(41000 + i, 80, kTcpAck, payload(1460))));
+    bigs.push_back(ethernet(kEtherTypeIpv4) +
+                   ipv4(kClient4, kVip4, kProtoTcp, tcp(static_cast<uint16_t>(41000 + i), 80, kTcpAck, payload(1460))));
   const std::vector<Sent> first = send(*st, bigs, kStart);  // one millisecond
-  const auto replies = std::count_if(first.begin(), first.end(), [](const Sent& x) { return x.verdict.action == Action::reply; });
+  const auto replies =
+      std::count_if(first.begin(), first.end(), [](const Sent& x) { return x.verdict.action == Action::reply; });
   EXPECT_EQ(replies, 8) << "at most 8 a millisecond per lcore";
   EXPECT_EQ(drops(DropReason::encap_too_big), 12u);
   EXPECT_EQ(send_one(*st, bigs[0], kStart + 1).verdict.action, Action::reply) << "the next millisecond has room again";
