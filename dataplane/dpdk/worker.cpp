@@ -28,6 +28,12 @@ void flush(uint16_t port, uint16_t queue, TxBuffer& tx, PortCounters& pc, LcoreC
   tx.count = 0;
 }
 
+// Buffers one packet for `port`, sending the burst once it is full.
+void push(rte_mbuf* m, uint16_t port, uint16_t queue, TxBuffer& tx, PortCounters& pc, LcoreCounters& c) {
+  tx.pkts[tx.count++] = m;
+  if (tx.count == kRxBurst) flush(port, queue, tx, pc, c);
+}
+
 // Applies a verdict to its mbuf: move the data start back over prepended
 // headers and cut trailing padding.
 void apply_rewrite(rte_mbuf* m, const Verdict& v) {
@@ -93,13 +99,11 @@ int worker_main(void* arg) {
       pipeline.process_burst(*st, port_ctx[pi], now, {frames, n}, verdicts);
 
       const std::size_t out = cfg.egress[pi];
-      TxBuffer& buf = tx[out];
       for (uint16_t i = 0; i < n; ++i) {
         switch (verdicts[i].action) {
           case Action::forward:
             apply_rewrite(rx[i], verdicts[i]);
-            buf.pkts[buf.count++] = rx[i];
-            if (buf.count == kRxBurst) flush(cfg.ports[out].port_id, queue, buf, counters.ports[out], counters);
+            push(rx[i], cfg.ports[out].port_id, queue, tx[out], counters.ports[out], counters);
             break;
           case Action::exception:
             if (cfg.exception.empty()) {
@@ -107,17 +111,12 @@ int worker_main(void* arg) {
               rte_pktmbuf_free(rx[i]);
               break;
             }
-            to_kernel[pi].pkts[to_kernel[pi].count++] = rx[i];
-            if (to_kernel[pi].count == kRxBurst)
-              flush(cfg.exception[pi].port_id, queue, to_kernel[pi], unused, counters);
+            push(rx[i], cfg.exception[pi].port_id, queue, to_kernel[pi], unused, counters);
             break;
-          case Action::reply: {  // our ICMP error: back where the packet came from
+          case Action::reply:  // our ICMP error: back where the packet came from
             apply_rewrite(rx[i], verdicts[i]);
-            TxBuffer& back = tx[pi];
-            back.pkts[back.count++] = rx[i];
-            if (back.count == kRxBurst) flush(cfg.ports[pi].port_id, queue, back, counters.ports[pi], counters);
+            push(rx[i], cfg.ports[pi].port_id, queue, tx[pi], counters.ports[pi], counters);
             break;
-          }
           case Action::drop:
             rte_pktmbuf_free(rx[i]);
             break;
@@ -133,11 +132,7 @@ int worker_main(void* arg) {
       if (n == 0) continue;
       if (n == kRxBurst) last_exception_poll = 0;  // more waiting: read again next loop
       counters.from_kernel_packets.add(n);
-      TxBuffer& buf = tx[pi];
-      for (uint16_t i = 0; i < n; ++i) {
-        buf.pkts[buf.count++] = rx[i];
-        if (buf.count == kRxBurst) flush(cfg.ports[pi].port_id, queue, buf, counters.ports[pi], counters);
-      }
+      for (uint16_t i = 0; i < n; ++i) push(rx[i], cfg.ports[pi].port_id, queue, tx[pi], counters.ports[pi], counters);
     }
 
     if (tsc - last_drain > drain_tsc) {
