@@ -21,7 +21,7 @@ RewriteResult fail(DropReason r) {
 RewriteResult encapsulate(FrameBuffer f, const ParsedPacket& p, const EncapParams& e) {
   const bool outer_v4 = e.backend->is_v4();
   const uint32_t ip_len = outer_v4 ? 20 : 40;
-  const uint32_t extra = ip_len + (e.gue_port != 0 ? 8 : 0);
+  const uint32_t extra = encap_overhead(outer_v4, e.gue_port != 0);
   if (extra > f.headroom) return fail(DropReason::encap_no_headroom);
   const uint32_t outer_total = extra + p.l3_length;
   if (outer_total > e.mtu) return fail(DropReason::encap_too_big);

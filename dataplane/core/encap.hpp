@@ -41,6 +41,10 @@ inline RewriteResult rewrite_l2_dsr(FrameBuffer f, const MacAddress& backend, co
   return RewriteResult{0, f.len, DropReason::count_};
 }
 
+// Bytes encapsulation puts in front of the IP packet: the outer IP header
+// of the backend's family, and the UDP header for GUE.
+inline uint32_t encap_overhead(bool outer_v4, bool gue) { return (outer_v4 ? 20u : 40u) + (gue ? 8u : 0u); }
+
 struct EncapParams {
   const IpAddress* outer_source;  // node address of the backend's family
   const IpAddress* backend;

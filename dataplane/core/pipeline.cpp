@@ -43,7 +43,6 @@ void Pipeline::process_burst(const ForwardingState& st, const PortContext& port,
   for (uint64_t m = misses; m != 0; m &= m - 1) flows_.prefetch_second(hashes_[__builtin_ctzll(m)], now);
   // Stage 3: decide and rewrite.
   memo_.service_id = 0;
-  now_ = now;
   for (std::size_t i = 0; i < n; ++i)
     verdicts[i] = drops_[i] == DropReason::count_ ? decide(st, port, now, frames[i], parsed_[i], hashes_[i])
                                                   : dropped(drops_[i]);
@@ -102,11 +101,8 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
   if (!group_mac && std::memcmp(f.data, port.rx_mac.bytes.data(), 6) != 0) return dropped(DropReason::not_our_mac);
   if (p.kind == PacketKind::flow && memo_.service_id != 0 && !group_mac &&
       std::memcmp(memo_.dst.data(), p.key.dst.data(), 16) == 0 && memo_.port == p.key.dst_port &&
-      memo_.proto == p.key.proto && memo_.family == p.key.family) {
-    const uint32_t backend = flow_backend(st, memo_.service_id, p, hash, now);
-    if (backend == 0) return dropped(DropReason::no_backend);
-    return forward(st, port, f, p, hash, memo_.service_id, backend);
-  }
+      memo_.proto == p.key.proto && memo_.family == p.key.family)
+    return forward_flow(st, port, now, f, p, hash, memo_.service_id);
   const AddressEntry* dst = p.kind == PacketKind::arp ? nullptr : st.addresses.find(p.key.dst, p.key.family);
   if (p.kind == PacketKind::arp || (dst != nullptr && dst->node) ||
       (dst == nullptr && is_ipv6_multicast(p.key))) {  // ARP, ND, MLD, BGP, probes: the kernel's business
@@ -121,9 +117,7 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
       const uint32_t sid = st.addresses.service(*dst, p.key.proto, p.key.dst_port);
       if (sid == 0) return dropped(DropReason::no_service);
       memo_ = ServiceMemo{p.key.dst, p.key.family, p.key.proto, p.key.dst_port, sid};
-      const uint32_t backend = flow_backend(st, sid, p, hash, now);
-      if (backend == 0) return dropped(DropReason::no_backend);
-      return forward(st, port, f, p, hash, sid, backend);
+      return forward_flow(st, port, now, f, p, hash, sid);
     }
     case PacketKind::icmp_error: {
       // About a flow we carry: follow the flow table if this lcore has the
@@ -140,7 +134,7 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
       if (backend == 0) backend = pick_backend(st, sid, hash);
       if (backend == 0) return dropped(DropReason::no_backend);
       counters_.icmp_errors_forwarded.add();
-      return forward(st, port, f, p, hash, sid, backend);
+      return forward(st, port, now, f, p, hash, sid, backend);
     }
     case PacketKind::fragment: {
       const uint32_t sid = p.key.proto == kProtoTcp ? dst->fragment_tcp
@@ -151,7 +145,7 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
       const uint32_t backend = pick_backend(st, sid, hash);  // 3-tuple hash: every fragment alike
       if (backend == 0) return dropped(DropReason::no_backend);
       counters_.fragments_hashed.add();
-      return forward(st, port, f, p, hash, sid, backend);
+      return forward(st, port, now, f, p, hash, sid, backend);
     }
     case PacketKind::icmp_other:
       return dropped(DropReason::icmp_unsupported);
@@ -162,7 +156,14 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
   return dropped(DropReason::protocol_unsupported);
 }
 
-inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& port, FrameBuffer f,
+inline Verdict Pipeline::forward_flow(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,
+                                      const ParsedPacket& p, uint64_t hash, uint32_t service_id) {
+  const uint32_t backend = flow_backend(st, service_id, p, hash, now);
+  if (backend == 0) return dropped(DropReason::no_backend);
+  return forward(st, port, now, f, p, hash, service_id, backend);
+}
+
+inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,
                                  const ParsedPacket& p, uint64_t hash, uint32_t service_id, uint32_t backend_id) {
   const ServiceSpec& svc = st.services[service_id].spec;
   const BackendEntry& b = st.backends[backend_id];
@@ -180,7 +181,7 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
     r = encapsulate(f, p, e);
   }
   if (r.drop == DropReason::encap_too_big)
-    return too_big(port, f, p, (b.address.is_v4() ? 20u : 40u) + (svc.mode == ForwardingMode::gue ? 8u : 0u));
+    return too_big(port, now, f, p, encap_overhead(b.address.is_v4(), svc.mode == ForwardingMode::gue));
   if (r.drop != DropReason::count_) return dropped(r.drop);
   EndpointCounters& sc = counters_.services[service_id];
   sc.packets.add();
@@ -191,9 +192,10 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
   return Verdict{Action::forward, DropReason::count_, r.prepended, r.len, backend_id};
 }
 
-Verdict Pipeline::too_big(const PortContext& port, FrameBuffer f, const ParsedPacket& p, uint32_t overhead) {
-  if (now_ != too_big_window_) {
-    too_big_window_ = now_;
+Verdict Pipeline::too_big(const PortContext& port, FlowClock now, FrameBuffer f, const ParsedPacket& p,
+                          uint32_t overhead) {
+  if (now != too_big_window_) {
+    too_big_window_ = now;
     too_big_in_window_ = 0;
   }
   if (too_big_in_window_ >= kTooBigPerMs || port.mtu <= overhead) return dropped(DropReason::encap_too_big);
