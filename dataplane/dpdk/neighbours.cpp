@@ -169,12 +169,15 @@ NeighbourMap resolve_backend_macs(const std::vector<IpAddress>& backends, const 
   RouteSocket nl;
   if (ifindexes.empty() || backends.empty() || !nl.ok()) return out;
   const auto neighbours = dump_neighbours(nl, ifindexes);
-  for (const IpAddress& backend : backends) {
+  // One address may back several services, one gateway many backends: each
+  // is asked about once a round.
+  std::set<std::pair<IpAddress, int>> solicited;
+  for (const IpAddress& backend : std::set<IpAddress>(backends.begin(), backends.end())) {
     const std::optional<NextHop> hop = route_to(nl, backend);
     if (!hop || !ifindexes.count(hop->ifindex)) continue;  // not reached through our ports
     if (auto it = neighbours.find({hop->address, hop->ifindex}); it != neighbours.end())
       out[backend] = it->second;
-    else
+    else if (solicited.insert({hop->address, hop->ifindex}).second)
       solicit(nl, hop->address, hop->ifindex);
   }
   return out;
