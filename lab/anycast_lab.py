@@ -111,6 +111,25 @@ def teardown():
     shutil.rmtree(DIR, ignore_errors=True)
 
 
+def leftovers(pid=None):
+    """What the lab of process `pid` (default: this one) left behind once torn
+    down: namespaces, host links, processes, DPDK runtime and lab directories.
+    Empty when nothing is."""
+    pid = os.getpid() if pid is None else pid
+    tag, directory = f"albe{pid}", f"/tmp/anylb-e2e-{pid}"
+    left = []
+    names = L.run("ip", "netns", "list").stdout
+    left += [f"namespace {n.split()[0]}" for n in names.splitlines() if n.startswith(tag)]
+    links = L.run("ip", "-o", "link").stdout
+    left += [f"host link {n}" for n in ("p-n1", "p-b1", "exc0", "dp0@") if n in links]
+    left += [f"process {a}" for a in L.run("ps", "-eo", "args").stdout.splitlines() if f"{directory}/" in a]
+    if os.path.isdir("/var/run/dpdk"):
+        left += [f"/var/run/dpdk/{d}" for d in os.listdir("/var/run/dpdk") if d.startswith(tag)]
+    if os.path.exists(directory):
+        left.append(directory)
+    return left
+
+
 def veth(a, name_a, b, name_b, mac=None, mtu=1500, ipv6=()):
     """A veth pair; IPv6 stays off on the ends not named in ipv6 (the DPDK
     port's kernel side and the bridge ports must stay silent)."""

@@ -17,7 +17,6 @@ Usage (root): test_anycast_e2e.py CONTROLPLANE DATAPLANE [ANYLBCTL]
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -261,12 +260,8 @@ def nothing_is_left_behind():
     alive = [pid for pid in pids if os.path.exists(f"/proc/{pid}") and "zombie" not in
              open(f"/proc/{pid}/status").read().lower()]
     assert not alive, f"processes still running: {alive}"
-    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert A.TAG not in names, f"namespaces left: {names}"
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    assert not any(n in links for n in ("p-n1", "p-b1", "exc0", "dp0@")), f"links left in the host: {links}"
-    left = [d for d in os.listdir("/var/run/dpdk") if d.startswith(A.TAG)] if os.path.isdir("/var/run/dpdk") else []
-    assert not left and not os.path.exists(DIR), f"files left: {left} {DIR}"
+    left = A.leftovers()
+    assert not left, f"left behind: {left}"
     procs.clear()
 
 

@@ -11,8 +11,12 @@ import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lab"))
 from tap import Skip, Tap  # noqa: E402
+
+import anycast_lab as A  # noqa: E402  (leftovers: what a lab run must not leave)
 
 LAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lab", "anycast_lab.py")
 tap = Tap()
@@ -60,15 +64,8 @@ def every_step_shows_what_it_claims():
 def nothing_is_left_behind():
     if "pid" not in run:
         raise Skip("demo did not run")
-    tag = f"albe{run['pid']}"
-    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert tag not in names, f"namespaces left: {names}"
-    assert not os.path.exists(f"/tmp/anylb-e2e-{run['pid']}"), "lab directory left"
-    left = [d for d in os.listdir("/var/run/dpdk") if d.startswith(tag)] if os.path.isdir("/var/run/dpdk") else []
-    assert not left, f"DPDK runtime directories left: {left}"
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert f"/tmp/anylb-e2e-{run['pid']}/" not in ps, "a lab process still runs"
-
+    left = A.leftovers(run["pid"])
+    assert not left, f"left behind: {left}"
 
 if __name__ == "__main__":
     for tool in ("/usr/sbin/bird", "/usr/bin/gobgpd", "/usr/sbin/ethtool", "/usr/bin/curl"):
