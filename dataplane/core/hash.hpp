@@ -19,6 +19,16 @@ constexpr uint64_t mix64(uint64_t x) {
   return x;
 }
 
+// The 128-bit product of two words folded to 64 bits (low half xor high
+// half): one multiply, and every bit of either input reaches the output's
+// middle bits. Zero if either input is; callers xor in constants that keep
+// real inputs away from zero.
+__extension__ typedef unsigned __int128 Uint128;  // __extension__: a GCC type, -Wpedantic knows
+inline uint64_t fold_multiply(uint64_t a, uint64_t b) {
+  const Uint128 r = static_cast<Uint128>(a) * b;
+  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+}
+
 // Hash of a word sequence with a seed; order-sensitive.
 constexpr uint64_t hash_combine(uint64_t h, uint64_t word) {
   return mix64(h ^ (word + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2)));

@@ -161,7 +161,7 @@ DropReason parse_ipv4(ParsedPacket& p, const std::byte* ip, std::size_t avail) {
   if (ihl > avail) return drop(DropReason::ipv4_truncated);
   std::size_t total = load_be16(ip + 2);
   if (total < ihl || total > avail) return drop(DropReason::ipv4_bad_length);
-  if (ipv4_header_checksum(ip, ihl) != 0) return drop(DropReason::ipv4_bad_checksum);
+  if (!ipv4_checksum_ok(ip, ihl)) return drop(DropReason::ipv4_bad_checksum);
 
   p.family = IpFamily::v4;
   p.l3_length = static_cast<uint16_t>(total);
@@ -205,57 +205,7 @@ DropReason parse_ipv6(ParsedPacket& p, const std::byte* ip, std::size_t avail) {
   return parse_l4(p, ip, c.l4_offset, total, c.proto);
 }
 
-// The common case in one pass: untagged Ethernet, IPv4 without options or
-// fragmentation, TCP or UDP. Accepts only what the general parser below
-// would accept, with the same result (the fuzz test holds it to that);
-// anything else, including every malformed frame, goes the general way.
-bool parse_ipv4_l4_fast(const std::byte* d, std::size_t len, ParsedPacket& p) {
-  if (len < kEthernetHeaderLen + 20 + 20 || load_be16(d + 12) != kEtherTypeIpv4) return false;
-  const std::byte* ip = d + kEthernetHeaderLen;
-  const std::size_t avail = len - kEthernetHeaderLen;
-  const std::size_t total = load_be16(ip + 2);
-  const uint16_t frag = load_be16(ip + 6);
-  const uint8_t proto = load_u8(ip + 9);
-  if (load_u8(ip) != 0x45 || total > avail || (frag & 0x3fff) != 0 || (proto != kProtoTcp && proto != kProtoUdp))
-    return false;
-  const std::byte* l4 = ip + 20;
-  const std::size_t l4_avail = total - 20;  // only used once total >= 28 / 40 is known
-  uint8_t flags = 0;
-  if (proto == kProtoTcp) {
-    const std::size_t doff = static_cast<std::size_t>(load_u8(l4 + 12) >> 4) * 4;
-    if (total < 40 || doff < 20 || doff > l4_avail) return false;
-    flags = load_u8(l4 + 13);
-  } else {
-    const std::size_t ulen = load_be16(l4 + 4);
-    if (total < 28 || ulen < 8 || ulen > l4_avail) return false;
-  }
-  const uint16_t sport = load_be16(l4), dport = load_be16(l4 + 2);
-  if (sport == 0 || dport == 0 || ipv4_header_checksum(ip, 20) != 0) return false;
-
-  p.key = FlowKey{};
-  std::memcpy(p.key.src.data(), ip + 12, 4);
-  std::memcpy(p.key.dst.data(), ip + 16, 4);
-  p.key.src_port = sport;
-  p.key.dst_port = dport;
-  p.key.proto = proto;
-  p.key.family = IpFamily::v4;
-  p.kind = PacketKind::flow;
-  p.family = IpFamily::v4;
-  p.tcp_flags = flags;
-  p.icmp_type = 0;
-  p.tos = load_u8(ip + 1);
-  p.dont_fragment = (frag & 0x4000) != 0;
-  p.l3_offset = kEthernetHeaderLen;
-  p.l3_length = static_cast<uint16_t>(total);
-  return true;
-}
-
 }  // namespace
-
-DropReason parse_packet(std::span<const std::byte> frame, ParsedPacket& p) {
-  if (parse_ipv4_l4_fast(frame.data(), frame.size(), p)) return kOk;
-  return parse_packet_general(frame, p);
-}
 
 DropReason parse_packet_general(std::span<const std::byte> frame, ParsedPacket& p) {
   p.key = FlowKey{};

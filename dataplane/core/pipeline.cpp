@@ -42,7 +42,7 @@ void Pipeline::process_burst(const ForwardingState& st, const PortContext& port,
   // ...then its entry, or the one a new flow will be written to.
   for (uint64_t m = misses; m != 0; m &= m - 1) flows_.prefetch_second(hashes_[__builtin_ctzll(m)], now);
   // Stage 3: decide and rewrite.
-  memo_.service_id = 0;
+  memo_service_ = 0;
   for (std::size_t i = 0; i < n; ++i)
     verdicts[i] = drops_[i] == DropReason::count_ ? decide(st, port, now, frames[i], parsed_[i], hashes_[i])
                                                   : dropped(drops_[i]);
@@ -99,10 +99,8 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
   // duplicate another node's traffic.
   const bool group_mac = (std::to_integer<uint8_t>(f.data[0]) & 1u) != 0;
   if (!group_mac && std::memcmp(f.data, port.rx_mac.bytes.data(), 6) != 0) return dropped(DropReason::not_our_mac);
-  if (p.kind == PacketKind::flow && memo_.service_id != 0 && !group_mac &&
-      std::memcmp(memo_.dst.data(), p.key.dst.data(), 16) == 0 && memo_.port == p.key.dst_port &&
-      memo_.proto == p.key.proto && memo_.family == p.key.family)
-    return forward_flow(st, port, now, f, p, hash, memo_.service_id);
+  if (p.kind == PacketKind::flow && memo_service_ != 0 && !group_mac && same_destination(memo_key_, p.key))
+    return forward_flow(st, port, now, f, p, hash, memo_service_);
   const AddressEntry* dst = p.kind == PacketKind::arp ? nullptr : st.addresses.find(p.key.dst, p.key.family);
   if (p.kind == PacketKind::arp || (dst != nullptr && dst->node) ||
       (dst == nullptr && is_ipv6_multicast(p.key))) {  // ARP, ND, MLD, BGP, probes: the kernel's business
@@ -116,7 +114,8 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
     case PacketKind::flow: {
       const uint32_t sid = st.addresses.service(*dst, p.key.proto, p.key.dst_port);
       if (sid == 0) return dropped(DropReason::no_service);
-      memo_ = ServiceMemo{p.key.dst, p.key.family, p.key.proto, p.key.dst_port, sid};
+      memo_key_ = p.key;
+      memo_service_ = sid;
       return forward_flow(st, port, now, f, p, hash, sid);
     }
     case PacketKind::icmp_error: {

@@ -89,14 +89,8 @@ class Pipeline {
   // The last flow's (VIP, protocol, port) -> service: a burst mostly goes to
   // a few services, and one compare beats the address probe. Reset per burst
   // (the state may be new).
-  struct ServiceMemo {
-    std::array<std::byte, 16> dst{};
-    IpFamily family = IpFamily::v4;
-    uint8_t proto = 0;
-    uint16_t port = 0;
-    uint32_t service_id = 0;  // 0: empty
-  };
-  ServiceMemo memo_;
+  FlowKey memo_key_;          // its destination fields (same_destination)
+  uint32_t memo_service_ = 0;  // 0: empty
   ParsedPacket parsed_[kMaxBurst];
   DropReason drops_[kMaxBurst];
   uint64_t hashes_[kMaxBurst];

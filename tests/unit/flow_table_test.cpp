@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
+#include <random>
 #include <vector>
 
 #include "flow_table.hpp"
@@ -220,6 +222,78 @@ TEST(FlowTable, EvictionTakesTheFlowClosestToExpiry) {
   const int32_t slot = t.lookup(keeper.key, keeper.hash, 3);
   ASSERT_NE(slot, FlowTable::kMiss) << "the longest-lived flow was evicted before shorter-lived ones";
   EXPECT_EQ(t.entry(slot).backend_id, 42u);
+}
+
+// The flow hash feeds three consumers: its low bits pick the bucket, its
+// high bits the signature and, through reduce32, the Maglev slot. Keys that
+// differ only in a client port (a client's connections) or only in a client
+// address must spread evenly over each, and every key bit must reach every
+// output bit.
+TEST(FlowHash, SpreadsPortsAndAddressesOverBucketsAndMaglevSlots) {
+  constexpr uint32_t kBins = 1024, kKeys = 1 << 18;
+  for (int family = 0; family < 2; ++family) {
+    for (int vary = 0; vary < 2; ++vary) {  // 0: client port, 1: client address
+      std::vector<uint32_t> low(kBins), high(kBins);
+      for (uint32_t i = 0; i < kKeys; ++i) {
+        FlowKey k = family == 0 ? flow_key(kClient4, kVip4, 1024, 443, kProtoTcp)
+                                : flow_key(kClient6, kVip6, 1024, 443, kProtoTcp);
+        if (vary == 0) {
+          k.src_port = static_cast<uint16_t>(1024 + i % 64000);
+          store_be32(k.src.data() + (family == 0 ? 0 : 12), 0x0a000000u + i / 64000);
+        } else {
+          store_be32(k.src.data() + (family == 0 ? 0 : 12), 0x0a000000u + i);
+        }
+        const uint64_t h = flow_hash(k);
+        ++low[static_cast<uint32_t>(h) % kBins];
+        ++high[reduce32(static_cast<uint32_t>(h >> 32), kBins)];
+      }
+      // 256 keys a bin: a uniform hash stays within +-30% (5 standard deviations).
+      for (const auto* bins : {&low, &high})
+        for (uint32_t b = 0; b < kBins; ++b) {
+          ASSERT_GT((*bins)[b], 256u * 7 / 10) << "family " << family << " vary " << vary << " bin " << b;
+          ASSERT_LT((*bins)[b], 256u * 13 / 10) << "family " << family << " vary " << vary << " bin " << b;
+        }
+    }
+  }
+}
+
+TEST(FlowHash, EveryKeyBitFlipsAboutHalfTheOutputBits) {
+  std::mt19937_64 rng(7);
+  for (int family = 0; family < 2; ++family) {
+    const std::size_t key_bits = family == 0 ? (4 + 4 + 2 + 2 + 1) * 8 : (16 + 16 + 2 + 2 + 1) * 8;
+    for (std::size_t bit = 0; bit < key_bits; ++bit) {
+      uint32_t flips[64] = {};
+      constexpr int kTrials = 400;
+      for (int t = 0; t < kTrials; ++t) {
+        FlowKey k = family == 0 ? flow_key(kClient4, kVip4, 1, 1, kProtoTcp) : flow_key(kClient6, kVip6, 1, 1, kProtoTcp);
+        const uint64_t r1 = rng(), r2 = rng(), r3 = rng(), r4 = rng(), r5 = rng();
+        const std::size_t alen = family == 0 ? 4 : 16;
+        std::memcpy(k.src.data(), &r1, alen > 8 ? 8 : alen);
+        std::memcpy(k.dst.data(), &r2, alen > 8 ? 8 : alen);
+        if (alen > 8) {
+          std::memcpy(k.src.data() + 8, &r3, 8);
+          std::memcpy(k.dst.data() + 8, &r4, 8);
+        }
+        k.src_port = static_cast<uint16_t>(r5);
+        k.dst_port = static_cast<uint16_t>(r5 >> 16);
+        k.proto = static_cast<uint8_t>(r5 >> 32);
+        FlowKey flipped = k;
+        // The bit's byte: source address, destination address, then ports and protocol.
+        const std::size_t byte = bit / 8;
+        std::byte* at = byte < alen ? &flipped.src[byte]
+                        : byte < 2 * alen ? &flipped.dst[byte - alen]
+                        : byte < 2 * alen + 4 ? reinterpret_cast<std::byte*>(&flipped.src_port) + (byte - 2 * alen)
+                                              : reinterpret_cast<std::byte*>(&flipped.proto);
+        *at ^= std::byte{static_cast<uint8_t>(1u << (bit % 8))};
+        const uint64_t diff = flow_hash(k) ^ flow_hash(flipped);
+        for (int o = 0; o < 64; ++o) flips[o] += (diff >> o) & 1;
+      }
+      for (int o = 0; o < 64; ++o) {
+        ASSERT_GT(flips[o], kTrials * 3 / 10) << "family " << family << " key bit " << bit << " output bit " << o;
+        ASSERT_LT(flips[o], kTrials * 7 / 10) << "family " << family << " key bit " << bit << " output bit " << o;
+      }
+    }
+  }
 }
 
 }  // namespace

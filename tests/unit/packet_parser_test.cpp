@@ -5,11 +5,13 @@
 // Random frames are in packet_parser_fuzz_test.cpp.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "frame_builder.hpp"
+#include "checksum.hpp"
 #include "guarded_buffer.hpp"
 #include "packet_parser.hpp"
 #include "printers.hpp"
@@ -338,6 +340,30 @@ TEST(ParserCoverage, EveryParserDropReasonHasACase) {
   for (DropReason r = DropReason::l2_truncated; r <= DropReason::icmp_inner_mismatch;
        r = static_cast<DropReason>(static_cast<int>(r) + 1))
     EXPECT_TRUE(seen.count(r)) << "no malformed case for " << drop_reason_name(r);
+}
+
+// The parser's checksum test against RFC 1071's fold: random headers of every
+// IPv4 length, half of them given a correct checksum, and the edge cases of
+// a sum that is a multiple of 0xffff (0x0000 and 0xffff both stored).
+TEST(Ipv4Checksum, AgreesWithTheRfc1071Fold) {
+  std::mt19937 rng(1071);
+  int ok = 0;
+  for (int n = 0; n < 200000; ++n) {
+    Bytes h(20 + 4 * (n % 11));
+    for (auto& b : h) b = static_cast<std::byte>(rng());
+    if (n % 2 == 0) {
+      put16(h, 10, 0);
+      put16(h, 10, internet_checksum(h));
+    }
+    const bool expected = checksum_fold(checksum_partial(h)) == 0;
+    ASSERT_EQ(ipv4_checksum_ok(h.data(), h.size()), expected) << "header " << n;
+    ok += expected;
+  }
+  EXPECT_GE(ok, 100000);  // the fixed half, at least
+  Bytes zeros(20);
+  EXPECT_FALSE(ipv4_checksum_ok(zeros.data(), zeros.size())) << "all zero sums to 0, not 0xffff";
+  Bytes ones(20, std::byte{0xff});
+  EXPECT_TRUE(ipv4_checksum_ok(ones.data(), ones.size())) << "all 0xffff words: a correct one's-complement sum";
 }
 
 }  // namespace
