@@ -67,12 +67,20 @@ class FlowTable {
   // for those, the second bucket's entry, or for a new flow the entry that
   // `insert` will write (with intent to write: a SYN flood's cost is the
   // store missing).
+  // prefetch_entry returns the first bucket's live signature matches (0:
+  // none), which lookup can take instead of matching again, as long as
+  // nothing was inserted in between.
   void prefetch_bucket(uint64_t hash) const { __builtin_prefetch(&buckets_[first_bucket(hash)]); }
-  inline bool prefetch_entry(uint64_t hash, FlowClock now) const;
+  inline uint32_t prefetch_entry(uint64_t hash, FlowClock now) const;
   void prefetch_second(uint64_t hash, FlowClock now) const;
 
+  // What prefetch_entry returns, without the prefetch.
+  inline uint32_t first_matches(uint64_t hash, FlowClock now) const;
   // The slot holding `key` if it is live, else kMiss.
   inline int32_t lookup(const FlowKey& key, uint64_t hash, FlowClock now) const;
+  // The same, given prefetch_entry's answer for this hash at this `now`,
+  // with no insert since.
+  inline int32_t lookup(const FlowKey& key, uint64_t hash, FlowClock now, uint32_t first_matches) const;
   Entry& entry(int32_t slot) { return entries_[slot]; }
   const Entry& entry(int32_t slot) const { return entries_[slot]; }
   void touch(int32_t slot, FlowClock expires) { buckets_[slot / kWays].expires[slot % kWays] = expires; }
@@ -96,7 +104,8 @@ class FlowTable {
     return second == first ? first ^ 1u : second;
   }
   static uint32_t signature(uint64_t hash) { return static_cast<uint32_t>(hash >> 32) | 1u; }
-  inline int32_t find_in(uint32_t bucket, uint32_t sig, const FlowKey& key, FlowClock now) const;
+  // The slot among bucket `b`'s ways in `matches` that holds `key`, else kMiss.
+  inline int32_t find_in(uint32_t b, uint32_t matches, const FlowKey& key) const;
   enum class SlotKind { free, expired, evicted };
   // Where `insert` puts a new flow: a free way, else an expired one, else the
   // live entry closest to expiry.
@@ -135,29 +144,37 @@ inline uint32_t live_matches(const FlowTable::Bucket& bucket, uint32_t sig, Flow
 #endif
 }
 
-inline bool FlowTable::prefetch_entry(uint64_t hash, FlowClock now) const {
-  const uint32_t b = first_bucket(hash);
-  const uint32_t mask = live_matches(buckets_[b], signature(hash), now);
-  if (mask != 0) {
-    __builtin_prefetch(&entries_[b * kWays + static_cast<uint32_t>(__builtin_ctz(mask))]);
-    return true;
-  }
-  __builtin_prefetch(&buckets_[second_bucket(hash)]);
-  return false;
+inline uint32_t FlowTable::first_matches(uint64_t hash, FlowClock now) const {
+  return live_matches(buckets_[first_bucket(hash)], signature(hash), now);
 }
 
-inline int32_t FlowTable::find_in(uint32_t b, uint32_t sig, const FlowKey& key, FlowClock now) const {
-  for (uint32_t mask = live_matches(buckets_[b], sig, now); mask != 0; mask &= mask - 1) {
+inline uint32_t FlowTable::prefetch_entry(uint64_t hash, FlowClock now) const {
+  const uint32_t b = first_bucket(hash);
+  const uint32_t mask = first_matches(hash, now);
+  if (mask != 0)
+    __builtin_prefetch(&entries_[b * kWays + static_cast<uint32_t>(__builtin_ctz(mask))]);
+  else
+    __builtin_prefetch(&buckets_[second_bucket(hash)]);
+  return mask;
+}
+
+inline int32_t FlowTable::find_in(uint32_t b, uint32_t matches, const FlowKey& key) const {
+  for (uint32_t mask = matches; mask != 0; mask &= mask - 1) {
     const int32_t slot = static_cast<int32_t>(b * kWays + static_cast<uint32_t>(__builtin_ctz(mask)));
     if (entries_[slot].key == key) return slot;
   }
   return kMiss;
 }
 
+inline int32_t FlowTable::lookup(const FlowKey& key, uint64_t hash, FlowClock now, uint32_t first_matches) const {
+  const int32_t slot = find_in(first_bucket(hash), first_matches, key);
+  if (slot != kMiss) return slot;
+  const uint32_t second = second_bucket(hash);
+  return find_in(second, live_matches(buckets_[second], signature(hash), now), key);
+}
+
 inline int32_t FlowTable::lookup(const FlowKey& key, uint64_t hash, FlowClock now) const {
-  const uint32_t sig = signature(hash);
-  const int32_t slot = find_in(first_bucket(hash), sig, key, now);
-  return slot != kMiss ? slot : find_in(second_bucket(hash), sig, key, now);
+  return lookup(key, hash, now, first_matches(hash, now));
 }
 
 }  // namespace anylb

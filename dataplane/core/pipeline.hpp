@@ -58,14 +58,16 @@ class Pipeline {
   // flow_backend left to the compiler: each
   // choice measured with callgrind (instructions a packet: 626 all out of
   // line, 599 compiler's choice, 452 as here, 458 all forced).
+  // `first_matches`: stage 2's live signature matches in the flow's first
+  // bucket (FlowTable::prefetch_entry).
   [[gnu::always_inline]] Verdict decide(const ForwardingState& st, const PortContext& port, FlowClock now,
-                                        FrameBuffer f, const ParsedPacket& p, uint64_t hash);
+                                        FrameBuffer f, const ParsedPacket& p, uint64_t hash, uint32_t first_matches);
   uint32_t flow_backend(const ForwardingState& st, uint32_t service_id, const ParsedPacket& p, uint64_t hash,
-                        FlowClock now);
+                        uint32_t first_matches, FlowClock now);
   // A flow's packet whose service is known: its pinned backend, then forward.
   [[gnu::always_inline]] Verdict forward_flow(const ForwardingState& st, const PortContext& port, FlowClock now,
                                               FrameBuffer f, const ParsedPacket& p, uint64_t hash,
-                                              uint32_t service_id);
+                                              uint32_t first_matches, uint32_t service_id);
   [[gnu::always_inline]] Verdict forward(const ForwardingState& st, const PortContext& port, FlowClock now,
                                          FrameBuffer f, const ParsedPacket& p, uint64_t hash, uint32_t service_id,
                                          uint32_t backend_id);
@@ -91,9 +93,12 @@ class Pipeline {
   // (the state may be new).
   FlowKey memo_key_;          // its destination fields (same_destination)
   uint32_t memo_service_ = 0;  // 0: empty
+  uint64_t rx_mac_bits_ = 0;   // the receiving port's MAC (mac_bits)
   ParsedPacket parsed_[kMaxBurst];
   DropReason drops_[kMaxBurst];
   uint64_t hashes_[kMaxBurst];
+  uint32_t first_matches_[kMaxBurst];
+  bool inserted_ = false;  // this burst inserted a flow: first_matches_ may be stale
 };
 
 }  // namespace anylb

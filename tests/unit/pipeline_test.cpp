@@ -144,6 +144,25 @@ TEST_F(PipelineTest, NewFlowIsInsertedPinnedAndRewritten) {
   EXPECT_EQ(counters_.services[web].bytes.read(), 11 * syn.size());
 }
 
+// A burst carrying several packets of each of a few new flows: the first
+// packet of each inserts, the later ones (whose first-bucket match the burst
+// computed before that insert) must find it, not insert again.
+TEST_F(PipelineTest, AFlowsPacketsInOneBurstShareOneEntry) {
+  const auto st = apply(web_state(5));
+  const uint32_t web = service_id(*st, "web");
+  std::vector<Bytes> burst;
+  for (int round = 0; round < 4; ++round)
+    for (std::size_t f = 0; f < 8; ++f) burst.push_back(tcp4_frame(static_cast<uint16_t>(20000 + f), 80));
+  for (int pass = 0; pass < 2; ++pass) {  // new flows, then the same flows established
+    const std::vector<uint32_t> ids = backends_of(*st, burst, kStart + pass);
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      EXPECT_EQ(ids[i], maglev_choice(*st, "web", syn_key(i % 8, 20000))) << "pass " << pass << " packet " << i;
+    EXPECT_EQ(flows_.stats().inserts.read(), 8u) << "pass " << pass;
+    EXPECT_EQ(flows_.stats().occupancy.read(), 8u) << "pass " << pass;
+    EXPECT_EQ(counters_.services[web].new_flows.read(), 8u) << "pass " << pass;
+  }
+}
+
 TEST_F(PipelineTest, FlowsKeepTheirBackendWhenABackendIsAdded) {
   DesiredState s = web_state(3);
   const auto before = apply(s);
