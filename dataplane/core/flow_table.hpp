@@ -63,13 +63,12 @@ class FlowTable {
 
   // Burst helpers, in three passes over a burst so that each waits on
   // memory the pass before asked for: prefetch the first bucket; then the
-  // entry its signature points at (true), or else the second bucket; then,
-  // for those, the second bucket's entry, or for a new flow the entry that
+  // entry its signature points at, or else the second bucket; then, for
+  // those, the second bucket's entry, or for a new flow the entry that
   // `insert` will write (with intent to write: a SYN flood's cost is the
-  // store missing).
-  // prefetch_entry returns the first bucket's live signature matches (0:
-  // none), which lookup can take instead of matching again, as long as
-  // nothing was inserted in between.
+  // store missing). prefetch_entry returns the first bucket's live
+  // signature matches (0: none), which lookup can take instead of matching
+  // again as long as nothing was inserted in between.
   void prefetch_bucket(uint64_t hash) const { __builtin_prefetch(&buckets_[first_bucket(hash)]); }
   inline uint32_t prefetch_entry(uint64_t hash, FlowClock now) const;
   void prefetch_second(uint64_t hash, FlowClock now) const;
