@@ -120,5 +120,6 @@ inline ParseOutcome parse_packet(std::span<const std::byte> frame) {
 inline constexpr uint8_t kTcpFin = 0x01;
 inline constexpr uint8_t kTcpSyn = 0x02;
 inline constexpr uint8_t kTcpRst = 0x04;
+inline constexpr uint8_t kTcpAck = 0x10;
 
 }  // namespace anylb

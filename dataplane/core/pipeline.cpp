@@ -80,8 +80,8 @@ uint32_t Pipeline::pick_backend(const ForwardingState& st, uint32_t service_id, 
 
 inline uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t service_id, const ParsedPacket& p,
                                        uint64_t hash, uint32_t first_matches, FlowClock now) {
-  FlowClock timeout = p.key.proto == kProtoTcp ? timeouts_.tcp_ms : timeouts_.udp_ms;
-  if (p.key.proto == kProtoTcp && (p.tcp_flags & (kTcpFin | kTcpRst)) != 0) timeout = timeouts_.tcp_closing_ms;
+  const FlowClock timeout =
+      p.key.proto == kProtoTcp ? tcp_timeouts_[p.tcp_flags & kTimeoutFlags] : timeouts_.udp_ms;
 
   // Stage 2's match of the first bucket holds unless this burst inserted
   // (a flow's second packet in one burst must find what its first put).
@@ -212,6 +212,14 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
   bc.packets.add();
   bc.bytes.add(r.len);
   return Verdict{Action::forward, DropReason::count_, r.prepended, r.len, backend_id};
+}
+
+Pipeline::Pipeline(FlowTable& flows, LcoreCounters& counters, FlowTimeouts timeouts)
+    : flows_(flows), counters_(counters), timeouts_(timeouts) {
+  for (uint32_t f = 0; f <= kTimeoutFlags; ++f)
+    tcp_timeouts_[f] = (f & (kTcpFin | kTcpRst)) != 0          ? timeouts.tcp_closing_ms
+                       : (f & (kTcpSyn | kTcpAck)) == kTcpSyn ? timeouts.tcp_syn_ms  // half-open
+                                                              : timeouts.tcp_ms;
 }
 
 Verdict Pipeline::too_big(const PortContext& port, FlowClock now, FrameBuffer f, const ParsedPacket& p,

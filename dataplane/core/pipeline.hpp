@@ -18,6 +18,12 @@ inline constexpr uint32_t kMaxBurst = 64;
 struct FlowTimeouts {
   FlowClock tcp_ms = 300'000;
   FlowClock tcp_closing_ms = 10'000;  // after FIN or RST
+  // After a SYN without ACK: a half-open flow, all a spoofed SYN flood
+  // makes. Short, so that when the table is full eviction (least time left)
+  // takes these before established flows; longer than a client's first SYN
+  // retries (1 + 2 + 4 s). Were it to expire before the handshake's ACK,
+  // that ACK would find the same backend by Maglev.
+  FlowClock tcp_syn_ms = 10'000;
   FlowClock udp_ms = 60'000;
 };
 
@@ -41,8 +47,7 @@ struct Verdict {
 
 class Pipeline {
  public:
-  Pipeline(FlowTable& flows, LcoreCounters& counters, FlowTimeouts timeouts)
-      : flows_(flows), counters_(counters), timeouts_(timeouts) {}
+  Pipeline(FlowTable& flows, LcoreCounters& counters, FlowTimeouts timeouts);
 
   // Decides and rewrites up to kMaxBurst frames received on `port`.
   void process_burst(const ForwardingState& st, const PortContext& port, FlowClock now,
@@ -87,6 +92,10 @@ class Pipeline {
   FlowTable& flows_;
   LcoreCounters& counters_;
   FlowTimeouts timeouts_;
+  // A TCP packet's idle timeout by its FIN, SYN, RST and ACK bits: one load
+  // instead of the branches that pick it (callgrind: 5 instructions a packet).
+  static constexpr uint8_t kTimeoutFlags = kTcpFin | kTcpSyn | kTcpRst | kTcpAck;
+  FlowClock tcp_timeouts_[kTimeoutFlags + 1];
   // Per-burst scratch, kept here so a burst does not construct it anew.
   // The last flow's (VIP, protocol, port) -> service: a burst mostly goes to
   // a few services, and one compare beats the address probe. Reset per burst

@@ -19,7 +19,7 @@ namespace {
 struct RawOptions {
   std::string eal;
   std::vector<std::string> services, backends, node_addresses;
-  uint32_t tcp_timeout = 300, tcp_closing_timeout = 10, udp_timeout = 60;
+  uint32_t tcp_timeout = 300, tcp_closing_timeout = 10, tcp_syn_timeout = 10, udp_timeout = 60;
 };
 
 po::options_description describe(DataplaneOptions& o, RawOptions& raw) {
@@ -73,6 +73,9 @@ po::options_description describe(DataplaneOptions& o, RawOptions& raw) {
        "idle timeout of a TCP flow")
       ("tcp-closing-timeout", po::value(&raw.tcp_closing_timeout)->default_value(raw.tcp_closing_timeout)->value_name("SEC"),
        "idle timeout of a TCP flow after a FIN or RST")
+      ("tcp-syn-timeout", po::value(&raw.tcp_syn_timeout)->default_value(raw.tcp_syn_timeout)->value_name("SEC"),
+       "idle timeout of a half-open TCP flow (last packet a SYN without ACK): when the table is full, "
+       "a SYN flood's flows are evicted before established ones")
       ("udp-timeout", po::value(&raw.udp_timeout)->default_value(raw.udp_timeout)->value_name("SEC"),
        "idle timeout of a UDP flow")
       ("maglev-size", po::value(&o.limits.maglev_size)->default_value(o.limits.maglev_size)->value_name("M"),
@@ -236,6 +239,8 @@ std::string check_ranges(const DataplaneOptions& o, const RawOptions& raw) {
   if (raw.tcp_timeout == 0 || raw.tcp_timeout > max_timeout) return bad("tcp-timeout", "must be 1 to 604800 seconds");
   if (raw.tcp_closing_timeout == 0 || raw.tcp_closing_timeout > max_timeout)
     return bad("tcp-closing-timeout", "must be 1 to 604800 seconds");
+  if (raw.tcp_syn_timeout == 0 || raw.tcp_syn_timeout > max_timeout)
+    return bad("tcp-syn-timeout", "must be 1 to 604800 seconds");
   if (raw.udp_timeout == 0 || raw.udp_timeout > max_timeout) return bad("udp-timeout", "must be 1 to 604800 seconds");
   if (!is_prime(o.limits.maglev_size) || o.limits.maglev_size < 7 || o.limits.maglev_size > kMaglevMaxSize)
     return bad("maglev-size", std::to_string(o.limits.maglev_size) + " is not a prime between 7 and " +
@@ -259,9 +264,10 @@ ParseResult parse_options(int argc, const char* const* argv, DataplaneOptions& o
   if (!err.empty()) return {ParseResult::Status::usage_error, err};
   out.timeouts.tcp_ms = raw.tcp_timeout * 1000;
   out.timeouts.tcp_closing_ms = raw.tcp_closing_timeout * 1000;
+  out.timeouts.tcp_syn_ms = raw.tcp_syn_timeout * 1000;
   out.timeouts.udp_ms = raw.udp_timeout * 1000;
   // Ids are reused only after every flow that could name them has expired.
-  out.limits.id_quarantine_ms = uint64_t{std::max({raw.tcp_timeout, raw.tcp_closing_timeout, raw.udp_timeout})} * 1000 * 2;
+  out.limits.id_quarantine_ms = uint64_t{std::max({raw.tcp_timeout, raw.tcp_closing_timeout, raw.tcp_syn_timeout, raw.udp_timeout})} * 1000 * 2;
   return build_state(raw, origins, out.state);
 }
 

@@ -12,7 +12,7 @@ tap = h.Tap()
 EAL = "--lcores=0@0,1@1 --no-huge -m 128 --no-pci --no-telemetry --file-prefix anylbopt{} --vdev=net_null0"
 OPTIONS = ["--help", "--config", "--log-level", "--stats-interval", "--counters-file", "--eal", "--port",
            "--rx-descriptors", "--tx-descriptors", "--mbufs", "--mbuf-cache", "--mtu", "--flow-capacity",
-           "--tcp-timeout", "--tcp-closing-timeout", "--udp-timeout", "--maglev-size", "--max-services",
+           "--tcp-timeout", "--tcp-closing-timeout", "--tcp-syn-timeout", "--udp-timeout", "--maglev-size", "--max-services",
            "--max-backends", "--node-address", "--service", "--backend"]
 
 

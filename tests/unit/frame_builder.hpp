@@ -198,8 +198,6 @@ inline Bytes ipv6_fragment_header(uint8_t next, uint16_t offset, bool more, uint
 
 // --- L4 -------------------------------------------------------------------
 
-inline constexpr uint8_t kTcpAck = 0x10;
-
 // `data_offset` in 32-bit words; options beyond 20 bytes are NOPs.
 inline Bytes tcp(uint16_t sport, uint16_t dport, uint8_t flags = kTcpSyn, const Bytes& data = {},
                  uint8_t data_offset = 5) {

@@ -72,8 +72,9 @@ TEST(Options, HelpMentionsEveryOption) {
     EXPECT_TRUE(mentions(r.message, {"--help", "--config", "--log-level", "--stats-interval", "--counters-file",
                                      "--eal", "--port", "--rx-descriptors", "--tx-descriptors", "--mbufs",
                                      "--mbuf-cache", "--mtu", "--flow-capacity", "--tcp-timeout",
-                                     "--tcp-closing-timeout", "--udp-timeout", "--maglev-size", "--max-services",
-                                     "--max-backends", "--node-address", "--service", "--backend"}));
+                                     "--tcp-closing-timeout", "--tcp-syn-timeout", "--udp-timeout",
+                                     "--maglev-size", "--max-services", "--max-backends", "--node-address",
+                                     "--service", "--backend"}));
   }
 }
 
@@ -86,6 +87,7 @@ TEST(Options, DefaultsNeedOnlyTheEalArguments) {
   EXPECT_EQ(o.limits.maglev_size, kMaglevDefaultSize);
   EXPECT_EQ(o.timeouts.tcp_ms, 300'000u);
   EXPECT_EQ(o.timeouts.tcp_closing_ms, 10'000u);
+  EXPECT_EQ(o.timeouts.tcp_syn_ms, 10'000u);
   EXPECT_EQ(o.timeouts.udp_ms, 60'000u);
   EXPECT_EQ(o.limits.id_quarantine_ms, 600'000u) << "twice the longest flow timeout";
   EXPECT_EQ(o.log_level, "info");
@@ -122,6 +124,8 @@ TEST(Options, BadValuesAreUsageErrorsNamingTheOption) {
       {{"--flow-capacity", "0"}, {"flow-capacity"}},
       {{"--flow-capacity", "lots"}, {"flow-capacity"}},
       {{"--tcp-timeout", "0"}, {"tcp-timeout"}},
+      {{"--tcp-syn-timeout", "0"}, {"tcp-syn-timeout"}},
+      {{"--tcp-syn-timeout", "604801"}, {"tcp-syn-timeout"}},
       {{"--tcp-closing-timeout", "x"}, {"tcp-closing-timeout"}},
       {{"--udp-timeout", "700000"}, {"udp-timeout"}},
       {{"--stats-interval", "0"}, {"stats-interval"}},
@@ -234,6 +238,7 @@ TEST(Options, ValidConfigFillsTheOptions) {
       "flow-capacity = 4096\n"
       "tcp-timeout = 120\n"
       "tcp-closing-timeout = 5\n"
+      "tcp-syn-timeout = 3\n"
       "udp-timeout = 30\n"
       "maglev-size = 655373\n"
       "log-level = debug\n"
@@ -257,6 +262,7 @@ TEST(Options, ValidConfigFillsTheOptions) {
   EXPECT_EQ(o.flow_capacity, 4096u);
   EXPECT_EQ(o.timeouts.tcp_ms, 120'000u);
   EXPECT_EQ(o.timeouts.tcp_closing_ms, 5'000u);
+  EXPECT_EQ(o.timeouts.tcp_syn_ms, 3'000u);
   EXPECT_EQ(o.timeouts.udp_ms, 30'000u);
   EXPECT_EQ(o.limits.id_quarantine_ms, 240'000u);
   EXPECT_EQ(o.limits.maglev_size, 655373u);
@@ -277,7 +283,7 @@ TEST(Options, ValidConfigFillsTheOptions) {
   EXPECT_EQ(s.services[1].mode, ForwardingMode::gue);
   EXPECT_EQ(s.services[1].gue_port, 6081);
   EXPECT_EQ(s.services[1].fragments, FragmentPolicy::hash);
-  EXPECT_TRUE(mentions(s.services[1].origin, {file.path(), "line 15"}));
+  EXPECT_TRUE(mentions(s.services[1].origin, {file.path(), "line 16"}));
 
   ASSERT_EQ(s.backends.size(), 4u) << "repeatable options add up across command line and file";
   EXPECT_EQ(s.backends[0].address, *IpAddress::parse("198.18.1.12")) << "command-line values come first";
@@ -287,7 +293,7 @@ TEST(Options, ValidConfigFillsTheOptions) {
   EXPECT_EQ(s.backends[1].mac, *MacAddress::parse("02:00:00:00:01:0a"));
   EXPECT_EQ(s.backends[2].weight, 50u);
   EXPECT_EQ(s.backends[2].state, BackendState::draining);
-  EXPECT_TRUE(mentions(s.backends[2].origin, {file.path(), "line 17"}));
+  EXPECT_TRUE(mentions(s.backends[2].origin, {file.path(), "line 18"}));
   EXPECT_EQ(s.backends[3].service, "dns");
   EXPECT_EQ(s.backends[3].state, BackendState::down);
 }

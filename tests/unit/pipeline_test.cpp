@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <set>
@@ -268,12 +269,86 @@ TEST_F(PipelineTest, FinShortensTheFlowsIdleTimeout) {
   const FlowTimeouts t;
   send_one(*st, tcp4_frame(40000, 80), kStart);
   send_one(*st, tcp4_frame(40001, 80), kStart);
+  send_one(*st, tcp4_frame(40001, 80, kTcpAck), kStart + 1);
   send_one(*st, tcp4_frame(40000, 80, kTcpFin | kTcpAck), kStart + 1);
   ASSERT_EQ(flows_.stats().inserts.read(), 2u);
   const FlowClock later = kStart + 1 + t.tcp_closing_ms + 1;
   send_one(*st, tcp4_frame(40000, 80, kTcpAck), later);  // closed flow: forgotten
   send_one(*st, tcp4_frame(40001, 80, kTcpAck), later);  // open flow: still known
   EXPECT_EQ(flows_.stats().inserts.read(), 3u);
+}
+
+TEST_F(PipelineTest, HalfOpenFlowsGetTheSynTimeout) {
+  const auto st = apply(web_state(3));
+  const FlowTimeouts t;
+  ASSERT_LT(t.tcp_syn_ms, t.tcp_ms);
+  const uint32_t half_open = send_one(*st, tcp4_frame(40000, 80), kStart).verdict.backend_id;
+  send_one(*st, tcp4_frame(40001, 80), kStart);
+  send_one(*st, tcp4_frame(40001, 80, kTcpAck), kStart + 1);  // the handshake's ACK: established
+  send_one(*st, tcp4_frame(40002, 80), kStart);
+  send_one(*st, tcp4_frame(40002, 80), kStart + t.tcp_syn_ms - 1);  // a retried SYN restarts the timeout
+  ASSERT_EQ(flows_.stats().inserts.read(), 3u);
+  const FlowClock later = kStart + t.tcp_syn_ms + 2;
+  const Sent late_ack = send_one(*st, tcp4_frame(40000, 80, kTcpAck), later);  // half-open: forgotten
+  EXPECT_EQ(flows_.stats().inserts.read(), 4u);
+  EXPECT_EQ(late_ack.verdict.backend_id, half_open) << "re-inserted, on the same backend (Maglev)";
+  send_one(*st, tcp4_frame(40001, 80, kTcpAck), later);  // established: still known
+  send_one(*st, tcp4_frame(40002, 80, kTcpAck), later);  // retried SYN: still known
+  EXPECT_EQ(flows_.stats().inserts.read(), 4u);
+}
+
+// A spoofed SYN flood on a full table: the half-open flows' short timeout
+// makes them the eviction candidates (least time left), so established
+// flows stay. With the SYN timeout as long as the established one, the
+// flood pushes the established flows out: the check below can fail.
+TEST_F(PipelineTest, SynFloodOnAFullTableSparesEstablishedFlows) {
+  const auto st = apply(web_state(3));
+  constexpr std::size_t kEstablished = 5000, kFlood = 40000;
+  auto survivors = [&](FlowTimeouts timeouts) {
+    FlowTable table(4096);  // 8192 slots
+    LcoreCounters counters(kMaxServices, kMaxBackends);
+    Pipeline pipeline(table, counters, timeouts);
+    auto run = [&](const std::vector<Bytes>& frames, FlowClock now) {
+      for (std::size_t first = 0; first < frames.size(); first += 32) {
+        std::vector<HeadroomBuffer> buffers;
+        std::vector<FrameBuffer> burst;
+        const std::size_t n = std::min<std::size_t>(32, frames.size() - first);
+        buffers.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) {
+          buffers.emplace_back(frames[first + i], 128);
+          burst.push_back(buffers.back().frame());
+        }
+        std::vector<Verdict> verdicts(n);
+        pipeline.process_burst(*st, port_, now, burst, verdicts.data());
+      }
+    };
+    std::vector<Bytes> syn, ack, flood;
+    for (std::size_t i = 0; i < kEstablished; ++i) {
+      syn.push_back(tcp4_frame(static_cast<uint16_t>(10000 + i), 80));
+      ack.push_back(tcp4_frame(static_cast<uint16_t>(10000 + i), 80, kTcpAck));
+    }
+    for (std::size_t i = 0; i < kFlood; ++i)
+      flood.push_back(tcp4_frame(static_cast<uint16_t>(20000 + i), 80, kTcpSyn, "192.0.2.66"));
+    run(syn, kStart);
+    run(ack, kStart + 1);
+    EXPECT_EQ(table.stats().occupancy.read(), kEstablished);
+    run(flood, kStart + 2);
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < kEstablished; ++i) {
+      const FlowKey k = syn_key(i);
+      kept += table.lookup(k, flow_hash(k), kStart + 3) != FlowTable::kMiss;
+    }
+    return kept;
+  };
+  FlowTimeouts defaults;
+  const std::size_t kept = survivors(defaults);
+  EXPECT_GE(kept, kEstablished * 9 / 10) << "established flows evicted by half-open ones";
+  FlowTimeouts no_syn_timeout;
+  no_syn_timeout.tcp_syn_ms = no_syn_timeout.tcp_ms;
+  const std::size_t kept_without = survivors(no_syn_timeout);
+  EXPECT_LT(kept_without, kEstablished / 10) << "the flood should have evicted them without the SYN timeout";
+  std::cout << "established flows kept: " << kept << " of " << kEstablished << " (without the SYN timeout "
+            << kept_without << ")\n";
 }
 
 // --- ICMP errors and fragments ------------------------------------------------
