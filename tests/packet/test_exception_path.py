@@ -120,5 +120,36 @@ def a_backend_behind_a_gateway_takes_the_gateways_mac():
     assert all(p[Ether].dst == gateway_mac and p[IP].dst == "10.99.0.5" for p in tunnelled), tunnelled[0].summary()
 
 
+
+@tap.case
+def a_backend_behind_a_multipath_route_takes_the_kernels_chosen_gateway():
+    # Two equal gateways for the backend's network: the route lookup the
+    # dataplane makes (RTM_GETROUTE, as `ip route get`) returns the one path
+    # the kernel picks for that address, and its MAC is the one used.
+    gateways = {"198.18.1.253": "02:00:00:00:22:53", "198.18.1.254": "02:00:00:00:22:54"}
+    config = [f"node-address = {h.NODE4}", "service = name=far vip=203.0.113.20 proto=tcp port=80 mode=ipip",
+              "backend = service=far address=10.99.0.5"]
+    with h.Dataplane(config, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
+        dp._ns("ip", "addr", "add", "198.18.1.1/24", "dev", "exc0")
+        dp._ns("ip", "link", "set", "exc0", "up")
+        dp._ns("sysctl", "-qw", "net.ipv6.conf.exc0.disable_ipv6=1")
+        dp.wait_for(lambda c: c["unresolved_backends"] == 1, what="the backend without a route")
+        for gateway, mac in gateways.items():
+            dp._ns("ip", "neigh", "replace", gateway, "lladdr", mac, "dev", "exc0", "nud", "permanent")
+        dp._ns("ip", "route", "add", "10.99.0.0/24", "nexthop", "via", "198.18.1.253", "dev", "exc0",
+               "nexthop", "via", "198.18.1.254", "dev", "exc0")
+        chosen = dp._ns("ip", "route", "get", "10.99.0.5").stdout.split()
+        assert "via" in chosen, f"no gateway in {chosen}"
+        chosen = chosen[chosen.index("via") + 1]
+        assert chosen in gateways, chosen
+        dp.wait_for(lambda c: c["unresolved_backends"] == 0, what="the backend resolved")
+        dp.send([h.to_vip("203.0.113.20", 20000 + i) for i in range(50)])
+        dp.wait_forwarded(50)
+        out = dp.stop()
+    tunnelled = [p for p in out if IP in p and p[IP].proto == 4]
+    assert len(tunnelled) == 50, f"{len(tunnelled)} of 50 encapsulated"
+    assert all(p[Ether].dst == gateways[chosen] and p[IP].dst == "10.99.0.5" for p in tunnelled), \
+        f"expected the kernel's gateway {chosen}: {tunnelled[0].summary()}"
+
 if __name__ == "__main__":
     tap.run()
