@@ -19,6 +19,11 @@ struct PortCounters {
 
 struct EndpointCounters {  // a service or a backend
   RelaxedCounter packets, bytes, new_flows;
+  void reset() {  // for an id given to a new service or backend (see RelaxedCounter::reset)
+    packets.reset();
+    bytes.reset();
+    new_flows.reset();
+  }
 };
 
 struct alignas(64) LcoreCounters {

@@ -56,4 +56,15 @@ void AddressMap::build(const std::vector<ServiceEntry>& services, const std::vec
   for (const IpAddress& a : node_addresses) slot_for(a).node = true;
 }
 
+NewIds ids_new_in(const ForwardingState* before, const ForwardingState& after) {
+  NewIds out;
+  for (uint32_t id = 1; id < after.services.size(); ++id)
+    if (after.services[id].present && !(before && id < before->services.size() && before->services[id].present))
+      out.services.push_back(id);
+  for (uint32_t id = 1; id < after.backends.size(); ++id)
+    if (after.backends[id].present && !(before && id < before->backends.size() && before->backends[id].present))
+      out.backends.push_back(id);
+  return out;
+}
+
 }  // namespace anylb

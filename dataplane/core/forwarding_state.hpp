@@ -111,7 +111,16 @@ struct ForwardingState {
   bool has_source_v4 = false;
   bool has_source_v6 = false;
   uint32_t maglev_size = kMaglevDefaultSize;
-
 };
+
+// Ids present in `after` but not in `before` (null: none were): fresh, or
+// reused after their quarantine. The per-lcore counters of a reused id
+// still hold what its previous owner counted; the dataplane zeroes them
+// before it publishes `after`.
+struct NewIds {
+  std::vector<uint32_t> services;
+  std::vector<uint32_t> backends;
+};
+NewIds ids_new_in(const ForwardingState* before, const ForwardingState& after);
 
 }  // namespace anylb

@@ -19,6 +19,9 @@ class RelaxedCounter {
   }
   void sub(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
   uint64_t read() const { return v_.load(std::memory_order_relaxed); }
+  // From another thread only while the writer cannot write it (a reused id
+  // during its quarantine: no published state names it).
+  void reset() { v_.store(0, std::memory_order_relaxed); }
 
  private:
   std::atomic<uint64_t> v_{0};

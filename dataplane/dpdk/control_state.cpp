@@ -36,12 +36,17 @@ ApplyResult ControlState::apply(const DesiredState& state, uint64_t generation, 
     if (!state_file_.empty()) write_file_atomically(state_file_, desired_state_to_json(desired_, generation_));
     return r;
   }
-  publisher_.publish(std::move(built));
+  publish(std::move(built));
   desired_ = state;
   generation_ = generation;
   unresolved_ = unresolved;
   r.generation = generation;
   return r;
+}
+
+void ControlState::publish(std::unique_ptr<ForwardingState> built) {
+  if (on_new_ids_) on_new_ids_(ids_new_in(publisher_.current(), *built));
+  publisher_.publish(std::move(built));
 }
 
 DesiredState ControlState::resolve(const DesiredState& state, std::size_t& unresolved) const {
@@ -75,7 +80,7 @@ void ControlState::refresh_neighbours(const NeighbourMap& neighbours, uint64_t n
   std::size_t unresolved = 0;
   auto built = builder_.build(resolve(desired_, unresolved), generation_, now_ms, error);
   if (!built) return;  // ids exhausted: keep forwarding with the previous resolution
-  publisher_.publish(std::move(built));
+  publish(std::move(built));
   unresolved_ = unresolved;
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -55,6 +56,12 @@ class ControlState {
     publisher_.reclaim();
   }
   const std::string& state_file() const { return state_file_; }
+  // Called, under the lock, with the ids each new snapshot adds, before it
+  // is published (workers' counters for a reused id start again from 0).
+  void on_new_ids(std::function<void(const NewIds&)> f) {
+    std::lock_guard lock(mu_);
+    on_new_ids_ = std::move(f);
+  }
 
  private:
   mutable std::mutex mu_;
@@ -62,6 +69,8 @@ class ControlState {
   StatePublisher& publisher_;
   std::string state_file_;
   DesiredState resolve(const DesiredState& state, std::size_t& unresolved) const;
+  void publish(std::unique_ptr<ForwardingState> built);
+  std::function<void(const NewIds&)> on_new_ids_;
 
   DesiredState desired_;
   uint64_t generation_ = 0;

@@ -144,6 +144,14 @@ int main(int argc, char** argv) {
       spdlog::info("worker {} on lcore {}", ctx->config.worker_id, lcore);
       contexts.push_back(std::move(ctx));
     }
+    // An id reused by another service or backend must not carry over what
+    // its previous owner counted. During its quarantine no worker counts it.
+    control.on_new_ids([&contexts](const NewIds& ids) {
+      for (const auto& w : contexts) {
+        for (uint32_t id : ids.services) w->counters->services[id].reset();
+        for (uint32_t id : ids.backends) w->counters->backends[id].reset();
+      }
+    });
 
     std::unique_ptr<ApiServer> api;
     if (!opts.api_socket.empty())

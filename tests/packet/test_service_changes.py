@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Configuration changes on a running dataplane: no packet lost while
 services change under traffic; a bad reload changes nothing; a service added
-at runtime starts forwarding."""
+at runtime starts forwarding; a reused backend id starts its counters at 0."""
 import collections
 
 from scapy.all import Ether
@@ -82,6 +82,32 @@ def a_service_added_at_runtime_forwards():
     assert len(out) == 20
     assert {p[Ether].dst for p in out} <= {h.mac_of(0x30, 10), h.mac_of(0x30, 11)}
 
+
+@tap.case
+def a_reused_backend_id_starts_with_zero_counters():
+    # Timeouts of 1 s make the id quarantine (twice the longest) 2 s.
+    short = ["tcp-timeout = 1", "tcp-closing-timeout = 1", "tcp-syn-timeout = 1", "udp-timeout = 1"]
+    web2 = [f"node-address = {h.NODE4}", f"service = name=web vip={VIP} proto=tcp port=80 mode=l2-dsr"]
+    old, new = h.backend_lines("web", "198.18.1", 2, mac_base=0x11), h.backend_lines("web", "198.18.1", 1, start=30,
+                                                                                       mac_base=0x11)
+    with h.Dataplane(short + web2 + old, fifo=True) as dp:
+        dp.send([h.to_vip(VIP, 10000 + i) for i in range(100)])
+        c = dp.wait_forwarded(100)
+        ids = {b["address"]: (b["id"], b["packets"]) for b in c["backends"]}
+        gone_id, gone_packets = ids["198.18.1.11"]
+        assert gone_packets > 10, ids
+        dp.reload(short + web2 + old[:1])  # 198.18.1.11 removed: its id quarantined
+        h.time.sleep(2.5)
+        c = dp.reload(short + web2 + old[:1] + new)  # 198.18.1.30 added after the quarantine
+        ids = {b["address"]: (b["id"], b["packets"]) for b in c["backends"]}
+        assert ids["198.18.1.30"] == (gone_id, 0), f"the new backend should reuse id {gone_id} from 0: {ids}"
+        assert ids["198.18.1.10"][1] == 100 - gone_packets, "the remaining backend keeps its counts"
+        dp.send([h.to_vip(VIP, 30000 + i) for i in range(100)])
+        c = dp.wait_forwarded(200)
+        out = dp.stop()
+    sent_to_new = sum(p[Ether].dst == h.mac_of(0x11, 30) for p in out[100:])
+    counted = {b["address"]: b["packets"] for b in c["backends"]}["198.18.1.30"]
+    assert sent_to_new > 10 and counted == sent_to_new, f"counted {counted}, sent {sent_to_new}"
 
 if __name__ == "__main__":
     tap.run()

@@ -233,5 +233,38 @@ TEST(StateBuilder, FreshIdsAreNotReleasedOnes) {
     }
 }
 
+// ids_new_in names what a snapshot adds: everything at first, nothing when
+// only states change, and a released id once another backend or service
+// takes it after the quarantine (whose counters the dataplane then zeroes).
+TEST(StateBuilder, NewIdsAreThoseASnapshotAdds) {
+  constexpr uint64_t kQuarantine = 1000;
+  StateBuilder b(small_limits(8, 3, kQuarantine));
+  DesiredState s = two_services();
+  s.backends.resize(3);  // web's three backends: every backend id in use
+  const auto first = build(b, s, 0);
+  const NewIds all = ids_new_in(nullptr, *first);
+  EXPECT_EQ(all.services, (std::vector<uint32_t>{service_id(*first, "web"), service_id(*first, "dns")}));
+  EXPECT_EQ(all.backends.size(), 3u);
+
+  s.backends[0].state = BackendState::draining;
+  const auto drained = build(b, s, 10);
+  EXPECT_TRUE(ids_new_in(first.get(), *drained).services.empty());
+  EXPECT_TRUE(ids_new_in(first.get(), *drained).backends.empty()) << "a state change keeps the id";
+
+  const uint32_t gone = backend_ids(*first).at("web/" + backend_address(2));
+  const uint32_t dns = service_id(*first, "dns");
+  s.backends.pop_back();
+  s.services.pop_back();  // dns
+  const auto removed = build(b, s, 100);
+  s.backends.push_back(backend("web", "198.18.7.7"));
+  s.services.push_back(service("dns2", kVip4, 54, ForwardingMode::l2_dsr, FragmentPolicy::drop, kProtoUdp));
+  const auto reused = build(b, s, 100 + kQuarantine);
+  ASSERT_EQ(backend_ids(*reused).at("web/198.18.7.7"), gone) << "the test needs the id reused";
+  const NewIds added = ids_new_in(removed.get(), *reused);
+  EXPECT_EQ(added.backends, std::vector<uint32_t>{gone});
+  EXPECT_EQ(added.services, std::vector<uint32_t>{service_id(*reused, "dns2")});
+  EXPECT_EQ(service_id(*reused, "dns2"), dns) << "the test needs the service id reused too";
+}
+
 }  // namespace
 }  // namespace anylb::test
