@@ -55,6 +55,24 @@ class RouteSocket {
   uint32_t seq_ = 0;
 };
 
+// A request: header, the message's fixed part, room for a few attributes
+// (add_attr appends them after the fixed part).
+template <class Body>
+struct Request {
+  nlmsghdr header;
+  Body body;
+  char attrs[64];
+};
+
+template <class Body>
+Request<Body> make_request(uint16_t type, uint16_t flags) {
+  Request<Body> r{};
+  r.header.nlmsg_len = NLMSG_LENGTH(sizeof(Body));
+  r.header.nlmsg_type = type;
+  r.header.nlmsg_flags = flags;
+  return r;
+}
+
 void add_attr(nlmsghdr* h, uint16_t type, const void* data, std::size_t len) {
   auto* a = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(h) + NLMSG_ALIGN(h->nlmsg_len));
   a->rta_type = type;
@@ -80,14 +98,7 @@ struct NextHop {
 
 // Where the kernel would send a packet for `dst`: the gateway, or dst itself.
 std::optional<NextHop> route_to(RouteSocket& nl, const IpAddress& dst) {
-  struct {
-    nlmsghdr header;
-    rtmsg body;
-    char attrs[64];
-  } req{};
-  req.header.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
-  req.header.nlmsg_type = RTM_GETROUTE;
-  req.header.nlmsg_flags = NLM_F_REQUEST;
+  auto req = make_request<rtmsg>(RTM_GETROUTE, NLM_F_REQUEST);
   req.body.rtm_family = static_cast<unsigned char>(family_of(dst));
   req.body.rtm_dst_len = static_cast<unsigned char>(size_of(dst) * 8);
   add_attr(&req.header, RTA_DST, dst.bytes.data(), size_of(dst));
@@ -111,13 +122,7 @@ std::optional<NextHop> route_to(RouteSocket& nl, const IpAddress& dst) {
 // Usable neighbours on the given interfaces, keyed by (address, ifindex).
 std::map<std::pair<IpAddress, int>, MacAddress> dump_neighbours(RouteSocket& nl, const std::set<int>& ifindexes) {
   std::map<std::pair<IpAddress, int>, MacAddress> out;
-  struct {
-    nlmsghdr header;
-    ndmsg body;
-  } req{};
-  req.header.nlmsg_len = NLMSG_LENGTH(sizeof(ndmsg));
-  req.header.nlmsg_type = RTM_GETNEIGH;
-  req.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  auto req = make_request<ndmsg>(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP);
   req.body.ndm_family = AF_UNSPEC;  // both families
   nl.exchange(&req.header, [&](const nlmsghdr* h) {
     if (h->nlmsg_type != RTM_NEWNEIGH) return;
@@ -144,14 +149,7 @@ std::map<std::pair<IpAddress, int>, MacAddress> dump_neighbours(RouteSocket& nl,
 // for it): creates the entry if needed and sends the ARP request or
 // neighbour solicitation.
 void solicit(RouteSocket& nl, const IpAddress& addr, int ifindex) {
-  struct {
-    nlmsghdr header;
-    ndmsg body;
-    char attrs[32];
-  } req{};
-  req.header.nlmsg_len = NLMSG_LENGTH(sizeof(ndmsg));
-  req.header.nlmsg_type = RTM_NEWNEIGH;
-  req.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK;
+  auto req = make_request<ndmsg>(RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK);
   req.body.ndm_family = static_cast<unsigned char>(family_of(addr));
   req.body.ndm_ifindex = ifindex;
   req.body.ndm_flags = NTF_USE;
