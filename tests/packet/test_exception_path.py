@@ -12,14 +12,29 @@ CONFIG = [f"node-address = {h.NODE4}",
           "service = name=web vip=203.0.113.10 proto=tcp port=80 mode=l2-dsr"] + \
     h.backend_lines("web", "198.18.1", 2, mac_base=0x11)
 PEER = "198.18.0.2"
+# An ipip service whose backend is two hops away, behind the lan's gateways.
+FAR = [f"node-address = {h.NODE4}", "service = name=far vip=203.0.113.20 proto=tcp port=80 mode=ipip",
+       "backend = service=far address=10.99.0.5"]
+
+
+def exception_interface_up(dp, address):
+    """The kernel's side of the port: exc0 with `address`, IPv4 only."""
+    dp._ns("ip", "addr", "add", address, "dev", "exc0")
+    dp._ns("ip", "link", "set", "exc0", "up")
+    dp._ns("sysctl", "-qw", "net.ipv6.conf.exc0.disable_ipv6=1")
+
+
+def tunnelled_to(out, mac, count):
+    """Checks that `count` packets left encapsulated to the far backend, all to `mac`."""
+    tunnelled = [p for p in out if IP in p and p[IP].proto == 4]
+    assert len(tunnelled) == count, f"{len(tunnelled)} of {count} encapsulated"
+    assert all(p[Ether].dst == mac and p[IP].dst == "10.99.0.5" for p in tunnelled), tunnelled[0].summary()
 
 
 @tap.case
 def arp_and_ping_to_the_node_are_answered_by_the_kernel():
     with h.Dataplane(CONFIG, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
-        dp._ns("ip", "addr", "add", f"{h.NODE4}/24", "dev", "exc0")
-        dp._ns("ip", "link", "set", "exc0", "up")
-        dp._ns("sysctl", "-qw", "net.ipv6.conf.exc0.disable_ipv6=1")
+        exception_interface_up(dp, f"{h.NODE4}/24")
         arp = Ether(dst="ff:ff:ff:ff:ff:ff", src=h.CLIENT_MAC) / ARP(op=1, hwsrc=h.CLIENT_MAC, psrc=PEER, pdst=h.NODE4)
         ping = Ether(dst=h.PORT_MAC, src=h.CLIENT_MAC) / IP(src=PEER, dst=h.NODE4) / ICMP(id=7, seq=1) / b"anylb"
         vip = h.to_vip("203.0.113.10", 1234)
@@ -73,9 +88,7 @@ def backend_mac_comes_from_the_neighbour_table():
     config = CONFIG + ["backend = service=web address=198.18.1.20"]
     resolved = "02:00:00:00:11:20"
     with h.Dataplane(config, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
-        dp._ns("ip", "addr", "add", "198.18.1.1/24", "dev", "exc0")
-        dp._ns("ip", "link", "set", "exc0", "up")
-        dp._ns("sysctl", "-qw", "net.ipv6.conf.exc0.disable_ipv6=1")
+        exception_interface_up(dp, "198.18.1.1/24")
         dp.wait_for(lambda c: c["unresolved_backends"] == 1, what="one unresolved backend")
         first = [h.to_vip("203.0.113.10", 10000 + i) for i in range(200)]
         dp.send(first)
@@ -99,12 +112,8 @@ def a_backend_behind_a_gateway_takes_the_gateways_mac():
     # An ipip backend two hops away: its packets go to the kernel's gateway
     # for it, whose MAC the kernel resolves.
     gateway, gateway_mac = "198.18.1.254", "02:00:00:00:22:54"
-    config = [f"node-address = {h.NODE4}", "service = name=far vip=203.0.113.20 proto=tcp port=80 mode=ipip",
-              "backend = service=far address=10.99.0.5"]
-    with h.Dataplane(config, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
-        dp._ns("ip", "addr", "add", "198.18.1.1/24", "dev", "exc0")
-        dp._ns("ip", "link", "set", "exc0", "up")
-        dp._ns("sysctl", "-qw", "net.ipv6.conf.exc0.disable_ipv6=1")
+    with h.Dataplane(FAR, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
+        exception_interface_up(dp, "198.18.1.1/24")
         dp._ns("ip", "route", "add", "10.99.0.0/24", "via", gateway, "dev", "exc0")
         dp.wait_for(lambda c: c["unresolved_backends"] == 1, what="the backend waiting for its gateway")
         let_the_kernel_ask_for(dp, gateway)
@@ -115,9 +124,7 @@ def a_backend_behind_a_gateway_takes_the_gateways_mac():
         out = dp.stop()
     assert arp_requests_for(out, gateway) and not arp_requests_for(out, "10.99.0.5"), \
         f"the kernel should ask for the gateway: {[p.summary() for p in out if ARP in p]}"
-    tunnelled = [p for p in out if IP in p and p[IP].proto == 4]
-    assert len(tunnelled) == 50, f"{len(tunnelled)} of 50 encapsulated"
-    assert all(p[Ether].dst == gateway_mac and p[IP].dst == "10.99.0.5" for p in tunnelled), tunnelled[0].summary()
+    tunnelled_to(out, gateway_mac, 50)
 
 
 
@@ -127,12 +134,8 @@ def a_backend_behind_a_multipath_route_takes_the_kernels_chosen_gateway():
     # dataplane makes (RTM_GETROUTE, as `ip route get`) returns the one path
     # the kernel picks for that address, and its MAC is the one used.
     gateways = {"198.18.1.253": "02:00:00:00:22:53", "198.18.1.254": "02:00:00:00:22:54"}
-    config = [f"node-address = {h.NODE4}", "service = name=far vip=203.0.113.20 proto=tcp port=80 mode=ipip",
-              "backend = service=far address=10.99.0.5"]
-    with h.Dataplane(config, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
-        dp._ns("ip", "addr", "add", "198.18.1.1/24", "dev", "exc0")
-        dp._ns("ip", "link", "set", "exc0", "up")
-        dp._ns("sysctl", "-qw", "net.ipv6.conf.exc0.disable_ipv6=1")
+    with h.Dataplane(FAR, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
+        exception_interface_up(dp, "198.18.1.1/24")
         dp.wait_for(lambda c: c["unresolved_backends"] == 1, what="the backend without a route")
         for gateway, mac in gateways.items():
             dp._ns("ip", "neigh", "replace", gateway, "lladdr", mac, "dev", "exc0", "nud", "permanent")
@@ -146,10 +149,7 @@ def a_backend_behind_a_multipath_route_takes_the_kernels_chosen_gateway():
         dp.send([h.to_vip("203.0.113.20", 20000 + i) for i in range(50)])
         dp.wait_forwarded(50)
         out = dp.stop()
-    tunnelled = [p for p in out if IP in p and p[IP].proto == 4]
-    assert len(tunnelled) == 50, f"{len(tunnelled)} of 50 encapsulated"
-    assert all(p[Ether].dst == gateways[chosen] and p[IP].dst == "10.99.0.5" for p in tunnelled), \
-        f"expected the kernel's gateway {chosen}: {tunnelled[0].summary()}"
+    tunnelled_to(out, gateways[chosen], 50)  # the gateway the kernel chose
 
 if __name__ == "__main__":
     tap.run()
