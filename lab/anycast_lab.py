@@ -46,6 +46,8 @@ HOLD_DOWN = 2.0
 TAG = f"albe{os.getpid()}"
 NS = {n: f"{TAG}{n}" for n in ("cl", "rt", "lan", "n1", "n2", "b1", "b2", "b3")}
 DIR = f"/tmp/anylb-e2e-{os.getpid()}"
+# What a lab run needs besides the project's binaries.
+TOOLS = ("/usr/sbin/bird", "/usr/bin/gobgpd", "/usr/sbin/ethtool", "/usr/bin/curl")
 procs = {}
 
 BIRD = """router id 198.18.0.1;
@@ -57,26 +59,6 @@ template bgp node { local 198.18.0.1 as 65000; hold time 6; connect delay time 1
   error wait time 1, 4; ipv4 { import all; export none; }; ipv6 { import all; export none; }; }
 protocol bgp n1 from node { neighbor 198.18.0.2 as 65001; }
 protocol bgp n2 from node { neighbor 198.18.0.3 as 65001; }
-"""
-
-GOBGP = """[global.config]
-  as = 65001
-  router-id = "{me}"
-  local-address-list = ["{me}"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "198.18.0.1"
-    peer-as = 65000
-  [neighbors.timers.config]
-    connect-retry = 2
-    hold-time = 6
-    keepalive-interval = 2
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
 """
 
 ECHO = """import socket, sys, threading
@@ -223,7 +205,8 @@ def start_node(k):
     ns(n, "ip", "addr", "add", f"{me6}/64", "dev", "exc0", "nodad")
     ns(n, "ip", "link", "set", "exc0", "up")
     with open(os.path.join(DIR, f"gobgpd{k}.toml"), "w") as f:
-        f.write(GOBGP.format(me=me))
+        f.write(L.gobgpd_conf(me, "198.18.0.1", 65001, 65000, connect_retry=2, hold_time=6, keepalive=2,
+                              local_address=False))
     if f"gobgpd{k}" not in procs or not procs[f"gobgpd{k}"].alive():
         start(f"gobgpd{k}", n, ["/usr/bin/gobgpd", "-f", os.path.join(DIR, f"gobgpd{k}.toml"), "--api-hosts",
                                 "127.0.0.1:50051", "--pprof-disable", "-p"])

@@ -1,4 +1,5 @@
 """A minimal TAP producer with skips: meson (protocol tap) counts each case."""
+import os
 import sys
 import time
 import traceback
@@ -16,6 +17,14 @@ class Tap:
     def case(self, fn):
         self.cases.append(fn)
         return fn
+
+    @staticmethod
+    def skip_unless(tools, hint=""):
+        """Skips the whole file (TAP plan 1..0) when a tool it runs is missing."""
+        for tool in tools:
+            if not os.access(tool, os.X_OK):
+                print(f"1..0 # SKIP {tool} missing{hint}")
+                sys.exit(0)
 
     def run(self, only=None):
         """Runs every case (or those named in `only`) and exits 1 if any failed."""

@@ -288,7 +288,7 @@ class Lab:
     def start_gobgpd(self):
         conf = os.path.join(self.dir, "node.toml")
         with open(conf, "w") as f:
-            f.write(GOBGPD_CONF.format(router=ROUTER_LINK4, node=NODE_LINK4, ras=ROUTER_AS, nas=NODE_AS))
+            f.write(gobgpd_conf(NODE_LINK4, ROUTER_LINK4, NODE_AS, ROUTER_AS))
         self.procs["gobgpd"] = Proc(self.node, ["/usr/bin/gobgpd", "-f", conf, "--api-hosts",
                                                 f"127.0.0.1:{GOBGP_API_PORT}", "--pprof-disable", "-p"],
                                     os.path.join(self.dir, "gobgpd.log"))
@@ -426,8 +426,14 @@ protocol bgp node {{
 }}
 """
 
-GOBGPD_CONF = """\
-[global.config]
+def gobgpd_conf(node, router, nas, ras, connect_retry=5, hold_time=9, keepalive=3, local_address=True):
+    """gobgpd's TOML: AS `nas` at `node` peering with `router` (AS `ras`) for
+    IPv4 and IPv6 unicast; the session's source pinned to `node` unless
+    local_address is false (the anycast lab's nodes let the kernel pick)."""
+    transport = f"""  [neighbors.transport.config]
+    local-address = "{node}"
+""" if local_address else ""
+    return f"""[global.config]
   as = {nas}
   router-id = "{node}"
   local-address-list = ["{node}"]
@@ -435,12 +441,10 @@ GOBGPD_CONF = """\
   [neighbors.config]
     neighbor-address = "{router}"
     peer-as = {ras}
-  [neighbors.transport.config]
-    local-address = "{node}"
-  [neighbors.timers.config]
-    connect-retry = 5
-    hold-time = 9
-    keepalive-interval = 3
+{transport}  [neighbors.timers.config]
+    connect-retry = {connect_retry}
+    hold-time = {hold_time}
+    keepalive-interval = {keepalive}
   [[neighbors.afi-safis]]
     [neighbors.afi-safis.config]
       afi-safi-name = "ipv4-unicast"

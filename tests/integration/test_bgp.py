@@ -533,8 +533,6 @@ if __name__ == "__main__":
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root (network namespaces)")
         sys.exit(0)
-    for tool in ("/usr/sbin/bird", "/usr/sbin/birdc", "/usr/bin/gobgpd", "/usr/bin/gobgp"):
-        if not os.access(tool, os.X_OK):
-            print(f"1..0 # SKIP {tool} missing (apt-get install bird2 gobgpd)")
-            sys.exit(0)
+    tap.skip_unless(("/usr/sbin/bird", "/usr/sbin/birdc", "/usr/bin/gobgpd", "/usr/bin/gobgp"),
+                    " (apt-get install bird2 gobgpd)")
     tap.run(ONLY)
