@@ -46,81 +46,90 @@ void FlowTable::prefetch_second(uint64_t hash, FlowClock now) const {
 
 // Where a new flow goes in its bucket pair: a free way, else an expired
 // one, else the live entry with the least time left (the first such, in
-// way order, first bucket first). With AVX2 each bucket is two vector
-// compares and the eviction minimum a vector min; the scalar loops took 39
-// instructions per call and 80 more to evict (callgrind), and a SYN flood
-// on a full table calls it twice a packet (prefetch_second, insert).
+// way order, first bucket first). With AVX2 each bucket's ways are two
+// vector compares and the eviction minimum a vector min; the scalar loops
+// took 39 instructions per call and 80 more to evict (callgrind), and a SYN
+// flood on a full table calls it twice a packet (prefetch_second, insert).
+namespace {
+
+struct Ways {
+  uint32_t free = 0, expired = 0;  // bit masks
 #if defined(__AVX2__)
-int32_t FlowTable::insert_slot(uint64_t hash, FlowClock now, SlotKind& kind) const {
-  const uint32_t b1 = first_bucket(hash), b2 = second_bucket(hash);
+  __m256i left;  // each way's time left, kept for the eviction minimum
+#endif
+};
+
+// The slot of the first way set in `mask` (not 0) of bucket `b`.
+int32_t first_slot(uint32_t b, uint32_t mask) {
+  return static_cast<int32_t>(b * FlowTable::kWays + static_cast<uint32_t>(__builtin_ctz(mask)));
+}
+
+// ways: a bucket's free and expired ways. least_time_left: the slot of
+// buckets b1 and b2 (their ways w1, w2) with the least time left.
+
+#if defined(__AVX2__)
+uint32_t lanes(__m256i mask) { return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(mask))); }
+
+[[gnu::always_inline]] inline Ways ways(const FlowTable::Bucket& bucket, FlowClock now) {
   const __m256i zero = _mm256_setzero_si256();
-  const __m256i clock = _mm256_set1_epi32(static_cast<int32_t>(now));
-  auto ways = [&](uint32_t b, __m256i& left, uint32_t& free, uint32_t& expired) {
-    const __m256i sigs = _mm256_load_si256(reinterpret_cast<const __m256i*>(buckets_[b].sig));
-    const __m256i expires = _mm256_load_si256(reinterpret_cast<const __m256i*>(buckets_[b].expires));
-    const __m256i empty = _mm256_cmpeq_epi32(sigs, zero);
-    left = _mm256_sub_epi32(expires, clock);  // time left, on the wrapping clock
-    free = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(empty)));
-    expired = static_cast<uint32_t>(
-        _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_andnot_si256(empty, _mm256_cmpgt_epi32(zero, left)))));
-  };
-  __m256i left1, left2;
-  uint32_t free1, expired1, free2, expired2;
-  ways(b1, left1, free1, expired1);
-  kind = SlotKind::free;
-  if (free1 != 0) return static_cast<int32_t>(b1 * kWays + static_cast<uint32_t>(__builtin_ctz(free1)));
-  ways(b2, left2, free2, expired2);
-  if (free2 != 0) return static_cast<int32_t>(b2 * kWays + static_cast<uint32_t>(__builtin_ctz(free2)));
-  kind = SlotKind::expired;
-  if (expired1 != 0) return static_cast<int32_t>(b1 * kWays + static_cast<uint32_t>(__builtin_ctz(expired1)));
-  if (expired2 != 0) return static_cast<int32_t>(b2 * kWays + static_cast<uint32_t>(__builtin_ctz(expired2)));
-  kind = SlotKind::evicted;
+  const __m256i empty = _mm256_cmpeq_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(bucket.sig)), zero);
+  const __m256i expires = _mm256_load_si256(reinterpret_cast<const __m256i*>(bucket.expires));
+  const __m256i left = _mm256_sub_epi32(expires, _mm256_set1_epi32(static_cast<int32_t>(now)));  // wrapping clock
+  return {lanes(empty), lanes(_mm256_andnot_si256(empty, _mm256_cmpgt_epi32(zero, left))), left};
+}
+
+[[gnu::always_inline]] inline int32_t least_time_left(const FlowTable::Bucket*, uint32_t b1, const Ways& w1,
+                                                      uint32_t b2, const Ways& w2, FlowClock) {
+  const __m256i left1 = w1.left, left2 = w2.left;
   __m256i least = _mm256_min_epi32(left1, left2);  // then fold the 8 lanes to one, in every lane
   least = _mm256_min_epi32(least, _mm256_permute2x128_si256(least, least, 1));
   least = _mm256_min_epi32(least, _mm256_shuffle_epi32(least, 0x4e));
   least = _mm256_min_epi32(least, _mm256_shuffle_epi32(least, 0xb1));
-  const auto at = [](__m256i left, __m256i m) {
-    return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(left, m))));
-  };
-  const uint32_t in1 = at(left1, least);
-  if (in1 != 0) return static_cast<int32_t>(b1 * kWays + static_cast<uint32_t>(__builtin_ctz(in1)));
-  return static_cast<int32_t>(b2 * kWays + static_cast<uint32_t>(__builtin_ctz(at(left2, least))));
+  const uint32_t in1 = lanes(_mm256_cmpeq_epi32(left1, least));
+  return in1 != 0 ? first_slot(b1, in1) : first_slot(b2, lanes(_mm256_cmpeq_epi32(left2, least)));
 }
 #else
-static inline void free_and_expired(const FlowTable::Bucket& bucket, FlowClock now, uint32_t& free, uint32_t& expired) {
-  free = expired = 0;
+[[gnu::always_inline]] inline Ways ways(const FlowTable::Bucket& bucket, FlowClock now) {
+  Ways out;
   for (uint32_t w = 0; w < FlowTable::kWays; ++w) {
     const bool empty = bucket.sig[w] == 0;
-    free |= static_cast<uint32_t>(empty) << w;
-    expired |= static_cast<uint32_t>(!empty & (static_cast<int32_t>(bucket.expires[w] - now) < 0)) << w;
+    out.free |= static_cast<uint32_t>(empty) << w;
+    out.expired |= static_cast<uint32_t>(!empty & (static_cast<int32_t>(bucket.expires[w] - now) < 0)) << w;
   }
+  return out;
 }
 
-int32_t FlowTable::insert_slot(uint64_t hash, FlowClock now, SlotKind& kind) const {
-  const uint32_t b1 = first_bucket(hash), b2 = second_bucket(hash);
-  uint32_t free1, expired1, free2, expired2;
-  free_and_expired(buckets_[b1], now, free1, expired1);
-  kind = SlotKind::free;
-  if (free1 != 0) return static_cast<int32_t>(b1 * kWays + static_cast<uint32_t>(__builtin_ctz(free1)));
-  free_and_expired(buckets_[b2], now, free2, expired2);
-  if (free2 != 0) return static_cast<int32_t>(b2 * kWays + static_cast<uint32_t>(__builtin_ctz(free2)));
-  kind = SlotKind::expired;
-  if (expired1 != 0) return static_cast<int32_t>(b1 * kWays + static_cast<uint32_t>(__builtin_ctz(expired1)));
-  if (expired2 != 0) return static_cast<int32_t>(b2 * kWays + static_cast<uint32_t>(__builtin_ctz(expired2)));
-  kind = SlotKind::evicted;
+[[gnu::always_inline]] inline int32_t least_time_left(const FlowTable::Bucket* buckets, uint32_t b1, const Ways&,
+                                                      uint32_t b2, const Ways&, FlowClock now) {
   int32_t best_left = INT32_MAX;
   int32_t best = 0;
   for (uint32_t b : {b1, b2}) {
-    for (uint32_t w = 0; w < kWays; ++w) {
-      const int32_t left = static_cast<int32_t>(buckets_[b].expires[w] - now);
+    for (uint32_t w = 0; w < FlowTable::kWays; ++w) {
+      const int32_t left = static_cast<int32_t>(buckets[b].expires[w] - now);
       const bool better = left < best_left;
       best_left = better ? left : best_left;
-      best = better ? static_cast<int32_t>(b * kWays + w) : best;
+      best = better ? static_cast<int32_t>(b * FlowTable::kWays + w) : best;
     }
   }
   return best;
 }
 #endif
+
+}  // namespace
+
+int32_t FlowTable::insert_slot(uint64_t hash, FlowClock now, SlotKind& kind) const {
+  const uint32_t b1 = first_bucket(hash), b2 = second_bucket(hash);
+  const Ways w1 = ways(buckets_[b1], now);
+  kind = SlotKind::free;
+  if (w1.free != 0) return first_slot(b1, w1.free);
+  const Ways w2 = ways(buckets_[b2], now);
+  if (w2.free != 0) return first_slot(b2, w2.free);
+  kind = SlotKind::expired;
+  if (w1.expired != 0) return first_slot(b1, w1.expired);
+  if (w2.expired != 0) return first_slot(b2, w2.expired);
+  kind = SlotKind::evicted;  // all 16 live
+  return least_time_left(buckets_, b1, w1, b2, w2, now);
+}
 
 int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id, uint32_t service_id,
                           FlowClock now, FlowClock expires) {
