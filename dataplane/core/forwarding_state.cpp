@@ -57,14 +57,15 @@ void AddressMap::build(const std::vector<ServiceEntry>& services, const std::vec
 }
 
 NewIds ids_new_in(const ForwardingState* before, const ForwardingState& after) {
-  NewIds out;
-  for (uint32_t id = 1; id < after.services.size(); ++id)
-    if (after.services[id].present && !(before && id < before->services.size() && before->services[id].present))
-      out.services.push_back(id);
-  for (uint32_t id = 1; id < after.backends.size(); ++id)
-    if (after.backends[id].present && !(before && id < before->backends.size() && before->backends[id].present))
-      out.backends.push_back(id);
-  return out;
+  // Ids present in `now` but not in `was` (null: nothing was).
+  const auto added = [](const auto& now, const auto* was) {
+    std::vector<uint32_t> ids;
+    for (uint32_t id = 1; id < now.size(); ++id)
+      if (now[id].present && !(was && id < was->size() && (*was)[id].present)) ids.push_back(id);
+    return ids;
+  };
+  return {added(after.services, before ? &before->services : nullptr),
+          added(after.backends, before ? &before->backends : nullptr)};
 }
 
 }  // namespace anylb
