@@ -14,6 +14,11 @@ uint32_t checksum_partial(std::span<const std::byte> data, uint32_t sum = 0);
 // region that already holds a correct checksum it returns 0.
 uint16_t checksum_fold(uint32_t sum);
 
+// The upper-layer checksum of an IPv6 packet (RFC 8200 8.1): over the
+// pseudo-header (the addresses of the header at `ip`, `len`, `next_header`)
+// and the `len` bytes at `l4`, whose checksum field must be zero.
+uint16_t ipv6_upper_checksum(const std::byte* ip, const std::byte* l4, uint32_t len, uint8_t next_header);
+
 // Whether an IPv4 header of `len` bytes (a multiple of 4) holds a correct
 // checksum: its one's-complement sum must be 0xffff. As 2^16 = 1 modulo
 // 0xffff, that is: the plain sum of its 32-bit words, in any byte order, is

@@ -67,11 +67,7 @@ RewriteResult encapsulate(FrameBuffer f, const ParsedPacket& p, const EncapParam
     store_be16(udp + 4, udp_len);
     store_be16(udp + 6, 0);
     if (!outer_v4) {  // IPv6 requires a UDP checksum (RFC 8200 8.1)
-      uint32_t sum = checksum_partial({ip + 8, 32});
-      sum += udp_len;
-      sum += kProtoUdp;
-      sum = checksum_partial({udp, udp_len}, sum);
-      uint16_t c = checksum_fold(sum);
+      const uint16_t c = ipv6_upper_checksum(ip, udp, udp_len, kProtoUdp);
       store_be16(udp + 6, c == 0 ? 0xffff : c);
     }
   }

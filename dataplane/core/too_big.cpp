@@ -62,10 +62,7 @@ RewriteResult make_too_big_reply(FrameBuffer f, const ParsedPacket& p, const Mac
     std::memcpy(ip + 24, p.key.src.data(), 16);
     icmp[0] = static_cast<std::byte>(kIcmp6PacketTooBig);
     store_be32(icmp + 4, std::max<uint32_t>(mtu, 1280));  // IPv6 links carry 1280 at least
-    uint32_t sum = checksum_partial({ip + 8, 32});  // pseudo-header: addresses, length, next header
-    sum += payload;
-    sum += kProtoIcmp6;
-    store_be16(icmp + 2, checksum_fold(checksum_partial({icmp, payload}, sum)));
+    store_be16(icmp + 2, ipv6_upper_checksum(ip, icmp, payload, kProtoIcmp6));
   }
   return RewriteResult{extra, p.l3_offset + extra + quote, DropReason::count_};
 }
