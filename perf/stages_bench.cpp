@@ -3,6 +3,7 @@
 // pick, rewrite, and the whole burst pipeline.
 #include <benchmark/benchmark.h>
 
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -166,17 +167,22 @@ void BM_PipelineFilledTable(benchmark::State& st) {
     k.dst_port = 80;
     big.insert(k, flow_hash(k), 1, 1, 0, 1u << 30);
   }
+  // The packets' 54 bytes side by side, read in order, into 32 frame
+  // buffers reused every burst: as with a PMD, the frame a burst parses is
+  // in cache, so what this measures is the table's misses.
+  std::vector<std::array<std::byte, 64>> headers(65536);
+  for (uint32_t i = 0; i < 65536; ++i) std::memcpy(headers[i].data(), fx.pristine[i].data() + kHeadroom, 54);
+  std::vector<std::vector<std::byte>> frames(32, std::vector<std::byte>(kHeadroom + 64));
   std::vector<FrameBuffer> fb(32);
   Verdict v[kMaxBurst];
   std::size_t at = 0;
   for (auto _ : st) {
     for (std::size_t i = 0; i < 32; ++i) {
-      auto& f = fx.frames[(at + i) % 65536];
-      std::memcpy(f.data() + kHeadroom, fx.pristine[(at + i) % 65536].data() + kHeadroom, 14);
-      fb[i] = FrameBuffer{f.data() + kHeadroom, 54, kHeadroom};
+      std::memcpy(frames[i].data() + kHeadroom, headers[at + i].data(), 54);
+      fb[i] = FrameBuffer{frames[i].data() + kHeadroom, 54, kHeadroom};
     }
     pipeline.process_burst(*fx.state, bench_port(), 1000, {fb.data(), 32}, v);
-    at = (at + 32 * 97) % 65536;  // stride: consecutive bursts hit unrelated flows
+    at = (at + 32) % 65536;
   }
   st.SetItemsProcessed(st.iterations() * 32);
   st.counters["occupancy"] = static_cast<double>(big.stats().occupancy.read());
