@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <map>
 #include <set>
@@ -43,6 +44,13 @@ class Reader {
     if (ec != std::errc() || p != s.data() + s.size() || v < min || v > max)
       fail(n, key, "'" + s + "' is not a number from " + std::to_string(min) + " to " + std::to_string(max));
     return v;
+  }
+
+  // "any" or "all" (of a covering prefix's, or a VIP's, services)
+  CoverPolicy policy(const YAML::Node& n, const std::string& key) const {
+    const std::string s = str(n, key);
+    if (s != "any" && s != "all") fail(n, key, "'" + s + "' is not any or all");
+    return s == "any" ? CoverPolicy::any : CoverPolicy::all;
   }
 
   // "500ms", "2s", "1m"
@@ -105,7 +113,7 @@ class Reader {
 
   ServiceConfig service(const YAML::Node& n, const std::string& key) const {
     known(n, key, {"name", "vip", "protocol", "port", "mode", "fragments", "gue_port", "quorum", "hold_down",
-                   "communities", "med", "prepend", "check", "backends"});
+                   "communities", "med", "prepend", "vip_policy", "check", "backends"});
     ServiceConfig s;
     for (const char* required : {"name", "vip", "protocol", "port", "check", "backends"})
       if (!n[required]) fail(n, key + "." + required, "is missing");
@@ -145,6 +153,7 @@ class Reader {
     if (n["communities"]) s.communities = communities(n["communities"], key + ".communities");
     if (n["med"]) s.med = static_cast<uint32_t>(number(n["med"], key + ".med", 0, 0xffffffff));
     if (n["prepend"]) s.prepend = static_cast<uint32_t>(number(n["prepend"], key + ".prepend", 0, 10));
+    if (n["vip_policy"]) s.vip_policy = policy(n["vip_policy"], key + ".vip_policy");
     s.check = check(n["check"], key + ".check");
     const YAML::Node& bs = n["backends"];
     if (!bs.IsSequence()) fail(bs, key + ".backends", "must be a list");
@@ -258,10 +267,21 @@ ControlConfig load_config(const std::string& path) {
   }
   if (!root["services"] || !root["services"].IsSequence()) r.fail(root, "services", "must be a list of services");
   std::set<std::string> names;
+  std::set<IpAddress> vips;
   for (std::size_t i = 0; i < root["services"].size(); ++i) {
     const std::string key = "services[" + std::to_string(i) + "]";
-    ServiceConfig s = r.service(root["services"][i], key);
-    if (!names.insert(s.spec.name).second) r.fail(root["services"][i]["name"], key + ".name", "name already used");
+    const YAML::Node& n = root["services"][i];
+    ServiceConfig s = r.service(n, key);
+    if (!names.insert(s.spec.name).second) r.fail(n["name"], key + ".name", "name already used");
+    if (!vips.insert(s.spec.vip).second) {
+      const ServiceConfig& other = *std::find_if(c.services.begin(), c.services.end(),
+                                                 [&](const ServiceConfig& o) { return o.spec.vip == s.spec.vip; });
+      if (other.vip_policy != s.vip_policy)
+        r.fail(n["vip_policy"] ? n["vip_policy"] : n, key + ".vip_policy",
+               std::string("is ") + (s.vip_policy == CoverPolicy::any ? "any" : "all") + " but service '" +
+                   other.spec.name + "' on the same VIP has " + (other.vip_policy == CoverPolicy::any ? "any" : "all") +
+                   ": set it alike on every service of " + s.spec.vip.to_string());
+    }
     const bool v4 = s.spec.vip.is_v4();
     if (v4 ? !c.next_hop_v4 : !c.next_hop_v6)
       r.fail(root["services"][i]["vip"], key + ".vip",
@@ -298,9 +318,7 @@ ControlConfig load_config(const std::string& path) {
         r.fail(n["prefix"], key + ".prefix", "'" + cv.prefix + "' is not a prefix like 203.0.113.0/24");
       cv.address = *a;
       cv.length = len;
-      const std::string policy = n["policy"] ? r.str(n["policy"], key + ".policy") : "any";
-      if (policy != "any" && policy != "all") r.fail(n["policy"], key + ".policy", "'" + policy + "' is not any or all");
-      cv.policy = policy == "any" ? CoverPolicy::any : CoverPolicy::all;
+      if (n["policy"]) cv.policy = r.policy(n["policy"], key + ".policy");
       if (!n["services"] || !n["services"].IsSequence() || n["services"].size() == 0)
         r.fail(n, key + ".services", "must list at least one service");
       for (std::size_t j = 0; j < n["services"].size(); ++j) {

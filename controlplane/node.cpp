@@ -256,32 +256,33 @@ std::vector<PathSpec> Node::wanted_paths(uint32_t asn) const {
     return PathSpec{prefix, len, *nh, communities, med, prepend, asn};
   };
   std::map<std::string, bool> announced;
-  // Services sharing a VIP share its host route: announced only while every
-  // one of them is (RFC 4786 4.8.1: a node that cannot serve one of the
-  // VIP's services should not attract its traffic), with their communities
-  // together and the first one's MED and prepend.
-  std::map<IpAddress, std::optional<PathSpec>> by_vip;  // nullopt: a service on it is withdrawn
+  // Services sharing a VIP share its host route: announced while all, or
+  // any, of them are (ServiceConfig::vip_policy, the VIP's first service's),
+  // with the announced ones' communities together and the first announced
+  // one's MED and prepend.
+  struct SharedVip {
+    CoverPolicy policy;
+    std::vector<bool> states;
+    std::optional<PathSpec> path;
+  };
+  std::map<IpAddress, SharedVip> by_vip;
   for (const ServiceConfig& s : config_.services) {
     const ServiceRoute& r = routes_.at(s.spec.name);
     announced[s.spec.name] = r.announced();
-    auto [it, first] = by_vip.try_emplace(s.spec.vip);
-    if (!r.announced()) {
-      it->second.reset();
+    SharedVip& v = by_vip.try_emplace(s.spec.vip, SharedVip{s.vip_policy, {}, std::nullopt}).first->second;
+    v.states.push_back(r.announced());
+    if (!r.announced()) continue;
+    if (!v.path) {
+      v.path = path(s.spec.vip, s.spec.vip.is_v4() ? 32 : 128, s.communities, s.med, s.prepend);
+      if (r.state() == Announcement::draining) graceful(*v.path);
       continue;
     }
-    if (!first && !it->second) continue;  // an earlier service on this VIP is withdrawn
-    if (first) {
-      it->second = path(s.spec.vip, s.spec.vip.is_v4() ? 32 : 128, s.communities, s.med, s.prepend);
-      if (r.state() == Announcement::draining) graceful(*it->second);
-    } else {
-      for (uint32_t c : s.communities)
-        if (std::find(it->second->communities.begin(), it->second->communities.end(), c) ==
-            it->second->communities.end())
-          it->second->communities.push_back(c);
-    }
+    for (uint32_t c : s.communities)
+      if (std::find(v.path->communities.begin(), v.path->communities.end(), c) == v.path->communities.end())
+        v.path->communities.push_back(c);
   }
-  for (const auto& [vip, p] : by_vip)
-    if (p) out.push_back(*p);
+  for (const auto& [vip, v] : by_vip)
+    if (v.path && covering_announced(v.policy, v.states)) out.push_back(*v.path);
   for (const CoverConfig& c : config_.covers) {
     std::vector<bool> states;
     for (const std::string& n : c.services) states.push_back(announced[n]);
@@ -404,13 +405,23 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
     st.routes.push_back(rs);
   }
   // The host route is one per VIP (see wanted_paths): a service's line says
-  // when another service on its VIP keeps the route withdrawn.
+  // when another service on its VIP decides it.
   for (RouteStatus& rs : st.routes) {
-    for (const RouteStatus& other : st.routes)
-      if (other.prefix == rs.prefix && other.service != rs.service && !other.announced && rs.announced) {
+    const std::string& vip = rs.prefix;
+    const auto first = std::find_if(config_.services.begin(), config_.services.end(), [&](const ServiceConfig& s) {
+      return s.spec.vip.to_string() + (s.spec.vip.is_v4() ? "/32" : "/128") == vip;
+    });
+    const bool any = first->vip_policy == CoverPolicy::any;
+    for (const RouteStatus& other : st.routes) {
+      if (other.prefix != vip || other.service == rs.service || other.announced == rs.announced) continue;
+      if (!any && rs.announced) {
         rs.announced = false;
-        rs.reason += "; withdrawn: service '" + other.service + "' on the same VIP is";
+        rs.reason += "; withdrawn: service '" + other.service + "' on the same VIP is (vip_policy all)";
+      } else if (any && !rs.announced) {
+        rs.announced = true;
+        rs.reason += "; announced: service '" + other.service + "' on the same VIP is (vip_policy any)";
       }
+    }
   }
   for (const CoverConfig& c : config_.covers) {
     RouteStatus rs;

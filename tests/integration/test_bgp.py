@@ -401,6 +401,40 @@ def covering_prefix_follows_its_policy_and_med_arrives(lb):
     assert VIP_P in lb.router_routes(), "web's own route went with the cover"
 
 
+@controlplane_case
+def shared_vip_follows_its_vip_policy(lb):
+    # Two services on one VIP, both checked on the backends' port 80: web
+    # needs 2 healthy backends, alt 3.
+    def services(policy):
+        web, alt = service(quorum=2), service("alt", quorum=3, communities=["65000:200"])
+        alt["port"] = 8080
+        for s in (web, alt):
+            s["vip_policy"] = policy
+        return [web, alt]
+    extra = {"api": {"socket": lb.path("cp.sock")}}
+    cfg, sock = lb.path("cp.yaml"), lb.path("dataplane.sock")
+    L.write_controlplane_config(cfg, services("all"), dataplane_socket=sock, extra=extra)
+    p = lb.start_controlplane(CP, cfg)
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    assert lb.router_communities(VIP_P) == {L.NO_EXPORT, "65000:100", "65000:200"}, lb.router_route_detail(VIP_P)
+    # "all" (RFC 4786 4.8.2): alt below its quorum takes the VIP away, and
+    # web's traffic with it; the routes say why.
+    lb.stop_backend(3)
+    until_routed(lb, VIP_P, WITHDRAW_WITHIN + 2, present=False)
+    web = next(r for r in ctl(lb, "routes") if r["service"] == "web")
+    assert not web["announced"] and "'alt' on the same VIP" in web["reason"], web
+    # "any" (4.8.1), reloaded: the VIP comes back on web alone, with only
+    # web's communities, and goes when web falls too.
+    L.write_controlplane_config(cfg, services("any"), dataplane_socket=sock, extra=extra)
+    p.send(signal.SIGHUP)
+    until_routed(lb, VIP_P, 10)
+    assert lb.router_communities(VIP_P) == {L.NO_EXPORT, "65000:100"}, lb.router_route_detail(VIP_P)
+    alt = next(r for r in ctl(lb, "routes") if r["service"] == "alt")
+    assert alt["announced"] and "'web' on the same VIP" in alt["reason"], alt
+    lb.stop_backend(2)
+    until_routed(lb, VIP_P, WITHDRAW_WITHIN + 2, present=False)
+
+
 # ---- the operator API (anylb.v1) through anylbctl ---------------------------
 
 CTL = ARGS[2] if len(ARGS) > 2 else os.path.join(REPO, "build", "grpc", "anylbctl", "anylbctl")

@@ -85,6 +85,36 @@ TEST(ControlConfig, ErrorsNameLineAndKey) {
   expect_error(std::string(kGood).replace(bad.find("  name: n1"), 10, "  nmae: n1"), "2", "node.nmae");
 }
 
+// kGood with a second service on web's VIP; each vip_policy given unless empty.
+std::string shared_vip(const std::string& first_policy, const std::string& second_policy) {
+  std::string yaml = kGood;
+  if (!first_policy.empty()) yaml.insert(yaml.find("    check: {type: http"), "    vip_policy: " + first_policy + "\n");
+  yaml.insert(yaml.find("covering_prefixes:"), R"(  - name: web-alt
+    vip: 203.0.113.10
+    protocol: tcp
+    port: 8080
+)" + (second_policy.empty() ? "" : "    vip_policy: " + second_policy + "\n") +
+                                                       R"(    check: {type: tcp}
+    backends: [{address: 198.18.1.20, mac: "02:00:00:00:00:03"}]
+)");
+  return yaml;
+}
+
+TEST(ControlConfig, VipPolicyIsAllUnlessSetAlikeOnEveryServiceOfTheVip) {
+  EXPECT_EQ(load_config(write(kGood)).services[0].vip_policy, CoverPolicy::all);
+  const ControlConfig any = load_config(write(shared_vip("any", "any")));
+  ASSERT_EQ(any.services.size(), 2u);
+  EXPECT_EQ(any.services[0].vip_policy, CoverPolicy::any);
+  EXPECT_EQ(any.services[1].vip_policy, CoverPolicy::any);
+  EXPECT_EQ(load_config(write(shared_vip("all", ""))).services[1].vip_policy, CoverPolicy::all);
+  // The second service disagrees with the first, set or left out: the error
+  // names its vip_policy line, or the service's first line when it has none.
+  expect_error(shared_vip("any", "all"), "21", "services[1].vip_policy");
+  expect_error(shared_vip("any", ""), "17", "services[1].vip_policy");
+  expect_error(shared_vip("", "any"), "20", "services[1].vip_policy");
+  expect_error(shared_vip("some", ""), "12", "services[0].vip_policy");
+}
+
 TEST(ControlConfig, UnreadableOrInvalidYaml) {
   EXPECT_THROW(load_config("/nonexistent/anylb.yaml"), ConfigError);
   try {
