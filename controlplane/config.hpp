@@ -46,9 +46,10 @@ struct ServiceConfig {
   uint32_t prepend = 0;           // extra copies of our AS (backup nodes)
   // Services on one VIP share its host route: announced while all of them
   // are (a node does not attract traffic it cannot serve, RFC 4786 4.8.2)
-  // or while any is (4.8.1: the others' traffic is then dropped here,
-  // counted). Every service on a VIP says the same; the VIP's first decides
-  // for one added through the API.
+  // or while any is (4.8.3: the node then keeps taking the others' traffic,
+  // for what is left of their backends, or dropped and counted when none
+  // is). Every service on a VIP says the same; the VIP's first decides for
+  // one added through the API.
   CoverPolicy vip_policy = CoverPolicy::all;
   CheckConfig check;
   std::vector<BackendConfig> backends;

@@ -55,7 +55,9 @@ class ServiceRoute {
   std::string reason_ = "not evaluated yet";
 };
 
-enum class CoverPolicy { any, all };  // RFC 4786 4.8.1 (any) / 4.8.2 (all)
+// RFC 4786 4.8: any = coupled to any one service (4.8.3), all = pessimistic
+// withdrawal, off-line when one service is (4.8.2).
+enum class CoverPolicy { any, all };
 
 // A covering prefix: announced while any (or all) of its services are.
 inline bool covering_announced(CoverPolicy policy, const std::vector<bool>& services_announced) {

@@ -423,7 +423,7 @@ def shared_vip_follows_its_vip_policy(lb):
     until_routed(lb, VIP_P, WITHDRAW_WITHIN + 2, present=False)
     web = next(r for r in ctl(lb, "routes") if r["service"] == "web")
     assert not web["announced"] and "'alt' on the same VIP" in web["reason"], web
-    # "any" (4.8.1), reloaded: the VIP comes back on web alone, with only
+    # "any" (4.8.3), reloaded: the VIP comes back on web alone, with only
     # web's communities, and goes when web falls too.
     L.write_controlplane_config(cfg, services("any"), dataplane_socket=sock, extra=extra)
     p.send(signal.SIGHUP)
