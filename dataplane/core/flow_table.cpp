@@ -154,12 +154,10 @@ int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id
 void FlowTable::sweep(FlowClock now, uint32_t buckets) {
   for (uint32_t i = 0; i < buckets; ++i) {
     Bucket& bucket = buckets_[sweep_cursor_];
-    for (uint32_t w = 0; w < kWays; ++w) {
-      if (bucket.sig[w] != 0 && flow_time_before(bucket.expires[w], now)) {
-        bucket.sig[w] = 0;
-        stats_.occupancy.sub();
-        stats_.expirations.add();
-      }
+    for (uint32_t m = ways(bucket, now).expired; m != 0; m &= m - 1) {  // the worker loop sweeps every turn
+      bucket.sig[__builtin_ctz(m)] = 0;
+      stats_.occupancy.sub();
+      stats_.expirations.add();
     }
     sweep_cursor_ = (sweep_cursor_ + 1) & mask_;
   }

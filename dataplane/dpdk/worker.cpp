@@ -11,26 +11,27 @@ namespace {
 struct TxBuffer {
   rte_mbuf* pkts[kRxBurst];
   uint16_t count = 0;
+  uint64_t bytes = 0;  // of pkts, summed as they are pushed (their mbufs are in cache then)
 };
 
 void flush(uint16_t port, uint16_t queue, TxBuffer& tx, PortCounters& pc, LcoreCounters& c) {
   if (tx.count == 0) return;
-  uint64_t bytes = 0;
-  for (uint16_t i = 0; i < tx.count; ++i) bytes += tx.pkts[i]->pkt_len;
   const uint16_t sent = rte_eth_tx_burst(port, queue, tx.pkts, tx.count);
   for (uint16_t i = sent; i < tx.count; ++i) {  // unsent: ours to free, and counted
-    bytes -= tx.pkts[i]->pkt_len;
+    tx.bytes -= tx.pkts[i]->pkt_len;
     c.drop(DropReason::tx_full);
     rte_pktmbuf_free(tx.pkts[i]);
   }
   pc.tx_packets.add(sent);
-  pc.tx_bytes.add(bytes);
+  pc.tx_bytes.add(tx.bytes);
   tx.count = 0;
+  tx.bytes = 0;
 }
 
 // Buffers one packet for `port`, sending the burst once it is full.
 void push(rte_mbuf* m, uint16_t port, uint16_t queue, TxBuffer& tx, PortCounters& pc, LcoreCounters& c) {
   tx.pkts[tx.count++] = m;
+  tx.bytes += m->pkt_len;
   if (tx.count == kRxBurst) flush(port, queue, tx, pc, c);
 }
 
@@ -88,10 +89,11 @@ int worker_main(void* arg) {
       const ForwardingState* st = publisher.current();
       PortCounters& pc = counters.ports[pi];
       uint64_t rx_bytes = 0;
-      for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(rx[i], void*));
       for (uint16_t i = 0; i < n; ++i) {
+        std::byte* data = rte_pktmbuf_mtod(rx[i], std::byte*);
+        rte_prefetch0(data);  // a NIC's frame is not in cache yet; the pipeline parses it next
         rx_bytes += rx[i]->pkt_len;
-        frames[i] = FrameBuffer{rte_pktmbuf_mtod(rx[i], std::byte*), rx[i]->data_len, rte_pktmbuf_headroom(rx[i])};
+        frames[i] = FrameBuffer{data, rx[i]->data_len, rte_pktmbuf_headroom(rx[i])};
       }
       pc.rx_packets.add(n);
       pc.rx_bytes.add(rx_bytes);
