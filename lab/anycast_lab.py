@@ -11,13 +11,14 @@ backends (also through it).
     client 198.51.100.10, 2001:db8:51::10
       |
     router (BIRD, ECMP, L4 hash) 198.18.0.1, 2001:db8:18::1
-      | lan bridge 198.18.0.0/24, 2001:db8:18::/64, MTU 1600 (room for ipip)
+      | lan bridge 198.18.0.0/24, 2001:db8:18::/64, MTU 1600 (room for ipip, GUE)
     node1 .2/::2 (dp0 + exc0)   node2 .3/::3 (dp0 + exc0)   be1..be3 .11-.13/::11-::13
 
 Services (the same on both nodes):
     web    203.0.113.10:80  l2-dsr (VIP on the backends' lo)   echo  203.0.113.10:7
     web6   [2001:db8:10::10]:80  l2-dsr                        echo6 [2001:db8:10::10]:7
-    tunnel 203.0.113.20:80  ipip (the backends' ipip0 device: lab/ipip_decap.py)
+    tunnel 203.0.113.20:80  ipip (the backends' ipip0 device: lab/tunnel_decap.py)
+    tunnel-gue 203.0.113.21:80  gue, UDP 6080 (their gue0 device: the same script)
 
 Run as a demo: anycast_lab.py CONTROLPLANE DATAPLANE ANYLBCTL (scripts/lab.sh
 does). The end-to-end tests import it.
@@ -37,11 +38,13 @@ REPO = os.path.abspath(os.path.join(HERE, ".."))
 CP = os.path.join(REPO, "build", "controlplane", "anylb-controlplane")
 DP = os.path.join(REPO, "build", "dataplane", "dpdk", "anylb-dataplane")
 CTL = os.path.join(REPO, "build", "grpc", "anylbctl", "anylbctl")
-VIP, VIP6, VIP_TUN = "203.0.113.10", "2001:db8:10::10", "203.0.113.20"
+VIP, VIP6, VIP_TUN, VIP_GUE = "203.0.113.10", "2001:db8:10::10", "203.0.113.20", "203.0.113.21"
+VIPS = (VIP, VIP_TUN, VIP6, VIP_GUE)  # every VIP the lab's services announce
+GUE_PORT = 6080
 ROUTER6 = "2001:db8:18::1"
 CLIENT, CLIENT6 = "198.51.100.10", "2001:db8:51::10"
 NODES = {"1": ("198.18.0.2", "2001:db8:18::2"), "2": ("198.18.0.3", "2001:db8:18::3")}
-LAN_MTU = 1600  # the underlay leaves room for the ipip header, as an operator would
+LAN_MTU = 1600  # the underlay leaves room for the tunnel headers, as an operator would
 HOLD_DOWN = 2.0
 TAG = f"albe{os.getpid()}"
 NS = {n: f"{TAG}{n}" for n in ("cl", "rt", "lan", "n1", "n2", "b1", "b2", "b3")}
@@ -156,18 +159,19 @@ def build():
             ns(n, "ip", "addr", "add", f"{addr6}/64", "dev", port, "nodad")
     for i in (1, 2, 3):
         b = f"b{i}"
-        for vip in (f"{VIP}/32", f"{VIP_TUN}/32", f"{VIP6}/128"):
+        for vip in VIPS:
             ns(b, "ip", "addr", "add", vip, "dev", "lo")
         ns(b, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
            "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
         ns(b, "ip", "route", "add", "default", "via", "198.18.0.1")  # DSR replies go back through the router
         ns(b, "ip", "-6", "route", "add", "default", "via", ROUTER6)
         start_backend(i)
-        start(f"decap{i}", b, ["/usr/bin/python3", os.path.join(HERE, "ipip_decap.py"), "ipip0"])
-        L.wait_until(lambda: ns(b, "ip", "link", "show", "ipip0", check=False).returncode == 0, 10,
-                     what=f"{b} ipip0")
-        ns(b, "sysctl", "-qw", "net.ipv4.conf.ipip0.rp_filter=0")  # inner sources are clients far away
-        ns(b, "ip", "link", "set", "ipip0", "up")
+        for dev, how in (("ipip0", ["ipip"]), ("gue0", ["gue", str(GUE_PORT)])):
+            start(f"{dev}-{i}", b, ["/usr/bin/python3", os.path.join(HERE, "tunnel_decap.py"), dev, *how])
+            L.wait_until(lambda: ns(b, "ip", "link", "show", dev, check=False).returncode == 0, 10,
+                         what=f"{b} {dev}")
+            ns(b, "sysctl", "-qw", f"net.ipv4.conf.{dev}.rp_filter=0")  # inner sources are clients far away
+            ns(b, "ip", "link", "set", dev, "up")
     with open(os.path.join(DIR, "bird.conf"), "w") as f:
         f.write(BIRD)
     start("bird", "rt", ["/usr/sbin/bird", "-f", "-c", os.path.join(DIR, "bird.conf"), "-s", os.path.join(DIR, "bird.ctl"),
@@ -190,7 +194,8 @@ def services():
     web6 = dict(web, name="web6", vip=VIP6,
                 backends=[{"address": f"2001:db8:18::1{i}"} for i in (1, 2, 3)])
     return [web, dict(web, name="echo", port=7), web6, dict(web6, name="echo6", port=7),
-            dict(web, name="tunnel", vip=VIP_TUN, mode="ipip")]
+            dict(web, name="tunnel", vip=VIP_TUN, mode="ipip"),
+            dict(web, name="tunnel-gue", vip=VIP_GUE, mode="gue", gue_port=GUE_PORT)]
 
 
 def start_node(k):
@@ -227,14 +232,14 @@ def all_healthy():
     announced at quorum 1, before the others have risen)."""
     for k in NODES:
         r = L.run(CTL, "--controlplane", os.path.join(DIR, f"cp{k}.sock"), "--json", "health", check=False)
-        if r.returncode != 0 or [b["health"] for b in json.loads(r.stdout)] != ["up"] * 15:
+        if r.returncode != 0 or [b["health"] for b in json.loads(r.stdout)] != ["up"] * 3 * len(services()):
             return False
     return True
 
 
 def all_announced():
     both = ({"198.18.0.2", "198.18.0.3"}, {"2001:db8:18::2", "2001:db8:18::3"})
-    return nexthops(VIP) == both[0] and nexthops(VIP_TUN) == both[0] and nexthops(VIP6) == both[1]
+    return all(nexthops(v) == both[":" in v] for v in VIPS)
 
 
 def diag():
@@ -290,7 +295,7 @@ def per_node():
 
 
 def router_route():
-    for vip in (VIP, VIP_TUN, VIP6):
+    for vip in VIPS:
         show(ns("rt", "ip", "-6" if ":" in vip else "-4", "route", "show", vip).stdout or f"(no route to {vip})")
 
 
@@ -312,9 +317,11 @@ def main():
         before = clients(VIP, 80, 20000, 30)
         show("  ".join(f"{k}: {v}" for k, v in sorted(tally(before).items())))
         per_node()
-        say(f"The same over IPv6, http://[{VIP6}]/, and through the ipip service, http://{VIP_TUN}/")
+        say(f"The same over IPv6, http://[{VIP6}]/, and through the ipip and GUE services, http://{VIP_TUN}/ "
+            f"and http://{VIP_GUE}/")
         requests(VIP6, 15, 21000)
         requests(VIP_TUN, 15, 22000)
+        requests(VIP_GUE, 15, 25000)
         say("The operator's view on node 1 (anylbctl over the control plane's API)")
         show(L.run(CTL, "--controlplane", os.path.join(DIR, "cp1.sock"), "routes").stdout)
         show(L.run(CTL, "--controlplane", os.path.join(DIR, "cp1.sock"), "health").stdout)
@@ -336,8 +343,7 @@ def main():
             for name in (f"http{i}", f"echo{i}"):
                 if name in procs:
                     procs[name].stop(signal.SIGKILL, timeout=2)
-        L.wait_until(lambda: not nexthops(VIP) and not nexthops(VIP6) and not nexthops(VIP_TUN), 20,
-                     what="VIPs withdrawn", diag=diag)
+        L.wait_until(lambda: not any(nexthops(v) for v in VIPS), 20, what="VIPs withdrawn", diag=diag)
         router_route()
         say(f"Backends back, node 1 back: the VIPs return after the hold-down ({HOLD_DOWN:g} s here)")
         for i in (1, 2, 3):

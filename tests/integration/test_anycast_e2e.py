@@ -32,7 +32,8 @@ if len(sys.argv) > 2:
     A.CP, A.DP = sys.argv[1], sys.argv[2]
 if len(sys.argv) > 3:
     A.CTL = sys.argv[3]
-VIP, VIP6, VIP_TUN, DIR, procs, ns, nexthops, diag = A.VIP, A.VIP6, A.VIP_TUN, A.DIR, A.procs, A.ns, A.nexthops, A.diag
+VIP, VIP6, VIP_TUN, VIP_GUE = A.VIP, A.VIP6, A.VIP_TUN, A.VIP_GUE
+DIR, procs, ns, nexthops, diag = A.DIR, A.procs, A.ns, A.nexthops, A.diag
 BACKENDS = {"backend-1", "backend-2", "backend-3"}
 
 tap = Tap(teardown=A.teardown)
@@ -119,22 +120,34 @@ def the_ipv6_vip_answers_over_the_same_path():
     assert r.stdout.split()[1:] == ["served", A.CLIENT6], f"the backend did not see the client: {r.stdout!r}"
 
 
+def reaches_backends_through(vip, device, first_port):
+    """30 connections to `vip` all answered, each backend's through `device`
+    (the packets arrived tunnelled, not on the wire as is)."""
+    need_lab()
+    before = {i: tunnel_rx(i, device) for i in (1, 2, 3)}
+    answers = A.clients(vip, 80, first_port, 30)
+    assert "-" not in answers.values(), f"unanswered through {device}: {A.tally(answers)}"
+    counts = A.tally(answers)
+    assert len(counts) >= 2, f"{vip}'s flows not spread: {counts}"
+    for i in (1, 2, 3):
+        got = tunnel_rx(i, device) - before[i]
+        if f"backend-{i}" in counts:
+            assert got >= 3 * counts[f"backend-{i}"], f"backend-{i}: {got} packets on {device} for {counts}"
+
+
+def tunnel_rx(i, device):
+    info = json.loads(ns(f"b{i}", "ip", "-j", "-s", "link", "show", device).stdout)
+    return info[0]["stats64"]["rx"]["packets"]
+
+
 @tap.case
 def the_ipip_service_reaches_backends_through_their_tunnel():
-    need_lab()
-    before = {i: tunnel_rx(i) for i in (1, 2, 3)}
-    answers = A.clients(VIP_TUN, 80, 22000, 30)
-    assert "-" not in answers.values(), f"unanswered through ipip: {A.tally(answers)}"
-    counts = A.tally(answers)
-    for i in (1, 2, 3):  # whoever answered got its packets through ipip0, not on the wire as is
-        got = tunnel_rx(i) - before[i]
-        if f"backend-{i}" in counts:
-            assert got >= 3 * counts[f"backend-{i}"], f"backend-{i}: {got} packets on ipip0 for {counts}"
+    reaches_backends_through(VIP_TUN, "ipip0", 22000)
 
 
-def tunnel_rx(i):
-    info = json.loads(ns(f"b{i}", "ip", "-j", "-s", "link", "show", "ipip0").stdout)
-    return info[0]["stats64"]["rx"]["packets"]
+@tap.case
+def the_gue_service_reaches_backends_through_their_tunnel():
+    reaches_backends_through(VIP_GUE, "gue0", 25000)
 
 
 @tap.case
@@ -182,12 +195,13 @@ def anylbctl_reads_the_live_nodes():
     need_lab()
     for k in A.NODES:
         services = {s["name"]: s for s in ctl(k, "service", "list")}
-        assert set(services) == {"web", "echo", "web6", "echo6", "tunnel"}, services.keys()
+        assert set(services) == {"web", "echo", "web6", "echo6", "tunnel", "tunnel-gue"}, services.keys()
         assert services["web6"]["vip"] == VIP6 and len(services["tunnel"]["backends"]) == 3, services["tunnel"]
         health = ctl(k, "health")
-        assert len(health) == 15 and all(b["health"] == "up" for b in health), health
+        assert len(health) == 18 and all(b["health"] == "up" for b in health), health
         routes = ctl(k, "routes")
-        assert {r["prefix"] for r in routes if r["announced"]} == {f"{VIP}/32", f"{VIP_TUN}/32", f"{VIP6}/128"}, routes
+        assert {r["prefix"] for r in routes if r["announced"]} == \
+            {f"{VIP}/32", f"{VIP_TUN}/32", f"{VIP6}/128", f"{VIP_GUE}/32"}, routes
         stats = ctl(k, "stats")
         web = [b for b in stats["backends"] if b["service"] == "web"]
         assert len(web) == 3 and all(b["packets"] > 0 for b in web), web
@@ -239,12 +253,12 @@ def every_backend_down_withdraws_the_vips_which_return_after_the_hold_down():
     for i in (1, 2, 3):
         for name in (f"http{i}", f"echo{i}"):
             procs.pop(name).stop(signal.SIGKILL, timeout=2)
-    L.wait_until(lambda: not (nexthops(VIP) or nexthops(VIP6) or nexthops(VIP_TUN)), 20,
+    L.wait_until(lambda: not any(nexthops(v) for v in A.VIPS), 20,
                  what="every VIP gone from the router's table", diag=diag)
     for i in (1, 2, 3):
         A.start_backend(i)
     t0 = time.monotonic()
-    L.wait_until(lambda: nexthops(VIP) and nexthops(VIP6) and nexthops(VIP_TUN), 30, what="the VIPs back",
+    L.wait_until(lambda: all(nexthops(v) for v in A.VIPS), 30, what="the VIPs back",
                  diag=diag)
     took = time.monotonic() - t0
     assert took >= A.HOLD_DOWN, f"the VIPs returned after {took:.2f} s, inside the {A.HOLD_DOWN} s hold-down"

@@ -48,9 +48,11 @@ def every_step_shows_what_it_claims():
         (r"nexthop via 2001:db8:18::2 .*\n\s+nexthop via 2001:db8:18::3", "the IPv6 VIP via both nodes"),
         (r"backend-1: \d+\s+backend-2: \d+\s+backend-3: \d+", "requests answered by every backend"),
         (r"203\.0\.113\.20/32\s+tunnel\s+announced", "the ipip service announced"),
+        (r"203\.0\.113\.21/32\s+tunnel-gue\s+announced", "the GUE service announced"),
         (r"(\d+) of \1 connections kept their backend; (\d+) of \2 of backend-2's moved", "only backend-2's flows moved"),
         (r"203\.0\.113\.10 via 198\.18\.0\.3 ", "node 2 alone after node 1 died"),
-        (r"\(no route to 203\.0\.113\.10\)\n.*\(no route to 203\.0\.113\.20\)\n.*\(no route to 2001:db8:10::10\)",
+        (r"\(no route to 203\.0\.113\.10\)\n.*\(no route to 203\.0\.113\.20\)\n.*\(no route to 2001:db8:10::10\)"
+         r"\n.*\(no route to 203\.0\.113\.21\)",
          "every VIP withdrawn"),
         (r"every route back through both nodes after \d+\.\d s", "recovery"),
         (r"== Tearing down", "teardown"),
