@@ -25,6 +25,7 @@ enum class DropReason : uint8_t {
   tcp_bad_header,
   udp_bad_length,
   l4_bad_port,             // port 0
+  martian_source,          // TCP/UDP from an address no host sends from (is_martian_source)
   icmp_inner_truncated,
   icmp_inner_unsupported,  // inner packet not TCP/UDP, or of the other family
   icmp_inner_mismatch,     // outer destination is not the inner source
@@ -50,7 +51,7 @@ inline constexpr std::array<std::string_view, kDropReasonCount> kDropReasonNames
     "ipv4_truncated",       "ipv4_bad_header",      "ipv4_bad_checksum",
     "ipv4_bad_length",      "ipv6_truncated",       "ipv6_bad_header",
     "ipv6_bad_length",      "ipv6_ext_chain_too_long", "l4_truncated",
-    "tcp_bad_header",       "udp_bad_length",       "l4_bad_port",
+    "tcp_bad_header",       "udp_bad_length",       "l4_bad_port",          "martian_source",
     "icmp_inner_truncated", "icmp_inner_unsupported", "icmp_inner_mismatch",
     "icmp_unsupported",     "not_our_mac",          "not_for_node",         "no_service",
     "protocol_unsupported", "fragment_dropped",     "fragment_ambiguous",

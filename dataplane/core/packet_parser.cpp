@@ -72,6 +72,10 @@ Ipv6Chain walk_ipv6_chain(const std::byte* ip, std::size_t len, DropReason trunc
   }
 }
 
+bool is_martian_source(const ParsedPacket& p) {
+  return p.family == IpFamily::v4 ? is_martian_ipv4_source(p.key.src.data()) : is_martian_ipv6_source(p.key.src.data());
+}
+
 bool is_icmp4_error(uint8_t type) { return type == 3 || type == 11 || type == 12; }
 bool is_icmp6_error(uint8_t type) { return type >= 1 && type <= 4; }
 
@@ -130,6 +134,7 @@ DropReason parse_l4(ParsedPacket& p, const std::byte* ip, std::size_t l4, std::s
     p.key.src_port = load_be16(h);
     p.key.dst_port = load_be16(h + 2);
     if (p.key.src_port == 0 || p.key.dst_port == 0) return drop(DropReason::l4_bad_port);
+    if (is_martian_source(p)) return drop(DropReason::martian_source);
     p.kind = PacketKind::flow;
     return kOk;
   }
@@ -173,6 +178,7 @@ DropReason parse_ipv4(ParsedPacket& p, const std::byte* ip, std::size_t avail) {
   std::memcpy(p.key.dst.data(), ip + 16, 4);
   uint8_t proto = load_u8(ip + 9);
   if ((frag & 0x3fff) != 0) {  // MF set or offset non-zero
+    if ((proto == kProtoTcp || proto == kProtoUdp) && is_martian_source(p)) return drop(DropReason::martian_source);
     p.key.proto = proto;
     p.kind = PacketKind::fragment;
     return kOk;
@@ -198,6 +204,7 @@ DropReason parse_ipv6(ParsedPacket& p, const std::byte* ip, std::size_t avail) {
   Ipv6Chain c = walk_ipv6_chain(ip, total, DropReason::ipv6_truncated);
   if (c.drop != DropReason::count_) return drop(c.drop);
   if (c.fragment) {
+    if ((c.proto == kProtoTcp || c.proto == kProtoUdp) && is_martian_source(p)) return drop(DropReason::martian_source);
     p.key.proto = c.proto;
     p.kind = PacketKind::fragment;
     return kOk;
@@ -206,6 +213,16 @@ DropReason parse_ipv6(ParsedPacket& p, const std::byte* ip, std::size_t avail) {
 }
 
 }  // namespace
+
+bool is_martian_ipv6_source(const std::byte* a) {
+  static constexpr std::byte kMapped[12] = {std::byte{0}, std::byte{0}, std::byte{0}, std::byte{0},
+                                            std::byte{0}, std::byte{0}, std::byte{0}, std::byte{0},
+                                            std::byte{0}, std::byte{0}, std::byte{0xff}, std::byte{0xff}};
+  if (load_u8(a) == 0xff) return true;                  // multicast
+  if (std::memcmp(a, kMapped, 12) == 0) return true;    // ::ffff:a.b.c.d
+  if (std::memcmp(a, kMapped, 10) != 0 || load_be16(a + 10) != 0 || load_be16(a + 12) != 0) return false;
+  return load_be16(a + 14) <= 1;                         // :: or ::1
+}
 
 DropReason parse_packet_general(std::span<const std::byte> frame, ParsedPacket& p) {
   p.key = FlowKey{};

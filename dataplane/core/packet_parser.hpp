@@ -3,6 +3,7 @@
 // DropReason out; never reads past the given length.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -53,6 +54,28 @@ struct ParseOutcome {
   bool ok() const { return drop == DropReason::count_; }
 };
 
+// Source addresses no host sends from, as the kernel's own martian check
+// (RFC 1122 3.2.1.3, RFC 4291 2.5.2, 2.5.3, 2.5.5.2, 2.7): IPv4 "this
+// network" 0/8, loopback 127/8, multicast 224/4 and the limited broadcast;
+// IPv6 unspecified, loopback, multicast and IPv4-mapped. RFC 3704's loose
+// check, with no routes to consult: a TCP or UDP packet from one is
+// spoofed, and would only fill the flow table with flows no answer reaches.
+// (240/4 stays: some networks number hosts from it.)
+// By first octet: 1 martian, 2 only 255.255.255.255 is (one load and test
+// a packet: the compares cost 9 instructions, callgrind).
+inline constexpr auto kMartianFirstOctet = [] {
+  std::array<uint8_t, 256> t{};
+  t[0] = t[127] = 1;
+  for (int i = 224; i < 240; ++i) t[i] = 1;
+  t[255] = 2;
+  return t;
+}();
+inline bool is_martian_ipv4_source(const std::byte* a) {
+  const uint8_t m = kMartianFirstOctet[load_u8(a)];
+  return m != 0 && (m == 1 || load_be32(a) == 0xffffffffu);
+}
+bool is_martian_ipv6_source(const std::byte* a);
+
 // Every frame the one-pass path below does not take: the reference the
 // tests hold that path to.
 DropReason parse_packet_general(std::span<const std::byte> frame, ParsedPacket& out);
@@ -82,7 +105,7 @@ inline bool parse_ipv4_l4_fast(const std::byte* d, std::size_t len, ParsedPacket
     if (total < 28 || ulen < 8 || ulen > l4_avail) return false;
   }
   const uint16_t sport = load_be16(l4), dport = load_be16(l4 + 2);
-  if (sport == 0 || dport == 0 || !ipv4_checksum_ok(ip, 20)) return false;
+  if (sport == 0 || dport == 0 || !ipv4_checksum_ok(ip, 20) || is_martian_ipv4_source(ip + 12)) return false;
 
   p.key = FlowKey{};
   std::memcpy(p.key.src.data(), ip + 12, 4);

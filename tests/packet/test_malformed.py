@@ -65,6 +65,9 @@ def cases():
     out.append((raw(Ether(dst=h.PORT_MAC, type=0x88cc) / (b"\0" * 40)), "ethertype_unsupported"))
     out.append((raw(ETH)[:10], "l2_truncated"))
     out.append((raw(ETH / IP(src="198.51.100.1", dst="203.0.113.10") / ICMP(type=8)), "icmp_unsupported"))
+    out.append((raw(ETH / IP(src="127.0.0.1", dst="203.0.113.10") / TCP(sport=1234, dport=80)), "martian_source"))
+    out.append((raw(ETH / IPv6(src="::ffff:198.51.100.1", dst="2001:db8::10") / TCP(sport=1234, dport=80)),
+                "martian_source"))
     return out
 
 

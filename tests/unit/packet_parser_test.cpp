@@ -249,6 +249,12 @@ Bytes icmp6_error_quoting(const Bytes& quote) {
 }
 Bytes v4(uint8_t proto, const Bytes& body) { return ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, proto, body); }
 Bytes v6(uint8_t next, const Bytes& body) { return ethernet(kEtherTypeIpv6) + ipv6(kClient6, kVip6, next, body); }
+Bytes from4(std::string_view src, uint8_t proto, const Bytes& body, Ipv4Fields f = {}) {
+  return ethernet(kEtherTypeIpv4) + ipv4(src, kVip4, proto, body, f);
+}
+Bytes from6(std::string_view src, uint8_t next, const Bytes& body) {
+  return ethernet(kEtherTypeIpv6) + ipv6(src, kVip6, next, body);
+}
 
 std::vector<DropCase> drop_cases() {
   using R = DropReason;
@@ -292,6 +298,16 @@ std::vector<DropCase> drop_cases() {
       {"tcp_src_port_0", v4(kProtoTcp, tcp(0, 80)), R::l4_bad_port},
       {"udp_dst_port_0", v4(kProtoUdp, udp(40000, 0)), R::l4_bad_port},
       {"ipv6_tcp_port_0", v6(kProtoTcp, tcp(40000, 0)), R::l4_bad_port},
+      {"tcp_from_this_network", from4("0.1.2.3", kProtoTcp, tcp(40000, 80)), R::martian_source},
+      {"tcp_from_loopback", from4("127.0.0.1", kProtoTcp, tcp(40000, 80)), R::martian_source},
+      {"udp_from_multicast", from4("224.0.0.251", kProtoUdp, udp(5353, 53)), R::martian_source},
+      {"tcp_from_multicast_top", from4("239.255.255.255", kProtoTcp, tcp(40000, 80)), R::martian_source},
+      {"tcp_from_limited_broadcast", from4("255.255.255.255", kProtoTcp, tcp(40000, 80)), R::martian_source},
+      {"tcp_fragment_from_loopback", from4("127.0.0.2", kProtoTcp, payload(16), inner_fragment), R::martian_source},
+      {"ipv6_tcp_from_unspecified", from6("::", kProtoTcp, tcp(40000, 80)), R::martian_source},
+      {"ipv6_tcp_from_loopback", from6("::1", kProtoTcp, tcp(40000, 80)), R::martian_source},
+      {"ipv6_udp_from_multicast", from6("ff02::fb", kProtoUdp, udp(5353, 53)), R::martian_source},
+      {"ipv6_tcp_from_ipv4_mapped", from6("::ffff:198.51.100.7", kProtoTcp, tcp(40000, 80)), R::martian_source},
       {"tcp_cut", v4(kProtoTcp, cut(tcp(40000, 80), 19)), R::l4_truncated},
       {"tcp_data_offset_4", with8(t4, 34 + 12, 0x40), R::tcp_bad_header},
       {"tcp_data_offset_0", with8(t4, 34 + 12, 0x00), R::tcp_bad_header},
@@ -319,6 +335,21 @@ std::vector<DropCase> drop_cases() {
       {"icmp6_inner_port_0", icmp6_error_quoting(quoted_tcp6(kVip6, kClient6, 80, 0)), R::l4_bad_port},
       {"icmp4_inner_is_fragment", icmp4_error_quoting(ipv4(kVip4, kClient4, kProtoTcp, payload(8), inner_fragment)), R::icmp_inner_unsupported},
   };
+}
+
+// Only those: the neighbours of each martian range parse, and so does ICMP
+// from a martian source (a neighbour solicitation from :: is how IPv6
+// duplicate address detection works; it goes to the kernel).
+TEST(MartianSource, OnlyTheListedRangesAndOnlyTcpUdp) {
+  for (std::string_view ok : {"1.0.0.0", "126.255.255.255", "128.0.0.0", "223.255.255.255", "240.0.0.1",
+                              "255.255.255.254", "10.0.0.1", "198.51.100.7"})
+    EXPECT_EQ(parse(from4(ok, kProtoTcp, tcp(40000, 80))).drop, DropReason::count_) << ok;
+  for (std::string_view ok : {"::2", "::fffe:c633:6407", "fe80::1", "fe00::1", "2001:db8::1", "::198.51.100.7"})
+    EXPECT_EQ(parse(from6(ok, kProtoTcp, tcp(40000, 80))).drop, DropReason::count_) << ok;
+  const ParseOutcome icmp = parse(from4("0.0.0.0", kProtoIcmp, icmp4(8, 0, {})));
+  EXPECT_EQ(icmp.drop, DropReason::count_);
+  EXPECT_EQ(icmp.packet.kind, PacketKind::icmp_other);
+  EXPECT_EQ(parse(from6("::", kProtoIcmp6, icmp6(135, 0, Bytes(20)))).drop, DropReason::count_);
 }
 
 class MalformedPacket : public ::testing::TestWithParam<DropCase> {};
