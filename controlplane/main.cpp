@@ -39,8 +39,9 @@ int main(int argc, char** argv) {
       ("log-level", po::value(&log_level)->default_value(log_level)->value_name("LEVEL"), "trace, debug, info, warn, error")
       ("check", po::bool_switch(&check_only), "validate the configuration and exit (0 valid, 2 not)")
       ("withdraw-on-exit", po::bool_switch(&withdraw_on_exit),
-       "withdraw our routes when stopped (default: leave them, so a restart does not flap them; "
-       "drain the node first for maintenance)");
+       "withdraw our routes when stopped (default: leave them, so a restart does not flap them: "
+       "the next start keeps them while its first health checks run, then withdraws what is not "
+       "served; drain the node first for maintenance)");
   try {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, desc), vm);

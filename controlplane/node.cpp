@@ -168,6 +168,7 @@ NodeStatus Node::status() const {
 
 void Node::step(uint64_t now) {
   std::lock_guard lock(mu_);
+  if (!started_) started_ = now;
   expire_registrations(now);
   const auto health = health_->snapshot();
   if (const int req = drain_request_.exchange(-1); req != -1 && (req == 1) != draining_) {
@@ -294,6 +295,16 @@ std::vector<PathSpec> Node::wanted_paths(uint32_t asn) const {
   return out;
 }
 
+// Long enough for every service's first checks to mark its backends up
+// (rise probes, the last one taking up to the timeout), and a second for
+// the loop to see it.
+bool Node::keeps_left_paths(uint64_t now) const {
+  uint64_t first_verdict_ms = 0;
+  for (const ServiceConfig& s : config_.services)
+    first_verdict_ms = std::max<uint64_t>(first_verdict_ms, s.check.rise * s.check.interval_ms + s.check.timeout_ms);
+  return started_ && now - *started_ < first_verdict_ms + 1000;
+}
+
 void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& health) {
   for (const ServiceConfig& s : config_.services) {
     RouteInputs in;
@@ -336,6 +347,11 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
       bool want = false;
       for (const PathSpec& w : wanted) want |= w.text() == p;
       if (want) continue;
+      if (keeps_left_paths(now)) {
+        if (!kept_left_paths_) spdlog::info("keeping {} (left by an earlier run) while the first checks run", p);
+        kept_left_paths_ = true;
+        continue;
+      }
       const auto slash = p.find('/');
       PathSpec stale{*IpAddress::parse(p.substr(0, slash)), static_cast<uint32_t>(std::stoul(p.substr(slash + 1))),
                      *(v6 ? config_.next_hop_v6 : config_.next_hop_v4), {}, {}, 0, *asn};

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -108,6 +109,13 @@ class Node {
   std::atomic<int> drain_request_{-1};  // -1 none, 0 undrain, 1 drain
   bool draining_ = false;
   uint64_t drain_started_ = 0;
+  // Paths an earlier run left in gobgpd are kept for a while after the
+  // start, until the first health checks can have found the services fine
+  // (keeps_left_paths): withdrawn at once, every restart (an upgrade) would
+  // flap every VIP, which is what leaving them at exit is for.
+  std::optional<uint64_t> started_;
+  bool kept_left_paths_ = false;  // said so in the log
+  bool keeps_left_paths(uint64_t now) const;
   uint64_t dataplane_generation_ = 0;
   mutable std::mutex status_mu_;
   NodeStatus status_;

@@ -357,6 +357,28 @@ def bad_reload_changes_nothing(lb):
 
 
 @controlplane_case
+def restart_keeps_the_routes_announced(lb):
+    # A stopped controlplane leaves its paths in gobgpd (no --withdraw-on-exit);
+    # restarted, it must not withdraw them while its first checks are under
+    # way: an upgrade would flap every VIP.
+    p = start_cp(lb, [service(quorum=2)])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    p.send(signal.SIGTERM)
+    assert p.wait(10) == 0
+    p = start_cp(lb, [service(quorum=2)])
+    assert stays(lb, VIP_P, ANNOUNCE_WITHIN + 2, present=True), \
+        f"the VIP left the router's table across a controlplane restart\n{lb.diag()}"
+    # Only for as long as the first checks take: restarted with the service
+    # below its quorum, the path left behind goes.
+    p.send(signal.SIGTERM)
+    assert p.wait(10) == 0
+    lb.stop_backend(2)
+    lb.stop_backend(3)
+    start_cp(lb, [service(quorum=2)])
+    until_routed(lb, VIP_P, RISE * INTERVAL + 0.3 + 1 + 3, present=False)
+
+
+@controlplane_case
 def sigterm_stops_it(lb):
     p = start_cp(lb, [service()])
     until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
