@@ -29,7 +29,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-import bench  # noqa: E402  (scenarios, pcaps and the two command lines)
+import bench  # noqa: E402  (scenarios, pcaps, memory and vdev arguments)
 
 # --fair-sched: without it the polling worker thread keeps valgrind's lock and
 # the main thread (statistics, signals) waits for minutes.
