@@ -326,7 +326,7 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
     publish_status(health, now, false, {});
     return log_once(last_gobgp_error_, error);
   }
-  publish_status(health, now, true, gobgp_.peers(error));
+  const auto peers = gobgp_.peers(error);
   const std::vector<PathSpec> wanted = wanted_paths(*asn);
   // What gobgpd holds now: a path we sent but it lost (restart) is sent again;
   // one of our prefixes it holds but we do not want (left by an earlier run)
@@ -335,9 +335,13 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
   for (const ServiceConfig& s : config_.services)
     ours.insert(s.spec.vip.to_string() + "/" + std::to_string(s.spec.vip.is_v4() ? 32 : 128));
   for (const CoverConfig& c : config_.covers) ours.insert(c.address.to_string() + "/" + std::to_string(c.length));
+  std::set<std::string> kept;
   for (bool v6 : {false, true}) {
     const auto rib = gobgp_.local_prefixes(v6, error);
-    if (!rib) return log_once(last_gobgp_error_, error);
+    if (!rib) {
+      publish_status(health, now, true, peers);
+      return log_once(last_gobgp_error_, error);
+    }
     for (auto it = sent_.begin(); it != sent_.end();) {
       if (it->second.prefix.is_v4() != v6 && !rib->count(it->first)) it = sent_.erase(it);
       else ++it;
@@ -348,8 +352,8 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
       for (const PathSpec& w : wanted) want |= w.text() == p;
       if (want) continue;
       if (keeps_left_paths(now)) {
-        if (!kept_left_paths_) spdlog::info("keeping {} (left by an earlier run) while the first checks run", p);
-        kept_left_paths_ = true;
+        if (!kept_.count(p)) spdlog::info("keeping {} (left by an earlier run) while the first checks run", p);
+        kept.insert(p);
         continue;
       }
       const auto slash = p.find('/');
@@ -358,6 +362,8 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
       if (gobgp_.withdraw(stale, error)) spdlog::info("withdrew {} left by an earlier run", p);
     }
   }
+  kept_ = std::move(kept);
+  publish_status(health, now, true, peers);  // after kept_: its routes say what BGP has
   bool failed = false;
   for (const PathSpec& w : wanted) {
     auto it = sent_.find(w.text());
@@ -455,6 +461,12 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
     for (uint32_t cm : c.communities) rs.communities.push_back(community_name(cm));
     st.routes.push_back(rs);
   }
+  // What sync_routes keeps from an earlier run is in BGP: say so.
+  for (RouteStatus& rs : st.routes)
+    if (!rs.announced && kept_.count(rs.prefix)) {
+      rs.announced = true;
+      rs.reason += "; kept from an earlier run while the first checks run";
+    }
   std::lock_guard lock(status_mu_);
   status_ = std::move(st);
 }

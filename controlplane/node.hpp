@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "config.hpp"
@@ -114,7 +115,7 @@ class Node {
   // (keeps_left_paths): withdrawn at once, every restart (an upgrade) would
   // flap every VIP, which is what leaving them at exit is for.
   std::optional<uint64_t> started_;
-  bool kept_left_paths_ = false;  // said so in the log
+  std::set<std::string> kept_;  // such prefixes, kept in the last pass
   bool keeps_left_paths(uint64_t now) const;
   uint64_t dataplane_generation_ = 0;
   mutable std::mutex status_mu_;
