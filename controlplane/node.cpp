@@ -61,7 +61,11 @@ Node::Node(ControlConfig config)
       dataplane_(dp::Dataplane::NewStub(
           grpc::CreateChannel("unix:" + config_.dataplane_socket, grpc::InsecureChannelCredentials()))),
       gobgp_(config_.gobgp_api) {
-  for (const ServiceConfig& s : config_.services) routes_.emplace(s.spec.name, ServiceRoute(s.quorum, s.hold_down_ms));
+  for (const ServiceConfig& s : config_.services) {
+    ServiceRoute r(s.quorum, s.hold_down_ms);
+    if (overlay_.withdrawn_routes.count(s.spec.name)) r.remember_withdrawal();
+    routes_.emplace(s.spec.name, r);
+  }
 }
 
 Node::~Node() = default;
@@ -315,8 +319,12 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
     in.node_draining = draining_;
     in.drain_expired = draining_ && now - drain_started_ >= config_.drain_wait_ms;
     ServiceRoute& r = routes_.at(s.spec.name);
-    if (r.update(now, in))
-      spdlog::info("route {} {}: {}", s.spec.vip.to_string(), r.announced() ? "announced" : "withdrawn", r.reason());
+    if (!r.update(now, in)) continue;
+    spdlog::info("route {} {}: {}", s.spec.vip.to_string(), r.announced() ? "announced" : "withdrawn", r.reason());
+    // Remembered in the state file, so a restart keeps the hold-down.
+    const bool changed = r.announced() ? overlay_.withdrawn_routes.erase(s.spec.name) > 0
+                                       : overlay_.withdrawn_routes.insert(s.spec.name).second;
+    if (changed && !persist(overlay_)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
   }
 
   std::string error;

@@ -66,6 +66,7 @@ std::string Overlay::to_json() const {
     j["registrations"].push_back(e);
   }
   j["next_registration"] = next_registration;
+  j["withdrawn_routes"] = withdrawn_routes;
   return j.dump(1);
 }
 
@@ -107,6 +108,8 @@ Overlay Overlay::from_json(const std::string& text) {
       o.registrations[e.at("id").get<std::string>()] = r;
     }
     o.next_registration = j.at("next_registration").get<uint64_t>();
+    if (j.contains("withdrawn_routes"))  // absent from files of earlier versions
+      for (const auto& n : j.at("withdrawn_routes")) o.withdrawn_routes.insert(n.get<std::string>());
     return o;
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(std::string("not an anylb state file: ") + e.what());

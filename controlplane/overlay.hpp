@@ -36,6 +36,10 @@ struct Overlay {
   std::set<BackendId> deleted_backends;
   std::map<std::string, Registration> registrations;  // by registration id
   uint64_t next_registration = 1;
+  // Not an API change, but what a restart must remember as well: the
+  // services whose route has been withdrawn, so that their hold-down holds
+  // after a restart too (ServiceRoute::remember_withdrawal).
+  std::set<std::string> withdrawn_routes;
 
   std::string to_json() const;
   static Overlay from_json(const std::string& text);  // throws std::runtime_error

@@ -39,6 +39,11 @@ class ServiceRoute {
 
   // Feeds the current inputs; returns true when the announcement changed.
   bool update(uint64_t now_ms, const RouteInputs& in);
+  // The route was withdrawn by an earlier run (when does not matter): it
+  // comes back only after a hold-down, as after a withdrawal of this run.
+  void remember_withdrawal() {
+    if (!announced()) withdrawn_at_ = 0;
+  }
 
   Announcement state() const { return state_; }
   bool announced() const { return state_ != Announcement::withdrawn; }

@@ -384,6 +384,35 @@ def restart_keeps_the_routes_announced(lb):
 
 
 @controlplane_case
+def hold_down_holds_across_a_restart(lb):
+    # Withdrawn, then restarted with the backends back: the state file says
+    # the route was withdrawn, so the hold-down runs as it would have.
+    p = start_cp_api(lb, [service(quorum=2)])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    lb.stop_backend(2)
+    lb.stop_backend(3)
+    until_routed(lb, VIP_P, WITHDRAW_WITHIN + 2, present=False)
+    p.send(signal.SIGTERM)
+    assert p.wait(10) == 0
+    lb.start_backend(2)
+    lb.start_backend(3)
+    start_cp_api(lb, [service(quorum=2)], fresh=False)
+    t_start = time.monotonic()
+    t = until_routed(lb, VIP_P, ANNOUNCE_WITHIN + HOLD_DOWN)
+    assert t - t_start >= HOLD_DOWN, f"re-announced {t - t_start:.1f}s after a restart, inside the hold-down"
+    # Announced again, it is forgotten: the next restart announces at once.
+    p = lb.procs["controlplane"]
+    p.send(signal.SIGTERM)
+    assert p.wait(10) == 0
+    lb.clear_local_paths()
+    L.wait_until(lambda: VIP_P not in lb.router_routes(), 10, what="router table empty", diag=lb.diag)
+    start_cp_api(lb, [service(quorum=2)], fresh=False)
+    t_start = time.monotonic()
+    t = until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    assert t - t_start < HOLD_DOWN, f"announced only {t - t_start:.1f}s after a restart with no withdrawal to hold"
+
+
+@controlplane_case
 def sigterm_stops_it(lb):
     p = start_cp(lb, [service()])
     until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
@@ -468,8 +497,11 @@ CTL = ARGS[2] if len(ARGS) > 2 else os.path.join(REPO, "build", "grpc", "anylbct
 DRAIN_WAIT = 3
 
 
-def start_cp_api(lb, services, state_file=True):
-    """A controlplane with its API socket, state file and metrics in the lab."""
+def start_cp_api(lb, services, state_file=True, fresh=True):
+    """A controlplane with its API socket, state file (emptied first unless
+    not `fresh`: an earlier case's would carry over) and metrics in the lab."""
+    if state_file and fresh and os.path.exists(lb.path("cp-state.json")):
+        os.unlink(lb.path("cp-state.json"))
     extra = {"api": {"socket": lb.path("cp.sock")}, "metrics": {"listen": "127.0.0.1:19100"}}
     L.write_controlplane_config(lb.path("cp.yaml"), services, dataplane_socket=lb.path("dataplane.sock"), extra=extra)
     if state_file:  # node keys go under node: (write_controlplane_config has no knob for them)
@@ -501,8 +533,6 @@ def dp_backend_state(lb, address):
 
 @controlplane_case
 def api_changes_reach_dataplane_and_routes_and_persist(lb):
-    if os.path.exists(lb.path("cp-state.json")):
-        os.unlink(lb.path("cp-state.json"))
     start_cp_api(lb, [service(quorum=2)])
     until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
     show = ctl(lb, "service", "show", "web")
@@ -516,7 +546,7 @@ def api_changes_reach_dataplane_and_routes_and_persist(lb):
     assert not routes[VIP_P]["announced"] and "below quorum" in routes[VIP_P]["reason"], routes
     # Restarted, the controlplane keeps what the API changed.
     lb.stop("controlplane")
-    start_cp_api(lb, [service(quorum=2)])
+    start_cp_api(lb, [service(quorum=2)], fresh=False)
     time.sleep(2)
     admin = {b["address"]: b["admin_state"] for b in ctl(lb, "service", "show", "web")["backends"]}
     assert admin[L.backend_addr(2)] == "disabled" and admin[L.backend_addr(3)] == "draining", admin

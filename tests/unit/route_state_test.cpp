@@ -33,6 +33,18 @@ TEST(ServiceRoute, AnnouncedOnlyWithQuorum) {
   EXPECT_FALSE(r.announced());
 }
 
+// A withdrawal an earlier run made (the state file) holds as one of this run.
+TEST(ServiceRoute, RememberedWithdrawalHoldsDown) {
+  ServiceRoute r({1, 0}, 5000);
+  r.remember_withdrawal();
+  EXPECT_FALSE(r.update(1000, healthy(1, 1)));
+  EXPECT_EQ(r.hold_down_remaining(1000), 5000u);
+  EXPECT_FALSE(r.update(5999, healthy(1, 1)));
+  EXPECT_TRUE(r.update(6000, healthy(1, 1)));
+  ServiceRoute fresh({1, 0}, 5000);
+  EXPECT_TRUE(fresh.update(1000, healthy(1, 1)));  // nothing remembered: at once
+}
+
 TEST(ServiceRoute, NoBackendsNeverAnnounces) {
   ServiceRoute r({0, 50}, 0);
   r.update(0, healthy(0, 0));
