@@ -77,7 +77,7 @@ struct ControlConfig {
   std::string api_socket = "/run/anylb/controlplane.sock";  // anylb.v1 for anylbctl; empty: none
   std::string api_tcp;              // optional explicit "ADDRESS:PORT" for anylb.v1 over TCP
   std::string metrics_listen;       // optional "ADDRESS:PORT" for Prometheus /metrics
-  std::string state_file;           // where API changes persist (JSON); empty: they do not
+  std::string state_file;           // where API changes and withdrawn routes persist (JSON); empty: they do not
   std::vector<ServiceConfig> services;
   std::vector<CoverConfig> covers;
 };
