@@ -61,11 +61,16 @@ Node::Node(ControlConfig config)
       dataplane_(dp::Dataplane::NewStub(
           grpc::CreateChannel("unix:" + config_.dataplane_socket, grpc::InsecureChannelCredentials()))),
       gobgp_(config_.gobgp_api) {
-  for (const ServiceConfig& s : config_.services) {
-    ServiceRoute r(s.quorum, s.hold_down_ms);
-    if (overlay_.withdrawn_routes.count(s.spec.name)) r.remember_withdrawal();
-    routes_.emplace(s.spec.name, r);
-  }
+  for (const ServiceConfig& s : config_.services) routes_.emplace(s.spec.name, new_route(s));
+  std::erase_if(overlay_.withdrawn_routes, [&](const std::string& n) { return !routes_.count(n); });
+}
+
+// A service's route state from scratch: withdrawn before (the state file
+// says so) means a hold-down first, as after a withdrawal of this run.
+ServiceRoute Node::new_route(const ServiceConfig& s) const {
+  ServiceRoute r(s.quorum, s.hold_down_ms);
+  if (overlay_.withdrawn_routes.count(s.spec.name)) r.remember_withdrawal();
+  return r;
 }
 
 Node::~Node() = default;
@@ -118,12 +123,13 @@ void Node::apply(ControlConfig next) {
         old->hold_down_ms == s.hold_down_ms && old->spec.vip == s.spec.vip)
       routes.emplace(s.spec.name, routes_.at(s.spec.name));
     else
-      routes.emplace(s.spec.name, ServiceRoute(s.quorum, s.hold_down_ms));
+      routes.emplace(s.spec.name, new_route(s));
   }
   health_.reset();  // stops the old probes before the new ones start
   config_ = std::move(next);
   health_ = std::make_unique<HealthChecker>(config_, carried);
   routes_ = std::move(routes);
+  std::erase_if(overlay_.withdrawn_routes, [&](const std::string& n) { return !routes_.count(n); });  // gone services
 }
 
 bool Node::backend_draining(const std::string& service, const BackendConfig& b) const {

@@ -117,6 +117,7 @@ class Node {
   std::optional<uint64_t> started_;
   std::set<std::string> kept_;  // such prefixes, kept in the last pass
   bool keeps_left_paths(uint64_t now) const;
+  ServiceRoute new_route(const ServiceConfig& s) const;
   uint64_t dataplane_generation_ = 0;
   mutable std::mutex status_mu_;
   NodeStatus status_;
