@@ -37,6 +37,7 @@ struct alignas(64) LcoreCounters {
   RelaxedCounter fragments_hashed;
   RelaxedCounter icmp_errors_forwarded;
   RelaxedCounter icmp_too_big_sent;  // our own errors for packets too big to encapsulate
+  RelaxedCounter outer_fragments_sent;  // encapsulated packets without DF, sent as outer IPv4 fragments
   RelaxedCounter flows_repinned;  // a flow whose backend went down, moved on its next packet
   std::vector<EndpointCounters> services;  // by service id; sized once, never resized
   std::vector<EndpointCounters> backends;  // by backend id

@@ -24,7 +24,8 @@ RewriteResult encapsulate(FrameBuffer f, const ParsedPacket& p, const EncapParam
   const uint32_t extra = encap_overhead(outer_v4, e.gue_port != 0);
   if (extra > f.headroom) return fail(DropReason::encap_no_headroom);
   const uint32_t outer_total = extra + p.l3_length;
-  if (outer_total > e.mtu) return fail(DropReason::encap_too_big);
+  const bool fragment = outer_total > e.mtu;
+  if (fragment && (!outer_v4 || p.dont_fragment)) return fail(DropReason::encap_too_big);
 
   std::byte* start = f.data - extra;
   std::memmove(start, f.data, p.l3_offset);  // Ethernet header and VLAN tag
@@ -38,7 +39,7 @@ RewriteResult encapsulate(FrameBuffer f, const ParsedPacket& p, const EncapParam
     ip[0] = std::byte{0x45};
     ip[1] = static_cast<std::byte>(p.tos);
     store_be16(ip + 2, static_cast<uint16_t>(outer_total));
-    store_be16(ip + 4, 0);
+    store_be16(ip + 4, e.ipv4_id);
     store_be16(ip + 6, p.dont_fragment ? 0x4000 : 0);
     ip[8] = static_cast<std::byte>(kOuterTtl);
     ip[9] = static_cast<std::byte>(outer_proto);
@@ -71,7 +72,7 @@ RewriteResult encapsulate(FrameBuffer f, const ParsedPacket& p, const EncapParam
       store_be16(udp + 6, c == 0 ? 0xffff : c);
     }
   }
-  return RewriteResult{extra, p.l3_offset + outer_total, DropReason::count_};
+  return RewriteResult{extra, p.l3_offset + outer_total, DropReason::count_, fragment};
 }
 
 }  // namespace anylb

@@ -25,6 +25,7 @@ struct RewriteResult {
   uint32_t prepended = 0;  // data moved back by this many bytes
   uint32_t len = 0;        // new frame length
   DropReason drop = DropReason::count_;
+  bool fragment = false;   // longer than the MTU: to be sent as outer IPv4 fragments (fragment.hpp)
 };
 
 // Destination and source MAC of a frame.
@@ -53,11 +54,14 @@ struct EncapParams {
   uint16_t gue_port = 0;          // 0: plain IP-in-IP; else GUE (variant 1) to this UDP port
   uint64_t flow_hash = 0;         // picks the GUE source port and IPv6 flow label
   uint32_t mtu = 1500;            // largest IP packet the port may send
+  uint16_t ipv4_id = 0;           // the outer IPv4 header's identification (fragments are told apart by it)
 };
 
 // Wraps the IP packet (l3_offset .. l3_offset + l3_length) in an outer IPv4 or
 // IPv6 header of the backend's family, keeping the Ethernet header and any
-// VLAN tag. Trailing Ethernet padding is dropped.
+// VLAN tag. Trailing Ethernet padding is dropped. Longer than the MTU: an
+// IPv4 outer packet whose inner one has no DF is built whole and marked to
+// be fragmented; anything else is encap_too_big.
 RewriteResult encapsulate(FrameBuffer f, const ParsedPacket& p, const EncapParams& e);
 
 }  // namespace anylb

@@ -190,6 +190,7 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
   const ServiceSpec& svc = st.services[service_id].spec;
   const BackendEntry& b = st.backends[backend_id];
   RewriteResult r;
+  Action action = Action::forward;
   if (svc.mode == ForwardingMode::l2_dsr) {
     r = rewrite_l2_dsr(f, b.mac, port.mac);
   } else {
@@ -199,8 +200,10 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
                   port.mac,
                   static_cast<uint16_t>(svc.mode == ForwardingMode::gue ? svc.gue_port : 0),
                   hash,
-                  port.mtu};
+                  port.mtu,
+                  ipv4_id_++};
     r = encapsulate(f, p, e);
+    if (r.fragment) action = Action::forward_fragments;
   }
   if (r.drop == DropReason::encap_too_big)
     return too_big(port, now, f, p, encap_overhead(b.address.is_v4(), svc.mode == ForwardingMode::gue));
@@ -211,11 +214,14 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
   EndpointCounters& bc = counters_.backends[backend_id];
   bc.packets.add();
   bc.bytes.add(r.len);
-  return Verdict{Action::forward, DropReason::count_, r.prepended, r.len, backend_id};
+  return Verdict{action, DropReason::count_, r.prepended, r.len, backend_id};
 }
 
 Pipeline::Pipeline(FlowTable& flows, LcoreCounters& counters, FlowTimeouts timeouts)
     : flows_(flows), counters_(counters), timeouts_(timeouts) {
+  // Lcores start their identifications apart, so that fragments two lcores
+  // send to one backend at once rarely share one.
+  ipv4_id_ = static_cast<uint16_t>(reinterpret_cast<uintptr_t>(this) >> 7);
   for (uint32_t f = 0; f <= kTimeoutFlags; ++f)
     tcp_timeouts_[f] = (f & (kTcpFin | kTcpRst)) != 0          ? timeouts.tcp_closing_ms
                        : (f & (kTcpSyn | kTcpAck)) == kTcpSyn ? timeouts.tcp_syn_ms  // half-open

@@ -35,7 +35,9 @@ struct PortContext {
 };
 
 // reply: back out of the port the packet came in on (an ICMP error we made).
-enum class Action : uint8_t { forward, exception, drop, reply };
+// forward_fragments: forward as outer IPv4 fragments of at most the port's
+// MTU (fragment.hpp).
+enum class Action : uint8_t { forward, exception, drop, reply, forward_fragments };
 
 struct Verdict {
   Action action = Action::drop;
@@ -81,6 +83,7 @@ class Pipeline {
   // an amplifier); else the drop.
   Verdict too_big(const PortContext& port, FlowClock now, FrameBuffer f, const ParsedPacket& p, uint32_t overhead);
   static constexpr uint32_t kTooBigPerMs = 8;
+  uint16_t ipv4_id_ = 0;  // the next outer IPv4 identification, per lcore
   FlowClock too_big_window_ = 0;
   uint32_t too_big_in_window_ = 0;
 

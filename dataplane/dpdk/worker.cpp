@@ -1,5 +1,7 @@
 #include "worker.hpp"
 
+#include "fragment.hpp"
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -42,6 +44,32 @@ void apply_rewrite(rte_mbuf* m, const Verdict& v) {
   if (v.len < m->pkt_len) {
     rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - v.len));
   }
+}
+
+// A frame longer than the MTU, whose outer IPv4 packet may be fragmented
+// (Action::forward_fragments): the others first, into new mbufs from the
+// frame's pool, then the frame itself cut to the first; all buffered for
+// `port`. An mbuf short is a counted drop of the whole packet.
+void push_fragments(rte_mbuf* m, uint32_t mtu, uint16_t port, uint16_t queue, TxBuffer& tx, PortCounters& pc,
+                    LcoreCounters& c) {
+  std::byte* frame = rte_pktmbuf_mtod(m, std::byte*);
+  const Ipv4Fragments plan = plan_ipv4_fragments(frame, m->data_len, mtu);
+  rte_mbuf* rest[kMaxFragments];
+  if (plan.count < 2 || plan.count > kMaxFragments + 1 || m->nb_segs != 1 ||
+      rte_pktmbuf_alloc_bulk(m->pool, rest, plan.count - 1) != 0) {
+    c.drop(DropReason::encap_too_big);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  for (uint32_t k = 1; k < plan.count; ++k) {
+    auto* out = reinterpret_cast<std::byte*>(rte_pktmbuf_append(rest[k - 1], static_cast<uint16_t>(plan.frame_len(k))));
+    write_ipv4_fragment(frame, plan, k, out);
+  }
+  cut_first_ipv4_fragment(frame, plan);
+  rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - plan.frame_len(0)));
+  c.outer_fragments_sent.add(plan.count);
+  push(m, port, queue, tx, pc, c);
+  for (uint32_t k = 1; k < plan.count; ++k) push(rest[k - 1], port, queue, tx, pc, c);
 }
 
 }  // namespace
@@ -114,6 +142,10 @@ int worker_main(void* arg) {
               break;
             }
             push(rx[i], cfg.exception[pi].port_id, queue, to_kernel[pi], unused, counters);
+            break;
+          case Action::forward_fragments:
+            apply_rewrite(rx[i], verdicts[i]);
+            push_fragments(rx[i], cfg.mtu, cfg.ports[out].port_id, queue, tx[out], counters.ports[out], counters);
             break;
           case Action::reply:  // our ICMP error: back where the packet came from
             apply_rewrite(rx[i], verdicts[i]);

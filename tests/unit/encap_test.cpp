@@ -9,6 +9,7 @@
 
 #include "checksum.hpp"
 #include "encap.hpp"
+#include "fragment.hpp"
 #include "frame_builder.hpp"
 #include "hash.hpp"
 #include "packet_parser.hpp"
@@ -285,6 +286,68 @@ TEST(Encap, TooBigForTheMtuIsDropped) {
     const RewriteResult r = encapsulate(buf.frame(), parsed(in), params(kBackendV6, 6080, 1500));
     EXPECT_EQ(r.drop, inner_len == 1452 ? DropReason::count_ : DropReason::encap_too_big) << inner_len;
   }
+}
+
+// Without DF, a packet too big once encapsulated is built whole and marked
+// for outer fragmentation; its fragments (fragment.hpp) carry the outer
+// payload in 8-byte-aligned slices that fit the MTU, with valid headers.
+TEST(Encap, TooBigWithoutDontFragmentLeavesAsOuterFragments) {
+  Ipv4Fields no_df;
+  no_df.flags_fragment = 0;
+  for (const bool vlan : {false, true}) {
+    const Bytes inner = ipv4(kClient4, kVip4, kProtoUdp, udp(40000, 53, payload(1500 - 28)), no_df);
+    const Bytes in = (vlan ? ethernet(kEtherTypeIpv4, 100) : ethernet(kEtherTypeIpv4)) + inner;
+    Buffer buf(in, 128);
+    EncapParams e = params(kBackendV4, 0, 1500);
+    e.ipv4_id = 0x4242;
+    const RewriteResult r = encapsulate(buf.frame(), parsed(in), e);
+    ASSERT_EQ(r.drop, DropReason::count_);
+    ASSERT_TRUE(r.fragment);
+    const Bytes whole = buf.result(r);
+    const std::size_t l3 = vlan ? 18 : 14;
+    ASSERT_EQ(whole.size(), l3 + 20 + 1500);
+    EXPECT_EQ(get16(whole, l3 + 4), 0x4242) << "identification";
+
+    Bytes frame = whole;
+    const Ipv4Fragments plan = plan_ipv4_fragments(frame.data(), static_cast<uint32_t>(frame.size()), 1500);
+    ASSERT_EQ(plan.count, 2u);
+    std::vector<Bytes> fragments(plan.count);
+    for (uint32_t k = 1; k < plan.count; ++k) {
+      fragments[k].resize(plan.frame_len(k));
+      write_ipv4_fragment(frame.data(), plan, k, fragments[k].data());
+    }
+    cut_first_ipv4_fragment(frame.data(), plan);
+    frame.resize(plan.frame_len(0));
+    fragments[0] = frame;
+    Bytes payload_again;
+    for (uint32_t k = 0; k < plan.count; ++k) {
+      const Bytes& f = fragments[k];
+      EXPECT_EQ(slice(f, 0, l3), slice(whole, 0, l3)) << "Ethernet header, fragment " << k;
+      const Bytes h = slice(f, l3, 20);
+      EXPECT_LE(get16(h, 2), 1500u);
+      EXPECT_EQ(get16(h, 2), f.size() - l3);
+      EXPECT_EQ(internet_checksum(h), 0) << "fragment " << k;
+      EXPECT_EQ(get16(h, 4), 0x4242);
+      EXPECT_EQ(get16(h, 6) & 0x1fff, payload_again.size() / 8) << "offset";
+      EXPECT_EQ((get16(h, 6) & 0x2000) != 0, k + 1 < plan.count) << "MF on all but the last";
+      EXPECT_EQ(slice(h, 12, 8), slice(whole, l3 + 12, 8)) << "addresses";
+      const Bytes piece = slice(f, l3 + 20, f.size() - l3 - 20);
+      if (k + 1 < plan.count) {
+        EXPECT_EQ(piece.size() % 8, 0u);
+      }
+      payload_again = payload_again + piece;
+    }
+    EXPECT_EQ(payload_again, inner) << "the outer payload, the inner packet, comes back whole";
+  }
+  // Over IPv6, or with DF, it is still encap_too_big.
+  const Bytes v4_in_v6 = ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoUdp, udp(40000, 53, payload(1500 - 28)), no_df);
+  Buffer buf6(v4_in_v6, 128);
+  EXPECT_EQ(encapsulate(buf6.frame(), parsed(v4_in_v6), params(kBackendV6, 0, 1500)).drop, DropReason::encap_too_big);
+  // A frame that fits, or carries DF, is no plan at all.
+  const Bytes fits = ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoUdp, udp(40000, 53, payload(100)), no_df);
+  EXPECT_EQ(plan_ipv4_fragments(fits.data(), static_cast<uint32_t>(fits.size()), 1500).count, 0u);
+  const Bytes df = ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoUdp, udp(40000, 53, payload(1500)));
+  EXPECT_EQ(plan_ipv4_fragments(df.data(), static_cast<uint32_t>(df.size()), 1500).count, 0u);
 }
 
 TEST(Checksum, Rfc1071Example) {
