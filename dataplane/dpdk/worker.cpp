@@ -61,6 +61,14 @@ void push_fragments(rte_mbuf* m, uint32_t mtu, uint16_t port, uint16_t queue, Tx
     rte_pktmbuf_free(m);
     return;
   }
+  // Each fragment is shorter than the frame, from the same pool: this holds;
+  // checked all the same (fragment 1 is the longest of the new ones).
+  if (plan.frame_len(1) > rte_pktmbuf_tailroom(rest[0])) {
+    for (uint32_t k = 1; k < plan.count; ++k) rte_pktmbuf_free(rest[k - 1]);
+    c.drop(DropReason::encap_too_big);
+    rte_pktmbuf_free(m);
+    return;
+  }
   for (uint32_t k = 1; k < plan.count; ++k) {
     auto* out = reinterpret_cast<std::byte*>(rte_pktmbuf_append(rest[k - 1], static_cast<uint16_t>(plan.frame_len(k))));
     write_ipv4_fragment(frame, plan, k, out);
