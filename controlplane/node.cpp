@@ -23,6 +23,9 @@ void deadline(grpc::ClientContext& ctx, int ms) {
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(ms));
 }
 
+// A VIP's host route as gobgpd and the status name it: "203.0.113.10/32".
+std::string host_prefix(const IpAddress& vip) { return vip.to_string() + (vip.is_v4() ? "/32" : "/128"); }
+
 // Logs a failure once, not on every pass while it lasts.
 void log_once(std::string& last, const std::string& now) {
   if (now != last && !now.empty()) spdlog::warn("{}", now);
@@ -347,7 +350,7 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
   // is withdrawn.
   std::set<std::string> ours;
   for (const ServiceConfig& s : config_.services)
-    ours.insert(s.spec.vip.to_string() + "/" + std::to_string(s.spec.vip.is_v4() ? 32 : 128));
+    ours.insert(host_prefix(s.spec.vip));
   for (const CoverConfig& c : config_.covers) ours.insert(c.address.to_string() + "/" + std::to_string(c.length));
   std::set<std::string> kept;
   for (bool v6 : {false, true}) {
@@ -410,7 +413,7 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
     const ServiceRoute& r = routes_.at(s.spec.name);
     announced[s.spec.name] = r.announced();
     RouteStatus rs;
-    rs.prefix = s.spec.vip.to_string() + (s.spec.vip.is_v4() ? "/32" : "/128");
+    rs.prefix = host_prefix(s.spec.vip);
     rs.service = s.spec.name;
     rs.announced = r.announced();
     rs.draining = r.state() == Announcement::draining;
@@ -444,9 +447,8 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
   // when another service on its VIP decides it.
   for (RouteStatus& rs : st.routes) {
     const std::string& vip = rs.prefix;
-    const auto first = std::find_if(config_.services.begin(), config_.services.end(), [&](const ServiceConfig& s) {
-      return s.spec.vip.to_string() + (s.spec.vip.is_v4() ? "/32" : "/128") == vip;
-    });
+    const auto first = std::find_if(config_.services.begin(), config_.services.end(),
+                                    [&](const ServiceConfig& s) { return host_prefix(s.spec.vip) == vip; });
     const bool any = first->vip_policy == CoverPolicy::any;
     for (const RouteStatus& other : st.routes) {
       if (other.prefix != vip || other.service == rs.service || other.announced == rs.announced) continue;
