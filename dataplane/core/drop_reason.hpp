@@ -25,7 +25,7 @@ enum class DropReason : uint8_t {
   tcp_bad_header,
   udp_bad_length,
   l4_bad_port,             // port 0
-  martian_source,          // TCP/UDP from an address no host sends from (is_martian_source)
+  martian_source,          // TCP/UDP from an address no host sends from (is_martian_ipv4_source, ...)
   icmp_inner_truncated,
   icmp_inner_unsupported,  // inner packet not TCP/UDP, or of the other family
   icmp_inner_mismatch,     // outer destination is not the inner source

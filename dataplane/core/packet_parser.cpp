@@ -72,7 +72,9 @@ Ipv6Chain walk_ipv6_chain(const std::byte* ip, std::size_t len, DropReason trunc
   }
 }
 
-bool is_martian_source(const ParsedPacket& p) {
+// A TCP or UDP packet (or fragment) from a martian source: dropped.
+bool martian_flow(const ParsedPacket& p, uint8_t proto) {
+  if (proto != kProtoTcp && proto != kProtoUdp) return false;  // ICMP passes: DAD sends from ::
   return p.family == IpFamily::v4 ? is_martian_ipv4_source(p.key.src.data()) : is_martian_ipv6_source(p.key.src.data());
 }
 
@@ -134,7 +136,7 @@ DropReason parse_l4(ParsedPacket& p, const std::byte* ip, std::size_t l4, std::s
     p.key.src_port = load_be16(h);
     p.key.dst_port = load_be16(h + 2);
     if (p.key.src_port == 0 || p.key.dst_port == 0) return drop(DropReason::l4_bad_port);
-    if (is_martian_source(p)) return drop(DropReason::martian_source);
+    if (martian_flow(p, proto)) return drop(DropReason::martian_source);
     p.kind = PacketKind::flow;
     return kOk;
   }
@@ -178,7 +180,7 @@ DropReason parse_ipv4(ParsedPacket& p, const std::byte* ip, std::size_t avail) {
   std::memcpy(p.key.dst.data(), ip + 16, 4);
   uint8_t proto = load_u8(ip + 9);
   if ((frag & 0x3fff) != 0) {  // MF set or offset non-zero
-    if ((proto == kProtoTcp || proto == kProtoUdp) && is_martian_source(p)) return drop(DropReason::martian_source);
+    if (martian_flow(p, proto)) return drop(DropReason::martian_source);
     p.key.proto = proto;
     p.kind = PacketKind::fragment;
     return kOk;
@@ -204,7 +206,7 @@ DropReason parse_ipv6(ParsedPacket& p, const std::byte* ip, std::size_t avail) {
   Ipv6Chain c = walk_ipv6_chain(ip, total, DropReason::ipv6_truncated);
   if (c.drop != DropReason::count_) return drop(c.drop);
   if (c.fragment) {
-    if ((c.proto == kProtoTcp || c.proto == kProtoUdp) && is_martian_source(p)) return drop(DropReason::martian_source);
+    if (martian_flow(p, c.proto)) return drop(DropReason::martian_source);
     p.key.proto = c.proto;
     p.kind = PacketKind::fragment;
     return kOk;
