@@ -54,17 +54,12 @@ void push_fragments(rte_mbuf* m, uint32_t mtu, uint16_t port, uint16_t queue, Tx
                     LcoreCounters& c) {
   std::byte* frame = rte_pktmbuf_mtod(m, std::byte*);
   const Ipv4Fragments plan = plan_ipv4_fragments(frame, m->data_len, mtu);
+  // Fragment 1 is the longest of the new ones: it must fit a fresh mbuf's
+  // room (the frame itself may use part of its headroom).
+  const uint32_t fresh_room = rte_pktmbuf_data_room_size(m->pool) - RTE_PKTMBUF_HEADROOM;
   rte_mbuf* rest[kMaxFragments];
-  if (plan.count < 2 || plan.count > kMaxFragments + 1 || m->nb_segs != 1 ||
+  if (plan.count < 2 || plan.count > kMaxFragments + 1 || m->nb_segs != 1 || plan.frame_len(1) > fresh_room ||
       rte_pktmbuf_alloc_bulk(m->pool, rest, plan.count - 1) != 0) {
-    c.drop(DropReason::encap_too_big);
-    rte_pktmbuf_free(m);
-    return;
-  }
-  // Each fragment is shorter than the frame, from the same pool: this holds;
-  // checked all the same (fragment 1 is the longest of the new ones).
-  if (plan.frame_len(1) > rte_pktmbuf_tailroom(rest[0])) {
-    for (uint32_t k = 1; k < plan.count; ++k) rte_pktmbuf_free(rest[k - 1]);
     c.drop(DropReason::encap_too_big);
     rte_pktmbuf_free(m);
     return;
