@@ -168,6 +168,18 @@ def stays(lb, prefix, seconds, present):
     return L.holds_for(lambda: (prefix in lb.router_routes()) == present, seconds)
 
 
+def stop_by_sigterm(p):
+    """Stops a controlplane as an operator does; it must exit 0."""
+    p.send(signal.SIGTERM)
+    rc = p.wait(10)
+    assert rc == 0, f"exit {rc} after SIGTERM:\n{p.log()}"
+
+
+def route_of(lb, service_name):
+    """The controlplane's route status of one service (anylbctl routes)."""
+    return next(r for r in ctl(lb, "routes") if r["service"] == service_name)
+
+
 ANNOUNCE_WITHIN = RISE * INTERVAL + 5  # first checks, then BGP
 WITHDRAW_WITHIN = FALL * INTERVAL + 3  # the bound the controlplane promises
 
@@ -363,20 +375,18 @@ def restart_keeps_the_routes_announced(lb):
     # way: an upgrade would flap every VIP.
     p = start_cp(lb, [service(quorum=2)])
     until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
-    p.send(signal.SIGTERM)
-    assert p.wait(10) == 0
+    stop_by_sigterm(p)
     p = start_cp_api(lb, [service(quorum=2)], state_file=False)
     # Its routes say announced from the first answer on, as the router has it.
     for _ in range(20):
-        web = next(r for r in ctl(lb, "routes") if r["service"] == "web")
+        web = route_of(lb, "web")
         assert web["announced"], f"restarted, the controlplane reports the VIP withdrawn: {web}"
         time.sleep(0.1)
     assert stays(lb, VIP_P, ANNOUNCE_WITHIN, present=True), \
         f"the VIP left the router's table across a controlplane restart\n{lb.diag()}"
     # Only for as long as the first checks take: restarted with the service
     # below its quorum, the path left behind goes.
-    p.send(signal.SIGTERM)
-    assert p.wait(10) == 0
+    stop_by_sigterm(p)
     lb.stop_backend(2)
     lb.stop_backend(3)
     start_cp(lb, [service(quorum=2)])
@@ -392,8 +402,7 @@ def hold_down_holds_across_a_restart(lb):
     lb.stop_backend(2)
     lb.stop_backend(3)
     until_routed(lb, VIP_P, WITHDRAW_WITHIN + 2, present=False)
-    p.send(signal.SIGTERM)
-    assert p.wait(10) == 0
+    stop_by_sigterm(p)
     lb.start_backend(2)
     lb.start_backend(3)
     start_cp_api(lb, [service(quorum=2)], fresh=False)
@@ -402,8 +411,7 @@ def hold_down_holds_across_a_restart(lb):
     assert t - t_start >= HOLD_DOWN, f"re-announced {t - t_start:.1f}s after a restart, inside the hold-down"
     # Announced again, it is forgotten: the next restart announces at once.
     p = lb.procs["controlplane"]
-    p.send(signal.SIGTERM)
-    assert p.wait(10) == 0
+    stop_by_sigterm(p)
     lb.clear_local_paths()
     L.wait_until(lambda: VIP_P not in lb.router_routes(), 10, what="router table empty", diag=lb.diag)
     start_cp_api(lb, [service(quorum=2)], fresh=False)
@@ -416,9 +424,7 @@ def hold_down_holds_across_a_restart(lb):
 def sigterm_stops_it(lb):
     p = start_cp(lb, [service()])
     until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
-    p.send(signal.SIGTERM)
-    rc = p.wait(10)
-    assert rc == 0, f"exit {rc} after SIGTERM:\n{p.log()}"
+    stop_by_sigterm(p)
 
 
 @controlplane_case
@@ -467,25 +473,22 @@ def shared_vip_follows_its_vip_policy(lb):
         for s in (web, alt):
             s["vip_policy"] = policy
         return [web, alt]
-    extra = {"api": {"socket": lb.path("cp.sock")}}
-    cfg, sock = lb.path("cp.yaml"), lb.path("dataplane.sock")
-    L.write_controlplane_config(cfg, services("all"), dataplane_socket=sock, extra=extra)
-    p = lb.start_controlplane(CP, cfg)
+    p = start_cp_api(lb, services("all"), state_file=False)
     until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
     assert lb.router_communities(VIP_P) == {L.NO_EXPORT, "65000:100", "65000:200"}, lb.router_route_detail(VIP_P)
     # "all" (RFC 4786 4.8.2): alt below its quorum takes the VIP away, and
     # web's traffic with it; the routes say why.
     lb.stop_backend(3)
     until_routed(lb, VIP_P, WITHDRAW_WITHIN + 2, present=False)
-    web = next(r for r in ctl(lb, "routes") if r["service"] == "web")
+    web = route_of(lb, "web")
     assert not web["announced"] and "'alt' on the same VIP" in web["reason"], web
     # "any" (4.8.3), reloaded: the VIP comes back on web alone, with only
     # web's communities, and goes when web falls too.
-    L.write_controlplane_config(cfg, services("any"), dataplane_socket=sock, extra=extra)
+    write_cp_api_config(lb, services("any"), state_file=False)
     p.send(signal.SIGHUP)
     until_routed(lb, VIP_P, 10)
     assert lb.router_communities(VIP_P) == {L.NO_EXPORT, "65000:100"}, lb.router_route_detail(VIP_P)
-    alt = next(r for r in ctl(lb, "routes") if r["service"] == "alt")
+    alt = route_of(lb, "alt")
     assert alt["announced"] and "'web' on the same VIP" in alt["reason"], alt
     lb.stop_backend(2)
     until_routed(lb, VIP_P, WITHDRAW_WITHIN + 2, present=False)
@@ -502,6 +505,14 @@ def start_cp_api(lb, services, state_file=True, fresh=True):
     not `fresh`: an earlier case's would carry over) and metrics in the lab."""
     if state_file and fresh and os.path.exists(lb.path("cp-state.json")):
         os.unlink(lb.path("cp-state.json"))
+    write_cp_api_config(lb, services, state_file)
+    p = lb.start_controlplane(CP, lb.path("cp.yaml"))
+    L.wait_until(lambda: os.path.exists(lb.path("cp.sock")) or not p.alive(), 10, what="controlplane API socket")
+    return p
+
+
+def write_cp_api_config(lb, services, state_file=True):
+    """start_cp_api's configuration (also for a reload)."""
     extra = {"api": {"socket": lb.path("cp.sock")}, "metrics": {"listen": "127.0.0.1:19100"}}
     L.write_controlplane_config(lb.path("cp.yaml"), services, dataplane_socket=lb.path("dataplane.sock"), extra=extra)
     if state_file:  # node keys go under node: (write_controlplane_config has no knob for them)
@@ -510,9 +521,6 @@ def start_cp_api(lb, services, state_file=True, fresh=True):
         text = text.replace("node:\n", f"node:\n  state_file: \"{lb.path('cp-state.json')}\"\n  drain_wait: {DRAIN_WAIT}s\n", 1)
         with open(lb.path("cp.yaml"), "w") as f:
             f.write(text)
-    p = lb.start_controlplane(CP, lb.path("cp.yaml"))
-    L.wait_until(lambda: os.path.exists(lb.path("cp.sock")) or not p.alive(), 10, what="controlplane API socket")
-    return p
 
 
 def ctl(lb, *args, check=True):
