@@ -71,11 +71,25 @@ def mem_mb(sc):
     return 512 + mbufs_for(sc) * 2304 // (1 << 20) * 2
 
 
+def testpmd_cmd(files, workers, sc, prefix):
+    """The baseline: testpmd macswap from the pcap to net_null (EAL file prefix `prefix`)."""
+    return ["dpdk-testpmd", f"--lcores={lcores(workers)}", "--no-huge", "-m", str(mem_mb(sc)), "--no-pci",
+            "--no-telemetry", "--file-prefix", prefix, f"--vdev={pcap_vdev(files)}",
+            "--vdev=net_null0,no-rx=1", "--", f"--total-num-mbufs={mbufs_for(sc)}", "--forward-mode=macswap",
+            f"--nb-cores={workers}", f"--rxq={workers}", f"--txq={workers}", "--stats-period=1"]
+
+
+def anylb_cmd(binary, conf, files, workers, sc, prefix, counters_path, api_socket, stats_interval):
+    """anylb-dataplane on the same two ports (EAL file prefix `prefix`)."""
+    eal = (f"--lcores={lcores(workers)} --no-huge -m {mem_mb(sc)} --no-pci --no-telemetry "
+           f"--file-prefix {prefix} --vdev={pcap_vdev(files)} --vdev=net_null0,no-rx=1")
+    return [binary, "--config", conf, "--eal", eal, "--tx-port", "net_null0", "--mbufs", str(mbufs_for(sc)),
+            "--flow-capacity", str(sc.get("flow_capacity", max(65536, sc["flows"]))),
+            "--counters-file", counters_path, "--stats-interval", str(stats_interval), "--api-socket", api_socket]
+
+
 def run_testpmd(files, workers, seconds, sc, tag):
-    cmd = ["dpdk-testpmd", f"--lcores={lcores(workers)}", "--no-huge", "-m", str(mem_mb(sc)), "--no-pci",
-           "--no-telemetry", "--file-prefix", f"bench-tp-{tag}", f"--vdev={pcap_vdev(files)}",
-           "--vdev=net_null0,no-rx=1", "--", f"--total-num-mbufs={mbufs_for(sc)}", "--forward-mode=macswap",
-           f"--nb-cores={workers}", f"--rxq={workers}", f"--txq={workers}", "--stats-period=1"]
+    cmd = testpmd_cmd(files, workers, sc, f"bench-tp-{tag}")
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     rates = []
     deadline = time.time() + seconds + 60
@@ -118,11 +132,8 @@ def run_anylb(binary, files, workers, seconds, sc, tag, tmp):
     base = open(CONF).read()
     with open(conf, "w") as f:
         f.write(base)
-    eal = (f"--lcores={lcores(workers)} --no-huge -m {mem_mb(sc)} --no-pci --no-telemetry "
-           f"--file-prefix bench-al-{tag} --vdev={pcap_vdev(files)} --vdev=net_null0,no-rx=1")
-    cmd = [binary, "--config", conf, "--eal", eal, "--tx-port", "net_null0", "--mbufs", str(mbufs_for(sc)),
-           "--flow-capacity", str(sc.get("flow_capacity", max(65536, sc["flows"]))),
-           "--counters-file", cpath, "--stats-interval", "0.25", "--api-socket", os.path.join(tmp, f"api-{tag}.sock")]
+    cmd = anylb_cmd(binary, conf, files, workers, sc, f"bench-al-{tag}", cpath, os.path.join(tmp, f"api-{tag}.sock"),
+                    0.25)
     log = open(os.path.join(tmp, f"anylb-{tag}.log"), "w")
     p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:

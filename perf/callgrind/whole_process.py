@@ -17,7 +17,6 @@ The dataplane must be built for a -march valgrind decodes (x86-64-v3).
 Figures only; see perf/RESULTS.md.
 """
 import argparse
-import json
 import os
 import re
 import shutil
@@ -29,7 +28,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-import bench  # noqa: E402  (scenarios, pcaps, memory and vdev arguments)
+import bench  # noqa: E402  (scenarios, pcaps, the two command lines, the counters file)
 
 # --fair-sched: without it the polling worker thread keeps valgrind's lock and
 # the main thread (statistics, signals) waits for minutes.
@@ -68,10 +67,7 @@ def forward_until(p, log_path, forwarded, target):
 def testpmd(files, sc, target, tmp, tag):
     """(instructions, packets) of dpdk-testpmd macswap, stopped once past `target` packets."""
     log_path = os.path.join(tmp, f"testpmd-{tag}.log")
-    cmd = VALGRIND + ["dpdk-testpmd", "--lcores=0@0,1@1", "--no-huge", "-m", str(bench.mem_mb(sc)), "--no-pci",
-                      "--no-telemetry", "--file-prefix", f"cg-tp-{tag}", f"--vdev={bench.pcap_vdev(files)}",
-                      "--vdev=net_null0,no-rx=1", "--", f"--total-num-mbufs={bench.mbufs_for(sc)}",
-                      "--forward-mode=macswap", "--nb-cores=1", "--stats-period=1"]
+    cmd = VALGRIND + bench.testpmd_cmd(files, 1, sc, f"cg-tp-{tag}")
     with open(log_path, "w") as log:
         p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                              start_new_session=True)
@@ -95,26 +91,21 @@ def anylb(binary, files, sc, target, tmp, tag):
     """(instructions, packets) of anylb-dataplane, stopped once past `target` packets."""
     log_path = os.path.join(tmp, f"anylb-{tag}.log")
     counters = os.path.join(tmp, f"counters-{tag}.json")
-    eal = (f"--lcores=0@0,1@1 --no-huge -m {bench.mem_mb(sc)} --no-pci --no-telemetry "
-           f"--file-prefix cg-al-{tag} --vdev={bench.pcap_vdev(files)} --vdev=net_null0,no-rx=1")
-    cmd = VALGRIND + [binary, "--config", bench.CONF, "--eal", eal, "--tx-port", "net_null0",
-                      "--mbufs", str(bench.mbufs_for(sc)),
-                      "--flow-capacity", str(sc.get("flow_capacity", max(65536, sc["flows"]))),
-                      "--counters-file", counters, "--stats-interval", "1",
-                      "--api-socket", os.path.join(tmp, f"api-{tag}.sock")]
+    cmd = VALGRIND + bench.anylb_cmd(binary, bench.CONF, files, 1, sc, f"cg-al-{tag}", counters,
+                                     os.path.join(tmp, f"api-{tag}.sock"), 1)
     with open(log_path, "w") as log:
         p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     def forwarded():  # the counters file, rewritten every second
-        try:
-            return sum(q["tx_packets"] for q in json.load(open(counters))["ports"])
-        except (OSError, ValueError):
-            return None
+        c = bench.counters(counters)
+        return sum(q["tx_packets"] for q in c["ports"]) if c else None
     try:
         forward_until(p, log_path, forwarded, target)
     finally:
         stop(p, signal.SIGTERM)
         shutil.rmtree(f"/var/run/dpdk/cg-al-{tag}", ignore_errors=True)
-    final = json.load(open(counters))
+    final = bench.counters(counters)
+    if final is None:
+        raise RuntimeError("no counters file from anylb-dataplane; see " + log_path)
     return collected(open(log_path, errors="replace").read()), sum(q["tx_packets"] for q in final["ports"])
 
 
