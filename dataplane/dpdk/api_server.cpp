@@ -128,6 +128,8 @@ class ApiServer::Service final : public pb::Dataplane::Service {
     resp->set_icmp_errors_forwarded(c["icmp_errors_forwarded"].get<uint64_t>());
     resp->set_flows_repinned(c["flows_repinned"].get<uint64_t>());
     resp->set_icmp_too_big_sent(c["icmp_too_big_sent"].get<uint64_t>());
+    resp->set_outer_fragments_sent(c["outer_fragments_sent"].get<uint64_t>());
+    resp->set_from_kernel_packets(c["from_kernel_packets"].get<uint64_t>());
     resp->set_unresolved_backends(ctx_.control->unresolved());
     pb::FlowTableCounters* f = resp->mutable_flows();
     f->set_occupancy(c["flows"]["occupancy"].get<uint64_t>());

@@ -110,10 +110,23 @@ void cmd_stats(const Cli& cli, Dataplane& dp) {
   }
   j["flows"] = {{"occupancy", b.flows().occupancy()}, {"capacity", b.flows().capacity()},
                 {"evictions", b.flows().evictions()}, {"inserts", b.flows().inserts()}};
+  // Packets handled other than by a flow's forwarding, and their totals.
+  const std::pair<const char*, uint64_t> events[] = {
+      {"exception_packets", b.exception_packets()},         {"from_kernel_packets", b.from_kernel_packets()},
+      {"fragments_hashed", b.fragments_hashed()},           {"icmp_errors_forwarded", b.icmp_errors_forwarded()},
+      {"icmp_too_big_sent", b.icmp_too_big_sent()},         {"outer_fragments_sent", b.outer_fragments_sent()},
+      {"flows_repinned", b.flows_repinned()},               {"unresolved_backends", b.unresolved_backends()}};
+  j["events"] = nlohmann::json::object();
+  std::string event_text;
+  for (const auto& [name, n] : events) {
+    j["events"][name] = n;
+    if (n) event_text += "  " + std::string(name) + " " + std::to_string(n) + "\n";
+  }
   print(cli, j,
         ports.str() + "\n" + services.str() + "\n" + backends.str() + "\nflows " + std::to_string(b.flows().occupancy()) +
             " of " + std::to_string(b.flows().capacity()) + ", evictions " + std::to_string(b.flows().evictions()) +
-            "\ndrops:" + (drops.empty() ? std::string(" none\n") : "\n" + drops));
+            "\nevents:" + (event_text.empty() ? std::string(" none\n") : "\n" + event_text) +
+            "drops:" + (drops.empty() ? std::string(" none\n") : "\n" + drops));
 }
 
 void cmd_flows(const Cli& cli, Dataplane& dp) {

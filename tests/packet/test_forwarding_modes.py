@@ -215,7 +215,10 @@ def too_big_for_the_tunnel_answers_from_the_vip_through_the_port_it_came_in():
     small = h.to_vip("203.0.113.11", 3300)
     sent = [*big4, big6, may_fragment, small]
     with h.Dataplane(CONFIG, rx=sent, tx_port=True) as dp:
-        dp.wait_for(lambda c: c["ports"][0]["rx_packets"] >= len(sent), what="all packets received")
+        dp.wait_for(lambda c: c["ports"][0]["rx_packets"] >= len(sent) and c["outer_fragments_sent"] == 2,
+                    what="all packets received and handled")
+        events = dp.ctl("stats", "--interval", "0.1", json_out=True)["events"]
+        _, stats_text, _ = dp.ctl("stats", "--interval", "0.1")
         out = dp.stop()
     ports = {p["name"]: p for p in dp.final["ports"]}
     assert ports["net_pcap0"]["tx_packets"] == 4 and ports["net_pcap1"]["tx_packets"] == 3, ports
@@ -239,6 +242,9 @@ def too_big_for_the_tunnel_answers_from_the_vip_through_the_port_it_came_in():
     assert IPv6(raw(recomputed))[ICMPv6PacketTooBig].cksum == e6[0][ICMPv6PacketTooBig].cksum, "ICMPv6 checksum"
     c = dp.final
     assert c["icmp_too_big_sent"] == 4 and c["drops"]["encap_too_big"] == 0, (c["icmp_too_big_sent"], c["drops"])
+    # anylbctl stats shows the same through the API.
+    assert events["icmp_too_big_sent"] == 4 and events["outer_fragments_sent"] == 2, events
+    assert "  outer_fragments_sent 2\n" in stats_text and "  icmp_too_big_sent 4\n" in stats_text, stats_text
     # Without DF no error is due: the encapsulated packet leaves as two outer
     # IPv4 fragments (RFC 2003 5.1), which put together are the whole IP-in-IP
     # packet around the client's.
