@@ -56,6 +56,7 @@ void HealthChecker::run(Target t) {
     std::lock_guard lock(mu_);
     BackendHealth& h = state_[{t.service, t.address}];
     h.checked = true;
+    h.failures = failures;
     h.detail = r.detail;
     const bool flip = h.healthy ? failures >= t.check.fall : successes >= t.check.rise;
     if (flip) {

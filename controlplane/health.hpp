@@ -17,6 +17,7 @@ namespace anylb::cp {
 struct BackendHealth {
   bool healthy = false;     // until `rise` probes succeed
   bool checked = false;     // at least one probe ran
+  uint32_t failures = 0;    // consecutive failed probes, up to now
   std::string detail = "not checked yet";
   uint64_t since_ms = 0;
 };

@@ -143,15 +143,30 @@ bool Node::backend_draining(const std::string& service, const BackendConfig& b) 
   return false;
 }
 
-// Healthy, not disabled, and (if it registered itself) heartbeating.
-bool Node::backend_up(const std::string& service, const BackendConfig& b,
-                      const std::map<BackendKey, BackendHealth>& health, uint64_t now) const {
+// Not disabled, and (if it registered itself) heartbeating.
+bool Node::backend_allowed(const std::string& service, const BackendConfig& b, uint64_t now) const {
   if (auto a = overlay_.admin.find({service, b.address}); a != overlay_.admin.end() && a->second == AdminState::disabled)
     return false;
   for (const auto& [id, r] : overlay_.registrations)
     if (r.service == service && r.backend.address == b.address && !registration_alive(r, now)) return false;
+  return true;
+}
+
+// Healthy and allowed.
+bool Node::backend_up(const std::string& service, const BackendConfig& b,
+                      const std::map<BackendKey, BackendHealth>& health, uint64_t now) const {
   const auto h = health.find({service, b.address});
-  return h != health.end() && h->second.healthy;
+  return h != health.end() && h->second.healthy && backend_allowed(service, b, now);
+}
+
+// Up, or allowed and not yet found down by its checks (`fall` failures in
+// a row before it ever came up): what may take new flows once the first
+// checks are done.
+bool Node::backend_may_serve(const ServiceConfig& s, const BackendConfig& b,
+                             const std::map<BackendKey, BackendHealth>& health, uint64_t now) const {
+  if (backend_draining(s.spec.name, b) || !backend_allowed(s.spec.name, b, now)) return false;
+  const auto h = health.find({s.spec.name, b.address});
+  return h == health.end() || h->second.healthy || h->second.failures < s.check.fall;
 }
 
 // RSerPool deregistration: drained for the node's drain wait, then removed.
@@ -308,14 +323,30 @@ std::vector<PathSpec> Node::wanted_paths(uint32_t asn) const {
   return out;
 }
 
-// Long enough for every service's first checks to mark its backends up
-// (rise probes, the last one taking up to the timeout), and a second for
-// the loop to see it.
-bool Node::keeps_left_paths(uint64_t now) const {
+// A path left by an earlier run is kept while its services may still be
+// found fine: for as long as every service's first checks take to mark its
+// backends up (rise probes, the last one taking up to the timeout, and a
+// second for the loop to see it), and only while the checks have not ruled
+// out enough backends for the prefix (may_serve_, by its VIP's or cover's
+// policy).
+bool Node::keeps_left_path(uint64_t now, const std::string& prefix) const {
   uint64_t first_verdict_ms = 0;
   for (const ServiceConfig& s : config_.services)
     first_verdict_ms = std::max<uint64_t>(first_verdict_ms, s.check.rise * s.check.interval_ms + s.check.timeout_ms);
-  return started_ && now - *started_ < first_verdict_ms + 1000;
+  if (!started_ || now - *started_ >= first_verdict_ms + 1000) return false;
+  std::vector<bool> states;
+  CoverPolicy policy = CoverPolicy::all;
+  for (const ServiceConfig& s : config_.services) {
+    if (host_prefix(s.spec.vip) != prefix) continue;
+    if (states.empty()) policy = s.vip_policy;  // the VIP's first service's, as wanted_paths
+    states.push_back(may_serve_.at(s.spec.name));
+  }
+  for (const CoverConfig& c : config_.covers) {
+    if (!states.empty() || c.address.to_string() + "/" + std::to_string(c.length) != prefix) continue;
+    policy = c.policy;
+    for (const std::string& n : c.services) states.push_back(may_serve_.at(n));
+  }
+  return covering_announced(policy, states);
 }
 
 void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& health) {
@@ -328,6 +359,9 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
     in.node_draining = draining_;
     in.drain_expired = draining_ && now - drain_started_ >= config_.drain_wait_ms;
     ServiceRoute& r = routes_.at(s.spec.name);
+    uint32_t possible = 0;
+    for (const BackendConfig& b : s.backends) possible += backend_may_serve(s, b, health, now);
+    may_serve_[s.spec.name] = possible >= r.needed(in.total);
     if (!r.update(now, in)) continue;
     spdlog::info("route {} {}: {}", s.spec.vip.to_string(), r.announced() ? "announced" : "withdrawn", r.reason());
     // Remembered in the state file, so a restart keeps the hold-down.
@@ -368,7 +402,7 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
       bool want = false;
       for (const PathSpec& w : wanted) want |= w.text() == p;
       if (want) continue;
-      if (keeps_left_paths(now)) {
+      if (keeps_left_path(now, p)) {
         if (!kept_.count(p)) spdlog::info("keeping {} (left by an earlier run) while the first checks run", p);
         kept.insert(p);
         continue;

@@ -87,6 +87,9 @@ class Node {
   bool backend_up(const std::string& service, const BackendConfig& b, const std::map<BackendKey, BackendHealth>& health,
                   uint64_t now) const;
   bool backend_draining(const std::string& service, const BackendConfig& b) const;
+  bool backend_allowed(const std::string& service, const BackendConfig& b, uint64_t now) const;
+  bool backend_may_serve(const ServiceConfig& s, const BackendConfig& b,
+                         const std::map<BackendKey, BackendHealth>& health, uint64_t now) const;
   void expire_registrations(uint64_t now);
   void sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uint64_t now);
   bool dataplane_alive();
@@ -111,12 +114,15 @@ class Node {
   bool draining_ = false;
   uint64_t drain_started_ = 0;
   // Paths an earlier run left in gobgpd are kept for a while after the
-  // start, until the first health checks can have found the services fine
-  // (keeps_left_paths): withdrawn at once, every restart (an upgrade) would
-  // flap every VIP, which is what leaving them at exit is for.
+  // start, until the first health checks can have found the services fine,
+  // unless they find them not (keeps_left_path): withdrawn at once, every
+  // restart (an upgrade) would flap every VIP, which is what leaving them at
+  // exit is for.
   std::optional<uint64_t> started_;
   std::set<std::string> kept_;  // such prefixes, kept in the last pass
-  bool keeps_left_paths(uint64_t now) const;
+  // By service: enough backends up or not yet found down for its quorum.
+  std::map<std::string, bool> may_serve_;
+  bool keeps_left_path(uint64_t now, const std::string& prefix) const;
   ServiceRoute new_route(const ServiceConfig& s) const;
   uint64_t dataplane_generation_ = 0;
   mutable std::mutex status_mu_;

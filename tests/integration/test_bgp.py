@@ -384,13 +384,16 @@ def restart_keeps_the_routes_announced(lb):
         time.sleep(0.1)
     assert stays(lb, VIP_P, ANNOUNCE_WITHIN, present=True), \
         f"the VIP left the router's table across a controlplane restart\n{lb.diag()}"
-    # Only for as long as the first checks take: restarted with the service
-    # below its quorum, the path left behind goes.
+    # Not once the first checks find the service below its quorum: the path
+    # left behind goes as soon as two backends have failed `fall` probes,
+    # not when the time a slow rise would take is over (20 probes here, 11 s).
     stop_by_sigterm(p)
     lb.stop_backend(2)
     lb.stop_backend(3)
-    start_cp(lb, [service(quorum=2)])
-    until_routed(lb, VIP_P, RISE * INTERVAL + 0.3 + 1 + 3, present=False)
+    slow_rise = service(quorum=2)
+    slow_rise["check"]["rise"] = 20
+    start_cp(lb, [slow_rise])
+    until_routed(lb, VIP_P, WITHDRAW_WITHIN + 2, present=False)
 
 
 @controlplane_case
