@@ -25,7 +25,7 @@ RewriteResult encapsulate(FrameBuffer f, const ParsedPacket& p, const EncapParam
   if (extra > f.headroom) return fail(DropReason::encap_no_headroom);
   const uint32_t outer_total = extra + p.l3_length;
   const bool fragment = outer_total > e.mtu;
-  if (fragment && (!outer_v4 || p.dont_fragment)) return fail(DropReason::encap_too_big);
+  if (fragment && p.dont_fragment) return fail(DropReason::encap_too_big);  // IPv6 inner packets always
 
   std::byte* start = f.data - extra;
   std::memmove(start, f.data, p.l3_offset);  // Ethernet header and VLAN tag

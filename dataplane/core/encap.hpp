@@ -25,7 +25,7 @@ struct RewriteResult {
   uint32_t prepended = 0;  // data moved back by this many bytes
   uint32_t len = 0;        // new frame length
   DropReason drop = DropReason::count_;
-  bool fragment = false;   // longer than the MTU: to be sent as outer IPv4 fragments (fragment.hpp)
+  bool fragment = false;   // longer than the MTU: to be sent as outer fragments (fragment.hpp)
 };
 
 // Destination and source MAC of a frame.
@@ -60,8 +60,8 @@ struct EncapParams {
 // Wraps the IP packet (l3_offset .. l3_offset + l3_length) in an outer IPv4 or
 // IPv6 header of the backend's family, keeping the Ethernet header and any
 // VLAN tag. Trailing Ethernet padding is dropped. Longer than the MTU: an
-// IPv4 outer packet whose inner one has no DF is built whole and marked to
-// be fragmented; anything else is encap_too_big.
+// outer packet whose inner one is IPv4 without DF is built whole and marked
+// to be fragmented; anything else is encap_too_big.
 RewriteResult encapsulate(FrameBuffer f, const ParsedPacket& p, const EncapParams& e);
 
 }  // namespace anylb

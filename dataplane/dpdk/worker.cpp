@@ -46,29 +46,31 @@ void apply_rewrite(rte_mbuf* m, const Verdict& v) {
   }
 }
 
-// A frame longer than the MTU, whose outer IPv4 packet may be fragmented
+// A frame longer than the MTU, whose outer packet may be fragmented
 // (Action::forward_fragments): the others first, into new mbufs from the
 // frame's pool, then the frame itself cut to the first; all buffered for
-// `port`. An mbuf short is a counted drop of the whole packet.
-void push_fragments(rte_mbuf* m, uint32_t mtu, uint16_t port, uint16_t queue, TxBuffer& tx, PortCounters& pc,
-                    LcoreCounters& c) {
+// `port`. `id`: the identification of an IPv6 outer packet's fragments. An
+// mbuf or headroom short is a counted drop of the whole packet.
+void push_fragments(rte_mbuf* m, uint32_t mtu, uint32_t id, uint16_t port, uint16_t queue, TxBuffer& tx,
+                    PortCounters& pc, LcoreCounters& c) {
   std::byte* frame = rte_pktmbuf_mtod(m, std::byte*);
-  const Ipv4Fragments plan = plan_ipv4_fragments(frame, m->data_len, mtu);
+  const OuterFragments plan = plan_outer_fragments(frame, m->data_len, mtu);
   // Fragment 1 is the longest of the new ones: it must fit a fresh mbuf's
   // room (the frame itself may use part of its headroom).
   const uint32_t fresh_room = rte_pktmbuf_data_room_size(m->pool) - RTE_PKTMBUF_HEADROOM;
   rte_mbuf* rest[kMaxFragments];
   if (plan.count < 2 || plan.count > kMaxFragments + 1 || m->nb_segs != 1 || plan.frame_len(1) > fresh_room ||
-      rte_pktmbuf_alloc_bulk(m->pool, rest, plan.count - 1) != 0) {
+      rte_pktmbuf_headroom(m) < plan.grows || rte_pktmbuf_alloc_bulk(m->pool, rest, plan.count - 1) != 0) {
     c.drop(DropReason::encap_too_big);
     rte_pktmbuf_free(m);
     return;
   }
   for (uint32_t k = 1; k < plan.count; ++k) {
     auto* out = reinterpret_cast<std::byte*>(rte_pktmbuf_append(rest[k - 1], static_cast<uint16_t>(plan.frame_len(k))));
-    write_ipv4_fragment(frame, plan, k, out);
+    write_fragment(frame, plan, k, id, out);
   }
-  cut_first_ipv4_fragment(frame, plan);
+  auto* start = reinterpret_cast<std::byte*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(plan.grows)));
+  cut_first_fragment(start, plan, id);
   rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - plan.frame_len(0)));
   c.outer_fragments_sent.add(plan.count);
   push(m, port, queue, tx, pc, c);
@@ -105,6 +107,9 @@ int worker_main(void* arg) {
   const uint64_t exception_poll_tsc = rte_get_tsc_hz() / 1'000'000 * kExceptionPollUs;
   uint64_t last_exception_poll = 0;
   rte_mbuf* rx[kRxBurst];
+  // IPv6 outer fragments' identification: per worker, in its own range of
+  // 2^24, so that two workers' fragments to one backend are not mixed up.
+  uint32_t fragment_id = cfg.worker_id << 24;
   FrameBuffer frames[kRxBurst];
   Verdict verdicts[kRxBurst];
 
@@ -148,7 +153,8 @@ int worker_main(void* arg) {
             break;
           case Action::forward_fragments:
             apply_rewrite(rx[i], verdicts[i]);
-            push_fragments(rx[i], cfg.mtu, cfg.ports[out].port_id, queue, tx[out], counters.ports[out], counters);
+            push_fragments(rx[i], cfg.mtu, ++fragment_id, cfg.ports[out].port_id, queue, tx[out], counters.ports[out],
+                           counters);
             break;
           case Action::reply:  // our ICMP error: back where the packet came from
             apply_rewrite(rx[i], verdicts[i]);

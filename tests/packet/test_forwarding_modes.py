@@ -3,7 +3,7 @@
 MACs, outer headers, checksums, the inner packet untouched."""
 import collections
 
-from scapy.all import ICMP, Dot1Q, Ether, ICMPv6PacketTooBig, IP, IPv6, TCP, UDP, raw
+from scapy.all import ICMP, Dot1Q, Ether, ICMPv6PacketTooBig, IP, IPv6, IPv6ExtHdrFragment, TCP, UDP, raw
 
 import harness as h
 
@@ -212,16 +212,18 @@ def too_big_for_the_tunnel_answers_from_the_vip_through_the_port_it_came_in():
     big6 = h.to_vip("2001:db8::11", 3100, flags="A", payload=b"y" * 1440)
     may_fragment = h.to_vip("203.0.113.11", 3200, flags="A", payload=b"z" * 1460)
     may_fragment[IP].flags = 0
+    may_fragment_v6 = h.to_vip("203.0.113.13", 3400, dport=443, flags="A", payload=b"w" * 1600)  # to IPv6 backends
+    may_fragment_v6[IP].flags = 0
     small = h.to_vip("203.0.113.11", 3300)
-    sent = [*big4, big6, may_fragment, small]
+    sent = [*big4, big6, may_fragment, may_fragment_v6, small]
     with h.Dataplane(CONFIG, rx=sent, tx_port=True) as dp:
-        dp.wait_for(lambda c: c["ports"][0]["rx_packets"] >= len(sent) and c["outer_fragments_sent"] == 2,
+        dp.wait_for(lambda c: c["ports"][0]["rx_packets"] >= len(sent) and c["outer_fragments_sent"] == 4,
                     what="all packets received and handled")
         events = dp.ctl("stats", "--interval", "0.1", json_out=True)["events"]
         _, stats_text, _ = dp.ctl("stats", "--interval", "0.1")
         out = dp.stop()
     ports = {p["name"]: p for p in dp.final["ports"]}
-    assert ports["net_pcap0"]["tx_packets"] == 4 and ports["net_pcap1"]["tx_packets"] == 3, ports
+    assert ports["net_pcap0"]["tx_packets"] == 4 and ports["net_pcap1"]["tx_packets"] == 5, ports
     errors4 = [p for p in out if ICMP in p]
     assert len(errors4) == 3, [p.summary() for p in out]
     for e, orig in zip(errors4, big4):
@@ -243,14 +245,14 @@ def too_big_for_the_tunnel_answers_from_the_vip_through_the_port_it_came_in():
     c = dp.final
     assert c["icmp_too_big_sent"] == 4 and c["drops"]["encap_too_big"] == 0, (c["icmp_too_big_sent"], c["drops"])
     # anylbctl stats shows the same through the API.
-    assert events["icmp_too_big_sent"] == 4 and events["outer_fragments_sent"] == 2, events
-    assert "  outer_fragments_sent 2\n" in stats_text and "  icmp_too_big_sent 4\n" in stats_text, stats_text
+    assert events["icmp_too_big_sent"] == 4 and events["outer_fragments_sent"] == 4, events
+    assert "  outer_fragments_sent 4\n" in stats_text and "  icmp_too_big_sent 4\n" in stats_text, stats_text
     # Without DF no error is due: the encapsulated packet leaves as two outer
     # IPv4 fragments (RFC 2003 5.1), which put together are the whole IP-in-IP
     # packet around the client's.
     frags = sorted((p for p in out if IP in p and p[IP].proto == 4 and (p[IP].flags.MF or p[IP].frag)),
                    key=lambda p: p[IP].frag)
-    assert len(frags) == 2 and c["outer_fragments_sent"] == 2, [p.summary() for p in out]
+    assert len(frags) == 2 and c["outer_fragments_sent"] == 4, [p.summary() for p in out]
     assert [bool(f[IP].flags.MF) for f in frags] == [True, False] and frags[0][IP].id == frags[1][IP].id
     assert all(len(f[IP]) <= 1500 and f[Ether].dst == frags[0][Ether].dst for f in frags)
     for f in frags:
@@ -260,6 +262,20 @@ def too_big_for_the_tunnel_answers_from_the_vip_through_the_port_it_came_in():
     assert frags[1][IP].frag * 8 == len(frags[0][IP]) - 20
     inner = b"".join(raw(f[IP])[20:len(f[IP])] for f in frags)
     assert inner == raw(may_fragment[IP]), "the fragments do not put back the client's packet"
+    # To an IPv6 backend the outer IPv6 packet is fragmented by its source,
+    # us, with a Fragment header (RFC 8200 4.5): 1640 bytes of IP-in-IP
+    # payload in 1448 and 192.
+    frags6 = sorted((p for p in out if IPv6ExtHdrFragment in p), key=lambda p: p[IPv6ExtHdrFragment].offset)
+    assert len(frags6) == 2, [p.summary() for p in out]
+    assert [f[IPv6ExtHdrFragment].m for f in frags6] == [1, 0]
+    assert len({f[IPv6ExtHdrFragment].id for f in frags6}) == 1 and frags6[0][Ether].dst == frags6[1][Ether].dst
+    assert frags6[0][Ether].dst in backend_macs(0x17, 2, start=0x40)
+    for f in frags6:
+        assert f[IPv6].nh == 44 and f[IPv6ExtHdrFragment].nh == 4 and len(f[IPv6]) <= 1500
+        assert f[IPv6].plen == len(f[IPv6]) - 40
+    assert frags6[1][IPv6ExtHdrFragment].offset * 8 == len(frags6[0][IPv6]) - 48
+    inner6 = b"".join(raw(f[IPv6])[48:] for f in frags6)
+    assert inner6 == raw(may_fragment_v6[IP]), "the IPv6 fragments do not put back the client's packet"
 
 
 if __name__ == "__main__":

@@ -288,9 +288,27 @@ TEST(Encap, TooBigForTheMtuIsDropped) {
   }
 }
 
+// A frame's outer fragments (fragment.hpp), as the worker makes them:
+// fragments 1.. into new buffers, then the frame cut to fragment 0 (with
+// plan.grows bytes of room before it).
+std::vector<Bytes> fragment_frame(const Bytes& whole, uint32_t mtu, uint32_t id, OuterFragments& plan) {
+  plan = plan_outer_fragments(whole.data(), static_cast<uint32_t>(whole.size()), mtu);
+  std::vector<Bytes> fragments(plan.count);
+  if (plan.count == 0) return fragments;
+  Bytes frame = Bytes(plan.grows, std::byte{0}) + whole;
+  for (uint32_t k = 1; k < plan.count; ++k) {
+    fragments[k].resize(plan.frame_len(k));
+    write_fragment(frame.data() + plan.grows, plan, k, id, fragments[k].data());
+  }
+  cut_first_fragment(frame.data(), plan, id);
+  frame.resize(plan.frame_len(0));
+  fragments[0] = frame;
+  return fragments;
+}
+
 // Without DF, a packet too big once encapsulated is built whole and marked
-// for outer fragmentation; its fragments (fragment.hpp) carry the outer
-// payload in 8-byte-aligned slices that fit the MTU, with valid headers.
+// for outer fragmentation; its fragments carry the outer payload in
+// 8-byte-aligned slices that fit the MTU, with valid headers.
 TEST(Encap, TooBigWithoutDontFragmentLeavesAsOuterFragments) {
   Ipv4Fields no_df;
   no_df.flags_fragment = 0;
@@ -308,17 +326,10 @@ TEST(Encap, TooBigWithoutDontFragmentLeavesAsOuterFragments) {
     ASSERT_EQ(whole.size(), l3 + 20 + 1500);
     EXPECT_EQ(get16(whole, l3 + 4), 0x4242) << "identification";
 
-    Bytes frame = whole;
-    const Ipv4Fragments plan = plan_ipv4_fragments(frame.data(), static_cast<uint32_t>(frame.size()), 1500);
+    OuterFragments plan;
+    const std::vector<Bytes> fragments = fragment_frame(whole, 1500, 7, plan);
     ASSERT_EQ(plan.count, 2u);
-    std::vector<Bytes> fragments(plan.count);
-    for (uint32_t k = 1; k < plan.count; ++k) {
-      fragments[k].resize(plan.frame_len(k));
-      write_ipv4_fragment(frame.data(), plan, k, fragments[k].data());
-    }
-    cut_first_ipv4_fragment(frame.data(), plan);
-    frame.resize(plan.frame_len(0));
-    fragments[0] = frame;
+    EXPECT_EQ(plan.grows, 0u);
     Bytes payload_again;
     for (uint32_t k = 0; k < plan.count; ++k) {
       const Bytes& f = fragments[k];
@@ -339,15 +350,73 @@ TEST(Encap, TooBigWithoutDontFragmentLeavesAsOuterFragments) {
     }
     EXPECT_EQ(payload_again, inner) << "the outer payload, the inner packet, comes back whole";
   }
-  // Over IPv6, or with DF, it is still encap_too_big.
-  const Bytes v4_in_v6 = ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoUdp, udp(40000, 53, payload(1500 - 28)), no_df);
-  Buffer buf6(v4_in_v6, 128);
-  EXPECT_EQ(encapsulate(buf6.frame(), parsed(v4_in_v6), params(kBackendV6, 0, 1500)).drop, DropReason::encap_too_big);
+  // With DF it is still encap_too_big.
+  const Bytes df = ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoUdp, udp(40000, 53, payload(1500)));
+  Buffer buf_df(df, 128);
+  EXPECT_EQ(encapsulate(buf_df.frame(), parsed(df), params(kBackendV4, 0, 1500)).drop, DropReason::encap_too_big);
   // A frame that fits, or carries DF, is no plan at all.
   const Bytes fits = ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoUdp, udp(40000, 53, payload(100)), no_df);
-  EXPECT_EQ(plan_ipv4_fragments(fits.data(), static_cast<uint32_t>(fits.size()), 1500).count, 0u);
-  const Bytes df = ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoUdp, udp(40000, 53, payload(1500)));
-  EXPECT_EQ(plan_ipv4_fragments(df.data(), static_cast<uint32_t>(df.size()), 1500).count, 0u);
+  EXPECT_EQ(plan_outer_fragments(fits.data(), static_cast<uint32_t>(fits.size()), 1500).count, 0u);
+  EXPECT_EQ(plan_outer_fragments(df.data(), static_cast<uint32_t>(df.size()), 1500).count, 0u);
+}
+
+// Over IPv6 (IP-in-IP or GUE to an IPv6 backend) the outer packet, whose
+// source we are, is fragmented with a Fragment header (RFC 8200 4.5, RFC
+// 2473 7.1): every fragment has the fixed header with next header 44, then
+// the Fragment header naming what the payload is, its offset, M and the
+// one identification; put together, the payloads are the outer packet's.
+TEST(Encap, Ipv4WithoutDontFragmentOverIpv6LeavesAsFragments) {
+  Ipv4Fields no_df;
+  no_df.flags_fragment = 0;
+  for (const uint16_t gue : {uint16_t{0}, uint16_t{6080}}) {
+    for (const bool vlan : {false, true}) {
+      const Bytes inner = ipv4(kClient4, kVip4, kProtoUdp, udp(40000, 53, payload(2900)), no_df);
+      const Bytes in = (vlan ? ethernet(kEtherTypeIpv4, 100) : ethernet(kEtherTypeIpv4)) + inner;
+      Buffer buf(in, 128);
+      const RewriteResult r = encapsulate(buf.frame(), parsed(in), params(kBackendV6, gue, 1500));
+      ASSERT_EQ(r.drop, DropReason::count_);
+      ASSERT_TRUE(r.fragment);
+      const Bytes whole = buf.result(r);
+      const std::size_t l3 = vlan ? 18 : 14;
+      const uint8_t next = gue ? kProtoUdp : kProtoIpip;
+      check_outer_ipv6(whole, l3, next, whole.size() - l3 - 40);
+
+      OuterFragments plan;
+      const uint32_t id = 0x01000007;
+      const std::vector<Bytes> fragments = fragment_frame(whole, 1500, id, plan);
+      ASSERT_EQ(plan.count, 3u) << "2928 or 2936 bytes of payload, 1448 a fragment";
+      EXPECT_EQ(plan.grows, 8u);
+      Bytes payload_again;
+      for (uint32_t k = 0; k < plan.count; ++k) {
+        const Bytes& f = fragments[k];
+        SCOPED_TRACE("gue " + std::to_string(gue) + " vlan " + std::to_string(vlan) + " fragment " + std::to_string(k));
+        EXPECT_EQ(slice(f, 0, l3), slice(whole, 0, l3)) << "Ethernet header";
+        EXPECT_LE(f.size() - l3, 1500u);
+        EXPECT_EQ(get32(f, l3), get32(whole, l3)) << "version, class, flow label";
+        EXPECT_EQ(get16(f, l3 + 4), f.size() - l3 - 40) << "payload length";
+        EXPECT_EQ(get8(f, l3 + 6), 44) << "next header: Fragment";
+        EXPECT_EQ(get8(f, l3 + 7), kOuterTtl);
+        EXPECT_EQ(slice(f, l3 + 8, 32), slice(whole, l3 + 8, 32)) << "addresses";
+        const Bytes fh = slice(f, l3 + 40, 8);
+        EXPECT_EQ(get8(fh, 0), next) << "the Fragment header names the payload";
+        EXPECT_EQ(get8(fh, 1), 0);
+        EXPECT_EQ(get16(fh, 2) >> 3, payload_again.size() / 8) << "offset";
+        EXPECT_EQ(get16(fh, 2) & 7, k + 1 < plan.count ? 1 : 0) << "M on all but the last";
+        EXPECT_EQ(get32(fh, 4), id);
+        const Bytes piece = slice(f, l3 + 48, f.size() - l3 - 48);
+        if (k + 1 < plan.count) {
+          EXPECT_EQ(piece.size() % 8, 0u);
+        }
+        payload_again = payload_again + piece;
+      }
+      EXPECT_EQ(payload_again, slice(whole, l3 + 40, whole.size() - l3 - 40)) << "the outer payload comes back whole";
+      EXPECT_EQ(slice(payload_again, gue ? 8 : 0, inner.size()), inner);
+    }
+  }
+  // An IPv6 inner packet never is: it gets a packet-too-big (too_big.hpp).
+  const Bytes v6 = ethernet(kEtherTypeIpv6) + ipv6(kClient6, kVip6, kProtoUdp, udp(40000, 53, payload(1500)));
+  Buffer buf6(v6, 128);
+  EXPECT_EQ(encapsulate(buf6.frame(), parsed(v6), params(kBackendV6, 0, 1500)).drop, DropReason::encap_too_big);
 }
 
 TEST(Checksum, Rfc1071Example) {
