@@ -9,7 +9,7 @@ Prints Mpps, ns and cycles per packet, and anylb/baseline (min/median/max).
 
   bench.py --dataplane build/dataplane/dpdk/anylb-dataplane [--rounds 3]
            [--seconds 4] [--workers 1,2] [--scenarios est-4k,...] [--smoke]
-           [--json results.json]
+           [--json results.json] [--hugepages N]
 
 Never a pass/fail on speed: figures only (see perf/RESULTS.md).
 """
@@ -71,9 +71,48 @@ def mem_mb(sc):
     return 512 + mbufs_for(sc) * 2304 // (1 << 20) * 2
 
 
+# EAL memory: 4 KiB pages (--no-huge, what any machine has) unless main()
+# set up 2 MiB huge pages (--hugepages), as a production node runs.
+HUGE_DIR = None
+
+
+def eal_memory(sc):
+    if HUGE_DIR is None:
+        return ["--no-huge", "-m", str(mem_mb(sc))]
+    return ["--huge-dir", HUGE_DIR, "--huge-unlink", "-m", str(mem_mb(sc))]
+
+
+class HugePages:
+    """Reserves `count` 2 MiB pages and mounts a private hugetlbfs for the
+    run; restores the page count and unmounts on exit."""
+
+    def __init__(self, count, tmp):
+        self.count, self.dir = count, os.path.join(tmp, "hugepages")
+        self.path = "/proc/sys/vm/nr_hugepages"
+
+    def __enter__(self):
+        with open(self.path) as f:
+            self.before = int(f.read())
+        with open(self.path, "w") as f:
+            f.write(str(self.before + self.count))
+        with open(self.path) as f:
+            got = int(f.read()) - self.before
+        os.makedirs(self.dir, exist_ok=True)
+        subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "nodev", self.dir], check=True)
+        if got < self.count:
+            print(f"bench: only {got} of {self.count} huge pages could be reserved", file=sys.stderr)
+        return self.dir
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", self.dir], check=False)
+        with open(self.path, "w") as f:
+            f.write(str(self.before))
+        return False
+
+
 def testpmd_cmd(files, workers, sc, prefix):
     """The baseline: testpmd macswap from the pcap to net_null (EAL file prefix `prefix`)."""
-    return ["dpdk-testpmd", f"--lcores={lcores(workers)}", "--no-huge", "-m", str(mem_mb(sc)), "--no-pci",
+    return ["dpdk-testpmd", f"--lcores={lcores(workers)}", *eal_memory(sc), "--no-pci",
             "--no-telemetry", "--file-prefix", prefix, f"--vdev={pcap_vdev(files)}",
             "--vdev=net_null0,no-rx=1", "--", f"--total-num-mbufs={mbufs_for(sc)}", "--forward-mode=macswap",
             f"--nb-cores={workers}", f"--rxq={workers}", f"--txq={workers}", "--stats-period=1"]
@@ -81,7 +120,7 @@ def testpmd_cmd(files, workers, sc, prefix):
 
 def anylb_cmd(binary, conf, files, workers, sc, prefix, counters_path, api_socket, stats_interval):
     """anylb-dataplane on the same two ports (EAL file prefix `prefix`)."""
-    eal = (f"--lcores={lcores(workers)} --no-huge -m {mem_mb(sc)} --no-pci --no-telemetry "
+    eal = (f"--lcores={lcores(workers)} {' '.join(eal_memory(sc))} --no-pci --no-telemetry "
            f"--file-prefix {prefix} --vdev={pcap_vdev(files)} --vdev=net_null0,no-rx=1")
     return [binary, "--config", conf, "--eal", eal, "--tx-port", "net_null0", "--mbufs", str(mbufs_for(sc)),
             "--flow-capacity", str(sc.get("flow_capacity", max(65536, sc["flows"]))),
@@ -187,11 +226,27 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="one short round of est-4k, 1 worker (CI)")
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--tmp", help="keep generated pcaps here (default: a fresh temporary directory)")
+    ap.add_argument("--hugepages", type=int, default=0,
+                    help="run both processes on this many 2 MiB huge pages, reserved for the run (root); "
+                         "default 4 KiB pages (--no-huge)")
     args = ap.parse_args()
     if args.smoke:
         args.rounds, args.seconds, args.workers, args.scenarios = 1, 2, "1", "est-4k,reload-100ms"
     tmp = args.tmp or tempfile.mkdtemp(prefix="anylb-bench-")
     os.makedirs(tmp, exist_ok=True)
+    try:
+        if args.hugepages:
+            global HUGE_DIR
+            with HugePages(args.hugepages, tmp) as HUGE_DIR:
+                run_all(args, tmp)
+        else:
+            run_all(args, tmp)
+    finally:
+        if not args.tmp:
+            subprocess.run(["rm", "-rf", tmp])
+
+
+def run_all(args, tmp):
     results = []
     print(f"{'scenario':14} {'w':>2} {'baseline Mpps':>14} {'anylb Mpps':>11} {'ns/pkt':>7} {'cyc/pkt':>8} "
           f"{'ratio min/med/max':>20}  notes", flush=True)
@@ -228,8 +283,6 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
-    if not args.tmp:
-        subprocess.run(["rm", "-rf", tmp])
     # A broken harness (no figures) fails; slow figures never do.
     lost = sum(r["lost"] for r in results)
     if lost:
