@@ -201,7 +201,7 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
                   static_cast<uint16_t>(svc.mode == ForwardingMode::gue ? svc.gue_port : 0),
                   hash,
                   port.mtu,
-                  ipv4_id_++};
+                  p.dont_fragment ? uint16_t{0} : next_ipv4_id()};
     r = encapsulate(f, p, e);
     if (r.fragment) action = Action::forward_fragments;
   }
@@ -219,9 +219,6 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
 
 Pipeline::Pipeline(FlowTable& flows, LcoreCounters& counters, FlowTimeouts timeouts)
     : flows_(flows), counters_(counters), timeouts_(timeouts) {
-  // Lcores start their identifications apart, so that fragments two lcores
-  // send to one backend at once rarely share one.
-  ipv4_id_ = static_cast<uint16_t>(reinterpret_cast<uintptr_t>(this) >> 7);
   for (uint32_t f = 0; f <= kTimeoutFlags; ++f)
     tcp_timeouts_[f] = (f & (kTcpFin | kTcpRst)) != 0          ? timeouts.tcp_closing_ms
                        : (f & (kTcpSyn | kTcpAck)) == kTcpSyn ? timeouts.tcp_syn_ms  // half-open

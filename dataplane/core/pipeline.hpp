@@ -55,6 +55,14 @@ class Pipeline {
   void process_burst(const ForwardingState& st, const PortContext& port, FlowClock now,
                      std::span<const FrameBuffer> frames, Verdict* verdicts);
 
+  // Gives this lcore its own lane of outer IPv4 identifications (lane,
+  // lane + lanes, ...; one lane per worker), so that two workers never send
+  // a backend the same one.
+  void set_ipv4_id_lane(uint16_t lane, uint16_t lanes) {
+    ipv4_id_ = lane;
+    ipv4_id_step_ = lanes == 0 ? 1 : lanes;
+  }
+
   // The backend a packet's flow would use now, and whether the flow table
   // decided it (for tracing and tests); 0 if none.
   uint32_t pick_backend(const ForwardingState& st, uint32_t service_id, uint64_t hash) const;
@@ -83,7 +91,16 @@ class Pipeline {
   // an amplifier); else the drop.
   Verdict too_big(const PortContext& port, FlowClock now, FrameBuffer f, const ParsedPacket& p, uint32_t overhead);
   static constexpr uint32_t kTooBigPerMs = 8;
-  uint16_t ipv4_id_ = 0;  // the next outer IPv4 identification, per lcore
+  // The outer IPv4 identification for a packet that may be fragmented (no
+  // DF): only these use one up, since an atomic packet's means nothing (RFC
+  // 6864 4.1), so a lane repeats only after 65536 / lanes of them.
+  uint16_t next_ipv4_id() {
+    const uint16_t id = ipv4_id_;
+    ipv4_id_ = static_cast<uint16_t>(ipv4_id_ + ipv4_id_step_);
+    return id;
+  }
+  uint16_t ipv4_id_ = 0;
+  uint16_t ipv4_id_step_ = 1;
   FlowClock too_big_window_ = 0;
   uint32_t too_big_in_window_ = 0;
 

@@ -87,6 +87,7 @@ int worker_main(void* arg) {
   ctx.flows_ready.store(true, std::memory_order_release);
   LcoreCounters& counters = *ctx.counters;
   Pipeline pipeline(*ctx.flows, counters, cfg.timeouts);
+  pipeline.set_ipv4_id_lane(static_cast<uint16_t>(cfg.worker_id), static_cast<uint16_t>(cfg.workers));
   StatePublisher& publisher = *ctx.shared.publisher;
   publisher.register_worker(cfg.worker_id);
 

@@ -36,6 +36,7 @@ struct WorkerConfig {
   uint32_t mtu = 1500;
   FlowTimeouts timeouts;
   uint64_t flow_capacity = 0;
+  uint32_t workers = 1;  // how many there are (each takes its own lane of outer identifications)
 };
 
 struct WorkerShared {

@@ -546,6 +546,33 @@ TEST_F(PipelineTest, IpipServiceEncapsulatesToTheBackend) {
 
 // Path MTU discovery through an encapsulating service: the sender learns,
 // from the VIP, how big a packet may be.
+// Outer IPv4 identifications: a packet routers may fragment (no DF) takes
+// the next of its lcore's lane; a DF packet carries 0 and uses none up, and
+// two lanes never meet.
+TEST_F(PipelineTest, OuterIdentificationsComeFromTheLcoresLane) {
+  const auto st = apply(web_state(3, ForwardingMode::ipip));
+  Ipv4Fields no_df;
+  no_df.flags_fragment = 0;
+  auto frame = [&](uint16_t sport, bool df) {
+    return ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoTcp, tcp(sport, 80, kTcpAck), df ? Ipv4Fields{} : no_df);
+  };
+  std::set<uint16_t> seen[2];
+  for (const uint16_t lane : {uint16_t{0}, uint16_t{1}}) {
+    pipeline_.set_ipv4_id_lane(lane, 2);
+    std::vector<uint16_t> ids;
+    for (uint16_t i = 0; i < 6; ++i) {
+      const Sent s = send_one(*st, frame(static_cast<uint16_t>(41000 + i), i % 2 == 1));
+      ASSERT_EQ(s.verdict.action, Action::forward);
+      ids.push_back(get16(s.out, 14 + 4));
+    }
+    EXPECT_EQ(ids, (std::vector<uint16_t>{lane, 0, static_cast<uint16_t>(lane + 2), 0,
+                                          static_cast<uint16_t>(lane + 4), 0}))
+        << "lane " << lane;
+    for (std::size_t i = 0; i < ids.size(); i += 2) seen[lane].insert(ids[i]);
+  }
+  for (uint16_t id : seen[0]) EXPECT_FALSE(seen[1].count(id)) << id;
+}
+
 TEST_F(PipelineTest, TooBigToEncapsulateGetsAnIcmpErrorFromTheVip) {
   const auto st = apply(web_state(3, ForwardingMode::gue));  // IPv4 backends: 20 + 8 bytes of outer headers
   const Bytes big = ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoTcp, tcp(40000, 80, kTcpAck, payload(1460)));
