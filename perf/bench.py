@@ -98,7 +98,10 @@ class HugePages:
         with open(self.path) as f:
             got = int(f.read()) - self.before
         os.makedirs(self.dir, exist_ok=True)
-        subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "nodev", self.dir], check=True)
+        if subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "nodev", self.dir]).returncode != 0:
+            with open(self.path, "w") as f:
+                f.write(str(self.before))
+            sys.exit(f"bench: cannot mount hugetlbfs on {self.dir}")
         if got < self.count:
             print(f"bench: only {got} of {self.count} huge pages could be reserved", file=sys.stderr)
         return self.dir
