@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Plots Mpps against the number of flows for anylb and the baseline, from
-bench.py --json output: plot.py results.json out.png"""
+bench.py --json output: plot.py results.json out.png [hugepages.json]
+(the optional second run, bench.py --hugepages, drawn dotted)."""
 import json
 import sys
 
@@ -9,19 +10,22 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-rows = json.load(open(sys.argv[1]))
+runs = [(json.load(open(sys.argv[1])), "", {1: "-", 2: "--"})]
+if len(sys.argv) > 3:
+    runs.append((json.load(open(sys.argv[3])), ", huge pages", {1: ":", 2: "-."}))
 fig, ax = plt.subplots(figsize=(7, 4.2))
-for workers, style in ((1, "-"), (2, "--")):
-    pts = sorted((r["flows"], r) for r in rows
-                 if r["workers"] == workers and r["scenario"].startswith("est-") and r["baseline_mpps"][0])
-    if not pts:
-        continue
-    flows = [f for f, _ in pts]
-    med = lambda xs: sorted(xs)[len(xs) // 2]
-    ax.plot(flows, [med(r["baseline_mpps"]) for _, r in pts], "o" + style, color="grey",
-            label=f"testpmd macswap (baseline), {workers} worker(s)")
-    ax.plot(flows, [med(r["anylb_mpps"]) for _, r in pts], "s" + style, color="tab:blue",
-            label=f"anylb-dataplane, {workers} worker(s)")
+med = lambda xs: sorted(xs)[len(xs) // 2]
+for rows, memory, styles in runs:
+    for workers, style in styles.items():
+        pts = sorted((r["flows"], r) for r in rows
+                     if r["workers"] == workers and r["scenario"].startswith("est-") and r["baseline_mpps"][0])
+        if not pts:
+            continue
+        flows = [f for f, _ in pts]
+        ax.plot(flows, [med(r["baseline_mpps"]) for _, r in pts], "o" + style, color="grey",
+                label=f"testpmd macswap (baseline), {workers} worker(s){memory}")
+        ax.plot(flows, [med(r["anylb_mpps"]) for _, r in pts], "s" + style, color="tab:blue",
+                label=f"anylb-dataplane, {workers} worker(s){memory}")
 ax.set_xscale("log")
 ax.set_xlabel("established flows (64-byte TCP, net_pcap infinite_rx -> net_null)")
 ax.set_ylabel("Mpps")
