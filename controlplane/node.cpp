@@ -26,6 +26,9 @@ void deadline(grpc::ClientContext& ctx, int ms) {
 // A VIP's host route as gobgpd and the status name it: "203.0.113.10/32".
 std::string host_prefix(const IpAddress& vip) { return vip.to_string() + (vip.is_v4() ? "/32" : "/128"); }
 
+// A covering prefix as gobgpd names it: "203.0.113.0/24".
+std::string cover_prefix(const CoverConfig& c) { return c.address.to_string() + "/" + std::to_string(c.length); }
+
 // Logs a failure once, not on every pass while it lasts.
 void log_once(std::string& last, const std::string& now) {
   if (now != last && !now.empty()) spdlog::warn("{}", now);
@@ -342,7 +345,7 @@ bool Node::keeps_left_path(uint64_t now, const std::string& prefix) const {
     states.push_back(may_serve_.at(s.spec.name));
   }
   for (const CoverConfig& c : config_.covers) {
-    if (!states.empty() || c.address.to_string() + "/" + std::to_string(c.length) != prefix) continue;
+    if (!states.empty() || cover_prefix(c) != prefix) continue;
     policy = c.policy;
     for (const std::string& n : c.services) states.push_back(may_serve_.at(n));
   }
@@ -385,7 +388,7 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
   std::set<std::string> ours;
   for (const ServiceConfig& s : config_.services)
     ours.insert(host_prefix(s.spec.vip));
-  for (const CoverConfig& c : config_.covers) ours.insert(c.address.to_string() + "/" + std::to_string(c.length));
+  for (const CoverConfig& c : config_.covers) ours.insert(cover_prefix(c));
   std::set<std::string> kept;
   for (bool v6 : {false, true}) {
     const auto rib = gobgp_.local_prefixes(v6, error);

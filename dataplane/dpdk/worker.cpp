@@ -108,9 +108,9 @@ int worker_main(void* arg) {
   const uint64_t exception_poll_tsc = rte_get_tsc_hz() / 1'000'000 * kExceptionPollUs;
   uint64_t last_exception_poll = 0;
   rte_mbuf* rx[kRxBurst];
-  // IPv6 outer fragments' identification: per worker, in its own range of
-  // 2^24, so that two workers' fragments to one backend are not mixed up.
-  uint32_t fragment_id = cfg.worker_id << 24;
+  // IPv6 outer fragments' identification: this worker's lane, as for IPv4
+  // (Pipeline::set_ipv4_id_lane), so two workers' fragments are not mixed up.
+  uint32_t fragment_id = cfg.worker_id;
   FrameBuffer frames[kRxBurst];
   Verdict verdicts[kRxBurst];
 
@@ -154,7 +154,8 @@ int worker_main(void* arg) {
             break;
           case Action::forward_fragments:
             apply_rewrite(rx[i], verdicts[i]);
-            push_fragments(rx[i], cfg.mtu, ++fragment_id, cfg.ports[out].port_id, queue, tx[out], counters.ports[out],
+            fragment_id += cfg.workers;
+            push_fragments(rx[i], cfg.mtu, fragment_id, cfg.ports[out].port_id, queue, tx[out], counters.ports[out],
                            counters);
             break;
           case Action::reply:  // our ICMP error: back where the packet came from

@@ -18,7 +18,7 @@
 namespace anylb {
 
 inline constexpr uint32_t kRxBurst = 32;
-// Outer IPv4 fragments a packet may need beyond the first (a 9000-byte
+// Outer fragments a packet may need beyond the first (a 9000-byte
 // frame over a 1280 MTU needs 7 more).
 inline constexpr uint32_t kMaxFragments = 8;
 inline constexpr uint64_t kTxDrainUs = 100;
