@@ -318,6 +318,13 @@ ControlConfig load_config(const std::string& path) {
         r.fail(n["prefix"], key + ".prefix", "'" + cv.prefix + "' is not a prefix like 203.0.113.0/24");
       cv.address = *a;
       cv.length = len;
+      // Host bits set: gobgpd would announce the network, and the node would
+      // not know the path it finds as its own (as BIRD, refuse it).
+      const IpAddress network = prefix_network(*a, len);
+      if (network != *a)
+        r.fail(n["prefix"], key + ".prefix",
+               "'" + cv.prefix + "' has host bits set: the network is " + network.to_string() + "/" +
+                   std::to_string(len));
       if (n["policy"]) cv.policy = r.policy(n["policy"], key + ".policy");
       if (!n["services"] || !n["services"].IsSequence() || n["services"].size() == 0)
         r.fail(n, key + ".services", "must list at least one service");

@@ -329,10 +329,11 @@ std::vector<PathSpec> Node::wanted_paths(uint32_t asn) const {
 // A path left by an earlier run is kept while its services may still be
 // found fine: for as long as every service's first checks take to mark its
 // backends up (rise probes, the last one taking up to the timeout, and a
-// second for the loop to see it), and only while the checks have not ruled
-// out enough backends for the prefix (may_serve_, by its VIP's or cover's
-// policy).
+// second for the loop to see it), and only while the dataplane forwards
+// (checked before the first sync) and the checks have not ruled out enough
+// backends for the prefix (may_serve_, by its VIP's or cover's policy).
 bool Node::keeps_left_path(uint64_t now, const std::string& prefix) const {
+  if (!dataplane_ok_) return false;  // nothing would carry the traffic the path draws
   uint64_t first_verdict_ms = 0;
   for (const ServiceConfig& s : config_.services)
     first_verdict_ms = std::max<uint64_t>(first_verdict_ms, s.check.rise * s.check.interval_ms + s.check.timeout_ms);
@@ -500,7 +501,7 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
   }
   for (const CoverConfig& c : config_.covers) {
     RouteStatus rs;
-    rs.prefix = c.prefix;
+    rs.prefix = cover_prefix(c);  // as gobgpd names it, so that kept_ below matches
     std::vector<bool> states;
     std::string names;
     for (const std::string& n : c.services) {

@@ -21,6 +21,15 @@ IpAddress IpAddress::v6(const std::byte* p) {
   return a;
 }
 
+IpAddress prefix_network(const IpAddress& a, uint32_t length) {
+  IpAddress n = a;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const uint32_t keep = length >= 8 * (i + 1) ? 8 : length > 8 * i ? length - 8 * static_cast<uint32_t>(i) : 0;
+    n.bytes[i] &= static_cast<std::byte>(0xff00u >> keep);
+  }
+  return n;
+}
+
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
   std::string s(text);
   IpAddress a;

@@ -31,6 +31,10 @@ struct IpAddress {
   friend bool operator==(const IpAddress&, const IpAddress&) = default;
 };
 
+// The network of `a`/`length`: `a` with every bit past the first `length`
+// cleared (length at most 32 or 128).
+IpAddress prefix_network(const IpAddress& a, uint32_t length);
+
 struct MacAddress {
   std::array<std::byte, 6> bytes{};
 

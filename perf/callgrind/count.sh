@@ -17,7 +17,7 @@ fi
 build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap '[ -n "${KEEP:-}" ] && cp "$tmp"/*.out "$tmp"/count "$KEEP"/; rm -rf "$tmp"' EXIT
 
 meson compile -C "$build" anylb_core >/dev/null
 # Compile count.cpp exactly as the build compiles stages_bench.cpp.
@@ -36,7 +36,7 @@ PY
 eval "$compile"
 c++ -o "$tmp/count" "$tmp/count.o" "$build/dataplane/core/libanylb_core.a" -lbenchmark -lpthread
 for mode in established new; do
-  n=$(cd "$tmp" && valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$tmp/$mode.out" \
+  n=$(cd "$tmp" && valgrind --tool=callgrind --instr-atstart=no ${CALLGRIND_ARGS:-} --callgrind-out-file="$tmp/$mode.out" \
         "$tmp/count" "$mode" 2>&1 | sed -n 's/.*Collected : //p')
   echo "$mode: $((n / 32000)) instructions/packet"
 done

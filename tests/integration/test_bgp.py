@@ -268,6 +268,31 @@ def ipv6_vip_announced_as_host_route(lb):
 
 
 @controlplane_case
+def cover_is_reported_as_gobgpd_names_it(lb):
+    # An IPv6 cover written in capitals with a spelt-out zero: the status
+    # names it as gobgpd and the router do, and says it is in BGP while a
+    # restart keeps it (it said withdrawn when it named it as written).
+    vip6, cover = "2001:db8:10::10", "2001:db8:10::/48"
+    covers = {"covering_prefixes": [{"prefix": "2001:DB8:10:0::/48", "policy": "all", "services": ["web6"]}]}
+    p = start_cp_api(lb, [service("web6", vip6)], state_file=False, extra=covers)
+    until_routed(lb, cover, ANNOUNCE_WITHIN)
+
+    def cover_status():
+        return next((r for r in ctl(lb, "routes") if r["prefix"] == cover), None)
+    L.wait_until(lambda: (cover_status() or {}).get("announced"), 5, what=f"{cover} announced in the status")
+    stop_by_sigterm(p)
+    slow_rise = service("web6", vip6)
+    slow_rise["check"]["rise"] = 20  # the restart keeps the paths for 11 s
+    start_cp_api(lb, [slow_rise], state_file=False, extra=covers)
+    for _ in range(10):
+        st = cover_status()
+        assert st and st["announced"] and "kept from an earlier run" in st["reason"], \
+            f"the kept cover is not reported so: {st}"
+        assert cover in lb.router_routes(), f"{cover} left the router across the restart\n{lb.diag()}"
+        time.sleep(0.2)
+
+
+@controlplane_case
 def communities_arrive_as_configured(lb):
     start_cp(lb, [service(), service("api", VIP2, communities=["65000:200", "65000:201"])])
     until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
@@ -397,6 +422,21 @@ def restart_keeps_the_routes_announced(lb):
 
 
 @controlplane_case
+def restart_with_the_dataplane_down_withdraws_at_once(lb):
+    # The grace keeps a path for services whose checks are under way; with no
+    # dataplane to carry the traffic it draws, it goes at the first pass, not
+    # when a slow rise would be over (20 probes here, 11 s).
+    p = start_cp(lb, [service(quorum=2)])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    stop_by_sigterm(p)
+    lb.stop("dataplane", signal.SIGKILL)  # the next case's reset starts another
+    slow_rise = service(quorum=2)
+    slow_rise["check"]["rise"] = 20
+    start_cp(lb, [slow_rise])
+    until_routed(lb, VIP_P, WITHDRAW_WITHIN + 2, present=False)
+
+
+@controlplane_case
 def hold_down_holds_across_a_restart(lb):
     # Withdrawn, then restarted with the backends back: the state file says
     # the route was withdrawn, so the hold-down runs as it would have.
@@ -503,21 +543,23 @@ CTL = ARGS[2] if len(ARGS) > 2 else os.path.join(REPO, "build", "grpc", "anylbct
 DRAIN_WAIT = 3
 
 
-def start_cp_api(lb, services, state_file=True, fresh=True):
+def start_cp_api(lb, services, state_file=True, fresh=True, extra=None):
     """A controlplane with its API socket, state file (emptied first unless
-    not `fresh`: an earlier case's would carry over) and metrics in the lab."""
+    not `fresh`: an earlier case's would carry over) and metrics in the lab;
+    `extra`: more top-level sections."""
     if state_file and fresh and os.path.exists(lb.path("cp-state.json")):
         os.unlink(lb.path("cp-state.json"))
-    write_cp_api_config(lb, services, state_file)
+    write_cp_api_config(lb, services, state_file, extra)
     p = lb.start_controlplane(CP, lb.path("cp.yaml"))
     L.wait_until(lambda: os.path.exists(lb.path("cp.sock")) or not p.alive(), 10, what="controlplane API socket")
     return p
 
 
-def write_cp_api_config(lb, services, state_file=True):
+def write_cp_api_config(lb, services, state_file=True, extra=None):
     """start_cp_api's configuration (also for a reload)."""
-    extra = {"api": {"socket": lb.path("cp.sock")}, "metrics": {"listen": "127.0.0.1:19100"}}
-    L.write_controlplane_config(lb.path("cp.yaml"), services, dataplane_socket=lb.path("dataplane.sock"), extra=extra)
+    sections = {"api": {"socket": lb.path("cp.sock")}, "metrics": {"listen": "127.0.0.1:19100"}, **(extra or {})}
+    L.write_controlplane_config(lb.path("cp.yaml"), services, dataplane_socket=lb.path("dataplane.sock"),
+                                extra=sections)
     if state_file:  # node keys go under node: (write_controlplane_config has no knob for them)
         with open(lb.path("cp.yaml")) as f:
             text = f.read()

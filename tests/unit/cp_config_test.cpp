@@ -83,6 +83,17 @@ TEST(ControlConfig, ErrorsNameLineAndKey) {
   expect_error(std::string(kGood).replace(bad.find("services: [web]"), 15, "services: [www]"), "17",
                "covering_prefixes[0].services[0]");
   expect_error(std::string(kGood).replace(bad.find("  name: n1"), 10, "  nmae: n1"), "2", "node.nmae");
+  expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "203.0.113.5/24"), "17",
+               "covering_prefixes[0].prefix");
+}
+
+TEST(ControlConfig, PrefixNetwork) {
+  EXPECT_EQ(prefix_network(*IpAddress::parse("203.0.113.77"), 24), *IpAddress::parse("203.0.113.0"));
+  EXPECT_EQ(prefix_network(*IpAddress::parse("203.0.113.77"), 26), *IpAddress::parse("203.0.113.64"));
+  EXPECT_EQ(prefix_network(*IpAddress::parse("203.0.113.77"), 32), *IpAddress::parse("203.0.113.77"));
+  EXPECT_EQ(prefix_network(*IpAddress::parse("203.0.113.77"), 0), *IpAddress::parse("0.0.0.0"));
+  EXPECT_EQ(prefix_network(*IpAddress::parse("2001:db8:ffff::1"), 33), *IpAddress::parse("2001:db8:8000::"));
+  EXPECT_EQ(prefix_network(*IpAddress::parse("2001:db8::1"), 128), *IpAddress::parse("2001:db8::1"));
 }
 
 // kGood with a second service on web's VIP; each vip_policy given unless empty.
