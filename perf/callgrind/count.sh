@@ -8,7 +8,9 @@
 # not decode every -march=native instruction), e.g.
 #   meson setup /tmp/build-cg --buildtype=release -Dmarch=x86-64-v3 -Dcpp_args=-g
 # Needs valgrind. The harness's own frame setup (~15 instructions a packet)
-# is included in the figure.
+# is included in the figure. KEEP=DIR copies the callgrind files and the
+# binary there (for callgrind_annotate); CALLGRIND_ARGS adds options, e.g.
+# --dump-instr=yes for counts per instruction.
 set -eu
 if [ $# -ne 1 ] || [ ! -f "$1/compile_commands.json" ]; then
   echo "usage: $0 BUILD-DIRECTORY (configured with meson)" >&2
