@@ -136,7 +136,9 @@ def run_testpmd(files, workers, seconds, sc, tag):
     rates = []
     deadline = time.time() + seconds + 60
     port = None
+    tail = []  # its last lines, for the error if it gives no rate
     for line in p.stdout:
+        tail = (tail + [line])[-15:]
         m = re.search(r"NIC statistics for port (\d+)", line)
         if m:
             port = int(m.group(1))
@@ -154,7 +156,7 @@ def run_testpmd(files, workers, seconds, sc, tag):
     shutil.rmtree(f"/var/run/dpdk/bench-tp-{tag}", ignore_errors=True)  # EAL leaves its runtime dir behind
     live = [r for r in rates if r > 0][2:]  # skip the warm-up periods
     if not live:
-        raise RuntimeError("testpmd reported no rate:\n" + " ".join(cmd))
+        raise RuntimeError("testpmd reported no rate:\n" + " ".join(cmd) + "\n" + "".join(tail))
     return statistics.median(live) / 1e6
 
 
@@ -225,8 +227,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--workers", default="1,2")
-    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
-    ap.add_argument("--smoke", action="store_true", help="one short round of est-4k, 1 worker (CI)")
+    ap.add_argument("--scenarios", help="default: all; with --smoke, est-4k,reload-100ms")
+    ap.add_argument("--smoke", action="store_true", help="one short round of each scenario, 1 worker (CI)")
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--tmp", help="keep generated pcaps here (default: a fresh temporary directory)")
     ap.add_argument("--hugepages", type=int, default=0,
@@ -234,7 +236,9 @@ def main():
                          "default 4 KiB pages (--no-huge)")
     args = ap.parse_args()
     if args.smoke:
-        args.rounds, args.seconds, args.workers, args.scenarios = 1, 2, "1", "est-4k,reload-100ms"
+        args.rounds, args.seconds, args.workers = 1, 2, "1"
+        args.scenarios = args.scenarios or "est-4k,reload-100ms"
+    args.scenarios = args.scenarios or ",".join(SCENARIOS)
     tmp = args.tmp or tempfile.mkdtemp(prefix="anylb-bench-")
     os.makedirs(tmp, exist_ok=True)
     try:
