@@ -12,6 +12,7 @@
 
 #include "api_convert.hpp"
 #include "dataplane.grpc.pb.h"
+#include "pinning_version.hpp"
 #include "stats.hpp"
 #include "trace.hpp"
 
@@ -308,6 +309,7 @@ class ApiServer::Service final : public pb::Dataplane::Service {
     resp->set_lcores(static_cast<uint32_t>(ctx_.workers->size()));
     resp->set_lcores_alive(alive);
     resp->set_uptime_ms(now_ms() - ctx_.started_ms);
+    resp->set_flow_pinning_version(kFlowPinningVersion);
     return grpc::Status::OK;
   }
 

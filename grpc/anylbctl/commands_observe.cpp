@@ -199,13 +199,15 @@ void cmd_node(const Cli& cli, Dataplane& dp) {
   const pb::GetStateResponse st = dp.state();
   nlohmann::json j = {{"generation", l.generation()}, {"packets_forwarded", l.packets_forwarded()},
                       {"lcores", l.lcores()}, {"lcores_alive", l.lcores_alive()}, {"uptime_ms", l.uptime_ms()},
+                      {"flow_pinning_version", l.flow_pinning_version()},
                       {"node_addresses", st.state().node_addresses()}};
   std::string addrs;
   for (const auto& a : st.state().node_addresses()) addrs += (addrs.empty() ? "" : ", ") + a;
   print(cli, j,
         "dataplane: generation " + std::to_string(l.generation()) + ", " + std::to_string(l.lcores_alive()) + " of " +
             std::to_string(l.lcores()) + " workers polling, " + std::to_string(l.packets_forwarded()) +
-            " packets forwarded, up " + std::to_string(l.uptime_ms() / 1000) + " s\naddresses: " +
+            " packets forwarded, up " + std::to_string(l.uptime_ms() / 1000) + " s, flow pinning version " +
+            std::to_string(l.flow_pinning_version()) + "\naddresses: " +
             (addrs.empty() ? "none" : addrs) + "\n");
 }
 

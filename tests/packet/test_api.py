@@ -6,6 +6,7 @@ state survives a restart."""
 import collections
 import json
 import os
+import re
 
 from scapy.all import Ether
 
@@ -134,6 +135,13 @@ def anylbctl_commands_print_tables_and_json():
         assert "not-for-node" in out
         node = dp.ctl("node", json_out=True)
         assert node["lcores"] == 1 and node["generation"] >= 8 and node["packets_forwarded"] >= 20
+        # The version the build pins flows by, as pinning_version.hpp says.
+        header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../dataplane/core/pinning_version.hpp")
+        with open(header) as f:
+            version = int(re.search(r"kFlowPinningVersion = (\d+);", f.read()).group(1))
+        assert node["flow_pinning_version"] == version, node
+        _, out, _ = dp.ctl("node")
+        assert f"flow pinning version {version}\n" in out, out
         for args in (["trace", "1.2.3.4", "5.6.7.8:80", "tcp"], ["service"], ["backend", "frob", "web", "1.1.1.1"],
                      ["stats", "--interval", "-1"], ["nosuch"]):
             code, _, err = dp.ctl(*args, check=False)

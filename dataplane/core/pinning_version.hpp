@@ -1,0 +1,21 @@
+// The version of what pins a flow that a node holds no state for: the flow
+// hash (flow_key.hpp), the Maglev slot it picks (reduce32 of its top half,
+// pipeline.cpp) and the Maglev table build (maglev.cpp). Nodes behind one
+// ECMP group must agree on all three, or a flow that ECMP moves between
+// them (a node added, drained or restarted) lands on another backend.
+//
+// pinning_version_test holds golden values for all three: a change that
+// alters them must bump this. Nodes report it (anylbctl node); a rolling
+// upgrade across a bump re-pins the flows ECMP moves while versions are
+// mixed (README, "Upgrades").
+//
+// 1: the first builds' mix64 flow hash; 2: the multiply-fold flow hash.
+#pragma once
+
+#include <cstdint>
+
+namespace anylb {
+
+inline constexpr uint32_t kFlowPinningVersion = 2;
+
+}  // namespace anylb

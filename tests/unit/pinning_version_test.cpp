@@ -1,0 +1,60 @@
+// Golden values of what pins a new flow on every node: the flow hash, the
+// Maglev slot it picks and the Maglev table. If one of these tests fails,
+// the change alters which backend a node picks for a flow it has no state
+// for, so nodes of the old and the new build disagree: bump
+// kFlowPinningVersion (pinning_version.hpp) and the version below, then
+// update the values.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "flow_key.hpp"
+#include "hash.hpp"
+#include "maglev.hpp"
+#include "pinning_version.hpp"
+
+namespace anylb {
+namespace {
+
+FlowKey key(const char* src, uint16_t sport, const char* dst, uint16_t dport, uint8_t proto) {
+  const IpAddress s = *IpAddress::parse(src), d = *IpAddress::parse(dst);
+  FlowKey k;
+  k.src = s.bytes;
+  k.dst = d.bytes;
+  k.src_port = sport;
+  k.dst_port = dport;
+  k.proto = proto;
+  k.family = s.family;
+  return k;
+}
+
+TEST(PinningVersion, IsTheOneTheseValuesBelongTo) { EXPECT_EQ(kFlowPinningVersion, 2u); }
+
+TEST(PinningVersion, FlowHash) {
+  EXPECT_EQ(flow_hash(key("198.51.100.7", 40000, "203.0.113.10", 80, kProtoTcp)), 0x39e129d77a313a73ULL);
+  EXPECT_EQ(flow_hash(key("198.51.100.7", 40001, "203.0.113.10", 80, kProtoTcp)), 0x8035da825935de37ULL);
+  EXPECT_EQ(flow_hash(key("198.51.100.7", 53000, "203.0.113.10", 53, kProtoUdp)), 0x21302bd09478fcf3ULL);
+  EXPECT_EQ(flow_hash(key("198.51.100.7", 0, "203.0.113.10", 0, kProtoTcp)), 0xa1a5af895dbb8f72ULL);  // a fragment's 3-tuple
+  EXPECT_EQ(flow_hash(key("2001:db8:c::7", 40000, "2001:db8:10::10", 443, kProtoTcp)), 0x8a9290f031e49995ULL);
+}
+
+TEST(PinningVersion, MaglevSlot) {
+  const uint64_t h = flow_hash(key("198.51.100.7", 40000, "203.0.113.10", 80, kProtoTcp));
+  EXPECT_EQ(reduce32(static_cast<uint32_t>(h >> 32), kMaglevDefaultSize), 14817u);
+}
+
+// 64-bit FNV-1a over each slot's owner's address bytes, in slot order.
+TEST(PinningVersion, MaglevTable) {
+  std::vector<MaglevBackend> backends;
+  for (const char* a : {"198.18.1.10", "198.18.1.11", "198.18.1.12", "2001:db8:be::10"})
+    backends.push_back({*IpAddress::parse(a), 100});
+  backends.push_back({*IpAddress::parse("198.18.1.13"), 250});
+  const std::vector<uint16_t> table = build_maglev_table(backends, kMaglevDefaultSize);
+  uint64_t digest = 0xcbf29ce484222325ULL;
+  for (uint16_t owner : table)
+    for (std::byte b : backends.at(owner).address.bytes) digest = (digest ^ std::to_integer<uint8_t>(b)) * 0x100000001b3ULL;
+  EXPECT_EQ(digest, 0xfe671c4b122ecb4cULL);
+}
+
+}  // namespace
+}  // namespace anylb
