@@ -3,13 +3,14 @@
 
 For each scenario and worker count, alternately for several rounds:
   (a) baseline: dpdk-testpmd --forward-mode=macswap, net_pcap (infinite_rx)
-      -> net_null;
+      -> net_null (--baseline picks another testpmd mode, for comparison);
   (b) anylb-dataplane, net_pcap (infinite_rx) -> net_null (--tx-port).
 Prints Mpps, ns and cycles per packet, and anylb/baseline (min/median/max).
 
   bench.py --dataplane build/dataplane/dpdk/anylb-dataplane [--rounds 3]
            [--seconds 4] [--workers 1,2] [--scenarios est-4k,...] [--smoke]
            [--json results.json] [--hugepages N]
+           [--baseline macswap|5tswap|csum|noisy:MB:READS:WRITES]
 
 Never a pass/fail on speed: figures only (see perf/RESULTS.md).
 """
@@ -113,11 +114,27 @@ class HugePages:
         return False
 
 
+# The baseline's forwarding: testpmd --forward-mode (macswap, as the
+# targets are set; 5tswap and csum also parse L3/L4, csum checks and sets
+# their checksums in software) or noisy:MB:READS:WRITES (io forwarding plus
+# READS random reads and WRITES random writes a packet in MB of memory: the
+# memory a flow-table lookup touches, without its logic).
+BASELINE = "macswap"
+
+
+def baseline_args():
+    if not BASELINE.startswith("noisy:"):
+        return [f"--forward-mode={BASELINE}"]
+    mb, reads, writes = BASELINE.split(":")[1:]
+    return ["--forward-mode=noisy", f"--noisy-lkup-memory={mb}", f"--noisy-lkup-num-reads={reads}",
+            f"--noisy-lkup-num-writes={writes}"]
+
+
 def testpmd_cmd(files, workers, sc, prefix):
-    """The baseline: testpmd macswap from the pcap to net_null (EAL file prefix `prefix`)."""
+    """The baseline: testpmd (BASELINE) from the pcap to net_null (EAL file prefix `prefix`)."""
     return ["dpdk-testpmd", f"--lcores={lcores(workers)}", *eal_memory(sc), "--no-pci",
             "--no-telemetry", "--file-prefix", prefix, f"--vdev={pcap_vdev(files)}",
-            "--vdev=net_null0,no-rx=1", "--", f"--total-num-mbufs={mbufs_for(sc)}", "--forward-mode=macswap",
+            "--vdev=net_null0,no-rx=1", "--", f"--total-num-mbufs={mbufs_for(sc)}", *baseline_args(),
             f"--nb-cores={workers}", f"--rxq={workers}", f"--txq={workers}", "--stats-period=1"]
 
 
@@ -234,7 +251,13 @@ def main():
     ap.add_argument("--hugepages", type=int, default=0,
                     help="run both processes on this many 2 MiB huge pages, reserved for the run (root); "
                          "default 4 KiB pages (--no-huge)")
+    ap.add_argument("--baseline", default="macswap",
+                    help="the baseline's testpmd mode: macswap (the targets'), 5tswap, csum, or noisy:MB:READS:WRITES")
     args = ap.parse_args()
+    if not re.fullmatch(r"macswap|5tswap|csum|noisy:\d+:\d+:\d+", args.baseline):
+        sys.exit(f"bench: --baseline: '{args.baseline}' is not macswap, 5tswap, csum or noisy:MB:READS:WRITES")
+    global BASELINE
+    BASELINE = args.baseline
     if args.smoke:
         args.rounds, args.seconds, args.workers = 1, 2, "1"
         args.scenarios = args.scenarios or "est-4k,reload-100ms"
@@ -286,7 +309,8 @@ def run_all(args, tmp):
                   f"{'; '.join(notes)}", flush=True)
             results.append({"scenario": name, "workers": workers, "flows": sc["flows"], "baseline_mpps": base,
                             "anylb_mpps": ours, "ratios": ratios, "ns_per_packet": ns, "cycles_per_packet": cyc,
-                            "lost": sum(e["lost"] for e in extras), "tsc_hz": tsc})
+                            "lost": sum(e["lost"] for e in extras), "tsc_hz": tsc, "baseline": BASELINE,
+                            "hugepages": HUGE_DIR is not None})
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
