@@ -2,7 +2,9 @@
 // counted by callgrind between CALLGRIND_START/STOP (count.sh runs it):
 //   established: 4k flows inserted first, then 1000 bursts of 32 hitting them;
 //   new: 1000 bursts of flows never seen, into a full 4096-flow table (every
-//   insert evicts). Reuses stages_bench.cpp's frames and state.
+//   insert evicts);
+//   syn: the same with every frame a SYN (a SYN flood: half-open flows,
+//   evicting each other). Reuses stages_bench.cpp's frames and state.
 #include <benchmark/benchmark.h>
 #include <valgrind/callgrind.h>
 
@@ -17,9 +19,13 @@
 
 int main(int argc, char** argv) {
   using namespace anylb;
-  const bool new_flows = argc > 1 && std::string_view(argv[1]) == "new";
+  const bool syn = argc > 1 && std::string_view(argv[1]) == "syn";
+  const bool new_flows = syn || (argc > 1 && std::string_view(argv[1]) == "new");
   const uint32_t flows = new_flows ? 65536 : 4096;
   Fixture fx(flows);
+  if (syn)  // a SYN flood: every frame a SYN (the parser does not check the TCP checksum)
+    for (auto* frames : {&fx.frames, &fx.pristine})
+      for (auto& f : *frames) f[kHeadroom + 14 + 20 + 13] = std::byte{0x02};
   FlowTable small(4096);
   auto small_pipeline = std::make_unique<Pipeline>(small, fx.counters, FlowTimeouts{});
   Pipeline& pipeline = new_flows ? *small_pipeline : fx.pipeline;

@@ -37,7 +37,7 @@ PY
 )
 eval "$compile"
 c++ -o "$tmp/count" "$tmp/count.o" "$build/dataplane/core/libanylb_core.a" -lbenchmark -lpthread
-for mode in established new; do
+for mode in established new syn; do
   n=$(cd "$tmp" && valgrind --tool=callgrind --instr-atstart=no ${CALLGRIND_ARGS:-} --callgrind-out-file="$tmp/$mode.out" \
         "$tmp/count" "$mode" 2>&1 | sed -n 's/.*Collected : //p')
   echo "$mode: $((n / 32000)) instructions/packet"
