@@ -1,6 +1,6 @@
 #!/bin/bash
 # Prints the pipeline's instructions per packet (callgrind), established
-# flows and new flows; see count.cpp and perf/RESULTS.md.
+# flows, new flows and a SYN flood; see count.cpp and perf/RESULTS.md.
 #
 #   perf/callgrind/count.sh BUILD
 #
