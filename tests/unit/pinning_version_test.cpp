@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "flow_key.hpp"
+#include "frame_builder.hpp"
 #include "hash.hpp"
 #include "maglev.hpp"
 #include "pinning_version.hpp"
@@ -16,30 +17,20 @@
 namespace anylb {
 namespace {
 
-FlowKey key(const char* src, uint16_t sport, const char* dst, uint16_t dport, uint8_t proto) {
-  const IpAddress s = *IpAddress::parse(src), d = *IpAddress::parse(dst);
-  FlowKey k;
-  k.src = s.bytes;
-  k.dst = d.bytes;
-  k.src_port = sport;
-  k.dst_port = dport;
-  k.proto = proto;
-  k.family = s.family;
-  return k;
-}
+using test::flow_key;
 
 TEST(PinningVersion, IsTheOneTheseValuesBelongTo) { EXPECT_EQ(kFlowPinningVersion, 2u); }
 
 TEST(PinningVersion, FlowHash) {
-  EXPECT_EQ(flow_hash(key("198.51.100.7", 40000, "203.0.113.10", 80, kProtoTcp)), 0x39e129d77a313a73ULL);
-  EXPECT_EQ(flow_hash(key("198.51.100.7", 40001, "203.0.113.10", 80, kProtoTcp)), 0x8035da825935de37ULL);
-  EXPECT_EQ(flow_hash(key("198.51.100.7", 53000, "203.0.113.10", 53, kProtoUdp)), 0x21302bd09478fcf3ULL);
-  EXPECT_EQ(flow_hash(key("198.51.100.7", 0, "203.0.113.10", 0, kProtoTcp)), 0xa1a5af895dbb8f72ULL);  // a fragment's 3-tuple
-  EXPECT_EQ(flow_hash(key("2001:db8:c::7", 40000, "2001:db8:10::10", 443, kProtoTcp)), 0x8a9290f031e49995ULL);
+  EXPECT_EQ(flow_hash(flow_key("198.51.100.7", "203.0.113.10", 40000, 80, kProtoTcp)), 0x39e129d77a313a73ULL);
+  EXPECT_EQ(flow_hash(flow_key("198.51.100.7", "203.0.113.10", 40001, 80, kProtoTcp)), 0x8035da825935de37ULL);
+  EXPECT_EQ(flow_hash(flow_key("198.51.100.7", "203.0.113.10", 53000, 53, kProtoUdp)), 0x21302bd09478fcf3ULL);
+  EXPECT_EQ(flow_hash(flow_key("198.51.100.7", "203.0.113.10", 0, 0, kProtoTcp)), 0xa1a5af895dbb8f72ULL);  // a fragment's 3-tuple
+  EXPECT_EQ(flow_hash(flow_key("2001:db8:c::7", "2001:db8:10::10", 40000, 443, kProtoTcp)), 0x8a9290f031e49995ULL);
 }
 
 TEST(PinningVersion, MaglevSlot) {
-  const uint64_t h = flow_hash(key("198.51.100.7", 40000, "203.0.113.10", 80, kProtoTcp));
+  const uint64_t h = flow_hash(flow_key("198.51.100.7", "203.0.113.10", 40000, 80, kProtoTcp));
   EXPECT_EQ(reduce32(static_cast<uint32_t>(h >> 32), kMaglevDefaultSize), 14817u);
 }
 
