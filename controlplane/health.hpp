@@ -18,6 +18,12 @@ struct BackendHealth {
   bool healthy = false;     // until `rise` probes succeed
   bool checked = false;     // at least one probe ran
   uint32_t failures = 0;    // consecutive failed probes, up to now
+  uint32_t successes = 0;   // consecutive successful probes, up to now
+  // When the next probe is due (monotonic_ms; 0: none yet). With the two
+  // counts above it carries a backend's checks over a rebuilt checker: an
+  // API change or a heartbeat rebuilds it, and must not restart the count
+  // to `fall` or push the next probe back by the spreading offset.
+  uint64_t next_probe_ms = 0;
   std::string detail = "not checked yet";
   uint64_t since_ms = 0;
 };
@@ -27,7 +33,8 @@ using BackendKey = std::pair<std::string, IpAddress>;  // (service, address)
 class HealthChecker {
  public:
   // `carried` seeds backends whose service and check did not change (a
-  // reload must not make healthy backends start over from "not checked").
+  // reload must not make healthy backends start over from "not checked",
+  // nor a failing one from no failures).
   explicit HealthChecker(const ControlConfig& config, const std::map<BackendKey, BackendHealth>& carried = {});
   ~HealthChecker();
   std::map<BackendKey, BackendHealth> snapshot() const;

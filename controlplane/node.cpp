@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "api_convert.hpp"
@@ -172,6 +173,19 @@ bool Node::backend_may_serve(const ServiceConfig& s, const BackendConfig& b,
   return h == health.end() || h->second.healthy || h->second.failures < s.check.fall;
 }
 
+// Allowed, and its checks in this run have not yet decided it: never
+// flipped, fewer than `fall` failures. Such a backend keeps what the
+// dataplane has for it, so a restart (or upgrade) of the control plane,
+// whose checks start from "not checked", does not take the backends the
+// dataplane serves from down while the restart grace keeps the VIP
+// announced: that would black-hole the VIP for `rise` probes.
+bool Node::inherits_up(const ServiceConfig& s, const BackendConfig& b,
+                       const std::map<BackendKey, BackendHealth>& health, uint64_t now) const {
+  if (!backend_allowed(s.spec.name, b, now)) return false;
+  const auto h = health.find({s.spec.name, b.address});
+  return h == health.end() || (!h->second.healthy && h->second.since_ms == 0 && h->second.failures < s.check.fall);
+}
+
 // RSerPool deregistration: drained for the node's drain wait, then removed.
 void Node::expire_registrations(uint64_t now) {
   bool changed = false;
@@ -237,18 +251,6 @@ bool Node::dataplane_alive() {
 }
 
 void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uint64_t now) {
-  dp::DesiredState want;
-  for (const IpAddress& a : config_.node_addresses) want.add_node_addresses(a.to_string());
-  for (const ServiceConfig& s : config_.services) {
-    to_proto(s.spec, *want.add_services());
-    for (const BackendConfig& b : s.backends) {
-      const bool up = backend_up(s.spec.name, b, health, now);
-      const BackendState state = !up ? BackendState::down
-                                 : backend_draining(s.spec.name, b) ? BackendState::draining
-                                                                    : BackendState::up;
-      to_proto(BackendSpec{s.spec.name, b.address, b.mac, b.weight, state, ""}, *want.add_backends());
-    }
-  }
   grpc::ClientContext get_ctx;
   deadline(get_ctx, 1000);
   dp::GetStateResponse have;
@@ -256,6 +258,28 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
   if (!s.ok()) return log_once(last_dataplane_error_, "dataplane GetState: " + s.error_message());
   // Also repairs a restarted dataplane: whatever it holds, it ends up with ours.
   dataplane_generation_ = have.generation();
+
+  // What the dataplane serves now from each backend: after a restart of
+  // ours it is the last run's verdict, kept until this run's checks give
+  // their own (see inherits_up).
+  std::set<BackendKey> serving;
+  for (const dp::Backend& b : have.state().backends())
+    if (b.state() != dp::BACKEND_STATE_DOWN)
+      if (auto a = IpAddress::parse(b.address())) serving.insert({b.service(), *a});
+
+  dp::DesiredState want;
+  for (const IpAddress& a : config_.node_addresses) want.add_node_addresses(a.to_string());
+  for (const ServiceConfig& svc : config_.services) {
+    to_proto(svc.spec, *want.add_services());
+    for (const BackendConfig& b : svc.backends) {
+      const bool up = backend_up(svc.spec.name, b, health, now) ||
+                      (serving.count({svc.spec.name, b.address}) && inherits_up(svc, b, health, now));
+      const BackendState state = !up ? BackendState::down
+                                 : backend_draining(svc.spec.name, b) ? BackendState::draining
+                                                                      : BackendState::up;
+      to_proto(BackendSpec{svc.spec.name, b.address, b.mac, b.weight, state, ""}, *want.add_backends());
+    }
+  }
   if (google::protobuf::util::MessageDifferencer::Equivalent(want, have.state())) return;
   grpc::ClientContext apply_ctx;
   deadline(apply_ctx, 2000);

@@ -91,6 +91,8 @@ class Node {
   bool backend_may_serve(const ServiceConfig& s, const BackendConfig& b,
                          const std::map<BackendKey, BackendHealth>& health, uint64_t now) const;
   void expire_registrations(uint64_t now);
+  bool inherits_up(const ServiceConfig& s, const BackendConfig& b, const std::map<BackendKey, BackendHealth>& health,
+                   uint64_t now) const;
   void sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uint64_t now);
   bool dataplane_alive();
   void sync_routes(uint64_t now_ms, const std::map<BackendKey, BackendHealth>& health);

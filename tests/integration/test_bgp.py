@@ -437,6 +437,39 @@ def restart_with_the_dataplane_down_withdraws_at_once(lb):
 
 
 @controlplane_case
+def restart_keeps_the_backends_serving(lb):
+    # The grace keeps the VIP announced across a restart; the dataplane must
+    # go on serving it too. A restarted controlplane's checks start from
+    # "not checked": until they decide, each backend keeps what the
+    # dataplane has for it (it pushed them all down before: a black hole
+    # for `rise` probes, 10 s here). One that died meanwhile goes down
+    # after `fall` failed probes, as it would have without the restart.
+    p = start_cp(lb, [service(quorum=1)])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    addrs = [L.backend_addr(i) for i in (1, 2, 3)]
+    L.wait_until(lambda: all(dp_backend_state(lb, a) == "up" for a in addrs), 5, what="backends up in the dataplane")
+    stop_by_sigterm(p)
+    lb.stop_backend(2)
+    slow_rise = service(quorum=1)
+    slow_rise["check"]["rise"] = 20
+    start_cp(lb, [slow_rise])
+    t_start = time.monotonic()
+    seen = {a: set() for a in addrs}
+    went_down = None
+    while time.monotonic() - t_start < WITHDRAW_WITHIN + 1:
+        for a in addrs:
+            seen[a].add(dp_backend_state(lb, a))
+        if went_down is None and dp_backend_state(lb, addrs[1]) == "down":
+            went_down = time.monotonic() - t_start
+        time.sleep(0.05)
+    assert seen[addrs[0]] == {"up"} and seen[addrs[2]] == {"up"}, \
+        f"healthy backends left 'up' in the dataplane across a controlplane restart: {seen}\n{lb.diag()}"
+    assert went_down is not None and went_down <= WITHDRAW_WITHIN, \
+        f"the backend that died while the controlplane was stopped: {seen[addrs[1]]}, down after {went_down}"
+    assert VIP_P in lb.router_routes(), f"the VIP left the router across the restart\n{lb.diag()}"
+
+
+@controlplane_case
 def hold_down_holds_across_a_restart(lb):
     # Withdrawn, then restarted with the backends back: the state file says
     # the route was withdrawn, so the hold-down runs as it would have.

@@ -1,0 +1,132 @@
+// The health checker carries a backend's checks over a rebuild (the control
+// plane rebuilds it on every API change, heartbeats included): real TCP
+// probes against a loopback port that refuses connections.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "health.hpp"
+
+namespace anylb::cp {
+namespace {
+
+const IpAddress kLoopback = *IpAddress::parse("127.0.0.1");
+
+// A TCP port on 127.0.0.1 bound but not listening: a connect is refused at once.
+class RefusingPort {
+ public:
+  RefusingPort() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+  }
+  ~RefusingPort() { ::close(fd_); }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+// One TCP service on `port` with `backends` loopback backends (the same
+// address cannot repeat: 127.0.0.1, .2, ...), every `interval_ms`, fall 2.
+ControlConfig config(uint16_t port, int backends, uint64_t interval_ms) {
+  ControlConfig c;
+  ServiceConfig s;
+  s.spec.name = "web";
+  s.spec.vip = *IpAddress::parse("203.0.113.10");
+  s.spec.port = port;
+  s.check.type = CheckType::tcp;
+  s.check.interval_ms = interval_ms;
+  s.check.timeout_ms = 100;
+  s.check.rise = 2;
+  s.check.fall = 2;
+  for (int i = 0; i < backends; ++i)
+    s.backends.push_back(BackendConfig{*IpAddress::parse("127.0.0." + std::to_string(i + 1)), {}, 100});
+  c.services.push_back(s);
+  return c;
+}
+
+BackendHealth healthy_with_failures(uint32_t failures) {
+  BackendHealth h;
+  h.healthy = true;
+  h.checked = true;
+  h.failures = failures;
+  h.detail = "carried";
+  return h;
+}
+
+TEST(HealthChecker, FailuresCarryOverARebuild) {
+  RefusingPort dead;
+  const ControlConfig c = config(dead.port(), 1, 100);
+  // One failure already counted before the rebuild: the next one is the
+  // second in a row, and fall is 2.
+  HealthChecker checker(c, {{{"web", kLoopback}, healthy_with_failures(1)}});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  BackendHealth h;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    h = checker.snapshot().at({"web", kLoopback});
+  } while (h.detail == "carried" && std::chrono::steady_clock::now() < deadline);
+  ASSERT_NE(h.detail, "carried") << "no probe ran";
+  EXPECT_EQ(h.failures, 2u);
+  EXPECT_FALSE(h.healthy) << "the first probe after the rebuild is the second failure in a row";
+}
+
+TEST(HealthChecker, RebuiltFasterThanItsIntervalItStillFindsBackendsDown) {
+  // Three backends spread over a 300 ms interval (offsets 0, 100, 200 ms),
+  // the checker rebuilt every 50 ms with what it found carried, as
+  // Node::apply does: each must still be probed on time, and fall.
+  RefusingPort dead;
+  const ControlConfig c = config(dead.port(), 3, 300);
+  std::map<BackendKey, BackendHealth> carried;
+  for (const BackendConfig& b : c.services[0].backends) carried[{"web", b.address}] = healthy_with_failures(0);
+  auto checker = std::make_unique<HealthChecker>(c, carried);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  int down = 0;
+  while (down < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    carried = checker->snapshot();
+    checker.reset();
+    checker = std::make_unique<HealthChecker>(c, carried);
+    down = 0;
+    for (const auto& [key, h] : carried) down += h.healthy ? 0 : 1;
+  }
+  EXPECT_EQ(down, 3) << "backends left healthy after 4 s of refused probes";
+}
+
+TEST(HealthChecker, ABackendComesUpAfterRiseProbes) {
+  // The other way: a listening port, a backend not carried, up after rise (2).
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  HealthChecker checker(config(ntohs(a.sin_port), 1, 100), {});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  BackendHealth h;
+  while (!(h = checker.snapshot().at({"web", kLoopback})).healthy && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ::close(fd);
+  EXPECT_TRUE(h.healthy);
+  EXPECT_GE(h.successes, 2u);
+  EXPECT_EQ(h.failures, 0u);
+}
+
+}  // namespace
+}  // namespace anylb::cp
