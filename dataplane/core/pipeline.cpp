@@ -54,6 +54,10 @@ void Pipeline::process_burst(const ForwardingState& st, const PortContext& port,
   // ...then its entry, or the one a new flow will be written to.
   for (uint64_t m = misses; m != 0; m &= m - 1) flows_.prefetch_second(hashes_[__builtin_ctzll(m)], now);
   // Stage 3: decide and rewrite.
+  services_ = st.services.data();
+  backends_ = st.backends.data();
+  service_counters_ = counters_.services.data();
+  backend_counters_ = counters_.backends.data();
   memo_service_ = 0;
   inserted_ = false;
   std::array<std::byte, 8> rx_mac{};
@@ -89,7 +93,7 @@ inline uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t servi
   const int32_t slot = flows_.lookup(p.key, hash, now, first_matches);
   if (slot != FlowTable::kMiss) {
     FlowTable::Entry& e = flows_.entry(slot);
-    const BackendEntry& b = st.backends[e.backend_id];
+    const BackendEntry& b = backends_[e.backend_id];
     // Draining backends keep their flows; a backend that is down or gone
     // (or now serves another service) loses them to the current table.
     if (b.present && b.service_id == service_id && b.state != BackendState::down) {
@@ -108,8 +112,8 @@ inline uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t servi
   if (backend == 0) return 0;
   flows_.insert(p.key, hash, backend, service_id, now, now + timeout);
   inserted_ = true;
-  counters_.services[service_id].new_flows.add();
-  counters_.backends[backend].new_flows.add();
+  service_counters_[service_id].new_flows.add();
+  backend_counters_[backend].new_flows.add();
   return backend;
 }
 
@@ -187,8 +191,8 @@ inline Verdict Pipeline::forward_flow(const ForwardingState& st, const PortConte
 
 inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,
                                  const ParsedPacket& p, uint64_t hash, uint32_t service_id, uint32_t backend_id) {
-  const ServiceSpec& svc = st.services[service_id].spec;
-  const BackendEntry& b = st.backends[backend_id];
+  const ServiceSpec& svc = services_[service_id].spec;
+  const BackendEntry& b = backends_[backend_id];
   RewriteResult r;
   Action action = Action::forward;
   if (svc.mode == ForwardingMode::l2_dsr) {
@@ -208,10 +212,10 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
   if (r.drop == DropReason::encap_too_big)
     return too_big(port, now, f, p, encap_overhead(b.address.is_v4(), svc.mode == ForwardingMode::gue));
   if (r.drop != DropReason::count_) return dropped(r.drop);
-  EndpointCounters& sc = counters_.services[service_id];
+  EndpointCounters& sc = service_counters_[service_id];
   sc.packets.add();
   sc.bytes.add(r.len);
-  EndpointCounters& bc = counters_.backends[backend_id];
+  EndpointCounters& bc = backend_counters_[backend_id];
   bc.packets.add();
   bc.bytes.add(r.len);
   return Verdict{action, DropReason::count_, r.prepended, r.len, backend_id};

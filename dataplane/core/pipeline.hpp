@@ -123,6 +123,13 @@ class Pipeline {
   FlowKey memo_key_;          // its destination fields (same_destination)
   uint32_t memo_service_ = 0;  // 0: empty
   uint64_t rx_mac_bits_ = 0;   // the receiving port's MAC (mac_bits)
+  // The burst's tables and this lcore's counters by id, their vectors'
+  // storage read once a burst rather than through two loads at every use
+  // (callgrind: vector indexing was 25 instructions a packet).
+  const ServiceEntry* services_ = nullptr;
+  const BackendEntry* backends_ = nullptr;
+  EndpointCounters* service_counters_ = nullptr;
+  EndpointCounters* backend_counters_ = nullptr;
   ParsedPacket parsed_[kMaxBurst];
   DropReason drops_[kMaxBurst];
   uint64_t hashes_[kMaxBurst];

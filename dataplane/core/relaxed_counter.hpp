@@ -1,30 +1,31 @@
 // A counter with one writer (its lcore) and any number of readers.
 //
-// Relaxed load + store compile to a plain add on x86 (no lock prefix), yet
-// keep concurrent reads from the control thread well-defined, which plain
-// integers would not be.
+// The writer adds with plain arithmetic (STYLE.md 13: per-lcore counters,
+// plain, summed by the reader). As std::atomic relaxed load + store it cost
+// three instructions an add, and GCC, which keeps no value across an atomic
+// access, reloaded the state's and counters' base pointers after every one
+// (callgrind: see perf/RESULTS.md); plain, an add is one `add` to memory.
+// Readers load it atomically: an aligned 8-byte store is single-copy atomic
+// on x86-64 (the appliance's only target), so a reader sees an old or a new
+// value, never a torn one, and the atomic load keeps its compiler from
+// caching it.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 
 namespace anylb {
 
 class RelaxedCounter {
  public:
-  // Forced inline: GCC left it out of line in the packet loop (a call and
-  // return around a two-instruction add, twice a packet).
-  [[gnu::always_inline]] void add(uint64_t n = 1) {
-    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  void sub(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
-  uint64_t read() const { return v_.load(std::memory_order_relaxed); }
+  [[gnu::always_inline]] void add(uint64_t n = 1) { v_ += n; }
+  void sub(uint64_t n = 1) { v_ -= n; }
+  uint64_t read() const { return __atomic_load_n(&v_, __ATOMIC_RELAXED); }
   // From another thread only while the writer cannot write it (a reused id
   // during its quarantine: no published state names it).
-  void reset() { v_.store(0, std::memory_order_relaxed); }
+  void reset() { __atomic_store_n(&v_, 0, __ATOMIC_RELAXED); }
 
  private:
-  std::atomic<uint64_t> v_{0};
+  alignas(8) uint64_t v_ = 0;
 };
 
 }  // namespace anylb
