@@ -42,7 +42,8 @@ class FlowTable {
     FlowKey key;
     uint32_t backend_id;
     uint32_t service_id;
-    uint8_t spare_[16];
+    uint8_t closing;  // TCP: a FIN or RST was seen (the pipeline keeps it; insert leaves it)
+    uint8_t spare_[15];
   };
   struct alignas(64) Bucket {
     uint32_t sig[kWays];      // 0 = empty

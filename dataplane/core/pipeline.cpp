@@ -84,8 +84,7 @@ uint32_t Pipeline::pick_backend(const ForwardingState& st, uint32_t service_id, 
 
 inline uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t service_id, const ParsedPacket& p,
                                        uint64_t hash, uint32_t first_matches, FlowClock now) {
-  const FlowClock timeout =
-      p.key.proto == kProtoTcp ? tcp_timeouts_[p.tcp_flags & kTimeoutFlags] : timeouts_.udp_ms;
+  const bool tcp = p.key.proto == kProtoTcp;
 
   // Stage 2's match of the first bucket holds unless this burst inserted
   // (a flow's second packet in one burst must find what its first put).
@@ -93,6 +92,12 @@ inline uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t servi
   const int32_t slot = flows_.lookup(p.key, hash, now, first_matches);
   if (slot != FlowTable::kMiss) {
     FlowTable::Entry& e = flows_.entry(slot);
+    FlowClock timeout = timeouts_.udp_ms;
+    if (tcp) {
+      const uint32_t t = tcp_timeout_index(p.tcp_flags, e.closing);
+      timeout = tcp_timeouts_[t];
+      if (tcp_closing_after_[t] != e.closing) e.closing = tcp_closing_after_[t];
+    }
     const BackendEntry& b = backends_[e.backend_id];
     // Draining backends keep their flows; a backend that is down or gone
     // (or now serves another service) loses them to the current table.
@@ -110,7 +115,9 @@ inline uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t servi
   }
   const uint32_t backend = pick_backend(st, service_id, hash);
   if (backend == 0) return 0;
-  flows_.insert(p.key, hash, backend, service_id, now, now + timeout);
+  const uint32_t t = tcp_timeout_index(p.tcp_flags, 0);
+  const int32_t at = flows_.insert(p.key, hash, backend, service_id, now, now + (tcp ? tcp_timeouts_[t] : timeouts_.udp_ms));
+  flows_.entry(at).closing = tcp ? tcp_closing_after_[t] : 0;
   inserted_ = true;
   service_counters_[service_id].new_flows.add();
   backend_counters_[backend].new_flows.add();
@@ -158,8 +165,9 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
       }
       if (backend == 0) backend = pick_backend(st, sid, hash);
       if (backend == 0) return dropped(DropReason::no_backend);
-      counters_.icmp_errors_forwarded.add();
-      return forward(st, port, now, f, p, hash, sid, backend);
+      const Verdict v = forward(st, port, now, f, p, hash, sid, backend);
+      if (v.action != Action::drop) counters_.icmp_errors_forwarded.add();  // counted as sent, not as tried
+      return v;
     }
     case PacketKind::fragment: {
       const uint32_t sid = p.key.proto == kProtoTcp ? dst->fragment_tcp
@@ -169,8 +177,9 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
       if (st.services[sid].spec.fragments == FragmentPolicy::drop) return dropped(DropReason::fragment_dropped);
       const uint32_t backend = pick_backend(st, sid, hash);  // 3-tuple hash: every fragment alike
       if (backend == 0) return dropped(DropReason::no_backend);
-      counters_.fragments_hashed.add();
-      return forward(st, port, now, f, p, hash, sid, backend);
+      const Verdict v = forward(st, port, now, f, p, hash, sid, backend);
+      if (v.action != Action::drop) counters_.fragments_hashed.add();
+      return v;
     }
     case PacketKind::icmp_other:
       return dropped(DropReason::icmp_unsupported);
@@ -223,10 +232,13 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
 
 Pipeline::Pipeline(FlowTable& flows, LcoreCounters& counters, FlowTimeouts timeouts)
     : flows_(flows), counters_(counters), timeouts_(timeouts) {
-  for (uint32_t f = 0; f <= kTimeoutFlags; ++f)
-    tcp_timeouts_[f] = (f & (kTcpFin | kTcpRst)) != 0          ? timeouts.tcp_closing_ms
-                       : (f & (kTcpSyn | kTcpAck)) == kTcpSyn ? timeouts.tcp_syn_ms  // half-open
-                                                              : timeouts.tcp_ms;
+  for (uint32_t i = 0; i < 2 * kClosingBit; ++i) {
+    const uint32_t f = i & kTimeoutFlags;
+    const bool opening = (f & (kTcpSyn | kTcpAck)) == kTcpSyn;  // SYN without ACK: half-open
+    const bool closing = (f & (kTcpFin | kTcpRst)) != 0 || ((i & kClosingBit) != 0 && !opening);
+    tcp_closing_after_[i] = closing ? 1 : 0;
+    tcp_timeouts_[i] = closing ? timeouts.tcp_closing_ms : opening ? timeouts.tcp_syn_ms : timeouts.tcp_ms;
+  }
 }
 
 Verdict Pipeline::too_big(const PortContext& port, FlowClock now, FrameBuffer f, const ParsedPacket& p,

@@ -23,6 +23,10 @@ RewriteResult fail() {
 }  // namespace
 
 RewriteResult make_too_big_reply(FrameBuffer f, const ParsedPacket& p, const MacAddress& port_mac, uint32_t mtu) {
+  // Never an error about an error (RFC 1122 3.2.2, RFC 4443 2.4 (e)); and
+  // p.key of one is the flow it quotes, so ours would go to that flow's
+  // client, not to the router that sent it.
+  if (p.kind == PacketKind::icmp_error) return fail();
   const bool v4 = p.family == IpFamily::v4;
   if (v4 && !p.dont_fragment) return fail();  // the sender lets routers fragment: nothing to tell it
   const uint32_t extra = v4 ? 20 + 8 : 40 + 8;  // our IP header and the ICMP header

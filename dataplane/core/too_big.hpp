@@ -17,7 +17,8 @@ namespace anylb {
 // is as the quoted part, cut to what an error may carry (576 bytes in all
 // for IPv4, RFC 1812 4.3.2.3; 1280 for IPv6, RFC 4443 2.4). `mtu` is the
 // largest packet the sender may send. Fails with encap_too_big when no
-// error is due (IPv4 without DF) or there is no room.
+// error is due (IPv4 without DF, or the packet is itself an ICMP error) or
+// there is no room.
 RewriteResult make_too_big_reply(FrameBuffer f, const ParsedPacket& p, const MacAddress& port_mac, uint32_t mtu);
 
 }  // namespace anylb

@@ -279,6 +279,31 @@ TEST_F(PipelineTest, FinShortensTheFlowsIdleTimeout) {
   EXPECT_EQ(flows_.stats().inserts.read(), 3u);
 }
 
+TEST_F(PipelineTest, AClosingFlowStaysClosingUntilASynOpensItAgain) {
+  // The client closes first: its FIN, then its ACK of the server's FIN (the
+  // server's packets go around us). That ACK must not give the flow the
+  // established timeout back.
+  const auto st = apply(web_state(3));
+  const FlowTimeouts t;
+  send_one(*st, tcp4_frame(40000, 80), kStart);
+  send_one(*st, tcp4_frame(40000, 80, kTcpAck), kStart + 1);
+  send_one(*st, tcp4_frame(40000, 80, kTcpFin | kTcpAck), kStart + 2);
+  send_one(*st, tcp4_frame(40000, 80, kTcpAck), kStart + 3);  // the last ACK
+  ASSERT_EQ(flows_.stats().inserts.read(), 1u);
+  send_one(*st, tcp4_frame(40000, 80, kTcpAck), kStart + 3 + t.tcp_closing_ms + 1);
+  EXPECT_EQ(flows_.stats().inserts.read(), 2u) << "forgotten after the closing timeout";
+
+  // A RST closes too; a new SYN on the same 5-tuple opens it again, and
+  // the ACKs after it are an established flow's.
+  send_one(*st, tcp4_frame(40001, 80), kStart);
+  send_one(*st, tcp4_frame(40001, 80, kTcpRst), kStart + 1);
+  send_one(*st, tcp4_frame(40001, 80), kStart + 2);           // reopened: the SYN timeout
+  send_one(*st, tcp4_frame(40001, 80, kTcpAck), kStart + 3);  // established
+  ASSERT_EQ(flows_.stats().inserts.read(), 3u);
+  send_one(*st, tcp4_frame(40001, 80, kTcpAck), kStart + 3 + t.tcp_closing_ms + 1);
+  EXPECT_EQ(flows_.stats().inserts.read(), 3u) << "reopened and established: still known";
+}
+
 TEST_F(PipelineTest, HalfOpenFlowsGetTheSynTimeout) {
   const auto st = apply(web_state(3));
   const FlowTimeouts t;
@@ -544,6 +569,27 @@ TEST_F(PipelineTest, IpipServiceEncapsulatesToTheBackend) {
   EXPECT_EQ(slice(s.out, 34, syn.size() - 14), slice(syn, 14, syn.size() - 14));
 }
 
+// Three workers: 65536 is no multiple of 3, and a lane that wrapped at
+// 65536 went on in another lane's values. Each lane stays in its own.
+TEST_F(PipelineTest, OuterIdentificationLanesStayApartAcrossTheirWrap) {
+  const auto st = apply(web_state(3, ForwardingMode::ipip));
+  Ipv4Fields no_df;
+  no_df.flags_fragment = 0;
+  const Bytes f = ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoTcp, tcp(40000, 80, kTcpAck), no_df);
+  for (const uint16_t lane : {uint16_t{0}, uint16_t{1}, uint16_t{2}}) {
+    pipeline_.set_ipv4_id_lane(lane, 3);
+    std::set<uint16_t> ids;
+    for (int i = 0; i < 2 * 21846; ++i) {  // each lane holds 21845 values: wraps twice
+      const Sent s = send_one(*st, f);
+      ASSERT_EQ(s.verdict.action, Action::forward);
+      const uint16_t id = get16(s.out, 14 + 4);
+      ASSERT_EQ(id % 3, lane) << "lane " << lane << " packet " << i << " took " << id;
+      ids.insert(id);
+    }
+    EXPECT_EQ(ids.size(), 21845u) << "lane " << lane << " uses all of its values";
+  }
+}
+
 // Path MTU discovery through an encapsulating service: the sender learns,
 // from the VIP, how big a packet may be.
 // Outer IPv4 identifications: a packet routers may fragment (no DF) takes
@@ -606,6 +652,28 @@ TEST_F(PipelineTest, TooBigToEncapsulateGetsAnIcmpErrorFromTheVip) {
   EXPECT_EQ(fragmented.verdict.action, Action::forward_fragments);
   EXPECT_EQ(fragmented.verdict.len, may_fragment.size() + 28) << "built whole: GUE over IPv4 adds 28 bytes";
   EXPECT_EQ(drops(DropReason::encap_too_big), 0u);
+}
+
+TEST_F(PipelineTest, AnIcmpErrorTooBigToEncapsulateGetsNoErrorBack) {
+  // A router's "fragmentation needed" (DF set, as routers send them) about
+  // a GUE service's flow, quoting enough to be too big once encapsulated:
+  // dropped and counted, never answered with an error of our own.
+  const auto st = apply(web_state(3, ForwardingMode::gue));
+  const Bytes big_error =
+      ethernet(kEtherTypeIpv4) +
+      ipv4(kRouter4, kVip4, kProtoIcmp,
+           icmp4(kIcmpDestUnreachable, kIcmpFragNeeded,
+                 ipv4(kVip4, kClient4, kProtoTcp, tcp(80, 40000, kTcpAck, payload(1420))), 1400));
+  ASSERT_GT(big_error.size() + 28, 14u + 1500u);
+  const Sent s = send_one(*st, big_error);
+  EXPECT_EQ(s.verdict.action, Action::drop);
+  EXPECT_EQ(s.verdict.drop, DropReason::encap_too_big);
+  EXPECT_EQ(counters_.icmp_too_big_sent.read(), 0u);
+  EXPECT_EQ(counters_.icmp_errors_forwarded.read(), 0u) << "counted as forwarded only when it is";
+  EXPECT_EQ(drops(DropReason::encap_too_big), 1u);
+  // The same error quoting little is forwarded, and counted.
+  EXPECT_EQ(send_one(*st, frag_needed4_frame(40000, 80)).verdict.action, Action::forward);
+  EXPECT_EQ(counters_.icmp_errors_forwarded.read(), 1u);
 }
 
 TEST_F(PipelineTest, TooBigOverIpv6GetsAPacketTooBig) {
