@@ -84,6 +84,7 @@ void fill_service(const ServiceSpec& s, v1::Service* o) {
               : s.mode == ForwardingMode::ipip ? v1::FORWARDING_MODE_IPIP
                                                : v1::FORWARDING_MODE_GUE);
   o->set_hash_fragments(s.fragments == FragmentPolicy::hash);
+  if (s.mode == ForwardingMode::gue) o->set_gue_port(s.gue_port);
 }
 
 }  // namespace
@@ -206,7 +207,8 @@ class ApiServer::Service final : public v1::Anylb::Service {
                        (in.protocol() == v1::PROTOCOL_UDP ? "udp" : in.protocol() == v1::PROTOCOL_TCP ? "tcp" : "?") +
                        " port=" + (in.port() == 0 ? std::string("any") : std::to_string(in.port())) + " mode=" +
                        (in.mode() == v1::FORWARDING_MODE_IPIP ? "ipip" : in.mode() == v1::FORWARDING_MODE_GUE ? "gue" : "l2-dsr") +
-                       (in.hash_fragments() ? " fragments=hash" : "");
+                       (in.hash_fragments() ? " fragments=hash" : "") +
+                       (in.gue_port() != 0 ? " gue-port=" + std::to_string(in.gue_port()) : "");
     std::string error;
     auto parsed = parse_service_spec(spec, error);
     if (!parsed) return {grpc::StatusCode::INVALID_ARGUMENT, "service: " + error};

@@ -227,7 +227,13 @@ ControlConfig load_config(const std::string& path) {
     if (root["api"]["socket"]) c.api_socket = r.str(root["api"]["socket"], "api.socket");
     if (root["api"]["tcp"]) {
       c.api_tcp = r.str(root["api"]["tcp"], "api.tcp");
-      if (c.api_tcp.rfind(':') == std::string::npos || c.api_tcp.rfind("0.0.0.0", 0) == 0 || c.api_tcp[0] == ':')
+      // The host part, brackets and all; every interface (0.0.0.0, [::],
+      // none) would put the unauthenticated API on the network.
+      const auto colon = c.api_tcp.rfind(':');
+      const std::string host = colon == std::string::npos ? "" : c.api_tcp.substr(0, colon);
+      const auto bare = host.size() >= 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
+      const auto a = IpAddress::parse(bare);
+      if (colon == std::string::npos || !a || prefix_network(*a, 0) == *a)  // 0.0.0.0 or ::
         r.fail(root["api"]["tcp"], "api.tcp", "'" + c.api_tcp + "' must be an explicit ADDRESS:PORT (not every interface)");
     }
   }
@@ -282,6 +288,12 @@ ControlConfig load_config(const std::string& path) {
                    other.spec.name + "' on the same VIP has " + (other.vip_policy == CoverPolicy::any ? "any" : "all") +
                    ": set it alike on every service of " + s.spec.vip.to_string());
     }
+    // A check that probes the service's port needs one: "any" is none.
+    const bool probes_port = s.check.type == CheckType::tcp || s.check.type == CheckType::http ||
+                             s.check.type == CheckType::udp_dns;
+    if (s.spec.port == kAnyPort && s.check.port == 0 && probes_port)
+      r.fail(n["check"] ? n["check"] : n, key + ".check.port",
+             "is required: the service has port any, and its check probes a port");
     const bool v4 = s.spec.vip.is_v4();
     if (v4 ? !c.next_hop_v4 : !c.next_hop_v6)
       r.fail(root["services"][i]["vip"], key + ".vip",
@@ -312,8 +324,10 @@ ControlConfig load_config(const std::string& path) {
       const auto slash = cv.prefix.find('/');
       auto a = IpAddress::parse(cv.prefix.substr(0, slash));
       uint32_t len = 0;
-      if (slash == std::string::npos || !a ||
-          std::from_chars(cv.prefix.data() + slash + 1, cv.prefix.data() + cv.prefix.size(), len).ec != std::errc() ||
+      const char* end = cv.prefix.data() + cv.prefix.size();
+      const auto parsed = slash == std::string::npos ? std::from_chars_result{end, std::errc::invalid_argument}
+                                                     : std::from_chars(cv.prefix.data() + slash + 1, end, len);
+      if (slash == std::string::npos || !a || parsed.ec != std::errc() || parsed.ptr != end ||
           len > (a->is_v4() ? 32u : 128u))
         r.fail(n["prefix"], key + ".prefix", "'" + cv.prefix + "' is not a prefix like 203.0.113.0/24");
       cv.address = *a;
@@ -325,12 +339,29 @@ ControlConfig load_config(const std::string& path) {
         r.fail(n["prefix"], key + ".prefix",
                "'" + cv.prefix + "' has host bits set: the network is " + network.to_string() + "/" +
                    std::to_string(len));
+      if (a->is_v4() ? !c.next_hop_v4 : !c.next_hop_v6)
+        r.fail(n["prefix"], key + ".prefix",
+               std::string("no ") + (a->is_v4() ? "IPv4" : "IPv6") + " next hop to announce it with (node.next_hop" +
+                   (a->is_v4() ? "" : "_v6") + " or a node address of that family)");
+      // One path per prefix: a second cover of it, or a cover that is a
+      // VIP's own host route, would make two that overwrite each other.
+      for (const CoverConfig& o : c.covers)
+        if (o.address == cv.address && o.length == cv.length)
+          r.fail(n["prefix"], key + ".prefix", "'" + cv.prefix + "' is already covering prefix " + o.prefix);
+      if (len == (a->is_v4() ? 32u : 128u) && vips.count(*a))
+        r.fail(n["prefix"], key + ".prefix", "'" + cv.prefix + "' is a VIP's own host route");
       if (n["policy"]) cv.policy = r.policy(n["policy"], key + ".policy");
       if (!n["services"] || !n["services"].IsSequence() || n["services"].size() == 0)
         r.fail(n, key + ".services", "must list at least one service");
       for (std::size_t j = 0; j < n["services"].size(); ++j) {
         const std::string sn = r.str(n["services"][j], key + ".services[" + std::to_string(j) + "]");
         if (!names.count(sn)) r.fail(n["services"][j], key + ".services[" + std::to_string(j) + "]", "no service named '" + sn + "'");
+        // A cover stands for the VIPs inside it (RFC 4786 4.4).
+        const ServiceConfig& svc = *std::find_if(c.services.begin(), c.services.end(),
+                                                 [&](const ServiceConfig& o) { return o.spec.name == sn; });
+        if (svc.spec.vip.is_v4() != a->is_v4() || prefix_network(svc.spec.vip, len) != cv.address)
+          r.fail(n["services"][j], key + ".services[" + std::to_string(j) + "]",
+                 "service '" + sn + "' has VIP " + svc.spec.vip.to_string() + ", not inside " + cv.prefix);
         cv.services.push_back(sn);
       }
       if (n["communities"]) cv.communities = r.communities(n["communities"], key + ".communities");

@@ -268,12 +268,15 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
       if (auto a = IpAddress::parse(b.address())) serving.insert({b.service(), *a});
 
   dp::DesiredState want;
+  inherited_.clear();
   for (const IpAddress& a : config_.node_addresses) want.add_node_addresses(a.to_string());
   for (const ServiceConfig& svc : config_.services) {
     to_proto(svc.spec, *want.add_services());
     for (const BackendConfig& b : svc.backends) {
-      const bool up = backend_up(svc.spec.name, b, health, now) ||
-                      (serving.count({svc.spec.name, b.address}) && inherits_up(svc, b, health, now));
+      const bool inherited = !backend_up(svc.spec.name, b, health, now) &&
+                             serving.count({svc.spec.name, b.address}) && inherits_up(svc, b, health, now);
+      if (inherited) inherited_.insert({svc.spec.name, b.address});
+      const bool up = backend_up(svc.spec.name, b, health, now) || inherited;
       const BackendState state = !up ? BackendState::down
                                  : backend_draining(svc.spec.name, b) ? BackendState::draining
                                                                       : BackendState::up;
@@ -374,6 +377,7 @@ bool Node::keeps_left_path(uint64_t now, const std::string& prefix) const {
     policy = c.policy;
     for (const std::string& n : c.services) states.push_back(may_serve_.at(n));
   }
+  if (states.empty()) return false;  // no longer configured: nothing to keep it for
   return covering_announced(policy, states);
 }
 
@@ -410,17 +414,22 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
   // What gobgpd holds now: a path we sent but it lost (restart) is sent again;
   // one of our prefixes it holds but we do not want (left by an earlier run)
   // is withdrawn.
-  std::set<std::string> ours;
+  // Ours: what the configuration names, and what an earlier run announced
+  // (the state file's record; its service may be gone from the configuration).
+  std::set<std::string> ours = overlay_.announced_prefixes;
   for (const ServiceConfig& s : config_.services)
     ours.insert(host_prefix(s.spec.vip));
   for (const CoverConfig& c : config_.covers) ours.insert(cover_prefix(c));
+  const std::set<std::string> announced_before = overlay_.announced_prefixes;
   std::set<std::string> kept;
+  std::set<std::string> in_rib;  // both families, as this pass found them
   for (bool v6 : {false, true}) {
     const auto rib = gobgp_.local_prefixes(v6, error);
     if (!rib) {
       publish_status(health, now, true, peers);
       return log_once(last_gobgp_error_, error);
     }
+    in_rib.insert(rib->begin(), rib->end());
     for (auto it = sent_.begin(); it != sent_.end();) {
       if (it->second.prefix.is_v4() != v6 && !rib->count(it->first)) it = sent_.erase(it);
       else ++it;
@@ -438,7 +447,10 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
       const auto slash = p.find('/');
       PathSpec stale{*IpAddress::parse(p.substr(0, slash)), static_cast<uint32_t>(std::stoul(p.substr(slash + 1))),
                      *(v6 ? config_.next_hop_v6 : config_.next_hop_v4), {}, {}, 0, *asn};
-      if (gobgp_.withdraw(stale, error)) spdlog::info("withdrew {} left by an earlier run", p);
+      if (gobgp_.withdraw(stale, error)) {
+        spdlog::info("withdrew {} left by an earlier run", p);
+        overlay_.announced_prefixes.erase(p);
+      }
     }
   }
   kept_ = std::move(kept);
@@ -447,6 +459,11 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
   for (const PathSpec& w : wanted) {
     auto it = sent_.find(w.text());
     if (it != sent_.end() && it->second == w) continue;
+    // Recorded before it is sent: a crash in between leaves a record of a
+    // path gobgpd may not hold, which costs nothing; the other way round
+    // could leave a path no run knows as its own.
+    if (overlay_.announced_prefixes.insert(w.text()).second && !persist(overlay_))
+      spdlog::warn("cannot write the state file '{}'", base_.state_file);
     if (gobgp_.add(w, error)) sent_[w.text()] = w;
     else failed = true;
   }
@@ -454,9 +471,20 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
     bool want = false;
     for (const PathSpec& w : wanted) want |= w.text() == it->first;
     if (want) { ++it; continue; }
-    if (gobgp_.withdraw(it->second, error)) it = sent_.erase(it);
-    else { failed = true; ++it; }
+    if (gobgp_.withdraw(it->second, error)) {
+      overlay_.announced_prefixes.erase(it->first);
+      it = sent_.erase(it);
+    } else {
+      failed = true;
+      ++it;
+    }
   }
+  // Withdrawn, or left by an earlier run and found gone from gobgpd: no
+  // longer ours to withdraw.
+  std::erase_if(overlay_.announced_prefixes,
+                [&](const std::string& p) { return !in_rib.count(p) && !sent_.count(p); });
+  if (overlay_.announced_prefixes != announced_before && !persist(overlay_))
+    spdlog::warn("cannot write the state file '{}'", base_.state_file);
   log_once(last_gobgp_error_, failed ? error : "");
 }
 
@@ -490,7 +518,7 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
       bs.service = s.spec.name;
       bs.address = b.address;
       bs.health = h != health.end() ? h->second : BackendHealth{};
-      bs.up = backend_up(s.spec.name, b, health, now);
+      bs.up = backend_up(s.spec.name, b, health, now) || inherited_.count({s.spec.name, b.address});
       rs.healthy += bs.up && !backend_draining(s.spec.name, b);
       const auto a = overlay_.admin.find({s.spec.name, b.address});
       bs.admin = backend_draining(s.spec.name, b) ? AdminState::draining

@@ -122,6 +122,7 @@ class Node {
   // exit is for.
   std::optional<uint64_t> started_;
   std::set<std::string> kept_;  // such prefixes, kept in the last pass
+  std::set<BackendKey> inherited_;  // backends the last sync kept up for the dataplane (inherits_up)
   // By service: enough backends up or not yet found down for its quorum.
   std::map<std::string, bool> may_serve_;
   bool keeps_left_path(uint64_t now, const std::string& prefix) const;

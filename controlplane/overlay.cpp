@@ -46,7 +46,8 @@ std::string Overlay::to_json() const {
   for (const ServiceConfig& s : added_services)
     j["added_services"].push_back({{"name", s.spec.name}, {"vip", s.spec.vip.to_string()}, {"proto", s.spec.proto == 6 ? "tcp" : "udp"},
                                    {"port", s.spec.port}, {"mode", std::string(to_string(s.spec.mode))},
-                                   {"fragments", std::string(to_string(s.spec.fragments))}, {"quorum", s.quorum.count}});
+                                   {"fragments", std::string(to_string(s.spec.fragments))}, {"quorum", s.quorum.count},
+                                   {"gue_port", s.spec.gue_port}});
   j["deleted_services"] = deleted_services;
   j["added_backends"] = json::array();
   for (const auto& [id, b] : added_backends) {
@@ -67,6 +68,7 @@ std::string Overlay::to_json() const {
   }
   j["next_registration"] = next_registration;
   j["withdrawn_routes"] = withdrawn_routes;
+  j["announced_prefixes"] = announced_prefixes;
   return j.dump(1);
 }
 
@@ -86,7 +88,8 @@ Overlay Overlay::from_json(const std::string& text) {
       const std::string spec = "name=" + e.at("name").get<std::string>() + " vip=" + e.at("vip").get<std::string>() +
                                " proto=" + e.at("proto").get<std::string>() + " port=" +
                                (e.at("port").get<int>() == 0 ? std::string("any") : std::to_string(e.at("port").get<int>())) +
-                               " mode=" + e.at("mode").get<std::string>() + " fragments=" + e.at("fragments").get<std::string>();
+                               " mode=" + e.at("mode").get<std::string>() + " fragments=" + e.at("fragments").get<std::string>() +
+                               (e.contains("gue_port") ? " gue-port=" + std::to_string(e.at("gue_port").get<int>()) : "");
       auto s = parse_service_spec(spec, err);
       if (!s) throw std::runtime_error(err);
       ServiceConfig sc;
@@ -110,6 +113,8 @@ Overlay Overlay::from_json(const std::string& text) {
     o.next_registration = j.at("next_registration").get<uint64_t>();
     if (j.contains("withdrawn_routes"))  // absent from files of earlier versions
       for (const auto& n : j.at("withdrawn_routes")) o.withdrawn_routes.insert(n.get<std::string>());
+    if (j.contains("announced_prefixes"))  // absent from files of earlier versions
+      for (const auto& n : j.at("announced_prefixes")) o.announced_prefixes.insert(n.get<std::string>());
     return o;
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(std::string("not an anylb state file: ") + e.what());

@@ -40,6 +40,11 @@ struct Overlay {
   // services whose route has been withdrawn, so that their hold-down holds
   // after a restart too (ServiceRoute::remember_withdrawal).
   std::set<std::string> withdrawn_routes;
+  // The prefixes this node has put in gobgpd ("203.0.113.10/32", as gobgpd
+  // names them), so that a restart after a service, VIP or cover left the
+  // configuration withdraws what the earlier run announced for it, and
+  // still leaves alone paths an operator added by hand.
+  std::set<std::string> announced_prefixes;
 
   std::string to_json() const;
   static Overlay from_json(const std::string& text);  // throws std::runtime_error

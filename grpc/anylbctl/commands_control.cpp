@@ -181,6 +181,10 @@ void cmd_control_service(const Cli& cli) {
     s->set_mode(mode == "ipip" ? v1::FORWARDING_MODE_IPIP : mode == "gue" ? v1::FORWARDING_MODE_GUE : v1::FORWARDING_MODE_L2_DSR);
     s->set_hash_fragments(cli.flag("fragments", "drop") == "hash");
     if (cli.has_flag("quorum")) s->set_quorum(count(cli.flag("quorum"), "--quorum"));
+    if (cli.has_flag("gue-port")) {
+      if (mode != "gue") throw UsageError("--gue-port: only with --mode gue");
+      s->set_gue_port(count(cli.flag("gue-port"), "--gue-port"));
+    }
     v1::ServiceDetail d;
     check(stub->AddService(&ctx, req, &d), cli, "service add");
     print(cli, {{"result", "added"}, {"service", s->name()}}, "added service " + s->name() + "\n");

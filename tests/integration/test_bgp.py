@@ -10,6 +10,7 @@ executable `anylb_controlplane = executable(...)`):
     test('test_bgp', python, args : [files('integration/test_bgp.py'), anylb_controlplane, anylb_dataplane],
       suite : 'integration', protocol : 'tap', timeout : 600, is_parallel : false)
 """
+import json
 import os
 import re
 import signal
@@ -470,6 +471,29 @@ def restart_keeps_the_backends_serving(lb):
 
 
 @controlplane_case
+def restart_withdraws_what_left_the_config(lb):
+    # Stopped (its paths stay in gobgpd), then started with one service
+    # fewer: the earlier run announced that VIP, so this one withdraws it,
+    # at once (nothing configured keeps it). The other stays, as does a path
+    # an operator added by hand.
+    p = start_cp_api(lb, [service(), service(name="web2", vip=VIP2)])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    until_routed(lb, VIP2_P, ANNOUNCE_WITHIN)
+    stop_by_sigterm(p)
+    announce_by_hand(lb, "ipv4", "192.0.2.0/24", L.NODE_LINK4)
+    until_routed(lb, "192.0.2.0/24", 10)
+    t0 = time.monotonic()
+    start_cp_api(lb, [service()], fresh=False)
+    t = until_routed(lb, VIP2_P, WITHDRAW_WITHIN, present=False)
+    assert t - t0 < 3, f"withdrawn only {t - t0:.1f}s after the restart"
+    assert stays(lb, VIP_P, 2, present=True), f"the configured VIP left the router\n{lb.diag()}"
+    assert "192.0.2.0/24" in lb.router_routes(), "the operator's path was withdrawn"
+    with open(lb.path("cp-state.json")) as f:
+        record = json.load(f)["announced_prefixes"]
+    assert record == [VIP_P], f"the state file's record of announced prefixes: {record}"
+
+
+@controlplane_case
 def hold_down_holds_across_a_restart(lb):
     # Withdrawn, then restarted with the backends back: the state file says
     # the route was withdrawn, so the hold-down runs as it would have.
@@ -644,6 +668,11 @@ def api_changes_reach_dataplane_and_routes_and_persist(lb):
     assert r.returncode == 1 and "weight" in r.stderr, r.stderr
     r = ctl(lb, "backend", "drain", "web", "198.18.1.99", check=False)
     assert r.returncode == 1 and "not a backend" in r.stderr, r.stderr
+    # A GUE service added here keeps the outer port asked for (it got 6080).
+    ctl(lb, "service", "add", "tun", VIP2, "tcp", 8080, "--mode", "gue", "--gue-port", 7000)
+    L.wait_until(lambda: [s.get("gue_port") for s in (lb.dataplane_state() or {}).get("services", [])
+                          if s["name"] == "tun"] == [7000], 5, what="GUE port 7000 in the dataplane",
+                 diag=lambda: str(lb.dataplane_state()))
 
 
 @controlplane_case

@@ -85,6 +85,29 @@ TEST(ControlConfig, ErrorsNameLineAndKey) {
   expect_error(std::string(kGood).replace(bad.find("  name: n1"), 10, "  nmae: n1"), "2", "node.nmae");
   expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "203.0.113.5/24"), "17",
                "covering_prefixes[0].prefix");
+  expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "203.0.113.0/24x"), "17",
+               "covering_prefixes[0].prefix");
+  expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "198.51.100.0/24"), "17",
+               "covering_prefixes[0].services[0]");  // web's VIP is not inside it
+  expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "2001:db8::/32"), "17",
+               "covering_prefixes[0].prefix");  // no IPv6 next hop
+  expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "203.0.113.10/32"), "17",
+               "covering_prefixes[0].prefix");  // web's own host route
+  expect_error(std::string(kGood) + "  - {prefix: 203.0.113.0/24, services: [web]}\n", "18",
+               "covering_prefixes[1].prefix");  // twice
+  expect_error(std::string(kGood).replace(bad.find("port: 80"), 8, "port: any"), "12", "services[0].check.port");
+  expect_error(std::string(kGood) + "api: {tcp: \"[::]:9000\"}\n", "18", "api.tcp");
+  expect_error(std::string(kGood) + "api: {tcp: \"0.0.0.0:9000\"}\n", "18", "api.tcp");
+  expect_error(std::string(kGood) + "api: {tcp: \":9000\"}\n", "18", "api.tcp");
+}
+
+TEST(ControlConfig, ExplicitApiAddressesAndAnyPortWithACheckPortAreAccepted) {
+  EXPECT_EQ(load_config(write(std::string(kGood) + "api: {tcp: \"[::1]:9000\"}\n")).api_tcp, "[::1]:9000");
+  EXPECT_EQ(load_config(write(std::string(kGood) + "api: {tcp: \"127.0.0.1:9000\"}\n")).api_tcp, "127.0.0.1:9000");
+  std::string any = kGood;
+  any.replace(any.find("port: 80"), 8, "port: any");
+  any.replace(any.find("type: http,"), 11, "type: http, port: 8080,");
+  EXPECT_EQ(load_config(write(any)).services[0].check.port, 8080);
 }
 
 TEST(ControlConfig, PrefixNetwork) {
