@@ -180,6 +180,13 @@ class Reader {
   std::string file_;
 };
 
+// 1-65535, digits only: "abc" once got through to a bare "stoi" at start.
+bool is_port(const std::string& s) {
+  uint32_t v = 0;
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size() && v >= 1 && v <= 65535;
+}
+
 }  // namespace
 
 std::optional<uint32_t> parse_community(const std::string& t) {
@@ -233,14 +240,16 @@ ControlConfig load_config(const std::string& path) {
       const std::string host = colon == std::string::npos ? "" : c.api_tcp.substr(0, colon);
       const auto bare = host.size() >= 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
       const auto a = IpAddress::parse(bare);
-      if (colon == std::string::npos || !a || prefix_network(*a, 0) == *a)  // 0.0.0.0 or ::
+      if (colon == std::string::npos || !a || prefix_network(*a, 0) == *a ||  // 0.0.0.0 or ::
+          !is_port(c.api_tcp.substr(colon + 1)))
         r.fail(root["api"]["tcp"], "api.tcp", "'" + c.api_tcp + "' must be an explicit ADDRESS:PORT (not every interface)");
     }
   }
   if (root["metrics"]) {
     r.known(root["metrics"], "metrics", {"listen"});
     if (root["metrics"]["listen"]) c.metrics_listen = r.str(root["metrics"]["listen"], "metrics.listen");
-    if (c.metrics_listen.rfind(':') == std::string::npos)
+    const auto colon = c.metrics_listen.rfind(':');
+    if (colon == std::string::npos || !is_port(c.metrics_listen.substr(colon + 1)))
       r.fail(root["metrics"]["listen"], "metrics.listen", "'" + c.metrics_listen + "' is not ADDRESS:PORT");
   }
   if (!root["node"]) r.fail(root, "node", "is missing");

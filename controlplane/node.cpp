@@ -70,6 +70,9 @@ Node::Node(ControlConfig config)
       gobgp_(config_.gobgp_api) {
   for (const ServiceConfig& s : config_.services) routes_.emplace(s.spec.name, new_route(s));
   std::erase_if(overlay_.withdrawn_routes, [&](const std::string& n) { return !routes_.count(n); });
+  // Drained before the restart: still drained, its wait over (step() dates it).
+  draining_ = overlay_.node_draining;
+  if (draining_) spdlog::info("node drained (state file): VIPs stay withdrawn until `anylbctl node undrain`");
 }
 
 // A service's route state from scratch: withdrawn before (the state file
@@ -113,6 +116,20 @@ bool Node::persist(const Overlay& overlay) const {
   return base_.state_file.empty() || write_file_atomically(base_.state_file, overlay.to_json());
 }
 
+namespace {
+
+// Whether two versions of a service probe their backends the same way:
+// then a backend's health carries over, however its timing (interval,
+// timeout, rise, fall) changed; tuning a check must not flap the VIP.
+bool same_probe(const ServiceConfig& a, const ServiceConfig& b) {
+  const auto port = [](const ServiceConfig& s) { return s.check.port != 0 ? s.check.port : s.spec.port; };
+  const CheckConfig &x = a.check, &y = b.check;
+  return x.type == y.type && port(a) == port(b) && x.path == y.path && x.expect_status == y.expect_status &&
+         x.body == y.body && x.dns_name == y.dns_name && x.command == y.command;
+}
+
+}  // namespace
+
 void Node::apply(ControlConfig next) {
   // Unchanged services keep their health and their route state: a change
   // flaps nothing it does not touch.
@@ -123,7 +140,7 @@ void Node::apply(ControlConfig next) {
     const ServiceConfig* old = nullptr;
     for (const ServiceConfig& o : config_.services)
       if (o.spec.name == s.spec.name) old = &o;
-    if (old && old->check == s.check && old->spec.port == s.spec.port)
+    if (old && same_probe(*old, s))
       for (const BackendConfig& b : s.backends)
         if (auto it = health.find({s.spec.name, b.address}); it != health.end()) carried[it->first] = it->second;
     if (old && old->quorum.count == s.quorum.count && old->quorum.percent == s.quorum.percent &&
@@ -213,12 +230,17 @@ NodeStatus Node::status() const {
 
 void Node::step(uint64_t now) {
   std::lock_guard lock(mu_);
-  if (!started_) started_ = now;
+  if (!started_) {
+    started_ = now;
+    if (draining_) drain_started_ = now - config_.drain_wait_ms;  // drained before the restart: wait over
+  }
   expire_registrations(now);
   const auto health = health_->snapshot();
   if (const int req = drain_request_.exchange(-1); req != -1 && (req == 1) != draining_) {
     draining_ = req == 1;
     drain_started_ = now;
+    overlay_.node_draining = draining_;
+    if (!persist(overlay_)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
     spdlog::info("node {}", draining_ ? "draining: graceful-shutdown announcements, then withdrawal"
                                       : "undrained: announcements restored");
   }

@@ -69,6 +69,7 @@ std::string Overlay::to_json() const {
   j["next_registration"] = next_registration;
   j["withdrawn_routes"] = withdrawn_routes;
   j["announced_prefixes"] = announced_prefixes;
+  j["node_draining"] = node_draining;
   return j.dump(1);
 }
 
@@ -113,6 +114,7 @@ Overlay Overlay::from_json(const std::string& text) {
     o.next_registration = j.at("next_registration").get<uint64_t>();
     if (j.contains("withdrawn_routes"))  // absent from files of earlier versions
       for (const auto& n : j.at("withdrawn_routes")) o.withdrawn_routes.insert(n.get<std::string>());
+    if (j.contains("node_draining")) o.node_draining = j.at("node_draining").get<bool>();
     if (j.contains("announced_prefixes"))  // absent from files of earlier versions
       for (const auto& n : j.at("announced_prefixes")) o.announced_prefixes.insert(n.get<std::string>());
     return o;

@@ -45,6 +45,9 @@ struct Overlay {
   // configuration withdraws what the earlier run announced for it, and
   // still leaves alone paths an operator added by hand.
   std::set<std::string> announced_prefixes;
+  // `anylbctl node drain` holds across a restart (an upgrade is when it is
+  // used): a drained node must not come back announcing by itself.
+  bool node_draining = false;
 
   std::string to_json() const;
   static Overlay from_json(const std::string& text);  // throws std::runtime_error

@@ -232,7 +232,11 @@ std::string check_ranges(const DataplaneOptions& o, const RawOptions& raw) {
   if (o.rx_descriptors < 32 || o.tx_descriptors < 32) return bad("rx-descriptors/tx-descriptors", "must be at least 32");
   if (o.mbufs < 1024) return bad("mbufs", "must be at least 1024");
   if (o.mbuf_cache > 512) return bad("mbuf-cache", "must be at most 512 (RTE_MEMPOOL_CACHE_MAX_SIZE)");
-  if (o.mtu < 1280 || o.mtu > 9000) return bad("mtu", "must be between 1280 and 9000");
+  // A frame must fit one mbuf's 2048-byte data room (RTE_MBUF_DEFAULT_BUF_SIZE,
+  // less a VLAN-tagged Ethernet header): the ports run without scatter or
+  // multi-segment TX, so a jumbo frame would be cut or refused.
+  if (o.mtu < 1280 || o.mtu > kMaxMtu)
+    return bad("mtu", "must be between 1280 and " + std::to_string(kMaxMtu) + " (no jumbo frames: one mbuf a frame)");
   if (o.flow_capacity < 1024 || o.flow_capacity > (uint64_t{1} << 32))
     return bad("flow-capacity", "must be between 1024 and 4294967296");
   const uint32_t max_timeout = 7 * 24 * 3600;  // the flow clock wraps after 24 days

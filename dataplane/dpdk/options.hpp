@@ -13,6 +13,10 @@
 
 namespace anylb {
 
+// The largest --mtu: a VLAN-tagged frame of it fills one mbuf's 2048-byte
+// data room (RTE_MBUF_DEFAULT_BUF_SIZE less its headroom).
+inline constexpr uint32_t kMaxMtu = 2048 - 18;
+
 struct DataplaneOptions {
   std::string config_file;
   std::vector<std::string> eal_args;      // passed to rte_eal_init

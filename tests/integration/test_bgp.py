@@ -494,6 +494,28 @@ def restart_withdraws_what_left_the_config(lb):
 
 
 @controlplane_case
+def reload_with_a_retuned_check_flaps_nothing(lb):
+    # A reload that changes only a check's timing (interval, timeout, rise,
+    # fall) keeps each backend's health: before, it started the checks over,
+    # the backends went down in the dataplane and the VIP was withdrawn,
+    # then held down.
+    p = start_cp(lb, [service()])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    retuned = service()
+    retuned["check"].update({"interval": "600ms", "timeout": "400ms", "rise": 3, "fall": 3})
+    L.write_controlplane_config(lb.path("cp.yaml"), [retuned], dataplane_socket=lb.path("dataplane.sock"))
+    p.send(signal.SIGHUP)
+    addrs = [L.backend_addr(i) for i in (1, 2, 3)]
+    t_end = time.monotonic() + 3 * 0.6 + 1
+    while time.monotonic() < t_end:
+        states = [dp_backend_state(lb, a) for a in addrs]
+        assert states == ["up"] * 3, f"after the reload the dataplane has {states}\n{lb.diag()}"
+        assert VIP_P in lb.router_routes(), f"the VIP left the router on a reload\n{lb.diag()}"
+        time.sleep(0.1)
+    assert "configuration reloaded" in p.log(tail=1 << 24), "the reload did not happen:\n" + p.log()[-2000:]
+
+
+@controlplane_case
 def hold_down_holds_across_a_restart(lb):
     # Withdrawn, then restarted with the backends back: the state file says
     # the route was withdrawn, so the hold-down runs as it would have.
@@ -689,6 +711,24 @@ def node_drain_announces_graceful_shutdown_then_withdraws(lb):
     ctl(lb, "node", "undrain")
     until_routed(lb, VIP_P, HOLD_DOWN + ANNOUNCE_WITHIN)
     assert lb.router_communities(VIP_P) == {L.NO_EXPORT, "65000:100"}
+
+
+@controlplane_case
+def node_drain_holds_across_a_restart(lb):
+    # Drained for an upgrade, then restarted: still drained (the state file
+    # says so), its VIP out past the hold-down and the first checks, until
+    # an operator undrains it.
+    p = start_cp_api(lb, [service()])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    ctl(lb, "node", "drain")
+    until_routed(lb, VIP_P, DRAIN_WAIT + 3, present=False)
+    stop_by_sigterm(p)
+    start_cp_api(lb, [service()], fresh=False)
+    assert ctl(lb, "node")["draining"], "restarted, the node forgot it was drained"
+    assert stays(lb, VIP_P, HOLD_DOWN + ANNOUNCE_WITHIN, present=False), \
+        f"a drained node announced its VIP after a restart\n{lb.diag()}"
+    ctl(lb, "node", "undrain")
+    until_routed(lb, VIP_P, HOLD_DOWN + ANNOUNCE_WITHIN)
 
 
 @controlplane_case

@@ -99,6 +99,9 @@ TEST(ControlConfig, ErrorsNameLineAndKey) {
   expect_error(std::string(kGood) + "api: {tcp: \"[::]:9000\"}\n", "18", "api.tcp");
   expect_error(std::string(kGood) + "api: {tcp: \"0.0.0.0:9000\"}\n", "18", "api.tcp");
   expect_error(std::string(kGood) + "api: {tcp: \":9000\"}\n", "18", "api.tcp");
+  expect_error(std::string(kGood) + "api: {tcp: \"127.0.0.1:http\"}\n", "18", "api.tcp");
+  expect_error(std::string(kGood) + "metrics: {listen: \"127.0.0.1:abc\"}\n", "18", "metrics.listen");
+  expect_error(std::string(kGood) + "metrics: {listen: \"127.0.0.1:70000\"}\n", "18", "metrics.listen");
 }
 
 TEST(ControlConfig, ExplicitApiAddressesAndAnyPortWithACheckPortAreAccepted) {

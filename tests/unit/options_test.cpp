@@ -99,10 +99,10 @@ TEST(Options, DefaultsNeedOnlyTheEalArguments) {
 // "unregistered", so they were once silently dropped.
 TEST(Options, EalArgumentsAfterDoubleDashAreAppended) {
   DataplaneOptions o;
-  const ParseResult r = parse({"--eal", "-l 0-2", "--mtu", "9000", "--", "--vdev=net_null0", "--no-pci"}, o);
+  const ParseResult r = parse({"--eal", "-l 0-2", "--mtu", "2030", "--", "--vdev=net_null0", "--no-pci"}, o);
   ASSERT_EQ(r.status, Status::run) << r.message;
   EXPECT_EQ(o.eal_args, (std::vector<std::string>{"-l", "0-2", "--vdev=net_null0", "--no-pci"}));
-  EXPECT_EQ(o.mtu, 9000u);
+  EXPECT_EQ(o.mtu, 2030u);
 }
 
 // --- Bad values on the command line ---------------------------------------------
@@ -116,7 +116,8 @@ TEST(Options, BadValuesAreUsageErrorsNamingTheOption) {
   const std::vector<BadValue> cases = {
       {{"--mtu", "abc"}, {"mtu"}},
       {{"--mtu", "100"}, {"mtu"}},
-      {{"--mtu", "9001"}, {"mtu"}},
+      {{"--mtu", "2031"}, {"mtu", "2030"}},  // a jumbo frame would not fit one mbuf
+      {{"--mtu", "9000"}, {"mtu"}},
       {{"--maglev-size", "65536"}, {"maglev-size", "65536", "prime"}},
       {{"--maglev-size", "5"}, {"maglev-size"}},
       {{"--maglev-size", "16777259"}, {"maglev-size"}},  // prime, but above 2^24
@@ -250,7 +251,7 @@ TEST(Options, ValidConfigFillsTheOptions) {
       "backend = service=web address=198.18.1.11 mac=02:00:00:00:01:0b weight=50 state=draining\n"
       "backend = service=dns address=2001:db8:b::1 mac=02:00:00:00:02:01 state=down\n");
   DataplaneOptions o;
-  const ParseResult r = parse({"--config", file.path(), "--mtu", "9000", "--backend",
+  const ParseResult r = parse({"--config", file.path(), "--mtu", "2000", "--backend",
                                "service=web address=198.18.1.12 mac=02:00:00:00:01:0c"},
                               o);
   ASSERT_EQ(r.status, Status::run) << r.message;
@@ -258,7 +259,7 @@ TEST(Options, ValidConfigFillsTheOptions) {
   EXPECT_EQ(o.config_file, file.path());
   EXPECT_EQ(o.eal_args, (std::vector<std::string>{"-l", "0-2", "--no-huge"}));
   EXPECT_EQ(o.ports, (std::vector<std::string>{"net_tap0", "net_tap1"}));
-  EXPECT_EQ(o.mtu, 9000u) << "the command line wins over the file";
+  EXPECT_EQ(o.mtu, 2000u) << "the command line wins over the file";
   EXPECT_EQ(o.flow_capacity, 4096u);
   EXPECT_EQ(o.timeouts.tcp_ms, 120'000u);
   EXPECT_EQ(o.timeouts.tcp_closing_ms, 5'000u);
