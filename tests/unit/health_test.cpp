@@ -3,9 +3,6 @@
 // probes against a loopback port that refuses connections.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,6 +10,7 @@
 #include <thread>
 
 #include "health.hpp"
+#include "loopback_socket.hpp"
 
 namespace anylb::cp {
 namespace {
@@ -22,16 +20,7 @@ const IpAddress kLoopback = *IpAddress::parse("127.0.0.1");
 // A TCP port on 127.0.0.1 bound but not listening: a connect is refused at once.
 class RefusingPort {
  public:
-  RefusingPort() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-  }
+  RefusingPort() { fd_ = test::bound_on_loopback(SOCK_STREAM, port_); }
   ~RefusingPort() { ::close(fd_); }
   uint16_t port() const { return port_; }
 
@@ -109,15 +98,10 @@ TEST(HealthChecker, RebuiltFasterThanItsIntervalItStillFindsBackendsDown) {
 
 TEST(HealthChecker, ABackendComesUpAfterRiseProbes) {
   // The other way: a listening port, a backend not carried, up after rise (2).
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  uint16_t port = 0;
+  const int fd = test::bound_on_loopback(SOCK_STREAM, port);
   ASSERT_EQ(::listen(fd, 16), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  HealthChecker checker(config(ntohs(a.sin_port), 1, 100), {});
+  HealthChecker checker(config(port, 1, 100), {});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   BackendHealth h;
   while (!(h = checker.snapshot().at({"web", kLoopback})).healthy && std::chrono::steady_clock::now() < deadline)

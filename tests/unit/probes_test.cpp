@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "loopback_socket.hpp"
 #include "probes.hpp"
 
 namespace anylb::cp {
@@ -19,18 +20,7 @@ namespace {
 
 const IpAddress kLoopback = *IpAddress::parse("127.0.0.1");
 
-// A socket bound to 127.0.0.1 on a free port.
-int bound(int type, uint16_t& port) {
-  const int fd = ::socket(AF_INET, type, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  port = ntohs(a.sin_port);
-  return fd;
-}
+int bound(int type, uint16_t& port) { return test::bound_on_loopback(type, port); }
 
 // Answers one HTTP request per connection with `response`, until stopped.
 class HttpServer {
