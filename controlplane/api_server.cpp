@@ -73,6 +73,7 @@ void fill_backend(const BackendStatus& b, v1::Backend* o) {
   o->set_health(!b.health.checked ? v1::HEALTH_UNKNOWN : b.health.healthy ? v1::HEALTH_UP : v1::HEALTH_DOWN);
   o->set_registered(b.registered);
   o->set_health_detail(b.health.detail);
+  o->set_serving(b.up);
 }
 
 void fill_service(const ServiceSpec& s, v1::Service* o) {
@@ -359,6 +360,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
       o->set_health(!b.health.checked ? v1::HEALTH_UNKNOWN : b.health.healthy ? v1::HEALTH_UP : v1::HEALTH_DOWN);
       o->set_detail(b.health.detail);
       o->set_since_ms(b.health.since_ms);
+      o->set_serving(b.up);
     }
     return grpc::Status::OK;
   }

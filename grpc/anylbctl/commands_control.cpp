@@ -74,11 +74,11 @@ void cmd_control_health(const Cli& cli) {
   v1::GetHealthResponse resp;
   check(stub->GetHealth(&ctx, {}, &resp), cli, "health");
   nlohmann::json j = nlohmann::json::array();
-  Table t({"SERVICE", "BACKEND", "HEALTH", "DETAIL"});
+  Table t({"SERVICE", "BACKEND", "HEALTH", "SERVING", "DETAIL"});
   for (const auto& b : resp.backends()) {
     j.push_back({{"service", b.service()}, {"address", b.address()}, {"health", health_name(b.health())},
-                 {"detail", b.detail()}});
-    t.add({b.service(), b.address(), health_name(b.health()), b.detail()});
+                 {"serving", b.serving()}, {"detail", b.detail()}});
+    t.add({b.service(), b.address(), health_name(b.health()), b.serving() ? "yes" : "no", b.detail()});
   }
   print(cli, j, t.str());
 }
@@ -113,7 +113,7 @@ nlohmann::json detail_json(const v1::ServiceDetail& d) {
   for (const auto& b : d.backends())
     j["backends"].push_back({{"address", b.address()}, {"mac", b.mac()}, {"weight", b.weight()},
                              {"admin_state", admin_name(b.admin_state())}, {"health", health_name(b.health())},
-                             {"registered", b.registered()}, {"detail", b.health_detail()}});
+                             {"serving", b.serving()}, {"registered", b.registered()}, {"detail", b.health_detail()}});
   return j;
 }
 
@@ -148,7 +148,7 @@ void cmd_control_service(const Cli& cli) {
     for (const auto& d : resp.services()) {
       j.push_back(detail_json(d));
       int up = 0;
-      for (const auto& b : d.backends()) up += b.health() == v1::HEALTH_UP;
+      for (const auto& b : d.backends()) up += b.serving();  // what takes traffic, not only what checks well
       t.add({d.service().name(), d.service().vip(), d.service().protocol() == v1::PROTOCOL_UDP ? "udp" : "tcp",
              d.service().port() ? std::to_string(d.service().port()) : "any", std::to_string(d.backends_size()),
              std::to_string(up), d.announced() ? "announced" : "withdrawn"});
@@ -159,10 +159,10 @@ void cmd_control_service(const Cli& cli) {
     req.set_name(arg(cli, 2, "service name"));
     v1::ServiceDetail d;
     check(stub->GetService(&ctx, req, &d), cli, "service show");
-    Table t({"ADDRESS", "MAC", "WEIGHT", "ADMIN", "HEALTH", "DETAIL"});
+    Table t({"ADDRESS", "MAC", "WEIGHT", "ADMIN", "HEALTH", "SERVING", "DETAIL"});
     for (const auto& b : d.backends())
       t.add({b.address() + (b.registered() ? " (registered)" : ""), b.mac(), std::to_string(b.weight()),
-             admin_name(b.admin_state()), health_name(b.health()), b.health_detail()});
+             admin_name(b.admin_state()), health_name(b.health()), b.serving() ? "yes" : "no", b.health_detail()});
     print(cli, detail_json(d),
           "service " + d.service().name() + ": " + d.service().vip() + ", quorum " + std::to_string(d.service().quorum()) +
               ", " + (d.announced() ? "announced" : "withdrawn") + "\n" + t.str());

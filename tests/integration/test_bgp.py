@@ -741,8 +741,15 @@ def registered_backend_lives_by_heartbeat(lb):
     rid = ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 2)["registration_id"]
     L.wait_until(lambda: dp_backend_state(lb, me) == "up", 5, what="registered backend up in the dataplane")
     L.wait_until(lambda: dp_backend_state(lb, me) == "down", 5, what="missed heartbeats: down")
+
+    def shown():  # (health, serving) as anylbctl shows it
+        b = next(b for b in ctl(lb, "service", "show", "web")["backends"] if b["address"] == me)
+        return b["health"], b["serving"]
+    # Its checks still pass: health up, yet it takes no traffic, and says so.
+    L.wait_until(lambda: shown() == ("up", False), 3, what="lapsed registration shown as not serving", diag=lambda: str(shown()))
     ctl(lb, "backend", "heartbeat", rid)
     L.wait_until(lambda: dp_backend_state(lb, me) == "up", 3, what="heartbeat: up again")
+    L.wait_until(lambda: shown() == ("up", True), 3, what="serving again", diag=lambda: str(shown()))
     ctl(lb, "backend", "deregister", rid)
     L.wait_until(lambda: dp_backend_state(lb, me) == "draining", 3, what="deregistered: draining")
     L.wait_until(lambda: dp_backend_state(lb, me) is None, DRAIN_WAIT + 3, what="deregistered: removed after draining")
