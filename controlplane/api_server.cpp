@@ -221,8 +221,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
       sc.quorum = Quorum{in.quorum() == 0 ? 1 : in.quorum(), 0};
       sc.check.type = CheckType::tcp;  // checked by connecting to the service port
       if (sc.spec.port == kAnyPort) return {ChangeError::invalid, "service.port: an any-port service added through the API needs a port to check; use the configuration file"};
-      o.deleted_services.erase(sc.spec.name);
-      o.added_services.push_back(sc);
+      o.added_services.push_back(sc);  // a configured one deleted here stays deleted, as for backends
       return {};
     }));
     if (!s.ok()) return s;
@@ -246,7 +245,8 @@ class ApiServer::Service final : public v1::Anylb::Service {
       BackendId id;
       if (ChangeError e = backend_id(c, req->backend().service(), req->backend().address(), id, false); e.kind != ChangeError::none)
         return e;
-      o.deleted_backends.erase(id);
+      // A configured backend deleted here stays deleted: the one added
+      // takes its place, as asked (un-deleting it as well made two).
       o.added_backends[id] = b;
       return {};
     }));

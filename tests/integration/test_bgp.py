@@ -690,6 +690,14 @@ def api_changes_reach_dataplane_and_routes_and_persist(lb):
     assert r.returncode == 1 and "weight" in r.stderr, r.stderr
     r = ctl(lb, "backend", "drain", "web", "198.18.1.99", check=False)
     assert r.returncode == 1 and "not a backend" in r.stderr, r.stderr
+    # A configured backend deleted here can be added back, as asked (it was
+    # refused as a duplicate of itself).
+    me = L.backend_addr(3)
+    ctl(lb, "backend", "del", "web", me)
+    L.wait_until(lambda: dp_backend_state(lb, me) is None, 5, what="deleted backend gone from the dataplane")
+    ctl(lb, "backend", "add", "web", me, "--mac", L.backend_mac(3), "--weight", 50)
+    L.wait_until(lambda: [b["weight"] for b in (lb.dataplane_state() or {}).get("backends", []) if b["address"] == me]
+                 == [50], 5, what="re-added backend, once, with its new weight", diag=lambda: str(lb.dataplane_state()))
     # A GUE service added here keeps the outer port asked for (it got 6080).
     ctl(lb, "service", "add", "tun", VIP2, "tcp", 8080, "--mode", "gue", "--gue-port", 7000)
     L.wait_until(lambda: [s.get("gue_port") for s in (lb.dataplane_state() or {}).get("services", [])
