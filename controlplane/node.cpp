@@ -87,6 +87,20 @@ Node::~Node() = default;
 
 void Node::reload(ControlConfig next) {
   std::lock_guard lock(mu_);
+  // Connections and listeners made once at start: a new value takes effect
+  // at the next restart. Keep the one in use, and say so (the logs named
+  // the new value while the old one was used).
+  const auto keep = [](const char* key, std::string& wanted, const std::string& running) {
+    if (wanted == running) return;
+    spdlog::warn("reload: {} changed to '{}': takes effect at the next restart; still using '{}'", key, wanted,
+                 running);
+    wanted = running;
+  };
+  keep("node.dataplane_socket", next.dataplane_socket, base_.dataplane_socket);
+  keep("gobgp.api", next.gobgp_api, base_.gobgp_api);
+  keep("api.socket", next.api_socket, base_.api_socket);
+  keep("api.tcp", next.api_tcp, base_.api_tcp);
+  keep("metrics.listen", next.metrics_listen, base_.metrics_listen);
   base_ = std::move(next);
   ControlConfig merged = merge(base_, overlay_);
   if (std::string err = validate_merged(merged); !err.empty()) {

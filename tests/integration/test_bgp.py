@@ -392,6 +392,16 @@ def bad_reload_changes_nothing(lb):
                                 dataplane_socket=sock)
     p.send(signal.SIGHUP)
     L.wait_until(lambda: lb.router_communities(VIP_P) == {"65000:999"}, 10, what="good reload applied", diag=lb.diag)
+    # A new dataplane socket takes effect at the next restart, and the log
+    # says so rather than naming a socket it does not use.
+    L.write_controlplane_config(cfg, [service(communities=["65000:998"]), service("api", VIP2, communities=["65000:200"])],
+                                dataplane_socket=lb.path("elsewhere.sock"))
+    p.send(signal.SIGHUP)
+    L.wait_until(lambda: lb.router_communities(VIP_P) == {"65000:998"}, 10, what="reload applied", diag=lb.diag)
+    log = p.log(tail=1 << 24)
+    assert "node.dataplane_socket changed to" in log and "still using" in log, log[-2000:]
+    assert "elsewhere.sock: " not in log, "the log names a socket the node does not use"
+    assert stays(lb, VIP_P, 2, present=True), "the VIP left after the reload"
 
 
 @controlplane_case
