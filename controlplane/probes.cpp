@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#include <vector>
 
 namespace anylb::cp {
 
@@ -179,14 +180,26 @@ ProbeResult icmp(const IpAddress& a, Clock::time_point deadline) {
 }
 
 ProbeResult exec_check(const CheckConfig& c, const IpAddress& a, Clock::time_point deadline) {
+  // Everything the child needs is made before the fork: other threads run
+  // here, and between fork and exec only async-signal-safe calls are safe
+  // (setenv may allocate, and deadlock on a lock another thread held).
+  const std::string backend = "ANYLB_BACKEND=" + a.to_string();
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::strncmp(*e, "ANYLB_BACKEND=", 14) != 0) env.push_back(*e);
+  env.push_back(const_cast<char*>(backend.c_str()));
+  env.push_back(nullptr);
+  const char* argv[] = {"sh", "-c", c.command.c_str(), nullptr};
   const pid_t pid = ::fork();
   if (pid < 0) return {false, "fork: " + std::string(strerror(errno))};
   if (pid == 0) {
     ::setpgid(0, 0);
-    ::setenv("ANYLB_BACKEND", a.to_string().c_str(), 1);
-    ::execl("/bin/sh", "sh", "-c", c.command.c_str(), static_cast<char*>(nullptr));
+    ::execve("/bin/sh", const_cast<char* const*>(argv), env.data());
     ::_exit(127);
   }
+  // The parent makes the group too: the kill below must reach it even if
+  // the deadline passes before the child ran its own setpgid.
+  ::setpgid(pid, pid);
   for (;;) {
     int status = 0;
     const pid_t r = ::waitpid(pid, &status, WNOHANG);
