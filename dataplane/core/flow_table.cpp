@@ -147,6 +147,7 @@ int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id
   e.key = key;
   e.backend_id = backend_id;
   e.service_id = service_id;
+  e.closing = 0;
   stats_.inserts.add();
   return slot;
 }

@@ -42,7 +42,7 @@ class FlowTable {
     FlowKey key;
     uint32_t backend_id;
     uint32_t service_id;
-    uint8_t closing;  // TCP: a FIN or RST was seen (the pipeline keeps it; insert leaves it)
+    uint8_t closing;  // TCP: a FIN or RST was seen (insert clears it; the pipeline keeps it)
     uint8_t spare_[15];
   };
   struct alignas(64) Bucket {

@@ -116,7 +116,8 @@ inline uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t servi
   const uint32_t backend = pick_backend(st, service_id, hash);
   if (backend == 0) return 0;
   const uint32_t t = tcp_timeout_index(p.tcp_flags, 0);
-  const int32_t at = flows_.insert(p.key, hash, backend, service_id, now, now + (tcp ? tcp_timeouts_[t] : timeouts_.udp_ms));
+  const FlowClock timeout = tcp ? tcp_timeouts_[t] : timeouts_.udp_ms;
+  const int32_t at = flows_.insert(p.key, hash, backend, service_id, now, now + timeout);
   flows_.entry(at).closing = tcp ? tcp_closing_after_[t] : 0;
   inserted_ = true;
   service_counters_[service_id].new_flows.add();

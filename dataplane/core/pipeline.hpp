@@ -119,13 +119,13 @@ class Pipeline {
   FlowTable& flows_;
   LcoreCounters& counters_;
   FlowTimeouts timeouts_;
-  // A TCP packet's idle timeout by its FIN, SYN, RST and ACK bits and
-  // whether its flow is closing, and whether it is closing after the
-  // packet: loads instead of the branches that pick them (callgrind: 5
-  // instructions a packet). Closing lasts: the ACKs that follow a FIN keep
-  // the closing timeout (with direct server return the client's last ACK
-  // is the flow's last packet here); a SYN without ACK opens the 5-tuple
-  // anew (a client reusing its port).
+  // A TCP packet's idle timeout, and whether its flow is closing after it,
+  // by its FIN, SYN, RST and ACK bits and whether the flow was closing:
+  // loads instead of branches. Closing lasts: the ACKs after a FIN keep the
+  // closing timeout (with direct server return the client's ACK of the
+  // server's FIN is the flow's last packet here); a SYN without ACK opens
+  // the 5-tuple anew (a client reusing its port). 14 instructions an
+  // established packet (callgrind; perf/RESULTS.md).
   static constexpr uint8_t kTimeoutFlags = kTcpFin | kTcpSyn | kTcpRst | kTcpAck;
   static constexpr uint32_t kClosingBit = 0x20;  // above kTimeoutFlags
   static uint32_t tcp_timeout_index(uint8_t flags, uint8_t closing) {
