@@ -25,7 +25,7 @@ RewriteResult encapsulate(FrameBuffer f, const ParsedPacket& p, const EncapParam
   if (extra > f.headroom) return fail(DropReason::encap_no_headroom);
   const uint32_t outer_total = extra + p.l3_length;
   const bool fragment = outer_total > e.mtu;
-  if (fragment && p.dont_fragment) return fail(DropReason::encap_too_big);  // IPv6 inner packets always
+  if (fragment && !outer_may_fragment(p)) return fail(DropReason::encap_too_big);
 
   std::byte* start = f.data - extra;
   std::memmove(start, f.data, p.l3_offset);  // Ethernet header and VLAN tag
@@ -40,7 +40,7 @@ RewriteResult encapsulate(FrameBuffer f, const ParsedPacket& p, const EncapParam
     ip[1] = static_cast<std::byte>(p.tos);
     store_be16(ip + 2, static_cast<uint16_t>(outer_total));
     store_be16(ip + 4, e.ipv4_id);
-    store_be16(ip + 6, p.dont_fragment ? 0x4000 : 0);
+    store_be16(ip + 6, p.dont_fragment && !fragment ? 0x4000 : 0);
     ip[8] = static_cast<std::byte>(kOuterTtl);
     ip[9] = static_cast<std::byte>(outer_proto);
     store_be16(ip + 10, 0);

@@ -46,6 +46,17 @@ inline RewriteResult rewrite_l2_dsr(FrameBuffer f, const MacAddress& backend, co
 // of the backend's family, and the UDP header for GUE.
 inline uint32_t encap_overhead(bool outer_v4, bool gue) { return (outer_v4 ? 20u : 40u) + (gue ? 8u : 0u); }
 
+inline constexpr uint32_t kIpv6MinMtu = 1280;
+
+// Whether a packet too long once encapsulated is sent as outer fragments
+// rather than answered with an ICMP error: an IPv4 packet without DF, and
+// (RFC 2473 7.1) an IPv6 packet no longer than the IPv6 minimum MTU, which
+// every link must carry whatever the tunnel's MTU. Otherwise no packet-too-
+// big could help: it may not ask for less than 1280.
+inline bool outer_may_fragment(const ParsedPacket& p) {
+  return !p.dont_fragment || (p.family == IpFamily::v6 && p.l3_length <= kIpv6MinMtu);
+}
+
 struct EncapParams {
   const IpAddress* outer_source;  // node address of the backend's family
   const IpAddress* backend;
@@ -60,8 +71,9 @@ struct EncapParams {
 // Wraps the IP packet (l3_offset .. l3_offset + l3_length) in an outer IPv4 or
 // IPv6 header of the backend's family, keeping the Ethernet header and any
 // VLAN tag. Trailing Ethernet padding is dropped. Longer than the MTU: an
-// outer packet whose inner one is IPv4 without DF is built whole and marked
-// to be fragmented; anything else is encap_too_big.
+// outer packet whose inner one may be fragmented (outer_may_fragment) is
+// built whole, without DF, and marked to be fragmented; anything else is
+// encap_too_big.
 RewriteResult encapsulate(FrameBuffer f, const ParsedPacket& p, const EncapParams& e);
 
 }  // namespace anylb

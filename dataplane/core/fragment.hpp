@@ -1,6 +1,7 @@
 // Outer fragmentation of encapsulated packets (RFC 2003 5.1, RFC 2473 7.1:
 // the encapsulator fragments the outer packet when the inner one allows
-// it). An IPv4 packet without DF that no longer fits the port's MTU once
+// it). An IPv4 packet without DF, or an IPv6 packet of at most 1280 bytes
+// (outer_may_fragment), that no longer fits the port's MTU once
 // encapsulated leaves as fragments of the outer packet, which the
 // backend's IP layer reassembles: IPv4 fragments (RFC 791 3.2) of an IPv4
 // outer packet, or, over IPv6, fragments with a Fragment header (RFC 8200

@@ -215,7 +215,12 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
                   static_cast<uint16_t>(svc.mode == ForwardingMode::gue ? svc.gue_port : 0),
                   hash,
                   port.mtu,
-                  p.dont_fragment ? uint16_t{0} : next_ipv4_id()};
+                  // Only a packet that may be fragmented uses an identification up.
+                  !p.dont_fragment || (outer_may_fragment(p) &&
+                                       p.l3_length + encap_overhead(b.address.is_v4(), svc.mode == ForwardingMode::gue) >
+                                           port.mtu)
+                      ? next_ipv4_id()
+                      : uint16_t{0}};
     r = encapsulate(f, p, e);
     if (r.fragment) action = Action::forward_fragments;
   }

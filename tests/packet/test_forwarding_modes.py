@@ -278,5 +278,24 @@ def too_big_for_the_tunnel_answers_from_the_vip_through_the_port_it_came_in():
     assert inner6 == raw(may_fragment_v6[IP]), "the IPv6 fragments do not put back the client's packet"
 
 
+@tap.case
+def an_ipv6_packet_of_1280_bytes_crosses_a_narrower_tunnel_in_outer_fragments():
+    # At --mtu 1300 an IPv6 tunnel carries 1260 bytes, less than the IPv6
+    # minimum MTU: no packet-too-big may ask for that, so a 1280-byte packet
+    # crosses as outer fragments (RFC 2473 7.1); a larger one is told 1280.
+    small = h.to_vip("2001:db8::11", 3500, flags="A", payload=b"m" * (1280 - 60))
+    larger = h.to_vip("2001:db8::11", 3501, flags="A", payload=b"n" * (1281 - 60))
+    assert len(small[IPv6]) == 1280
+    out, c = run([small, larger], extra_args=("--mtu", "1300"))
+    frags6 = sorted((p for p in out if IPv6ExtHdrFragment in p), key=lambda p: p[IPv6ExtHdrFragment].offset)
+    assert len(frags6) == 2 and all(len(f[IPv6]) <= 1300 for f in frags6), [p.summary() for p in out]
+    assert all(f[IPv6ExtHdrFragment].nh == 41 for f in frags6), "IPv6 in IPv6"
+    inner6 = b"".join(raw(f[IPv6])[48:] for f in frags6)
+    assert inner6 == raw(small[IPv6]), "the fragments do not put back the client's packet"
+    e6 = [p for p in out if ICMPv6PacketTooBig in p]
+    assert len(e6) == 1 and e6[0][ICMPv6PacketTooBig].mtu == 1280, [p.summary() for p in out]
+    assert c["outer_fragments_sent"] == 2 and c["icmp_too_big_sent"] == 1, c
+
+
 if __name__ == "__main__":
     tap.run()

@@ -698,6 +698,38 @@ TEST_F(PipelineTest, TooBigOverIpv6GetsAPacketTooBig) {
   EXPECT_EQ(checksum_fold(checksum_partial({icmp, 1240}, sum)), 0) << "ICMPv6 checksum with its pseudo-header";
 }
 
+// RFC 2473 7.1: an IPv6 packet of at most 1280 bytes must cross the tunnel
+// whatever its MTU (no packet-too-big may ask for less), so the outer packet
+// is fragmented; a larger one is told 1280, which then fits.
+TEST_F(PipelineTest, AnIpv6PacketOfTheMinimumMtuCrossesTheTunnelInOuterFragments) {
+  DesiredState ds = web_state(3, ForwardingMode::ipip);
+  ds.services.push_back(service("web6", kVip6, 80, ForwardingMode::ipip));
+  ds.backends.push_back(backend("web6", "198.18.1.60"));  // IPv4 backend: 20 bytes of outer header
+  const auto st = apply(ds);
+  port_.mtu = 1290;  // 1280 + 20 does not fit
+  pipeline_.set_ipv4_id_lane(1, 2);
+  const auto frame = [](std::size_t ip_len) {
+    return ethernet(kEtherTypeIpv6) + ipv6(kClient6, kVip6, kProtoTcp, tcp(40000, 80, kTcpAck, payload(ip_len - 60)));
+  };
+  const Bytes min = frame(1280);
+  const Sent s = send_one(*st, min);
+  ASSERT_EQ(s.verdict.action, Action::forward_fragments) << ::testing::PrintToString(s.verdict.drop);
+  EXPECT_EQ(s.verdict.len, min.size() + 20) << "built whole; the worker cuts it";
+  EXPECT_EQ(get16(s.out, 14 + 6) & 0x4000, 0) << "no DF on an outer packet to be fragmented";
+  EXPECT_EQ(get16(s.out, 14 + 4), 1) << "an identification from the lcore's lane";
+  EXPECT_EQ(counters_.icmp_too_big_sent.read(), 0u);
+
+  const Sent e = send_one(*st, frame(1281));
+  ASSERT_EQ(e.verdict.action, Action::reply);
+  EXPECT_EQ(load_be32(e.out.data() + 14 + 40 + 4), 1280u) << "asks for 1280, which crosses";
+
+  port_.mtu = 1500;  // fits: sent whole, DF set, no identification used
+  const Sent whole = send_one(*st, min);
+  EXPECT_EQ(whole.verdict.action, Action::forward);
+  EXPECT_EQ(get16(whole.out, 14 + 6), 0x4000);
+  EXPECT_EQ(get16(whole.out, 14 + 4), 0);
+}
+
 TEST_F(PipelineTest, TooBigErrorsAreRateLimited) {
   const auto st = apply(web_state(3, ForwardingMode::gue));
   std::vector<Bytes> bigs;

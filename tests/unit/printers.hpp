@@ -2,6 +2,8 @@
 // (found by argument-dependent lookup, so they live in namespace anylb).
 #pragma once
 
+#include <cstddef>
+#include <iterator>
 #include <ostream>
 
 #include "drop_reason.hpp"
@@ -21,8 +23,10 @@ inline void PrintTo(PacketKind k, std::ostream* os) {
 }
 
 inline void PrintTo(Action a, std::ostream* os) {
-  static constexpr const char* names[] = {"forward", "exception", "drop", "reply"};
-  *os << names[static_cast<int>(a)];
+  static constexpr const char* names[] = {"forward", "exception", "drop", "reply", "forward_fragments"};
+  const auto i = static_cast<std::size_t>(a);
+  if (i < std::size(names)) *os << names[i];
+  else *os << "Action(" << i << ")";  // one added to the enum and not here: still printable
 }
 
 inline void PrintTo(const FlowKey& k, std::ostream* os) {
