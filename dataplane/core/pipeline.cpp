@@ -233,7 +233,7 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
   EndpointCounters& bc = backend_counters_[backend_id];
   bc.packets.add();
   bc.bytes.add(r.len);
-  return Verdict{action, DropReason::count_, r.prepended, r.len, backend_id};
+  return Verdict{action, DropReason::count_, static_cast<uint16_t>(r.prepended), r.len, backend_id};
 }
 
 Pipeline::Pipeline(FlowTable& flows, LcoreCounters& counters, FlowTimeouts timeouts)
@@ -258,7 +258,7 @@ Verdict Pipeline::too_big(const PortContext& port, FlowClock now, FrameBuffer f,
   if (r.drop != DropReason::count_) return dropped(r.drop);
   ++too_big_in_window_;
   counters_.icmp_too_big_sent.add();
-  return Verdict{Action::reply, DropReason::count_, r.prepended, r.len, 0};
+  return Verdict{Action::reply, DropReason::count_, static_cast<uint16_t>(r.prepended), r.len, 0};
 }
 
 }  // namespace anylb
