@@ -309,10 +309,11 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
   for (const ServiceConfig& svc : config_.services) {
     to_proto(svc.spec, *want.add_services());
     for (const BackendConfig& b : svc.backends) {
-      const bool inherited = !backend_up(svc.spec.name, b, health, now) &&
-                             serving.count({svc.spec.name, b.address}) && inherits_up(svc, b, health, now);
+      const bool checked_up = backend_up(svc.spec.name, b, health, now);
+      const bool inherited =
+          !checked_up && serving.count({svc.spec.name, b.address}) && inherits_up(svc, b, health, now);
       if (inherited) inherited_.insert({svc.spec.name, b.address});
-      const bool up = backend_up(svc.spec.name, b, health, now) || inherited;
+      const bool up = checked_up || inherited;
       const BackendState state = !up ? BackendState::down
                                  : backend_draining(svc.spec.name, b) ? BackendState::draining
                                                                       : BackendState::up;

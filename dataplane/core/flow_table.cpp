@@ -132,7 +132,7 @@ int32_t FlowTable::insert_slot(uint64_t hash, FlowClock now, SlotKind& kind) con
 }
 
 int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id, uint32_t service_id,
-                          FlowClock now, FlowClock expires) {
+                          FlowClock now, FlowClock expires, uint8_t closing) {
   SlotKind kind;
   const int32_t slot = insert_slot(hash, now, kind);
   switch (kind) {
@@ -147,7 +147,7 @@ int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id
   e.key = key;
   e.backend_id = backend_id;
   e.service_id = service_id;
-  e.closing = 0;
+  e.closing = closing;
   stats_.inserts.add();
   return slot;
 }

@@ -42,7 +42,7 @@ class FlowTable {
     FlowKey key;
     uint32_t backend_id;
     uint32_t service_id;
-    uint8_t closing;  // TCP: a FIN or RST was seen (insert clears it; the pipeline keeps it)
+    uint8_t closing;  // TCP: a FIN or RST was seen (set at insert; the pipeline keeps it)
     uint8_t spare_[15];
   };
   struct alignas(64) Bucket {
@@ -91,7 +91,7 @@ class FlowTable {
 
   // Stores a flow known to be absent; returns its slot.
   int32_t insert(const FlowKey& key, uint64_t hash, uint32_t backend_id, uint32_t service_id,
-                 FlowClock now, FlowClock expires);
+                 FlowClock now, FlowClock expires, uint8_t closing = 0);
 
   // Reclaims expired entries in the next `buckets` buckets (round robin).
   void sweep(FlowClock now, uint32_t buckets);

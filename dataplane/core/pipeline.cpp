@@ -117,8 +117,7 @@ inline uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t servi
   if (backend == 0) return 0;
   const uint32_t t = tcp_timeout_index(p.tcp_flags, 0);
   const FlowClock timeout = tcp ? tcp_timeouts_[t] : timeouts_.udp_ms;
-  const int32_t at = flows_.insert(p.key, hash, backend, service_id, now, now + timeout);
-  flows_.entry(at).closing = tcp ? tcp_closing_after_[t] : 0;
+  flows_.insert(p.key, hash, backend, service_id, now, now + timeout, tcp ? tcp_closing_after_[t] : 0);
   inserted_ = true;
   service_counters_[service_id].new_flows.add();
   backend_counters_[backend].new_flows.add();
@@ -208,24 +207,22 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
   if (svc.mode == ForwardingMode::l2_dsr) {
     r = rewrite_l2_dsr(f, b.mac, port.mac);
   } else {
+    const bool gue = svc.mode == ForwardingMode::gue;
+    const uint32_t overhead = encap_overhead(b.address.is_v4(), gue);
+    // Only a packet that may be fragmented uses an identification up.
+    const bool takes_id = !p.dont_fragment || (outer_may_fragment(p) && p.l3_length + overhead > port.mtu);
     EncapParams e{b.address.is_v4() ? &st.encap_source_v4 : &st.encap_source_v6,
                   &b.address,
                   b.mac,
                   port.mac,
-                  static_cast<uint16_t>(svc.mode == ForwardingMode::gue ? svc.gue_port : 0),
+                  static_cast<uint16_t>(gue ? svc.gue_port : 0),
                   hash,
                   port.mtu,
-                  // Only a packet that may be fragmented uses an identification up.
-                  !p.dont_fragment || (outer_may_fragment(p) &&
-                                       p.l3_length + encap_overhead(b.address.is_v4(), svc.mode == ForwardingMode::gue) >
-                                           port.mtu)
-                      ? next_ipv4_id()
-                      : uint16_t{0}};
+                  takes_id ? next_ipv4_id() : uint16_t{0}};
     r = encapsulate(f, p, e);
+    if (r.drop == DropReason::encap_too_big) return too_big(port, now, f, p, overhead);
     if (r.fragment) action = Action::forward_fragments;
   }
-  if (r.drop == DropReason::encap_too_big)
-    return too_big(port, now, f, p, encap_overhead(b.address.is_v4(), svc.mode == ForwardingMode::gue));
   if (r.drop != DropReason::count_) return dropped(r.drop);
   EndpointCounters& sc = service_counters_[service_id];
   sc.packets.add();

@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
     if (port_ids.size() > kMaxPorts)
       throw std::invalid_argument("option 'port': at most " + std::to_string(kMaxPorts) + " ports");
 
+    static_assert(kMaxMtu + 18 <= RTE_MBUF_DEFAULT_DATAROOM, "--mtu's bound assumes one mbuf holds a tagged frame");
     rte_mempool* pool = rte_pktmbuf_pool_create("anylb_mbufs", opts.mbufs, opts.mbuf_cache, 0,
                                                 RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
     if (pool == nullptr)
