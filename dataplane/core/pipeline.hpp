@@ -15,6 +15,16 @@ namespace anylb {
 
 inline constexpr uint32_t kMaxBurst = 64;
 
+// A measuring build (meson -Dceiling=true; perf/README.md): process_burst
+// decides nothing and forwards every frame with its MACs swapped, as the
+// baseline's macswap does, so that perf/bench.py times the worker loop and
+// the PMDs alone: the most any decision could reach.
+#if defined(ANYLB_CEILING)
+inline constexpr bool kCeilingBuild = true;
+#else
+inline constexpr bool kCeilingBuild = false;
+#endif
+
 struct FlowTimeouts {
   FlowClock tcp_ms = 300'000;
   FlowClock tcp_closing_ms = 10'000;  // after FIN or RST

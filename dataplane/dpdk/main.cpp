@@ -109,6 +109,9 @@ int main(int argc, char** argv) {
       std::fill(egress.begin(), egress.end(), static_cast<std::size_t>(it - ports.begin()));
     }
     spdlog::info("TSC {} Hz", rte_get_tsc_hz());
+    if (kCeilingBuild)
+      spdlog::warn("measuring build (-Dceiling=true): every frame is forwarded with its MACs swapped, nothing is "
+                   "decided; not for service");
 
     StatePublisher publisher(workers);
     ControlState control(opts.limits, publisher, opts.state_file);
