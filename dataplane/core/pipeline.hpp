@@ -10,6 +10,7 @@
 #include "encap.hpp"
 #include "flow_table.hpp"
 #include "forwarding_state.hpp"
+#include "id_lane.hpp"
 
 namespace anylb {
 
@@ -66,17 +67,9 @@ class Pipeline {
   void process_burst(const ForwardingState& st, const PortContext& port, FlowClock now,
                      std::span<const FrameBuffer> frames, Verdict* verdicts);
 
-  // Gives this lcore its own lane of outer IPv4 identifications (lane,
-  // lane + lanes, ...; one lane per worker), so that two workers never send
-  // a backend the same one. A lane wraps back to its first value before
-  // 65536, where lanes + lane would wrap into another lane when 65536 is
-  // not a multiple of lanes (3 workers: 65535 + 3 is lane 2's 2).
-  void set_ipv4_id_lane(uint16_t lane, uint16_t lanes) {
-    ipv4_id_step_ = lanes == 0 ? 1 : lanes;
-    ipv4_id_first_ = lane % ipv4_id_step_;
-    ipv4_id_ = ipv4_id_first_;
-    ipv4_id_end_ = 65536 / ipv4_id_step_ * ipv4_id_step_;
-  }
+  // Gives this lcore its own lane of outer IPv4 identifications (IdLane:
+  // one lane per worker).
+  void set_ipv4_id_lane(uint16_t lane, uint16_t lanes) { ipv4_ids_ = IdLane(lane, lanes, 65536); }
 
   // The backend a packet's flow would use now, and whether the flow table
   // decided it (for tracing and tests); 0 if none.
@@ -109,16 +102,8 @@ class Pipeline {
   // The outer IPv4 identification for a packet that may be fragmented (no
   // DF): only these use one up, since an atomic packet's means nothing (RFC
   // 6864 4.1), so a lane repeats only after 65536 / lanes of them.
-  uint16_t next_ipv4_id() {
-    const uint16_t id = static_cast<uint16_t>(ipv4_id_);
-    ipv4_id_ += ipv4_id_step_;
-    if (ipv4_id_ >= ipv4_id_end_) ipv4_id_ = ipv4_id_first_;
-    return id;
-  }
-  uint32_t ipv4_id_ = 0;
-  uint32_t ipv4_id_first_ = 0;
-  uint32_t ipv4_id_step_ = 1;
-  uint32_t ipv4_id_end_ = 65536;
+  uint16_t next_ipv4_id() { return static_cast<uint16_t>(ipv4_ids_.next()); }
+  IdLane ipv4_ids_{0, 1, 65536};
   FlowClock too_big_window_ = 0;
   uint32_t too_big_in_window_ = 0;
 

@@ -1,6 +1,7 @@
 #include "worker.hpp"
 
 #include "fragment.hpp"
+#include "id_lane.hpp"
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -108,9 +109,9 @@ int worker_main(void* arg) {
   const uint64_t exception_poll_tsc = rte_get_tsc_hz() / 1'000'000 * kExceptionPollUs;
   uint64_t last_exception_poll = 0;
   rte_mbuf* rx[kRxBurst];
-  // IPv6 outer fragments' identification: this worker's lane, as for IPv4
+  // IPv6 outer fragments' identifications: this worker's lane, as for IPv4
   // (Pipeline::set_ipv4_id_lane), so two workers' fragments are not mixed up.
-  uint32_t fragment_id = cfg.worker_id;
+  IdLane fragment_ids(cfg.worker_id, cfg.workers, uint64_t{1} << 32);
   FrameBuffer frames[kRxBurst];
   Verdict verdicts[kRxBurst];
 
@@ -154,8 +155,7 @@ int worker_main(void* arg) {
             break;
           case Action::forward_fragments:
             apply_rewrite(rx[i], verdicts[i]);
-            fragment_id += cfg.workers;
-            push_fragments(rx[i], cfg.mtu, fragment_id, cfg.ports[out].port_id, queue, tx[out], counters.ports[out],
+            push_fragments(rx[i], cfg.mtu, static_cast<uint32_t>(fragment_ids.next()), cfg.ports[out].port_id, queue, tx[out], counters.ports[out],
                            counters);
             break;
           case Action::reply:  // our ICMP error: back where the packet came from
