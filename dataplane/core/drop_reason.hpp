@@ -41,6 +41,7 @@ enum class DropReason : uint8_t {
   encap_too_big,           // the encapsulated frame would exceed the port MTU
   exception_no_interface,  // for the node, but no exception interface yet
   tx_full,                 // the port's TX queue did not take the packet
+  no_mbuf,                 // outer fragments: the mempool had no mbufs for them
   count_
 };
 
@@ -56,7 +57,7 @@ inline constexpr std::array<std::string_view, kDropReasonCount> kDropReasonNames
     "icmp_unsupported",     "not_our_mac",          "not_for_node",         "no_service",
     "protocol_unsupported", "fragment_dropped",     "fragment_ambiguous",
     "no_backend",           "encap_no_headroom",    "encap_too_big",
-    "exception_no_interface", "tx_full",
+    "exception_no_interface", "tx_full",           "no_mbuf",
 };
 
 constexpr std::string_view drop_reason_name(DropReason r) {

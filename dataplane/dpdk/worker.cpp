@@ -50,8 +50,11 @@ void apply_rewrite(rte_mbuf* m, const Verdict& v) {
 // A frame longer than the MTU, whose outer packet may be fragmented
 // (Action::forward_fragments): the others first, into new mbufs from the
 // frame's pool, then the frame itself cut to the first; all buffered for
-// `port`. `id`: the identification of an IPv6 outer packet's fragments. An
-// mbuf or headroom short is a counted drop of the whole packet.
+// `port`. `id`: the identification of an IPv6 outer packet's fragments.
+// What cannot be cut (a frame in several segments, a plan past what fits),
+// headroom or mbufs short: a counted drop of the whole packet, by cause.
+// (The service and backend counters have counted it: they count what the
+// decision forwarded, as with a full TX queue.)
 void push_fragments(rte_mbuf* m, uint32_t mtu, uint32_t id, uint16_t port, uint16_t queue, TxBuffer& tx,
                     PortCounters& pc, LcoreCounters& c) {
   std::byte* frame = rte_pktmbuf_mtod(m, std::byte*);
@@ -60,9 +63,15 @@ void push_fragments(rte_mbuf* m, uint32_t mtu, uint32_t id, uint16_t port, uint1
   // room (the frame itself may use part of its headroom).
   const uint32_t fresh_room = rte_pktmbuf_data_room_size(m->pool) - RTE_PKTMBUF_HEADROOM;
   rte_mbuf* rest[kMaxFragments];
-  if (plan.count < 2 || plan.count > kMaxFragments + 1 || m->nb_segs != 1 || plan.frame_len(1) > fresh_room ||
-      rte_pktmbuf_headroom(m) < plan.grows || rte_pktmbuf_alloc_bulk(m->pool, rest, plan.count - 1) != 0) {
-    c.drop(DropReason::encap_too_big);
+  DropReason refused = DropReason::count_;
+  if (plan.count < 2 || plan.count > kMaxFragments + 1 || m->nb_segs != 1 || plan.frame_len(1) > fresh_room)
+    refused = DropReason::encap_too_big;
+  else if (rte_pktmbuf_headroom(m) < plan.grows)
+    refused = DropReason::encap_no_headroom;
+  else if (rte_pktmbuf_alloc_bulk(m->pool, rest, plan.count - 1) != 0)
+    refused = DropReason::no_mbuf;
+  if (refused != DropReason::count_) {
+    c.drop(refused);
     rte_pktmbuf_free(m);
     return;
   }
