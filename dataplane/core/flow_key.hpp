@@ -22,6 +22,7 @@ inline constexpr uint8_t kProtoUdp = 17;
 inline constexpr uint8_t kProtoIcmp6 = 58;
 inline constexpr uint8_t kProtoIpip = 4;
 inline constexpr uint8_t kProtoIpv6 = 41;
+inline constexpr uint8_t kProtoIpv6DestOpts = 60;  // IPv6 Destination Options header
 
 // 40 bytes; IPv4 addresses sit in the first 4 bytes with the rest zero.
 // Fragments use ports 0 (a 3-tuple); real TCP/UDP port 0 is dropped earlier.

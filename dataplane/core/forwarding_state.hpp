@@ -63,6 +63,22 @@ struct AddressEntry {
 
 inline constexpr uint32_t kAmbiguous = 0xffffffff;
 
+// The service a fragment to address `e` belongs to (0: none, or
+// kAmbiguous), by the protocol its Fragment header or IPv4 header names.
+// An IPv6 fragment naming Destination Options names no protocol: that
+// header may follow the Fragment header (RFC 8200 4.1), so the protocol is
+// in the first fragment only, and every fragment of the datagram must go
+// alike. It goes to the address's one fragment service, TCP or UDP;
+// ambiguous if it has both.
+inline uint32_t fragment_service(const AddressEntry& e, uint8_t proto) {
+  if (proto == kProtoTcp) return e.fragment_tcp;
+  if (proto == kProtoUdp) return e.fragment_udp;
+  if (proto != kProtoIpv6DestOpts) return 0;
+  if (e.fragment_tcp == 0) return e.fragment_udp;
+  if (e.fragment_udp == 0) return e.fragment_tcp;
+  return kAmbiguous;
+}
+
 class AddressMap {
  public:
   void build(const std::vector<ServiceEntry>& services, const std::vector<IpAddress>& node_addresses);

@@ -72,9 +72,12 @@ Ipv6Chain walk_ipv6_chain(const std::byte* ip, std::size_t len, DropReason trunc
   }
 }
 
-// A TCP or UDP packet (or fragment) from a martian source: dropped.
+// A TCP or UDP packet (or fragment, or IPv6 fragment whose Destination
+// Options hide which: it may go to a TCP or UDP service) from a martian
+// source: dropped.
 bool martian_flow(const ParsedPacket& p, uint8_t proto) {
-  if (proto != kProtoTcp && proto != kProtoUdp) return false;  // ICMP passes: DAD sends from ::
+  if (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoIpv6DestOpts)
+    return false;  // ICMP passes: DAD sends from ::
   return p.family == IpFamily::v4 ? is_martian_ipv4_source(p.key.src.data()) : is_martian_ipv6_source(p.key.src.data());
 }
 

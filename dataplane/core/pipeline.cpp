@@ -182,8 +182,7 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
       return v;
     }
     case PacketKind::fragment: {
-      const uint32_t sid = p.key.proto == kProtoTcp ? dst->fragment_tcp
-                           : p.key.proto == kProtoUdp ? dst->fragment_udp : 0;
+      const uint32_t sid = fragment_service(*dst, p.key.proto);
       if (sid == 0) return dropped(DropReason::no_service);
       if (sid == kAmbiguous) return dropped(DropReason::fragment_ambiguous);
       if (st.services[sid].spec.fragments == FragmentPolicy::drop) return dropped(DropReason::fragment_dropped);

@@ -472,6 +472,49 @@ TEST_F(PipelineTest, FragmentsWithPolicyDropAreCounted) {
   EXPECT_EQ(drops(DropReason::fragment_ambiguous), 1u);
 }
 
+// An IPv6 datagram whose Destination Options follow the Fragment header
+// (RFC 8200 4.1): every fragment names Destination Options, not UDP. They
+// go, alike, to the VIP's one fragment service; with a TCP and a UDP one
+// the VIP's fragments are ambiguous; from a martian source, dropped.
+TEST_F(PipelineTest, Ipv6FragmentsBehindDestinationOptionsFindTheVipsFragmentService) {
+  DesiredState s;
+  s.node_addresses = {ip(kNode4)};
+  s.services.push_back(service("media6", kVip6, kAnyPort, ForwardingMode::l2_dsr, FragmentPolicy::hash, kProtoUdp));
+  s.services.push_back(service("both-udp", "2001:db8:a::20", kAnyPort, ForwardingMode::l2_dsr, FragmentPolicy::hash,
+                               kProtoUdp));
+  s.services.push_back(service("both-tcp", "2001:db8:a::20", kAnyPort, ForwardingMode::l2_dsr, FragmentPolicy::hash,
+                               kProtoTcp));
+  for (std::size_t i = 0; i < 5; ++i) s.backends.push_back(backend("media6", "2001:db8:b::" + std::to_string(i + 1)));
+  s.backends.push_back(backend("both-udp", "2001:db8:b::a"));
+  s.backends.push_back(backend("both-tcp", "2001:db8:b::b"));
+  const auto st = apply(s);
+
+  auto pieces = [](std::string_view src, std::string_view dst) {
+    return std::vector<Bytes>{
+        ethernet(kEtherTypeIpv6) + ipv6(src, dst, kIpv6Fragment,
+                                        ipv6_fragment_header(kIpv6DestOpts, 0, true) +
+                                            ipv6_options_header(kProtoUdp) + udp(5004, 5004, payload(16))),
+        ethernet(kEtherTypeIpv6) + ipv6(src, dst, kIpv6Fragment,
+                                        ipv6_fragment_header(kIpv6DestOpts, 4, false) + payload(24))};
+  };
+  std::set<uint32_t> used;
+  for (int client = 1; client <= 20; ++client) {
+    const std::string src = "2001:db8:c::" + std::to_string(client);
+    const std::vector<uint32_t> b = backends_of(*st, pieces(src, kVip6));
+    ASSERT_NE(b[0], 0u) << "client " << client;
+    EXPECT_EQ(b[1], b[0]) << "client " << client;
+    EXPECT_EQ(b[0], maglev_choice(*st, "media6", flow_key(src, kVip6, 0, 0, kIpv6DestOpts)));
+    used.insert(b[0]);
+  }
+  EXPECT_GT(used.size(), 1u) << "different clients' datagrams should spread";
+  EXPECT_EQ(counters_.fragments_hashed.read(), 40u);
+
+  const Sent ambiguous = send_one(*st, pieces(kClient6, "2001:db8:a::20")[1]);
+  EXPECT_EQ(ambiguous.verdict.drop, DropReason::fragment_ambiguous);
+  const Sent martian = send_one(*st, pieces("::", kVip6)[1]);
+  EXPECT_EQ(martian.verdict.drop, DropReason::martian_source);
+}
+
 // --- Not forwarded --------------------------------------------------------------
 
 TEST_F(PipelineTest, TrafficForTheNodeGoesToTheKernel) {
