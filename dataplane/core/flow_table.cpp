@@ -7,6 +7,8 @@
 #include <cstring>
 #include <new>
 
+#include <emmintrin.h>  // SSE2 streaming stores: every x86-64
+
 namespace anylb {
 
 FlowTable::FlowTable(uint64_t capacity) {
@@ -33,23 +35,12 @@ FlowTable::FlowTable(uint64_t capacity) {
 
 FlowTable::~FlowTable() { munmap(mapping_, mapped_bytes_); }
 
-void FlowTable::prefetch_second(uint64_t hash, FlowClock now) const {
-  const uint32_t b = second_bucket(hash);
-  const uint32_t mask = live_matches(buckets_[b], signature(hash), now);
-  if (mask != 0) {
-    __builtin_prefetch(&entries_[b * kWays + static_cast<uint32_t>(__builtin_ctz(mask))]);
-    return;
-  }
-  SlotKind kind;
-  __builtin_prefetch(&entries_[insert_slot(hash, now, kind)], 1);
-}
-
 // Where a new flow goes in its bucket pair: a free way, else an expired
 // one, else the live entry with the least time left (the first such, in
 // way order, first bucket first). With AVX2 each bucket's ways are two
 // vector compares and the eviction minimum a vector min; the scalar loops
 // took 39 instructions per call and 80 more to evict (callgrind), and a SYN
-// flood on a full table calls it twice a packet (prefetch_second, insert).
+// flood on a full table calls it for every packet.
 namespace {
 
 struct Ways {
@@ -143,11 +134,20 @@ int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id
   Bucket& bucket = buckets_[slot / kWays];
   bucket.sig[slot % kWays] = signature(hash);
   bucket.expires[slot % kWays] = expires;
-  Entry& e = entries_[slot];
+  // The entry is written whole, a line of streaming stores: a plain store
+  // would first read the line for ownership, though every byte of it
+  // changes, and for a new flow (a SYN flood's every packet) that line is
+  // nowhere in cache: one of its three DRAM lines. Only this lcore reads
+  // its entries (queries are answered on it), and a core sees its own
+  // streaming stores in program order.
+  alignas(64) Entry e{};
   e.key = key;
   e.backend_id = backend_id;
   e.service_id = service_id;
   e.closing = closing;
+  const auto* from = reinterpret_cast<const __m128i*>(&e);
+  auto* to = reinterpret_cast<__m128i*>(&entries_[slot]);
+  for (int i = 0; i < 4; ++i) _mm_stream_si128(to + i, _mm_load_si128(from + i));
   stats_.inserts.add();
   return slot;
 }

@@ -65,14 +65,13 @@ class FlowTable {
   // Burst helpers, in three passes over a burst so that each waits on
   // memory the pass before asked for: prefetch the first bucket; then the
   // entry its signature points at, or else the second bucket; then, for
-  // those, the second bucket's entry, or for a new flow the entry that
-  // `insert` will write (with intent to write: a SYN flood's cost is the
-  // store missing). prefetch_entry returns the first bucket's live
+  // those, the second bucket's entry (a new flow's entry is not fetched:
+  // `insert` writes it whole without reading it). prefetch_entry returns the first bucket's live
   // signature matches (0: none), which lookup can take instead of matching
   // again as long as nothing was inserted in between.
   void prefetch_bucket(uint64_t hash) const { __builtin_prefetch(&buckets_[first_bucket(hash)]); }
   inline uint32_t prefetch_entry(uint64_t hash, FlowClock now) const;
-  void prefetch_second(uint64_t hash, FlowClock now) const;
+  inline void prefetch_second(uint64_t hash, FlowClock now) const;
 
   // What prefetch_entry returns, without the prefetch.
   inline uint32_t first_matches(uint64_t hash, FlowClock now) const;
@@ -156,6 +155,13 @@ inline uint32_t FlowTable::prefetch_entry(uint64_t hash, FlowClock now) const {
   else
     __builtin_prefetch(&buckets_[second_bucket(hash)]);
   return mask;
+}
+
+inline void FlowTable::prefetch_second(uint64_t hash, FlowClock now) const {
+  const uint32_t b = second_bucket(hash);
+  const uint32_t mask = live_matches(buckets_[b], signature(hash), now);
+  if (mask != 0) __builtin_prefetch(&entries_[b * kWays + static_cast<uint32_t>(__builtin_ctz(mask))]);
+  // Else a new flow: insert writes its entry without reading it.
 }
 
 inline int32_t FlowTable::find_in(uint32_t b, uint32_t matches, const FlowKey& key) const {

@@ -63,7 +63,7 @@ void Pipeline::process_burst(const ForwardingState& st, const PortContext& port,
       if (first_matches_[i] == 0) misses |= uint64_t{1} << i;
     }
   }
-  // ...then its entry, or the one a new flow will be written to.
+  // ...then its entry, if it is there.
   for (uint64_t m = misses; m != 0; m &= m - 1) flows_.prefetch_second(hashes_[__builtin_ctzll(m)], now);
   // Stage 3: decide and rewrite.
   services_ = st.services.data();
