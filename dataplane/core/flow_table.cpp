@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -140,14 +141,19 @@ int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id
   // nowhere in cache: one of its three DRAM lines. Only this lcore reads
   // its entries (queries are answered on it), and a core sees its own
   // streaming stores in program order.
-  alignas(64) Entry e{};
-  e.key = key;
-  e.backend_id = backend_id;
-  e.service_id = service_id;
-  e.closing = closing;
-  const auto* from = reinterpret_cast<const __m128i*>(&e);
+  // The line is put together in registers (an aligned Entry on the stack
+  // cost a realigned frame: 26 instructions, callgrind).
+  static_assert(offsetof(Entry, backend_id) == 40 && offsetof(Entry, service_id) == 44 &&
+                offsetof(Entry, closing) == 48);
+  const auto* k = reinterpret_cast<const __m128i*>(&key);
+  uint64_t key_tail;  // the key's last 8 bytes, 32-39
+  std::memcpy(&key_tail, reinterpret_cast<const std::byte*>(&key) + 32, 8);
+  const uint64_t ids = (uint64_t{service_id} << 32) | backend_id;  // bytes 40-47
   auto* to = reinterpret_cast<__m128i*>(&entries_[slot]);
-  for (int i = 0; i < 4; ++i) _mm_stream_si128(to + i, _mm_load_si128(from + i));
+  _mm_stream_si128(to, _mm_loadu_si128(k));
+  _mm_stream_si128(to + 1, _mm_loadu_si128(k + 1));
+  _mm_stream_si128(to + 2, _mm_set_epi64x(static_cast<int64_t>(ids), static_cast<int64_t>(key_tail)));
+  _mm_stream_si128(to + 3, _mm_cvtsi32_si128(closing));  // closing, then zeros
   stats_.inserts.add();
   return slot;
 }
