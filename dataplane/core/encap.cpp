@@ -39,8 +39,9 @@ RewriteResult encapsulate(FrameBuffer f, const ParsedPacket& p, const EncapParam
     ip[0] = std::byte{0x45};
     ip[1] = static_cast<std::byte>(p.tos);
     store_be16(ip + 2, static_cast<uint16_t>(outer_total));
-    store_be16(ip + 4, e.ipv4_id);
-    store_be16(ip + 6, p.dont_fragment && !fragment ? 0x4000 : 0);
+    const bool dont_fragment = p.dont_fragment && !fragment;
+    store_be16(ip + 4, dont_fragment || e.ipv4_ids == nullptr ? 0 : static_cast<uint16_t>(e.ipv4_ids->next()));
+    store_be16(ip + 6, dont_fragment ? 0x4000 : 0);
     ip[8] = static_cast<std::byte>(kOuterTtl);
     ip[9] = static_cast<std::byte>(outer_proto);
     store_be16(ip + 10, 0);

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "drop_reason.hpp"
+#include "id_lane.hpp"
 #include "ip_address.hpp"
 #include "packet_parser.hpp"
 
@@ -65,7 +66,10 @@ struct EncapParams {
   uint16_t gue_port = 0;          // 0: plain IP-in-IP; else GUE (variant 1) to this UDP port
   uint64_t flow_hash = 0;         // picks the GUE source port and IPv6 flow label
   uint32_t mtu = 1500;            // largest IP packet the port may send
-  uint16_t ipv4_id = 0;           // the outer IPv4 header's identification (fragments are told apart by it)
+  // The outer IPv4 identification's lane, drawn from only for an outer
+  // packet without DF, since an atomic packet's means nothing (RFC 6864
+  // 4.1), so a lane repeats only after 65536 / lanes of them. Null: 0.
+  IdLane* ipv4_ids = nullptr;
 };
 
 // Wraps the IP packet (l3_offset .. l3_offset + l3_length) in an outer IPv4 or

@@ -220,8 +220,6 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
   } else {
     const bool gue = svc.mode == ForwardingMode::gue;
     const uint32_t overhead = encap_overhead(b.address.is_v4(), gue);
-    // Only a packet that may be fragmented uses an identification up.
-    const bool takes_id = !p.dont_fragment || (outer_may_fragment(p) && p.l3_length + overhead > port.mtu);
     EncapParams e{b.address.is_v4() ? &st.encap_source_v4 : &st.encap_source_v6,
                   &b.address,
                   b.mac,
@@ -229,7 +227,7 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
                   static_cast<uint16_t>(gue ? svc.gue_port : 0),
                   hash,
                   port.mtu,
-                  takes_id ? next_ipv4_id() : uint16_t{0}};
+                  &ipv4_ids_};
     r = encapsulate(f, p, e);
     if (r.drop == DropReason::encap_too_big) return too_big(port, now, f, p, overhead);
     if (r.fragment) action = Action::forward_fragments;

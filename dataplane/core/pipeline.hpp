@@ -99,11 +99,7 @@ class Pipeline {
   // an amplifier); else the drop.
   Verdict too_big(const PortContext& port, FlowClock now, FrameBuffer f, const ParsedPacket& p, uint32_t overhead);
   static constexpr uint32_t kTooBigPerMs = 8;
-  // The outer IPv4 identification for a packet that may be fragmented (no
-  // DF): only these use one up, since an atomic packet's means nothing (RFC
-  // 6864 4.1), so a lane repeats only after 65536 / lanes of them.
-  uint16_t next_ipv4_id() { return static_cast<uint16_t>(ipv4_ids_.next()); }
-  IdLane ipv4_ids_{0, 1, 65536};
+  IdLane ipv4_ids_{0, 1, 65536};  // outer IPv4 identifications (EncapParams)
   FlowClock too_big_window_ = 0;
   uint32_t too_big_in_window_ = 0;
 

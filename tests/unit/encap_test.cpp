@@ -317,7 +317,8 @@ TEST(Encap, TooBigWithoutDontFragmentLeavesAsOuterFragments) {
     const Bytes in = (vlan ? ethernet(kEtherTypeIpv4, 100) : ethernet(kEtherTypeIpv4)) + inner;
     Buffer buf(in, 128);
     EncapParams e = params(kBackendV4, 0, 1500);
-    e.ipv4_id = 0x4242;
+    IdLane ids(0x4242, 65536, 65536);  // gives 0x4242 first
+    e.ipv4_ids = &ids;
     const RewriteResult r = encapsulate(buf.frame(), parsed(in), e);
     ASSERT_EQ(r.drop, DropReason::count_);
     ASSERT_TRUE(r.fragment);
