@@ -109,7 +109,7 @@ uint32_t lanes(__m256i mask) { return static_cast<uint32_t>(_mm256_movemask_ps(_
 
 }  // namespace
 
-int32_t FlowTable::insert_slot(uint64_t hash, FlowClock now, SlotKind& kind) const {
+inline int32_t FlowTable::insert_slot(uint64_t hash, FlowClock now, SlotKind& kind) const {
   const uint32_t b1 = first_bucket(hash), b2 = second_bucket(hash);
   const Ways w1 = ways(buckets_[b1], now);
   kind = SlotKind::free;

@@ -108,7 +108,7 @@ class FlowTable {
   enum class SlotKind { free, expired, evicted };
   // Where `insert` puts a new flow: a free way, else an expired one, else the
   // live entry closest to expiry.
-  int32_t insert_slot(uint64_t hash, FlowClock now, SlotKind& kind) const;
+  [[gnu::always_inline]] inline int32_t insert_slot(uint64_t hash, FlowClock now, SlotKind& kind) const;
 
   Bucket* buckets_ = nullptr;
   Entry* entries_ = nullptr;
