@@ -29,7 +29,7 @@ std::string_view to_string(BackendState s) {
 
 namespace {
 
-using Pairs = std::vector<std::pair<std::string, std::string>>;
+using Pairs = SpecFields;
 
 bool split_pairs(std::string_view text, Pairs& out, std::string& error) {
   std::size_t i = 0;
@@ -71,6 +71,10 @@ std::string bad(std::string_view key, std::string_view value, std::string_view w
 std::optional<ServiceSpec> parse_service_spec(std::string_view text, std::string& error) {
   Pairs pairs;
   if (!split_pairs(text, pairs, error)) return std::nullopt;
+  return parse_service_fields(pairs, error);
+}
+
+std::optional<ServiceSpec> parse_service_fields(const SpecFields& pairs, std::string& error) {
   ServiceSpec s;
   bool have_vip = false;
   for (const auto& [k, v] : pairs) {
@@ -116,6 +120,10 @@ std::optional<ServiceSpec> parse_service_spec(std::string_view text, std::string
 std::optional<BackendSpec> parse_backend_spec(std::string_view text, std::string& error) {
   Pairs pairs;
   if (!split_pairs(text, pairs, error)) return std::nullopt;
+  return parse_backend_fields(pairs, error);
+}
+
+std::optional<BackendSpec> parse_backend_fields(const SpecFields& pairs, std::string& error) {
   BackendSpec b;
   bool have_address = false;
   for (const auto& [k, v] : pairs) {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ip_address.hpp"
@@ -57,6 +58,12 @@ struct DesiredState {
 // On error, `error` names the key and what is wrong with its value.
 std::optional<ServiceSpec> parse_service_spec(std::string_view text, std::string& error);
 std::optional<BackendSpec> parse_backend_spec(std::string_view text, std::string& error);
+
+// The same from fields already apart (a state file's): a value may then
+// hold any character, a space or a comma in a name included.
+using SpecFields = std::vector<std::pair<std::string, std::string>>;
+std::optional<ServiceSpec> parse_service_fields(const SpecFields& fields, std::string& error);
+std::optional<BackendSpec> parse_backend_fields(const SpecFields& fields, std::string& error);
 
 // Whole-state checks (references, duplicates, families). Empty when valid,
 // otherwise one line naming the entry (with its origin) and the problem.

@@ -140,9 +140,9 @@ int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id
   // changes, and for a new flow (a SYN flood's every packet) that line is
   // nowhere in cache: one of its three DRAM lines. Only this lcore reads
   // its entries (queries are answered on it), and a core sees its own
-  // streaming stores in program order.
-  // The line is put together in registers (an aligned Entry on the stack
-  // cost a realigned frame: 26 instructions, callgrind).
+  // streaming stores in program order. The line is put together in
+  // registers (an aligned Entry on the stack cost a realigned frame: 26
+  // instructions, callgrind).
   static_assert(offsetof(Entry, backend_id) == 40 && offsetof(Entry, service_id) == 44 &&
                 offsetof(Entry, closing) == 48);
   const auto* k = reinterpret_cast<const __m128i*>(&key);

@@ -66,9 +66,10 @@ class FlowTable {
   // memory the pass before asked for: prefetch the first bucket; then the
   // entry its signature points at, or else the second bucket; then, for
   // those, the second bucket's entry (a new flow's entry is not fetched:
-  // `insert` writes it whole without reading it). prefetch_entry returns the first bucket's live
-  // signature matches (0: none), which lookup can take instead of matching
-  // again as long as nothing was inserted in between.
+  // `insert` writes it whole without reading it). prefetch_entry returns
+  // the first bucket's live signature matches (0: none), which lookup can
+  // take instead of matching again as long as nothing was inserted in
+  // between.
   void prefetch_bucket(uint64_t hash) const { __builtin_prefetch(&buckets_[first_bucket(hash)]); }
   inline uint32_t prefetch_entry(uint64_t hash, FlowClock now) const;
   inline void prefetch_second(uint64_t hash, FlowClock now) const;

@@ -18,15 +18,20 @@ std::string desired_state_to_json(const DesiredState& state, uint64_t generation
                              {"port", s.port}, {"mode", std::string(to_string(s.mode))},
                              {"fragments", std::string(to_string(s.fragments))}, {"gue_port", s.gue_port}});
   j["backends"] = json::array();
-  for (const BackendSpec& b : state.backends)
-    j["backends"].push_back({{"service", b.service}, {"address", b.address.to_string()}, {"mac", b.mac.to_string()},
-                             {"weight", b.weight}, {"state", std::string(to_string(b.state))}});
+  for (const BackendSpec& b : state.backends) {
+    json backend = {{"service", b.service}, {"address", b.address.to_string()}, {"weight", b.weight},
+                    {"state", std::string(to_string(b.state))}};
+    if (!b.mac.is_zero()) backend["mac"] = b.mac.to_string();  // none: the neighbour table gives it
+    j["backends"].push_back(backend);
+  }
   return j.dump(1);
 }
 
 std::optional<DesiredState> desired_state_from_json(const std::string& text, uint64_t& generation,
                                                     std::string& error) {
-  // Reuses the option spec parsers, so the file and the options agree.
+  // Reuses the option spec parsers, so the file and the options agree, on
+  // fields taken apart here: a name may hold a space or a comma.
+  const auto text_of = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
   try {
     const nlohmann::json j = nlohmann::json::parse(text);
     DesiredState st;
@@ -38,22 +43,30 @@ std::optional<DesiredState> desired_state_from_json(const std::string& text, uin
     }
     std::size_t i = 0;
     for (const auto& s : j.at("services")) {
-      std::string spec = "name=" + s.at("name").get<std::string>() + " vip=" + s.at("vip").get<std::string>() +
-                         " proto=" + s.at("proto").get<std::string>() + " port=" +
-                         (s.at("port").get<int>() == 0 ? std::string("any") : std::to_string(s.at("port").get<int>())) +
-                         " mode=" + s.at("mode").get<std::string>() + " fragments=" + s.at("fragments").get<std::string>() +
-                         " gue-port=" + std::to_string(s.at("gue_port").get<int>());
-      auto parsed = parse_service_spec(spec, error);
+      const SpecFields fields = {
+          {"name", s.at("name").get<std::string>()},
+          {"vip", s.at("vip").get<std::string>()},
+          {"proto", s.at("proto").get<std::string>()},
+          {"port", text_of(s.at("port")) == "0" ? std::string("any") : text_of(s.at("port"))},
+          {"mode", s.at("mode").get<std::string>()},
+          {"fragments", s.at("fragments").get<std::string>()},
+          {"gue-port", text_of(s.at("gue_port"))}};
+      auto parsed = parse_service_fields(fields, error);
       if (!parsed) { error = "services[" + std::to_string(i) + "]: " + error; return std::nullopt; }
       parsed->origin = "services[" + std::to_string(i++) + "]";
       st.services.push_back(*parsed);
     }
     i = 0;
     for (const auto& b : j.at("backends")) {
-      std::string spec = "service=" + b.at("service").get<std::string>() + " address=" + b.at("address").get<std::string>() +
-                         " mac=" + b.at("mac").get<std::string>() + " weight=" + std::to_string(b.at("weight").get<int>()) +
-                         " state=" + b.at("state").get<std::string>();
-      auto parsed = parse_backend_spec(spec, error);
+      SpecFields fields = {{"service", b.at("service").get<std::string>()},
+                           {"address", b.at("address").get<std::string>()},
+                           {"weight", text_of(b.at("weight"))},
+                           {"state", b.at("state").get<std::string>()}};
+      // No MAC, or (as files written before 2026-12-01 put it) a zero one:
+      // the neighbour table gives it.
+      if (b.contains("mac") && b.at("mac").get<std::string>() != MacAddress{}.to_string())
+        fields.emplace_back("mac", b.at("mac").get<std::string>());
+      auto parsed = parse_backend_fields(fields, error);
       if (!parsed) { error = "backends[" + std::to_string(i) + "]: " + error; return std::nullopt; }
       parsed->origin = "backends[" + std::to_string(i++) + "]";
       st.backends.push_back(*parsed);

@@ -164,8 +164,8 @@ int worker_main(void* arg) {
             break;
           case Action::forward_fragments:
             apply_rewrite(rx[i], verdicts[i]);
-            push_fragments(rx[i], cfg.mtu, static_cast<uint32_t>(fragment_ids.next()), cfg.ports[out].port_id, queue, tx[out], counters.ports[out],
-                           counters);
+            push_fragments(rx[i], cfg.mtu, static_cast<uint32_t>(fragment_ids.next()), cfg.ports[out].port_id, queue,
+                           tx[out], counters.ports[out], counters);
             break;
           case Action::reply:  // our ICMP error: back where the packet came from
             apply_rewrite(rx[i], verdicts[i]);

@@ -158,13 +158,24 @@ def anylbctl_commands_print_tables_and_json():
 
 @tap.case
 def applied_state_survives_a_restart():
+    def more(doc):
+        # A backend whose MAC the neighbour table gives, and a name no
+        # --service spec could carry (a space, a comma): the file holds them.
+        doc["backends"].append({"service": "web", "address": "198.18.1.12", "weight": 100, "state": "up"})
+        doc["services"].append(dict(doc["services"][0], name="web prod, b", port=81))
+        doc["backends"].append({"service": "web prod, b", "address": "198.18.1.13", "mac": h.mac_of(0x11, 13),
+                                "weight": 7, "state": "up"})
     with h.Dataplane(START) as dp:
-        apply_doc(dp, state_doc(0, backends=2))
+        apply_doc(dp, state_doc(0, backends=2, extra=more))
         dp.ctl("backend", "drain", "web", "198.18.1.11")
+        before = json.loads(dp.ctl("state")[1])
         dp.restart()
         state = json.loads(dp.ctl("state")[1])
         assert state["generation"] == 3  # options 1, apply 2, drain 3
-        assert [(b["address"], b["state"]) for b in state["backends"]] == [("198.18.1.10", "up"), ("198.18.1.11", "draining")]
+        assert [(b["service"], b["address"], b["state"]) for b in state["backends"]] == [
+            ("web", "198.18.1.10", "up"), ("web", "198.18.1.11", "draining"), ("web", "198.18.1.12", "up"),
+            ("web prod, b", "198.18.1.13", "up")], state["backends"]
+        assert state == before, (before, state)
         assert "restored generation 3" in dp.read_log()
         dp.stop()
 
