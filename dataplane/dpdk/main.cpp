@@ -136,6 +136,16 @@ int main(int argc, char** argv) {
 
     std::atomic<bool> stop{false};
     std::vector<std::unique_ptr<WorkerContext>> contexts;
+    // However this scope is left (an error after a launch: the API socket,
+    // a worker that cannot start), the workers stop before what they use
+    // (their contexts and flow tables, the publisher) is destroyed.
+    struct StopWorkers {
+      std::atomic<bool>& stop;
+      ~StopWorkers() {
+        stop.store(true);
+        rte_eal_mp_wait_lcore();
+      }
+    } stop_workers{stop};
     uint32_t worker_id = 0;
     unsigned lcore;
     RTE_LCORE_FOREACH_WORKER(lcore) {

@@ -113,6 +113,19 @@ def good_options_start_and_stop_cleanly():
         assert "applied generation 1: 1 service(s), 1 backend(s)" in out
 
 
+@tap.case
+def an_api_socket_that_cannot_listen_fails_cleanly():
+    # The API starts after the workers: its failure must stop them before
+    # what they use goes (it was a segmentation fault).
+    with tempfile.TemporaryDirectory() as d:
+        not_a_dir = os.path.join(d, "file")
+        open(not_a_dir, "w").close()
+        r = run("--eal", EAL.format(9), "--api-socket", os.path.join(not_a_dir, "api.sock"), "--flow-capacity", "4096",
+                "--mbufs", "2048", "--service", "name=a vip=203.0.113.1 proto=tcp port=80")
+        assert r.returncode == 1, f"exit {r.returncode}: {r.stdout}{r.stderr}"
+        assert "option 'api-socket': cannot listen on" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
 def drop_runtime_dirs():
     import glob
     import shutil
