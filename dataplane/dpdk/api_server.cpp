@@ -29,8 +29,10 @@ grpc::Status invalid(const std::string& m) { return {grpc::StatusCode::INVALID_A
 
 // Asks one worker and waits (bounded): a worker that does not poll (stuck,
 // or blocked in a slow device) makes the call UNAVAILABLE, never hangs it.
-bool ask(WorkerContext& w, std::mutex& mu) {
-  std::lock_guard lock(mu);
+// The caller holds the worker's query mutex from writing the question to
+// reading the answer: two calls at once (gRPC serves them on several
+// threads) would otherwise mix their questions and answers.
+bool ask(WorkerContext& w, const std::lock_guard<std::mutex>&) {
   w.query.state.store(WorkerQuery::kAsked, std::memory_order_release);
   for (int i = 0; i < 20000; ++i) {  // ~1 s
     if (w.query.state.load(std::memory_order_acquire) == WorkerQuery::kAnswered) {
@@ -152,10 +154,11 @@ class ApiServer::Service final : public pb::Dataplane::Service {
     for (std::size_t i = 0; i < ctx_.workers->size() && !hit; ++i) {
       WorkerContext& w = *(*ctx_.workers)[i];
       if (!w.flows_ready.load(std::memory_order_acquire)) continue;
+      const std::lock_guard lock(query_mu_[i]);
       w.query.kind = WorkerQuery::Kind::lookup;
       w.query.key = *key;
       w.query.hash = hash;
-      if (!ask(w, query_mu_[i])) return {grpc::StatusCode::UNAVAILABLE, "worker " + std::to_string(i) + " is not polling"};
+      if (!ask(w, lock)) return {grpc::StatusCode::UNAVAILABLE, "worker " + std::to_string(i) + " is not polling"};
       if (w.query.found) {
         hit = w.query.hit;
         hit_worker = static_cast<uint32_t>(i);
@@ -266,12 +269,13 @@ class ApiServer::Service final : public pb::Dataplane::Service {
     while (worker < ctx_.workers->size() && static_cast<uint32_t>(resp->flows_size()) < page) {
       WorkerContext& w = *(*ctx_.workers)[worker];
       if (!w.flows_ready.load(std::memory_order_acquire)) { ++worker; cursor = 0; continue; }
+      const std::lock_guard lock(query_mu_[worker]);
       w.query.kind = WorkerQuery::Kind::list;
       w.query.cursor = cursor;
       w.query.max = page - static_cast<uint32_t>(resp->flows_size());
       w.query.service_filter = service_filter;
       w.query.backend_filter = 0;
-      if (!ask(w, query_mu_[worker])) return {grpc::StatusCode::UNAVAILABLE, "worker " + std::to_string(worker) + " is not polling"};
+      if (!ask(w, lock)) return {grpc::StatusCode::UNAVAILABLE, "worker " + std::to_string(worker) + " is not polling"};
       const FlowClock wnow = w.query.now;
       ctx_.control->with_state([&](const ForwardingState& st) {
         for (const FlowRecord& r : w.query.records) {

@@ -4,6 +4,7 @@ a state, send traffic, and check counters and traces against what left the
 port; invalid or stale requests are refused and change nothing; applied
 state survives a restart."""
 import collections
+import concurrent.futures
 import json
 import os
 import re
@@ -47,6 +48,16 @@ def applied_state_forwards_and_counters_match_the_port():
         for i in range(0, 300, 10):
             t = dp.ctl("trace", f"198.51.100.{i % 200 + 1}:{10000 + i}", f"{VIP}:80", "tcp", json_out=True)
             traces[(f"198.51.100.{i % 200 + 1}", 10000 + i)] = t
+        # Traces and flow lists at once (gRPC serves calls on several
+        # threads): each worker's one-slot mailbox must not mix them up.
+        def trace_then_list(i):
+            key = (f"198.51.100.{i % 200 + 1}", 10000 + i)
+            t = dp.ctl("trace", f"{key[0]}:{key[1]}", f"{VIP}:80", "tcp", json_out=True)
+            return t == traces[key], len(dp.ctl("flows", "--limit", "1000", json_out=True))
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            together = list(pool.map(trace_then_list, [i for _ in range(4) for i in range(0, 300, 10)]))
+        assert all(same for same, _ in together), "a trace changed its answer under concurrent calls"
+        assert all(n == 300 for _, n in together), sorted({n for _, n in together})
         new_flow = dp.ctl("trace", "198.51.100.222:55555", f"{VIP}:80", "tcp", json_out=True)
         dp.send([h.to_vip(VIP, 55555, src="198.51.100.222")])
         dp.wait_forwarded(601)
