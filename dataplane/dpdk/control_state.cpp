@@ -64,8 +64,19 @@ DesiredState ControlState::resolve(const DesiredState& state, std::size_t& unres
   return out;
 }
 
-void ControlState::refresh_neighbours(const NeighbourMap& neighbours, uint64_t now_ms) {
+void ControlState::refresh_neighbours(const std::optional<NeighbourMap>& round, uint64_t now_ms) {
+  if (!round) return;
   std::lock_guard lock(mu_);
+  NeighbourMap neighbours = *round;
+  for (const auto& [address, mac] : neighbours_) {
+    if (neighbours.count(address)) {
+      missing_rounds_.erase(address);
+    } else if (++missing_rounds_[address] < kNeighbourHoldRounds) {
+      neighbours.emplace(address, mac);  // held: not gone yet
+    } else {
+      missing_rounds_.erase(address);
+    }
+  }
   bool changed = false;
   for (const BackendSpec& b : desired_.backends) {
     if (!b.mac.is_zero()) continue;

@@ -7,7 +7,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "desired_state.hpp"
@@ -36,10 +38,16 @@ class ControlState {
   uint64_t generation() const;
   DesiredState desired() const;
 
-  // New kernel neighbours: backends without a configured MAC take theirs
-  // from here; one not (yet) resolved is forwarded as down (no new flows,
-  // its flows move). Rebuilds only when a resolution changed.
-  void refresh_neighbours(const NeighbourMap& neighbours, uint64_t now_ms);
+  // A round of kernel neighbours (resolve_backend_macs): backends without a
+  // configured MAC take theirs from here; one not (yet) resolved is
+  // forwarded as down (no new flows, its flows move). A MAC that goes
+  // missing is kept for kNeighbourHoldRounds rounds in a row first: an
+  // entry the kernel dropped (garbage collected: it sees no traffic to
+  // backends) is asked for again and back within a round, and must not
+  // move every flow of its backend meanwhile. A round that knows nothing
+  // (nullopt) changes nothing. Rebuilds only when a resolution changed.
+  static constexpr uint32_t kNeighbourHoldRounds = 6;
+  void refresh_neighbours(const std::optional<NeighbourMap>& round, uint64_t now_ms);
   std::size_t unresolved() const;
   // The backends that take their MAC from the kernel (none configured).
   std::vector<IpAddress> backends_without_mac() const;
@@ -75,6 +83,7 @@ class ControlState {
   DesiredState desired_;
   uint64_t generation_ = 0;
   NeighbourMap neighbours_;
+  std::map<IpAddress, uint32_t> missing_rounds_;  // resolved once, absent from this many rounds since
   std::size_t unresolved_ = 0;
 };
 

@@ -32,22 +32,26 @@ class RouteSocket {
 
   // Sends a request and hands each answer message to `on` until the kernel
   // is done (a dump's NLMSG_DONE, an error or ack, or a single answer).
-  void exchange(nlmsghdr* request, const std::function<void(const nlmsghdr*)>& on) {
+  // False when the kernel's answer did not all arrive (send or receive
+  // failed, timed out, or a signal cut it short): the round then knows
+  // nothing, which is not the same as "no neighbour".
+  bool exchange(nlmsghdr* request, const std::function<void(const nlmsghdr*)>& on) {
     request->nlmsg_seq = ++seq_;
-    if (::send(fd_, request, request->nlmsg_len, 0) < 0) return;
+    if (::send(fd_, request, request->nlmsg_len, 0) < 0) return false;
     const bool dump = (request->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
     alignas(nlmsghdr) char buf[32768];
     for (bool done = false; !done;) {
       const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) return;
+      if (n <= 0) return false;
       auto len = static_cast<unsigned>(n);
       for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
         if (h->nlmsg_seq != seq_) continue;  // a late answer to an earlier request
-        if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) return;
+        if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) return true;
         on(h);
         if (!dump) done = true;
       }
     }
+    return true;
   }
 
  private:
@@ -96,14 +100,15 @@ struct NextHop {
   int ifindex = 0;
 };
 
-// Where the kernel would send a packet for `dst`: the gateway, or dst itself.
-std::optional<NextHop> route_to(RouteSocket& nl, const IpAddress& dst) {
+// Where the kernel would send a packet for `dst`: the gateway, or dst
+// itself. `complete` turns false if the kernel's answer was lost.
+std::optional<NextHop> route_to(RouteSocket& nl, const IpAddress& dst, bool& complete) {
   auto req = make_request<rtmsg>(RTM_GETROUTE, NLM_F_REQUEST);
   req.body.rtm_family = static_cast<unsigned char>(family_of(dst));
   req.body.rtm_dst_len = static_cast<unsigned char>(size_of(dst) * 8);
   add_attr(&req.header, RTA_DST, dst.bytes.data(), size_of(dst));
   std::optional<NextHop> hop;
-  nl.exchange(&req.header, [&](const nlmsghdr* h) {
+  complete &= nl.exchange(&req.header, [&](const nlmsghdr* h) {
     if (h->nlmsg_type != RTM_NEWROUTE) return;
     const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(h));
     if (rt->rtm_type != RTN_UNICAST) return;  // local, unreachable, blackhole...
@@ -120,11 +125,13 @@ std::optional<NextHop> route_to(RouteSocket& nl, const IpAddress& dst) {
 }
 
 // Usable neighbours on the given interfaces, keyed by (address, ifindex).
-std::map<std::pair<IpAddress, int>, MacAddress> dump_neighbours(RouteSocket& nl, const std::set<int>& ifindexes) {
+// `complete` turns false if the dump was cut short.
+std::map<std::pair<IpAddress, int>, MacAddress> dump_neighbours(RouteSocket& nl, const std::set<int>& ifindexes,
+                                                                bool& complete) {
   std::map<std::pair<IpAddress, int>, MacAddress> out;
   auto req = make_request<ndmsg>(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP);
   req.body.ndm_family = AF_UNSPEC;  // both families
-  nl.exchange(&req.header, [&](const nlmsghdr* h) {
+  complete &= nl.exchange(&req.header, [&](const nlmsghdr* h) {
     if (h->nlmsg_type != RTM_NEWNEIGH) return;
     const auto* nd = static_cast<const ndmsg*>(NLMSG_DATA(h));
     constexpr uint16_t usable = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT;
@@ -159,25 +166,29 @@ void solicit(RouteSocket& nl, const IpAddress& addr, int ifindex) {
 
 }  // namespace
 
-NeighbourMap resolve_backend_macs(const std::vector<IpAddress>& backends, const std::vector<std::string>& interfaces) {
+std::optional<NeighbourMap> resolve_backend_macs(const std::vector<IpAddress>& backends,
+                                                 const std::vector<std::string>& interfaces) {
   NeighbourMap out;
+  if (backends.empty()) return out;
   std::set<int> ifindexes;
   for (const std::string& name : interfaces)
     if (const unsigned idx = if_nametoindex(name.c_str()); idx != 0) ifindexes.insert(static_cast<int>(idx));
   RouteSocket nl;
-  if (ifindexes.empty() || backends.empty() || !nl.ok()) return out;
-  const auto neighbours = dump_neighbours(nl, ifindexes);
+  if (ifindexes.empty() || !nl.ok()) return std::nullopt;
+  bool complete = true;
+  const auto neighbours = dump_neighbours(nl, ifindexes, complete);
   // One address may back several services, one gateway many backends: each
   // is asked about once a round.
   std::set<std::pair<IpAddress, int>> solicited;
   for (const IpAddress& backend : std::set<IpAddress>(backends.begin(), backends.end())) {
-    const std::optional<NextHop> hop = route_to(nl, backend);
+    const std::optional<NextHop> hop = route_to(nl, backend, complete);
     if (!hop || !ifindexes.count(hop->ifindex)) continue;  // not reached through our ports
     if (auto it = neighbours.find({hop->address, hop->ifindex}); it != neighbours.end())
       out[backend] = it->second;
     else if (solicited.insert({hop->address, hop->ifindex}).second)
       solicit(nl, hop->address, hop->ifindex);
   }
+  if (!complete) return std::nullopt;
   return out;
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ using NeighbourMap = std::map<IpAddress, MacAddress>;
 // For each backend routed out of one of `interfaces`: its next hop's MAC,
 // where the kernel has it (reachable, stale, delay, probe or permanent);
 // the others are asked for. Backends routed elsewhere are left out.
-NeighbourMap resolve_backend_macs(const std::vector<IpAddress>& backends, const std::vector<std::string>& interfaces);
+// Nullopt when the round could not ask (no socket, none of the interfaces
+// there) or lost part of an answer: it says nothing about any backend.
+std::optional<NeighbourMap> resolve_backend_macs(const std::vector<IpAddress>& backends,
+                                                 const std::vector<std::string>& interfaces);
 
 }  // namespace anylb

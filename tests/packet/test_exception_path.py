@@ -108,6 +108,28 @@ def backend_mac_comes_from_the_neighbour_table():
 
 
 @tap.case
+def a_neighbour_the_kernel_drops_is_held_before_its_backend_goes():
+    # The kernel sees no traffic to backends (the dataplane sends it), so it
+    # may drop their entries; the dataplane asks again, and meanwhile keeps
+    # the MAC for 6 rounds of 500 ms rather than move the backend's flows.
+    # A backend that stays unanswered is unresolved after that.
+    config = CONFIG + ["backend = service=web address=198.18.1.20"]
+    with h.Dataplane(config, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
+        exception_interface_up(dp, "198.18.1.1/24")
+        dp._ns("ip", "neigh", "replace", "198.18.1.20", "lladdr", "02:00:00:00:11:20", "dev", "exc0", "nud",
+               "permanent")
+        dp.wait_for(lambda c: c["unresolved_backends"] == 0, what="the neighbour resolved")
+        dp._ns("ip", "neigh", "del", "198.18.1.20", "dev", "exc0")
+        held_until = h.time.time() + 2.0  # at least 2.5 s: the first round without it comes within 0.5 s
+        while h.time.time() < held_until:
+            c = dp.counters()
+            assert c is None or c["unresolved_backends"] == 0, "the backend went at the first round without its entry"
+            h.time.sleep(0.05)
+        dp.wait_for(lambda c: c["unresolved_backends"] == 1, timeout=10, what="the backend unresolved after the hold")
+        dp.stop()
+
+
+@tap.case
 def a_backend_behind_a_gateway_takes_the_gateways_mac():
     # An ipip backend two hops away: its packets go to the kernel's gateway
     # for it, whose MAC the kernel resolves.
