@@ -482,6 +482,19 @@ std::string render_metrics(const NodeStatus& st, const anylb::dataplane::v1::Get
            static_cast<double>(b.counters().packets()));
     m += "# TYPE anylb_drops_total counter\n";
     for (const auto& [reason, n] : c->drops()) line("anylb_drops_total", "reason=\"" + reason + "\"", static_cast<double>(n));
+    m += "# TYPE anylb_port_packets_total counter\n";
+    for (const auto& p : c->ports()) {
+      line("anylb_port_packets_total", "port=\"" + label(p.name()) + "\",direction=\"rx\"", static_cast<double>(p.rx_packets()));
+      line("anylb_port_packets_total", "port=\"" + label(p.name()) + "\",direction=\"tx\"", static_cast<double>(p.tx_packets()));
+    }
+    // What a port lost on its own, which no worker saw (ring full, no mbuf, errors).
+    m += "# TYPE anylb_port_lost_total counter\n";
+    for (const auto& p : c->ports()) {
+      const std::pair<const char*, uint64_t> lost[] = {{"rx_missed", p.rx_missed()}, {"rx_no_mbuf", p.rx_no_mbuf()},
+                                                       {"rx_errors", p.rx_errors()}, {"tx_errors", p.tx_errors()}};
+      for (const auto& [kind, n] : lost)
+        line("anylb_port_lost_total", "port=\"" + label(p.name()) + "\",kind=\"" + kind + "\"", static_cast<double>(n));
+    }
   }
   return m;
 }

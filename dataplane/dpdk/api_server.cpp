@@ -97,6 +97,10 @@ class ApiServer::Service final : public pb::Dataplane::Service {
       o->set_rx_bytes(p["rx_bytes"].get<uint64_t>());
       o->set_tx_packets(p["tx_packets"].get<uint64_t>());
       o->set_tx_bytes(p["tx_bytes"].get<uint64_t>());
+      o->set_rx_missed(p["rx_missed"].get<uint64_t>());
+      o->set_rx_no_mbuf(p["rx_no_mbuf"].get<uint64_t>());
+      o->set_rx_errors(p["rx_errors"].get<uint64_t>());
+      o->set_tx_errors(p["tx_errors"].get<uint64_t>());
     }
     auto endpoint = [](const nlohmann::json& j, pb::EndpointCounters* o) {
       o->set_packets(j["packets"].get<uint64_t>());

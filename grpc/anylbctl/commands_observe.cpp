@@ -99,14 +99,17 @@ void cmd_stats(const Cli& cli, Dataplane& dp) {
     if (n) drops += "  " + reason + " " + std::to_string(n) + "\n";
   }
   j["ports"] = nlohmann::json::array();
-  Table ports({"PORT", "RX PACKETS", "TX PACKETS", "RX PPS", "TX PPS"});
+  Table ports({"PORT", "RX PACKETS", "TX PACKETS", "RX PPS", "TX PPS", "PORT LOST"});
   for (int i = 0; i < b.ports_size(); ++i) {
     const auto& p = b.ports(i);
     const double rx = i < a.ports_size() ? rate(a.ports(i).rx_packets(), p.rx_packets()) : 0;
     const double tx = i < a.ports_size() ? rate(a.ports(i).tx_packets(), p.tx_packets()) : 0;
+    const uint64_t lost = p.rx_missed() + p.rx_no_mbuf() + p.rx_errors() + p.tx_errors();
     j["ports"].push_back({{"name", p.name()}, {"rx_packets", p.rx_packets()}, {"tx_packets", p.tx_packets()},
-                          {"rx_packets_per_second", rx}, {"tx_packets_per_second", tx}});
-    ports.add({p.name(), std::to_string(p.rx_packets()), std::to_string(p.tx_packets()), human_count(rx), human_count(tx)});
+                          {"rx_packets_per_second", rx}, {"tx_packets_per_second", tx}, {"rx_missed", p.rx_missed()},
+                          {"rx_no_mbuf", p.rx_no_mbuf()}, {"rx_errors", p.rx_errors()}, {"tx_errors", p.tx_errors()}});
+    ports.add({p.name(), std::to_string(p.rx_packets()), std::to_string(p.tx_packets()), human_count(rx), human_count(tx),
+               std::to_string(lost)});
   }
   j["flows"] = {{"occupancy", b.flows().occupancy()}, {"capacity", b.flows().capacity()},
                 {"evictions", b.flows().evictions()}, {"inserts", b.flows().inserts()}};

@@ -791,6 +791,8 @@ def metrics_show_routes_sessions_and_health(lb):
     assert f'anylb_bgp_session_established{{peer="{L.ROUTER_LINK4}",state="established"}} 1' in text, text
     assert f'anylb_backend_healthy{{service="web",backend="{L.backend_addr(1)}"}} 1' in text, text
     assert 'anylb_drops_total{reason="no_backend"}' in text, text
+    assert re.search(r'anylb_port_packets_total\{port="[^"]+",direction="rx"\} \d', text), text
+    assert re.search(r'anylb_port_lost_total\{port="[^"]+",kind="rx_missed"\} 0', text), text
     # Flows, traces and counters through the control plane (it asks the dataplane).
     t = ctl(lb, "trace", "198.51.100.7:1234", f"{VIP}:80", "tcp")
     assert t["service"] == "web" and t["backend"] in {L.backend_addr(i) for i in (1, 2, 3)}, t
