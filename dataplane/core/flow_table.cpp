@@ -12,11 +12,23 @@
 
 namespace anylb {
 
+namespace {
+
+// 25% headroom so two-choice buckets rarely overflow below capacity.
+uint64_t buckets_for(uint64_t capacity) {
+  const uint64_t want = (capacity + capacity / 4 + FlowTable::kWays - 1) / FlowTable::kWays;
+  return std::bit_ceil(want < 2 ? uint64_t{2} : want);
+}
+
+}  // namespace
+
+uint64_t FlowTable::bytes_for(uint64_t capacity) {
+  return buckets_for(capacity) * (sizeof(Bucket) + kWays * sizeof(Entry));
+}
+
 FlowTable::FlowTable(uint64_t capacity) {
-  // 25% headroom so two-choice buckets rarely overflow below capacity.
-  uint64_t want_buckets = (capacity + capacity / 4 + kWays - 1) / kWays;
-  uint64_t buckets = std::bit_ceil(want_buckets < 2 ? uint64_t{2} : want_buckets);
-  if (buckets > (uint64_t{1} << 31)) throw std::bad_alloc();
+  const uint64_t buckets = buckets_for(capacity);
+  if (capacity > kMaxCapacity) throw std::bad_alloc();
   mask_ = static_cast<uint32_t>(buckets - 1);
   const std::size_t bucket_bytes = buckets * sizeof(Bucket);
   const std::size_t table_bytes = bucket_bytes + buckets * kWays * sizeof(Entry);

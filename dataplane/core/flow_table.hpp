@@ -54,8 +54,12 @@ class FlowTable {
   // Sized for `capacity` flows with headroom for uneven buckets. Memory is
   // an anonymous mapping on huge pages where the kernel allows, written once
   // here: construct the table on its lcore so pages land on its NUMA node.
+  // Slots are int32_t: at most kMaxCapacity flows (24 GiB of table).
+  static constexpr uint64_t kMaxCapacity = uint64_t{1} << 28;
   explicit FlowTable(uint64_t capacity);
   ~FlowTable();
+  // The memory a table for `capacity` flows maps.
+  static uint64_t bytes_for(uint64_t capacity);
   FlowTable(const FlowTable&) = delete;
   FlowTable& operator=(const FlowTable&) = delete;
 

@@ -44,6 +44,17 @@ uint64_t monotonic_ms() {
   return static_cast<uint64_t>(duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
 }
 
+// MemAvailable from /proc/meminfo, in bytes; 0 if unknown.
+uint64_t available_memory() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  while (f >> key >> kib)
+    if (key == "MemAvailable:") return kib * 1024;
+    else f.ignore(256, '\n');
+  return 0;
+}
+
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "anylb-dataplane: %s\n", message.c_str());
   std::fprintf(stderr, "Try 'anylb-dataplane --help'.\n");
@@ -134,6 +145,14 @@ int main(int argc, char** argv) {
     spdlog::info("applied generation {}: {} service(s), {} backend(s)", first.generation, initial.services.size(),
                  initial.backends.size());
 
+    // Each worker maps and writes its whole flow table at start: refuse what
+    // this machine cannot hold, rather than be killed by the kernel halfway.
+    const uint64_t tables = FlowTable::bytes_for(opts.flow_capacity) * workers;
+    if (const uint64_t available = available_memory(); available != 0 && tables > available)
+      throw std::invalid_argument("option 'flow-capacity': " + std::to_string(opts.flow_capacity) + " flows for each of " +
+                                  std::to_string(workers) + " worker(s) take " + std::to_string(tables >> 20) +
+                                  " MiB of flow tables; " + std::to_string(available >> 20) + " MiB are available");
+
     std::atomic<bool> stop{false};
     std::vector<std::unique_ptr<WorkerContext>> contexts;
     // However this scope is left (an error after a launch: the API socket,
@@ -158,6 +177,14 @@ int main(int argc, char** argv) {
         throw std::runtime_error("cannot launch a worker on lcore " + std::to_string(lcore));
       spdlog::info("worker {} on lcore {}", ctx->config.worker_id, lcore);
       contexts.push_back(std::move(ctx));
+    }
+    for (const auto& ctx : contexts) {  // their tables mapped (or not)
+      while (!ctx->flows_ready.load(std::memory_order_acquire) && !ctx->flows_failed.load(std::memory_order_acquire))
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (ctx->flows_failed.load(std::memory_order_acquire))
+        throw std::runtime_error("option 'flow-capacity': worker " + std::to_string(ctx->config.worker_id) +
+                                 " could not map its flow table (" +
+                                 std::to_string(FlowTable::bytes_for(opts.flow_capacity) >> 20) + " MiB)");
     }
     // An id reused by another service or backend must not carry over what
     // its previous owner counted. During its quarantine no worker counts it.

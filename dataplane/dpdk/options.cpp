@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "flow_table.hpp"
 #include "maglev.hpp"
 
 namespace po = boost::program_options;
@@ -237,8 +238,8 @@ std::string check_ranges(const DataplaneOptions& o, const RawOptions& raw) {
   // multi-segment TX, so a jumbo frame would be cut or refused.
   if (o.mtu < 1280 || o.mtu > kMaxMtu)
     return bad("mtu", "must be between 1280 and " + std::to_string(kMaxMtu) + " (no jumbo frames: one mbuf a frame)");
-  if (o.flow_capacity < 1024 || o.flow_capacity > (uint64_t{1} << 32))
-    return bad("flow-capacity", "must be between 1024 and 4294967296");
+  if (o.flow_capacity < 1024 || o.flow_capacity > FlowTable::kMaxCapacity)
+    return bad("flow-capacity", "must be between 1024 and " + std::to_string(FlowTable::kMaxCapacity) + " (a worker)");
   const uint32_t max_timeout = 7 * 24 * 3600;  // the flow clock wraps after 24 days
   if (raw.tcp_timeout == 0 || raw.tcp_timeout > max_timeout) return bad("tcp-timeout", "must be 1 to 604800 seconds");
   if (raw.tcp_closing_timeout == 0 || raw.tcp_closing_timeout > max_timeout)

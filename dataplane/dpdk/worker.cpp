@@ -93,7 +93,12 @@ int worker_main(void* arg) {
   WorkerContext& ctx = *static_cast<WorkerContext*>(arg);
   const WorkerConfig& cfg = ctx.config;
   const uint16_t queue = static_cast<uint16_t>(cfg.worker_id);
-  ctx.flows = std::make_unique<FlowTable>(cfg.flow_capacity);
+  try {
+    ctx.flows = std::make_unique<FlowTable>(cfg.flow_capacity);
+  } catch (const std::bad_alloc&) {  // main reports it, naming the option
+    ctx.flows_failed.store(true, std::memory_order_release);
+    return -1;
+  }
   ctx.flows_ready.store(true, std::memory_order_release);
   LcoreCounters& counters = *ctx.counters;
   Pipeline pipeline(*ctx.flows, counters, cfg.timeouts);

@@ -52,6 +52,7 @@ struct WorkerContext {
   std::unique_ptr<LcoreCounters> counters;
   std::unique_ptr<FlowTable> flows;  // created on the worker's lcore: first touch on its NUMA node
   std::atomic<bool> flows_ready{false};
+  std::atomic<bool> flows_failed{false};  // its table could not be mapped: the worker returned
   std::atomic<uint64_t> loops{0};    // liveness: advances while the worker polls
   WorkerQuery query;                 // the control thread's questions about this worker's flows
 };

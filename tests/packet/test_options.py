@@ -46,6 +46,13 @@ def bad_values_name_their_option():
     expect_usage_error(eal + ["--maglev-size", "65536"], "maglev-size", "not a prime")
     expect_usage_error(eal + ["--log-level", "loud"], "log-level", "loud")
     expect_usage_error(eal + ["--flow-capacity", "0"], "flow-capacity")
+    expect_usage_error(eal + ["--flow-capacity", str((1 << 28) + 1)], "flow-capacity", "268435456")
+    # Four workers' tables of the most flows (36 GiB each): more than this
+    # machine (or any CI machine under 144 GiB) has. Refused before any is
+    # mapped, naming the option.
+    expect_usage_error(["--eal", "--lcores=0@0,1@1,2@1,3@1,4@1 --no-huge -m 256 --no-pci --no-telemetry "
+                                 "--file-prefix anylbopt10 --vdev=net_null0", "--flow-capacity", str(1 << 28)],
+                       "flow-capacity", "MiB are available")
     expect_usage_error(eal + ["--tcp-timeout", "0"], "tcp-timeout")
     expect_usage_error(eal + ["--no-such-option"], "no-such-option")
     expect_usage_error(eal + ["--node-address", "300.1.1.1"], "node-address", "300.1.1.1")
