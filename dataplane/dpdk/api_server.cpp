@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <spdlog/spdlog.h>
 #include <stdexcept>
@@ -107,17 +108,23 @@ class ApiServer::Service final : public pb::Dataplane::Service {
       o->set_bytes(j["bytes"].get<uint64_t>());
       o->set_new_flows(j["new_flows"].get<uint64_t>());
     };
+    // Specs by name and by (service, address), once a call: a scan per
+    // counter row was quadratic in the backends (65535 of them: minutes).
+    std::map<std::string, const ServiceSpec*> service_specs;
+    for (const ServiceSpec& spec : desired.services) service_specs[spec.name] = &spec;
+    std::map<std::pair<std::string, std::string>, const BackendSpec*> backend_specs;
+    for (const BackendSpec& spec : desired.backends) backend_specs[{spec.service, spec.address.to_string()}] = &spec;
     for (const auto& s : c["services"]) {
       pb::ServiceCounters* o = resp->add_services();
-      for (const ServiceSpec& spec : desired.services)
-        if (spec.name == s["name"].get<std::string>()) to_proto(spec, *o->mutable_service());
+      if (auto it = service_specs.find(s["name"].get<std::string>()); it != service_specs.end())
+        to_proto(*it->second, *o->mutable_service());
       endpoint(s, o->mutable_counters());
     }
     for (const auto& b : c["backends"]) {
       pb::BackendCounters* o = resp->add_backends();
-      for (const BackendSpec& spec : desired.backends)
-        if (spec.service == b["service"].get<std::string>() && spec.address.to_string() == b["address"].get<std::string>())
-          to_proto(spec, *o->mutable_backend());
+      if (auto it = backend_specs.find({b["service"].get<std::string>(), b["address"].get<std::string>()});
+          it != backend_specs.end())
+        to_proto(*it->second, *o->mutable_backend());
       endpoint(b, o->mutable_counters());
     }
     for (const auto& l : c["lcores"]) {
