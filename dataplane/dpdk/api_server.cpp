@@ -63,7 +63,7 @@ class ApiServer::Service final : public pb::Dataplane::Service {
     std::string error;
     auto state = from_proto(req->state(), error);
     if (!state) return invalid(error);
-    const ApplyResult r = ctx_.control->apply(*state, req->generation(), now_ms());
+    const ApplyResult r = ctx_.control->apply(*state, req->generation(), now_ms(), StateSource::api);
     resp->set_generation(r.generation);
     switch (r.status) {
       case ApplyStatus::ok:

@@ -4,7 +4,7 @@
 
 namespace anylb {
 
-ApplyResult ControlState::apply(const DesiredState& state, uint64_t generation, uint64_t now_ms) {
+ApplyResult ControlState::apply(const DesiredState& state, uint64_t generation, uint64_t now_ms, StateSource source) {
   std::lock_guard lock(mu_);
   ApplyResult r;
   if (generation == 0) generation = generation_ + 1;
@@ -22,7 +22,7 @@ ApplyResult ControlState::apply(const DesiredState& state, uint64_t generation, 
     return r;
   }
   // Persist before publishing: what forwards is always what a restart restores.
-  if (!state_file_.empty() && !write_file_atomically(state_file_, desired_state_to_json(state, generation))) {
+  if (!state_file_.empty() && !write_file_atomically(state_file_, desired_state_to_json(state, generation, source))) {
     r.status = ApplyStatus::persist_failed;
     r.error = "cannot write the state file '" + state_file_ + "'";
     r.generation = generation_;
@@ -33,12 +33,13 @@ ApplyResult ControlState::apply(const DesiredState& state, uint64_t generation, 
   if (!built) {
     r.status = ApplyStatus::exhausted;
     r.generation = generation_;
-    if (!state_file_.empty()) write_file_atomically(state_file_, desired_state_to_json(desired_, generation_));
+    if (!state_file_.empty()) write_file_atomically(state_file_, desired_state_to_json(desired_, generation_, source_));
     return r;
   }
   publish(std::move(built));
   desired_ = state;
   generation_ = generation;
+  source_ = source;
   unresolved_ = unresolved;
   r.generation = generation;
   return r;
@@ -106,6 +107,11 @@ std::vector<IpAddress> ControlState::backends_without_mac() const {
 std::size_t ControlState::unresolved() const {
   std::lock_guard lock(mu_);
   return unresolved_;
+}
+
+StateSource ControlState::source() const {
+  std::lock_guard lock(mu_);
+  return source_;
 }
 
 uint64_t ControlState::generation() const {

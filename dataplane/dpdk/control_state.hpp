@@ -15,6 +15,7 @@
 #include "desired_state.hpp"
 #include "neighbours.hpp"
 #include "state_builder.hpp"
+#include "state_file.hpp"
 #include "state_publisher.hpp"
 
 namespace anylb {
@@ -33,9 +34,11 @@ class ControlState {
       : builder_(limits), publisher_(publisher), state_file_(std::move(state_file)) {}
 
   // generation 0 = the next one. A generation not above the current one is stale.
-  ApplyResult apply(const DesiredState& state, uint64_t generation, uint64_t now_ms);
+  ApplyResult apply(const DesiredState& state, uint64_t generation, uint64_t now_ms,
+                    StateSource source = StateSource::options);
 
   uint64_t generation() const;
+  StateSource source() const;  // of the applied state
   DesiredState desired() const;
 
   // A round of kernel neighbours (resolve_backend_macs): backends without a
@@ -82,6 +85,7 @@ class ControlState {
 
   DesiredState desired_;
   uint64_t generation_ = 0;
+  StateSource source_ = StateSource::options;
   NeighbourMap neighbours_;
   std::map<IpAddress, uint32_t> missing_rounds_;  // resolved once, absent from this many rounds since
   std::size_t unresolved_ = 0;

@@ -129,18 +129,19 @@ int main(int argc, char** argv) {
     // What to forward first: the state file if it holds a state, else the options.
     DesiredState initial = opts.state;
     uint64_t initial_generation = 1;
+    StateSource initial_source = StateSource::options;
     if (!opts.state_file.empty() && std::filesystem::exists(opts.state_file)) {
       std::ifstream f(opts.state_file);
       std::stringstream text;
       text << f.rdbuf();
       std::string error;
-      auto restored = desired_state_from_json(text.str(), initial_generation, error);
+      auto restored = desired_state_from_json(text.str(), initial_generation, error, &initial_source);
       if (!restored)
         throw std::invalid_argument("option 'state-file': '" + opts.state_file + "': " + error);
       initial = *restored;
       spdlog::info("restored generation {} from {}", initial_generation, opts.state_file);
     }
-    const ApplyResult first = control.apply(initial, initial_generation, monotonic_ms());
+    const ApplyResult first = control.apply(initial, initial_generation, monotonic_ms(), initial_source);
     if (first.status != ApplyStatus::ok) throw std::invalid_argument(first.error);
     spdlog::info("applied generation {}: {} service(s), {} backend(s)", first.generation, initial.services.size(),
                  initial.backends.size());
@@ -218,7 +219,12 @@ int main(int argc, char** argv) {
     };
 
     while (!g_stop) {
-      if (g_reload) {
+      if (g_reload && control.source() == StateSource::api) {
+        g_reload = 0;
+        spdlog::error("reload ignored, generation {} stays: it was applied through the API, which owns the state from "
+                      "then on (the options would replace all of it); change it through the API, or restart without "
+                      "the state file to return to the options", control.generation());
+      } else if (g_reload) {
         g_reload = 0;
         DesiredState next;
         const ParseResult r = reload_desired_state(argc, argv, next);

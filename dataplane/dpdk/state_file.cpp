@@ -6,10 +6,11 @@
 
 namespace anylb {
 
-std::string desired_state_to_json(const DesiredState& state, uint64_t generation) {
+std::string desired_state_to_json(const DesiredState& state, uint64_t generation, StateSource source) {
   using nlohmann::json;
   json j;
   j["generation"] = generation;
+  j["source"] = source == StateSource::api ? "api" : "options";
   j["node_addresses"] = json::array();
   for (const IpAddress& a : state.node_addresses) j["node_addresses"].push_back(a.to_string());
   j["services"] = json::array();
@@ -28,7 +29,7 @@ std::string desired_state_to_json(const DesiredState& state, uint64_t generation
 }
 
 std::optional<DesiredState> desired_state_from_json(const std::string& text, uint64_t& generation,
-                                                    std::string& error) {
+                                                    std::string& error, StateSource* source) {
   // Reuses the option spec parsers, so the file and the options agree, on
   // fields taken apart here: a name may hold a space or a comma.
   const auto text_of = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
@@ -36,6 +37,9 @@ std::optional<DesiredState> desired_state_from_json(const std::string& text, uin
     const nlohmann::json j = nlohmann::json::parse(text);
     DesiredState st;
     generation = j.at("generation").get<uint64_t>();
+    if (source != nullptr)
+      *source = j.contains("source") && j.at("source").get<std::string>() == "api" ? StateSource::api
+                                                                                     : StateSource::options;
     for (const auto& a : j.at("node_addresses")) {
       auto ip = IpAddress::parse(a.get<std::string>());
       if (!ip) { error = "node_addresses: '" + a.get<std::string>() + "' is not an address"; return std::nullopt; }

@@ -194,5 +194,26 @@ def applied_state_survives_a_restart():
         dp.stop()
 
 
+@tap.case
+def a_reload_does_not_replace_what_the_api_applied():
+    # Once the API has applied a state, it owns it: a SIGHUP (logrotate,
+    # systemctl reload) must not put the options' (here: no services) in
+    # its place, before or after a restart.
+    with h.Dataplane(START) as dp:
+        apply_doc(dp, state_doc(0, backends=2))
+        for restart in (False, True):
+            if restart:
+                dp.restart()
+            before = json.loads(dp.ctl("state")[1])
+            dp.reload(START, wait=False)
+            deadline = h.time.time() + 10
+            while "reload ignored" not in dp.read_log():
+                assert h.time.time() < deadline, dp.read_log()
+                h.time.sleep(0.05)
+            after = json.loads(dp.ctl("state")[1])
+            assert after == before and [s["name"] for s in after["services"]] == ["web"], (before, after)
+        dp.stop()
+
+
 if __name__ == "__main__":
     tap.run()
