@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "flow_table.hpp"
@@ -125,6 +126,13 @@ bool config_line(const std::string& line, std::string& key) {
 
 struct Origins {
   std::map<std::string, std::vector<std::string>> by_key;  // option -> origin of each value, in order
+  std::set<std::string> on_command_line;                   // options given there (they win over the file)
+  std::map<std::string, std::string> file_line;            // option -> "FILE line N" where the file set it
+  // "FILE line N: " for an option whose value came from the config file.
+  std::string where(const std::string& key) const {
+    auto it = file_line.find(key);
+    return it == file_line.end() || on_command_line.count(key) ? std::string() : it->second + ": ";
+  }
 };
 
 // Reads the command line and config file into `o`; fills origins of
@@ -142,6 +150,7 @@ ParseResult read(int argc, const char* const* argv, DataplaneOptions& o, RawOpti
       }
       if (opt.unregistered)
         return {ParseResult::Status::usage_error, "unknown option '" + opt.original_tokens.front() + "'"};
+      origins.on_command_line.insert(opt.string_key);
       if (opt.string_key == "service" || opt.string_key == "backend" || opt.string_key == "node-address")
         for (std::size_t i = 0; i < opt.value.size(); ++i) origins.by_key[opt.string_key].push_back("command line");
     }
@@ -175,6 +184,8 @@ ParseResult read(int argc, const char* const* argv, DataplaneOptions& o, RawOpti
         if (key == "config") return {ParseResult::Status::usage_error, where + ": option 'config' cannot be nested"};
         if (key == "service" || key == "backend" || key == "node-address")  // composed after the command line
           origins.by_key[key].push_back(where);
+        else
+          origins.file_line[key] = where;
       }
       std::ifstream again(path);
       po::store(po::parse_config_file(again, desc), vm);
@@ -222,8 +233,10 @@ ParseResult build_state(const RawOptions& raw, const Origins& origins, DesiredSt
   return {};
 }
 
-std::string check_ranges(const DataplaneOptions& o, const RawOptions& raw) {
-  auto bad = [](const char* opt, const std::string& why) { return "option '" + std::string(opt) + "': " + why; };
+std::string check_ranges(const DataplaneOptions& o, const RawOptions& raw, const Origins& origins) {
+  auto bad = [&origins](const char* opt, const std::string& why) {
+    return origins.where(opt) + "option '" + std::string(opt) + "': " + why;
+  };
   static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   bool level_ok = false;
   for (const char* l : levels) level_ok |= o.log_level == l;
@@ -265,7 +278,7 @@ ParseResult parse_options(int argc, const char* const* argv, DataplaneOptions& o
   Origins origins;
   ParseResult r = read(argc, argv, out, raw, origins);
   if (r.status != ParseResult::Status::run) return r;
-  std::string err = check_ranges(out, raw);
+  std::string err = check_ranges(out, raw, origins);
   if (!err.empty()) return {ParseResult::Status::usage_error, err};
   out.timeouts.tcp_ms = raw.tcp_timeout * 1000;
   out.timeouts.tcp_closing_ms = raw.tcp_closing_timeout * 1000;

@@ -81,6 +81,10 @@ def config_file_errors_name_the_line_and_key():
         with open(path, "w") as f:
             f.write("mtu = 1500\nmtu-typo = 3\n")
         expect_usage_error(["--eal", EAL.format(3), "--config", path], f"{path} line 2", "mtu-typo")
+        # A value out of range, checked after the file is read: still its line.
+        with open(path, "w") as f:
+            f.write("# jumbo\nmtu = 9000\n")
+        expect_usage_error(["--eal", EAL.format(3), "--config", path], f"{path} line 2", "mtu", "2030")
         with open(path, "w") as f:
             f.write("service = name=web vip=203.0.113.10\n"
                     "backend = service=web address=198.18.1.1 mac=02:00:00:00:00:01\n"
