@@ -117,6 +117,15 @@ def good_options_start_and_stop_cleanly():
                     break
                 h.time.sleep(0.025)
             assert os.path.exists(counters), "no counters written"
+            # A second dataplane on the same API socket is refused; the
+            # first one's socket stays (it was deleted and taken over).
+            second = run("--eal", EAL.format(11), "--api-socket", os.path.join(d, "api.sock"), "--flow-capacity",
+                         "4096", "--mbufs", "2048")
+            assert second.returncode == 1 and "is in use by a running process" in second.stdout + second.stderr, \
+                second.stdout + second.stderr
+            still = subprocess.run([h.anylbctl(), "--dataplane", os.path.join(d, "api.sock"), "service", "list"],
+                                   capture_output=True, text=True)
+            assert still.returncode == 0 and "a" in still.stdout.split(), still.stdout + still.stderr
         finally:
             p.terminate()
             out, _ = p.communicate(timeout=20)
@@ -135,6 +144,10 @@ def an_api_socket_that_cannot_listen_fails_cleanly():
                 "--mbufs", "2048", "--service", "name=a vip=203.0.113.1 proto=tcp port=80")
         assert r.returncode == 1, f"exit {r.returncode}: {r.stdout}{r.stderr}"
         assert "option 'api-socket': cannot listen on" in r.stdout + r.stderr, r.stdout + r.stderr
+        # Something that is not a socket at the path is refused, not deleted.
+        r = run("--eal", EAL.format(12), "--api-socket", not_a_dir, "--flow-capacity", "4096", "--mbufs", "2048")
+        assert r.returncode == 1 and "exists and is not a socket" in r.stdout + r.stderr, r.stdout + r.stderr
+        assert os.path.isfile(not_a_dir)
 
 
 def drop_runtime_dirs():
