@@ -22,7 +22,7 @@ ApplyResult ControlState::apply(const DesiredState& state, uint64_t generation, 
     return r;
   }
   // Persist before publishing: what forwards is always what a restart restores.
-  if (!state_file_.empty() && !write_file_atomically(state_file_, desired_state_to_json(state, generation, source))) {
+  if (!state_file_.empty() && !write_file_atomically(state_file_, desired_state_to_json(state, generation, source), true)) {
     r.status = ApplyStatus::persist_failed;
     r.error = "cannot write the state file '" + state_file_ + "'";
     r.generation = generation_;
@@ -33,7 +33,7 @@ ApplyResult ControlState::apply(const DesiredState& state, uint64_t generation, 
   if (!built) {
     r.status = ApplyStatus::exhausted;
     r.generation = generation_;
-    if (!state_file_.empty()) write_file_atomically(state_file_, desired_state_to_json(desired_, generation_, source_));
+    if (!state_file_.empty()) write_file_atomically(state_file_, desired_state_to_json(desired_, generation_, source_), true);
     return r;
   }
   publish(std::move(built));
