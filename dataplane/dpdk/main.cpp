@@ -90,6 +90,17 @@ int main(int argc, char** argv) {
     if (port_ids.size() > kMaxPorts)
       throw std::invalid_argument("option 'port': at most " + std::to_string(kMaxPorts) + " ports");
 
+    // A NIC fills every RX descriptor of every queue with an mbuf at start,
+    // and each lcore's mempool cache may hold mbuf-cache more: a smaller
+    // pool fails later, as a port's "Cannot allocate memory".
+    const uint64_t rx_queues = port_ids.size() * (opts.exception_interface.empty() ? 1 : 2) * workers;
+    const uint64_t needed = rx_queues * opts.rx_descriptors + uint64_t{workers + 1} * opts.mbuf_cache;
+    if (opts.mbufs < needed)
+      throw std::invalid_argument("option 'mbufs': " + std::to_string(opts.mbufs) + " cannot fill " +
+                                  std::to_string(rx_queues) + " RX queue(s) of " + std::to_string(opts.rx_descriptors) +
+                                  " descriptors and " + std::to_string(workers + 1) + " lcore caches of " +
+                                  std::to_string(opts.mbuf_cache) + ": give at least " + std::to_string(needed) +
+                                  " (or fewer rx-descriptors)");
     static_assert(kMaxMtu + 18 <= RTE_MBUF_DEFAULT_DATAROOM, "--mtu's bound assumes one mbuf holds a tagged frame");
     rte_mempool* pool = rte_pktmbuf_pool_create("anylb_mbufs", opts.mbufs, opts.mbuf_cache, 0,
                                                 RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));

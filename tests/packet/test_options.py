@@ -46,6 +46,8 @@ def bad_values_name_their_option():
     expect_usage_error(eal + ["--maglev-size", "65536"], "maglev-size", "not a prime")
     expect_usage_error(eal + ["--log-level", "loud"], "log-level", "loud")
     expect_usage_error(eal + ["--flow-capacity", "0"], "flow-capacity")
+    # 1 port x 1 worker x 1024 RX descriptors + 2 caches of 256 = 1536.
+    expect_usage_error(eal + ["--mbufs", "1500"], "mbufs", "at least 1536")
     expect_usage_error(eal + ["--flow-capacity", str((1 << 28) + 1)], "flow-capacity", "268435456")
     # Four workers' tables of the most flows (36 GiB each): more than this
     # machine (or any CI machine under 144 GiB) has. Refused before any is
