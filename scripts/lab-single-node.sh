@@ -141,6 +141,17 @@ requests "http://[$VIP6]/" 12
 say "Counters (per backend, from the dataplane)"
 counters
 
+say "Every backend down (config file + SIGHUP): drops counted as no_backend"
+write_config down down down
+kill -HUP "$dp"; sleep 0.5
+requests "http://$VIP4/" 2
+counters
+
+say "All back up (SIGHUP with the original configuration)"
+write_config up up up
+kill -HUP "$dp"; sleep 0.5
+requests "http://$VIP4/" 6
+
 ctl() { echo "   \$ anylbctl $*"; "$root/build/grpc/anylbctl/anylbctl" --dataplane "$work/api.sock" "$@" | sed 's/^/   /'; }
 
 say "The operator's view (anylbctl over the dataplane's gRPC API)"
@@ -156,16 +167,9 @@ say "Draining backend-3: it keeps existing flows, takes no new ones"
 ctl backend drain web 198.18.0.13
 requests "http://$VIP4/" 12
 
-say "Every backend down (config file + SIGHUP): drops counted as no_backend"
-write_config down down down
+say "Once the API has changed the state it owns it: a SIGHUP is refused, not applied"
 kill -HUP "$dp"; sleep 0.5
-requests "http://$VIP4/" 2
-counters
-
-say "All back up (SIGHUP with the original configuration)"
-write_config up up up
-kill -HUP "$dp"; sleep 0.5
-requests "http://$VIP4/" 6
+{ grep -o 'reload ignored, generation [0-9]* stays' "$work/dataplane.log" || echo 'no refusal logged'; } | tail -1 | sed 's/^/   /'
 ctl stats --interval 0.5
 
 if $stay; then
