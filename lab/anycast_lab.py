@@ -23,8 +23,10 @@ Services (the same on both nodes):
 Run as a demo: anycast_lab.py CONTROLPLANE DATAPLANE ANYLBCTL (scripts/lab.sh
 does). The end-to-end tests import it.
 """
+import atexit
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -87,13 +89,40 @@ def start(name, n, argv):
 
 
 def teardown():
-    for p in procs.values():
-        p.stop(signal.SIGKILL, timeout=2)
-    for n in NS.values():
-        L._drop_netns(n)  # also kills whatever still runs inside
-    for k in ("1", "2"):
-        shutil.rmtree(f"/var/run/dpdk/{TAG}{k}", ignore_errors=True)
-    shutil.rmtree(DIR, ignore_errors=True)
+    # A second Ctrl-C or a SIGTERM (a test's timeout) must not stop it halfway.
+    held = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for p in procs.values():
+            p.stop(signal.SIGKILL, timeout=2)
+        procs.clear()
+        for n in NS.values():
+            L._drop_netns(n)  # also kills whatever still runs inside
+        for k in ("1", "2"):
+            shutil.rmtree(f"/var/run/dpdk/{TAG}{k}", ignore_errors=True)
+        shutil.rmtree(DIR, ignore_errors=True)
+    finally:
+        for s, h in held.items():
+            signal.signal(s, h)
+
+
+def sweep_stale():
+    """What an earlier lab killed outright (its PID gone) left: its
+    namespaces and what runs in them, its DPDK runtime and lab directories."""
+    def dead(pid):
+        return not os.path.exists(f"/proc/{pid}")
+    for line in L.run("ip", "netns", "list").stdout.splitlines():
+        m = re.match(r"albe(\d+)", line)
+        if m and dead(m.group(1)):
+            L._drop_netns(line.split()[0])
+    if os.path.isdir("/var/run/dpdk"):
+        for d in os.listdir("/var/run/dpdk"):
+            m = re.match(r"albe(\d+)", d)
+            if m and dead(m.group(1)):
+                shutil.rmtree(f"/var/run/dpdk/{d}", ignore_errors=True)
+    for d in os.listdir("/tmp"):
+        m = re.fullmatch(r"anylb-e2e-(\d+)", d)
+        if m and dead(m.group(1)):
+            shutil.rmtree(f"/tmp/{d}", ignore_errors=True)
 
 
 def leftovers(pid=None):
@@ -129,7 +158,15 @@ def veth(a, name_a, b, name_b, mac=None, mtu=1500, ipv6=()):
         ns(n, "ethtool", "-K", d, "tx", "off", check=False)
 
 
+_torn_down_at_exit = False
+
+
 def build():
+    global _torn_down_at_exit
+    if not _torn_down_at_exit:  # whatever ends this process: a test's timeout (SIGTERM) too
+        atexit.register(teardown)
+        _torn_down_at_exit = True
+    sweep_stale()
     os.makedirs(DIR, exist_ok=True)
     for n in NS.values():
         L.run("ip", "netns", "add", n)
