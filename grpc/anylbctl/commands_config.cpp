@@ -28,6 +28,16 @@ uint32_t number(const std::string& s, const char* what, uint32_t max) {
   return v;
 }
 
+// A backend weight as the dataplane takes it: 1 to kMaxBackendWeight (0
+// was accepted here and became 100 there).
+uint32_t weight(const std::string& s, const char* what) {
+  uint32_t w = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), w);
+  if (ec != std::errc() || p != s.data() + s.size() || w == 0 || w > kMaxBackendWeight)
+    throw UsageError(std::string(what) + ": '" + s + "' is not a weight from 1 to " + std::to_string(kMaxBackendWeight));
+  return w;
+}
+
 pb::Service* find_service(pb::DesiredState& st, const std::string& name) {
   for (auto& s : *st.mutable_services())
     if (s.name() == name) return &s;
@@ -145,7 +155,7 @@ void cmd_backend(const Cli& cli, Dataplane& dp) {
     nb.set_service(service);
     nb.set_address(address);
     nb.set_mac(cli.flag("mac"));  // none: resolved from the kernel's neighbour table
-    nb.set_weight(cli.has_flag("weight") ? number(cli.flag("weight"), "--weight", 1u << 31) : 100);
+    nb.set_weight(cli.has_flag("weight") ? weight(cli.flag("weight"), "--weight") : 100);
     nb.set_state(pb::BACKEND_STATE_UP);
     *st.mutable_state()->add_backends() = nb;
     apply_next(cli, dp, st, "added backend " + address + " to " + service);
@@ -166,7 +176,7 @@ void cmd_backend(const Cli& cli, Dataplane& dp) {
                                      : pb::BACKEND_STATE_UP);
     apply_next(cli, dp, st, "backend " + address + " of " + service + " is now " + state_name(b->state()));
   } else if (verb == "weight") {
-    b->set_weight(number(word(cli, 4, "weight"), "weight", 1u << 31));
+    b->set_weight(weight(word(cli, 4, "weight"), "weight"));
     apply_next(cli, dp, st, "backend " + address + " of " + service + " has weight " + std::to_string(b->weight()));
   } else {
     throw UsageError("backend: unknown subcommand '" + verb + "' (add, del, drain, undrain, disable, enable, weight)");

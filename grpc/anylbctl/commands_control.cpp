@@ -1,8 +1,11 @@
 // routes, health, node [drain|undrain]: the control plane's view (anylb.v1).
 #include <grpcpp/grpcpp.h>
 
+#include <charconv>
+
 #include "api.grpc.pb.h"  // anylb/v1/anylb.proto
 #include "cli.hpp"
+#include "desired_state.hpp"
 #include "table.hpp"
 
 namespace anylb::ctl {
@@ -18,11 +21,17 @@ std::unique_ptr<v1::Anylb::Stub> control_stub(const Cli& cli) {
   return v1::Anylb::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
 }
 
+// UNAVAILABLE is the control plane's only when the connection failed: it
+// passes on the dataplane's own (a stopped dataplane is not a stopped
+// control plane).
 void check(const grpc::Status& s, const Cli& cli, const char* what) {
   if (s.ok()) return;
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE)
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && s.error_message().find("connect") != std::string::npos)
     throw OperationFailed(std::string(what) + ": cannot reach the control plane at " + cli.controlplane +
                           " (is anylb-controlplane running?)");
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+    throw OperationFailed(std::string(what) + ": no answer from the control plane at " + cli.controlplane +
+                          " within 10 s");
   throw OperationFailed(std::string(what) + ": " + s.error_message());
 }
 
@@ -122,15 +131,14 @@ const std::string& arg(const Cli& cli, std::size_t i, const char* what) {
   return cli.args[i];
 }
 
-uint32_t count(const std::string& s, const char* what) {
-  try {
-    std::size_t used = 0;
-    const unsigned long v = std::stoul(s, &used);
-    if (used != s.size() || v > 0xffffffffUL) throw std::invalid_argument(s);
-    return static_cast<uint32_t>(v);
-  } catch (const std::exception&) {
-    throw UsageError(std::string(what) + ": '" + s + "' is not a number");
-  }
+// A whole number from `min` to `max` (stoul took "-1" as 4294967295).
+uint32_t count(const std::string& s, const char* what, uint32_t min = 0, uint32_t max = 0xffffffffu) {
+  uint32_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v < min || v > max)
+    throw UsageError(std::string(what) + ": '" + s + "' is not a number from " + std::to_string(min) + " to " +
+                     std::to_string(max));
+  return v;
 }
 
 }  // namespace
@@ -179,7 +187,9 @@ void cmd_control_service(const Cli& cli) {
     const std::string mode = cli.flag("mode", "l2-dsr");
     if (mode != "l2-dsr" && mode != "ipip" && mode != "gue") throw UsageError("--mode: '" + mode + "' is not l2-dsr, ipip or gue");
     s->set_mode(mode == "ipip" ? v1::FORWARDING_MODE_IPIP : mode == "gue" ? v1::FORWARDING_MODE_GUE : v1::FORWARDING_MODE_L2_DSR);
-    s->set_hash_fragments(cli.flag("fragments", "drop") == "hash");
+    const std::string frag = cli.flag("fragments", "drop");
+    if (frag != "drop" && frag != "hash") throw UsageError("--fragments: '" + frag + "' is not drop or hash");
+    s->set_hash_fragments(frag == "hash");
     if (cli.has_flag("quorum")) s->set_quorum(count(cli.flag("quorum"), "--quorum"));
     if (cli.has_flag("gue-port")) {
       if (mode != "gue") throw UsageError("--gue-port: only with --mode gue");
@@ -227,7 +237,7 @@ void cmd_control_backend(const Cli& cli) {
     b.set_service(service);
     b.set_address(address);
     b.set_mac(cli.flag("mac"));  // none: the dataplane resolves it from the neighbour table
-    if (cli.has_flag("weight")) b.set_weight(count(cli.flag("weight"), "--weight"));
+    if (cli.has_flag("weight")) b.set_weight(count(cli.flag("weight"), "--weight", 1, kMaxBackendWeight));
     if (verb == "register") {
       v1::RegisterBackendRequest req;
       *req.mutable_backend() = b;
@@ -259,7 +269,7 @@ void cmd_control_backend(const Cli& cli) {
     v1::SetBackendWeightRequest req;
     req.set_service(service);
     req.set_address(address);
-    req.set_weight(count(arg(cli, 4, "weight"), "weight"));
+    req.set_weight(count(arg(cli, 4, "weight"), "weight", 1, kMaxBackendWeight));
     check(stub->SetBackendWeight(&ctx, req, &out), cli, "backend weight");
     done = "backend " + address + " of " + service + " has weight " + std::to_string(req.weight());
   } else {
@@ -323,7 +333,7 @@ void cmd_control_flows(const Cli& cli) {
   v1::ListFlowsRequest req;
   req.set_service(cli.flag("service"));
   req.set_backend(cli.flag("backend"));
-  const uint32_t limit = count(cli.flag("limit", "100"), "--limit");
+  const uint32_t limit = count(cli.flag("limit", "100"), "--limit", 1);
   nlohmann::json j = nlohmann::json::array();
   Table t({"SOURCE", "DESTINATION", "SERVICE", "BACKEND"});
   do {

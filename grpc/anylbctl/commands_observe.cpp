@@ -1,6 +1,7 @@
 // stats, flows, trace, health, node: read-only views of the dataplane.
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "cli.hpp"
@@ -51,8 +52,11 @@ std::string decision_name(pb::TraceResponse::Decision d) {
 
 void cmd_stats(const Cli& cli, Dataplane& dp) {
   // Totals now, rates over --interval seconds (two reads).
-  const double interval = std::stod(cli.flag("interval", "1"));
-  if (!(interval > 0 && interval <= 60)) throw UsageError("--interval: must be between 0 and 60 seconds");
+  const std::string given = cli.flag("interval", "1");
+  char* end = nullptr;
+  const double interval = std::strtod(given.c_str(), &end);
+  if (given.empty() || *end != '\0' || !(interval > 0 && interval <= 60))
+    throw UsageError("--interval: '" + given + "' is not a number of seconds above 0, at most 60");
   const pb::GetCountersResponse a = dp.counters();
   std::this_thread::sleep_for(std::chrono::duration<double>(interval));
   const pb::GetCountersResponse b = dp.counters();
@@ -136,7 +140,11 @@ void cmd_flows(const Cli& cli, Dataplane& dp) {
   pb::ListFlowsRequest req;
   req.set_service(cli.flag("service"));
   req.set_backend(cli.flag("backend"));
-  const uint32_t limit = static_cast<uint32_t>(std::stoul(cli.flag("limit", "100")));
+  const std::string given_limit = cli.flag("limit", "100");
+  uint32_t limit = 0;
+  auto [lp, lec] = std::from_chars(given_limit.data(), given_limit.data() + given_limit.size(), limit);
+  if (lec != std::errc() || lp != given_limit.data() + given_limit.size() || limit == 0)
+    throw UsageError("--limit: '" + given_limit + "' is not a number from 1 to 4294967295");
   nlohmann::json j = nlohmann::json::array();
   Table t({"SOURCE", "DESTINATION", "PROTO", "SERVICE", "BACKEND", "WORKER", "EXPIRES IN"});
   do {

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "cli.hpp"
 
@@ -110,6 +111,20 @@ int main(int argc, char** argv) {
   if (help) {
     std::printf("usage: anylbctl [--dataplane PATH] [--json] %s", h->second.c_str());
     return 0;
+  }
+  // A flag the command does not take is an error, not ignored (a misspelt
+  // --wieght added the backend with weight 100).
+  static const std::map<std::string, std::set<std::string>> kFlags = {
+      {"service", {"mode", "fragments", "gue-port", "quorum"}},
+      {"backend", {"mac", "weight", "ttl"}},
+      {"stats", {"interval"}},
+      {"flows", {"limit", "service", "backend"}},
+      {"apply", {"generation"}},
+  };
+  for (const auto& [name, value] : cli.flags) {
+    auto allowed = kFlags.find(cmd);
+    if (allowed == kFlags.end() || !allowed->second.count(name))
+      return fail(2, cmd + ": unknown option '--" + name + "' (try anylbctl " + cmd + " --help)");
   }
   try {
     // Everything goes to the control plane, unless only --dataplane was

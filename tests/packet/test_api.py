@@ -96,8 +96,7 @@ def invalid_requests_change_nothing():
             code, _, err = apply_doc(dp, state_doc(5, extra=change), check=False)
             assert code == 1 and needle in err, f"{change.__name__}: exit {code}: {err}"
         # Through the commands too: each names the field and leaves the state alone.
-        for args, needle in [(["backend", "weight", "web", "198.18.1.10", "10001"], "weight"),
-                             (["backend", "add", "web", "198.18.1.10", "--mac", "02:00:00:00:00:01"], "already"),
+        for args, needle in [(["backend", "add", "web", "198.18.1.10", "--mac", "02:00:00:00:00:01"], "already"),
                              (["backend", "add", "web", "198.18.1.77", "--mac", "zz"], "mac"),
                              (["service", "add", "x", "not-an-ip", "tcp", "80"], "vip"),
                              (["backend", "drain", "nosuch", "198.18.1.10"], "no service named 'nosuch'")]:
@@ -156,10 +155,18 @@ def anylbctl_commands_print_tables_and_json():
         assert node["flow_pinning_version"] == version, node
         _, out, _ = dp.ctl("node")
         assert f"flow pinning version {version}\n" in out, out
-        for args in (["trace", "1.2.3.4", "5.6.7.8:80", "tcp"], ["service"], ["backend", "frob", "web", "1.1.1.1"],
-                     ["stats", "--interval", "-1"], ["nosuch"]):
+        before = dp.ctl("state", json_out=True)
+        for args, says in ((["trace", "1.2.3.4", "5.6.7.8:80", "tcp"], ""), (["service"], ""),
+                           (["backend", "frob", "web", "1.1.1.1"], ""), (["stats", "--interval", "-1"], "--interval"),
+                           (["nosuch"], "nosuch"), (["stats", "--interval", "abc"], "'abc'"),
+                           (["flows", "--limit", "-1"], "--limit"), (["flows", "--limit", "0"], "--limit"),
+                           (["backend", "weight", "web", "198.18.1.12", "0"], "weight"),
+                           (["backend", "weight", "web", "198.18.1.12", "10001"], "1 to 10000"),
+                           (["backend", "add", "web", "198.18.1.77", "--wieght", "5"], "--wieght")):
             code, _, err = dp.ctl(*args, check=False)
             assert code == 2 and err.startswith("anylbctl: ") and len(err.strip().splitlines()) == 1, (args, code, err)
+            assert says in err, (args, err)
+        assert dp.ctl("state", json_out=True) == before, "a refused command changed the state"
         code, _, err = dp.ctl("routes", check=False)
         assert code == 1 and "anylb-controlplane" in err
         dp.stop()
