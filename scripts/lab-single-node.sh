@@ -19,7 +19,8 @@ stay=false
 
 ./scripts/setup.sh
 [ -f build/build.ninja ] || meson setup build --buildtype=release
-meson compile -C build >/dev/null
+# Quiet unless it fails: then the compiler's errors, not just an exit code.
+meson compile -C build > build/compile.log 2>&1 || { tail -n 40 build/compile.log; echo "build failed (build/compile.log)"; exit 1; }
 
 P=anylb-lab                       # namespace prefix
 NODE_MAC=02:00:00:00:00:01

@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 [ -f build/build.ninja ] || meson setup build --buildtype=release
-meson compile -C build >/dev/null
+# Quiet unless it fails: then the compiler's errors, not just an exit code.
+meson compile -C build > build/compile.log 2>&1 || { tail -n 40 build/compile.log; echo "build failed (build/compile.log)"; exit 1; }
 exec /usr/bin/python3 lab/anycast_lab.py build/controlplane/anylb-controlplane \
   build/dataplane/dpdk/anylb-dataplane build/grpc/anylbctl/anylbctl
