@@ -88,6 +88,11 @@ void print(const Cli& cli, const nlohmann::json& j, const std::string& human) {
   else std::printf("%s", human.c_str());
 }
 
+std::string endpoint_text(const std::string& address, uint32_t port) {
+  const bool six = address.find(':') != std::string::npos;
+  return (six ? "[" + address + "]" : address) + ":" + std::to_string(port);
+}
+
 std::string protocol_name(pb::Protocol p) { return p == pb::PROTOCOL_TCP ? "tcp" : p == pb::PROTOCOL_UDP ? "udp" : "?"; }
 
 std::string mode_name(pb::ForwardingMode m) {

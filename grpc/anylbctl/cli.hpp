@@ -73,6 +73,8 @@ void cmd_control_flows(const Cli& cli);
 void cmd_control_trace(const Cli& cli, const std::string& src, uint32_t sport, const std::string& dst, uint32_t dport,
                        bool tcp);
 std::pair<std::string, uint32_t> endpoint(const std::string& s, const char* what);
+// ADDR:PORT, an IPv6 address in brackets: as `trace` reads it back.
+std::string endpoint_text(const std::string& address, uint32_t port);
 void cmd_apply(const Cli& cli, Dataplane& dp);
 
 std::string protocol_name(pb::Protocol p);

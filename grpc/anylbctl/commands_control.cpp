@@ -335,7 +335,7 @@ void cmd_control_flows(const Cli& cli) {
   req.set_backend(cli.flag("backend"));
   const uint32_t limit = count(cli.flag("limit", "100"), "--limit", 1);
   nlohmann::json j = nlohmann::json::array();
-  Table t({"SOURCE", "DESTINATION", "SERVICE", "BACKEND"});
+  Table t({"SOURCE", "DESTINATION", "PROTO", "SERVICE", "BACKEND"});
   do {
     grpc::ClientContext ctx;
     deadline(ctx);
@@ -343,10 +343,14 @@ void cmd_control_flows(const Cli& cli) {
     v1::ListFlowsResponse resp;
     check(stub->ListFlows(&ctx, req, &resp), cli, "flows");
     for (const auto& f : resp.flows()) {
-      const std::string src = f.flow().source() + ":" + std::to_string(f.flow().source_port());
-      const std::string dst = f.flow().destination() + ":" + std::to_string(f.flow().destination_port());
-      j.push_back({{"source", src}, {"destination", dst}, {"service", f.service()}, {"backend", f.backend()}});
-      t.add({src, dst, f.service(), f.backend()});
+      const std::string src = endpoint_text(f.flow().source(), f.flow().source_port());
+      const std::string dst = endpoint_text(f.flow().destination(), f.flow().destination_port());
+      const std::string proto = f.flow().protocol() == v1::PROTOCOL_TCP   ? "tcp"
+                                : f.flow().protocol() == v1::PROTOCOL_UDP ? "udp"
+                                                                          : "?";
+      j.push_back({{"source", src}, {"destination", dst}, {"proto", proto}, {"service", f.service()},
+                   {"backend", f.backend()}});
+      t.add({src, dst, proto, f.service(), f.backend()});
     }
     req.set_page_token(resp.next_page_token());
   } while (!req.page_token().empty() && j.size() < limit);

@@ -152,11 +152,8 @@ void cmd_flows(const Cli& cli, Dataplane& dp) {
     const pb::ListFlowsResponse resp = dp.flows(req);
     for (const auto& f : resp.flows()) {
       const auto& ft = f.flow();
-      const bool six = ft.source().find(':') != std::string::npos;
-      const std::string src = six ? "[" + ft.source() + "]:" + std::to_string(ft.source_port())
-                                  : ft.source() + ":" + std::to_string(ft.source_port());
-      const std::string dst = six ? "[" + ft.destination() + "]:" + std::to_string(ft.destination_port())
-                                  : ft.destination() + ":" + std::to_string(ft.destination_port());
+      const std::string src = endpoint_text(ft.source(), ft.source_port());
+      const std::string dst = endpoint_text(ft.destination(), ft.destination_port());
       j.push_back({{"source", src}, {"destination", dst}, {"proto", protocol_name(ft.protocol())},
                    {"service", f.service()}, {"backend", f.backend()}, {"worker", f.worker()},
                    {"expires_in_ms", f.expires_in_ms()}});
