@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcpp-httplib-dev libyaml-cpp-dev
   # routing and lab
-  gobgpd golang-github-osrg-gobgp-dev bird2 iproute2 iputils-ping ethtool curl
+  gobgpd golang-github-osrg-gobgp-dev bird2 iproute2 iputils-ping ethtool curl procps
   # packet crafting and inspection
   python3-scapy tcpdump
   # benchmarks
