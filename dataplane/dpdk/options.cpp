@@ -268,6 +268,9 @@ std::string check_ranges(const DataplaneOptions& o, const RawOptions& raw, const
   if (o.limits.max_backends == 0 || o.limits.max_backends > 16'000'000)
     return bad("max-backends", "must be 1 to 16000000");
   if (o.eal_args.empty()) return bad("eal", "no EAL arguments (give at least the lcores, e.g. --eal \"-l 0-1\")");
+  for (std::size_t i = 0; i < o.ports.size(); ++i)  // else the second setup of one port fails, naming no option
+    for (std::size_t j = 0; j < i; ++j)
+      if (o.ports[i] == o.ports[j]) return bad("port", "'" + o.ports[i] + "' is given twice");
   return {};
 }
 

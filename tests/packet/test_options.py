@@ -100,6 +100,7 @@ def eal_and_port_errors_exit_2():
     expect_usage_error(["--eal", "--lcores=0@0 --no-huge -m 128 --no-pci --no-telemetry --file-prefix anylbopt6 "
                                  "--vdev=net_null0"], "lcores")
     expect_usage_error(["--eal", EAL.format(7), "--port", "net_nosuch9"], "port", "net_nosuch9")
+    expect_usage_error(["--eal", EAL.format(7), "--port", "net_null0", "--port", "net_null0"], "port", "given twice")
     expect_usage_error([], "eal")
 
 
