@@ -126,6 +126,20 @@ int main(int argc, char** argv) {
     if (allowed == kFlags.end() || !allowed->second.count(name))
       return fail(2, cmd + ": unknown option '--" + name + "' (try anylbctl " + cmd + " --help)");
   }
+  // So are words past those the command reads (the command word included).
+  // An unknown verb is left to the command, which names it.
+  static const std::map<std::string, std::size_t> kMaxWords = {
+      {"service list", 2},    {"service show", 3},      {"service add", 6},      {"service del", 3},
+      {"backend add", 4},     {"backend del", 4},       {"backend drain", 4},    {"backend undrain", 4},
+      {"backend enable", 4},  {"backend disable", 4},   {"backend weight", 5},   {"backend register", 4},
+      {"backend heartbeat", 3}, {"backend deregister", 3}, {"stats", 1},          {"flows", 1},
+      {"trace", 4},           {"health", 1},            {"node", 2},             {"routes", 1},
+      {"state", 1},           {"apply", 2},
+  };
+  const bool has_verb = (cmd == "service" || cmd == "backend") && cli.args.size() > 1;
+  if (auto m = kMaxWords.find(has_verb ? cmd + " " + cli.args[1] : cmd);
+      m != kMaxWords.end() && cli.args.size() > m->second)
+    return fail(2, cmd + ": '" + cli.args[m->second] + "' is one word too many (try anylbctl " + cmd + " --help)");
   try {
     // Everything goes to the control plane, unless only --dataplane was
     // given (a node without a control plane); routes always do. trace

@@ -162,7 +162,9 @@ def anylbctl_commands_print_tables_and_json():
                            (["flows", "--limit", "-1"], "--limit"), (["flows", "--limit", "0"], "--limit"),
                            (["backend", "weight", "web", "198.18.1.12", "0"], "weight"),
                            (["backend", "weight", "web", "198.18.1.12", "10001"], "1 to 10000"),
-                           (["backend", "add", "web", "198.18.1.77", "--wieght", "5"], "--wieght")):
+                           (["backend", "add", "web", "198.18.1.77", "--wieght", "5"], "--wieght"),
+                           (["backend", "drain", "web", "198.18.1.12", "now"], "'now'"),
+                           (["service", "list", "all"], "'all'")):
             code, _, err = dp.ctl(*args, check=False)
             assert code == 2 and err.startswith("anylbctl: ") and len(err.strip().splitlines()) == 1, (args, code, err)
             assert says in err, (args, err)
