@@ -1,5 +1,6 @@
 #include "cli.hpp"
 
+#include <charconv>
 #include <cstdio>
 
 #include <grpcpp/grpcpp.h>
@@ -86,6 +87,15 @@ pb::GetLivenessResponse Dataplane::liveness() {
 void print(const Cli& cli, const nlohmann::json& j, const std::string& human) {
   if (cli.json) std::printf("%s\n", j.dump(1).c_str());
   else std::printf("%s", human.c_str());
+}
+
+uint32_t number(const std::string& s, const char* what, uint32_t min, uint32_t max) {
+  uint32_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v < min || v > max)
+    throw UsageError(std::string(what) + ": '" + s + "' is not a number from " + std::to_string(min) + " to " +
+                     std::to_string(max));
+  return v;
 }
 
 std::string endpoint_text(const std::string& address, uint32_t port) {

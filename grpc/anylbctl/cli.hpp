@@ -73,6 +73,9 @@ void cmd_control_flows(const Cli& cli);
 void cmd_control_trace(const Cli& cli, const std::string& src, uint32_t sport, const std::string& dst, uint32_t dport,
                        bool tcp);
 std::pair<std::string, uint32_t> endpoint(const std::string& s, const char* what);
+// A whole number from `min` to `max`, digits only (no sign: stoul took "-1"
+// as 4294967295); else a UsageError naming `what`.
+uint32_t number(const std::string& s, const char* what, uint32_t min, uint32_t max);
 // ADDR:PORT, an IPv6 address in brackets: as `trace` reads it back.
 std::string endpoint_text(const std::string& address, uint32_t port);
 void cmd_apply(const Cli& cli, Dataplane& dp);

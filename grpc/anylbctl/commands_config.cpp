@@ -1,7 +1,6 @@
 // service, backend, state, apply: read the dataplane's desired state, change
 // it, and apply it as the next generation. A concurrent change makes the
 // apply stale and the command fails (nothing half-done); run it again.
-#include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -18,24 +17,6 @@ namespace {
 const std::string& word(const Cli& cli, std::size_t i, const char* what) {
   if (cli.args.size() <= i) throw UsageError(std::string("missing ") + what);
   return cli.args[i];
-}
-
-uint32_t number(const std::string& s, const char* what, uint32_t max) {
-  uint32_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v > max)
-    throw UsageError(std::string(what) + ": '" + s + "' is not a number from 0 to " + std::to_string(max));
-  return v;
-}
-
-// A backend weight as the dataplane takes it: 1 to kMaxBackendWeight (0
-// was accepted here and became 100 there).
-uint32_t weight(const std::string& s, const char* what) {
-  uint32_t w = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), w);
-  if (ec != std::errc() || p != s.data() + s.size() || w == 0 || w > kMaxBackendWeight)
-    throw UsageError(std::string(what) + ": '" + s + "' is not a weight from 1 to " + std::to_string(kMaxBackendWeight));
-  return w;
 }
 
 pb::Service* find_service(pb::DesiredState& st, const std::string& name) {
@@ -109,7 +90,7 @@ void cmd_service(const Cli& cli, Dataplane& dp) {
     if (proto != "tcp" && proto != "udp") throw UsageError("protocol: '" + proto + "' is not tcp or udp");
     s.set_protocol(proto == "tcp" ? pb::PROTOCOL_TCP : pb::PROTOCOL_UDP);
     const std::string& port = word(cli, 5, "port (or any)");
-    s.set_port(port == "any" ? 0 : number(port, "port", 65535));
+    s.set_port(port == "any" ? 0 : number(port, "port", 0, 65535));
     const std::string mode = cli.flag("mode", "l2-dsr");
     if (mode == "l2-dsr") s.set_mode(pb::FORWARDING_MODE_L2_DSR);
     else if (mode == "ipip") s.set_mode(pb::FORWARDING_MODE_IPIP);
@@ -118,7 +99,7 @@ void cmd_service(const Cli& cli, Dataplane& dp) {
     const std::string frag = cli.flag("fragments", "drop");
     if (frag != "drop" && frag != "hash") throw UsageError("--fragments: '" + frag + "' is not drop or hash");
     s.set_fragments(frag == "hash" ? pb::FRAGMENT_POLICY_HASH : pb::FRAGMENT_POLICY_DROP);
-    if (cli.has_flag("gue-port")) s.set_gue_port(number(cli.flag("gue-port"), "--gue-port", 65535));
+    if (cli.has_flag("gue-port")) s.set_gue_port(number(cli.flag("gue-port"), "--gue-port", 0, 65535));
     if (find_service(*st.mutable_state(), s.name()))
       throw OperationFailed("service '" + s.name() + "' already exists");
     *st.mutable_state()->add_services() = s;
@@ -155,7 +136,7 @@ void cmd_backend(const Cli& cli, Dataplane& dp) {
     nb.set_service(service);
     nb.set_address(address);
     nb.set_mac(cli.flag("mac"));  // none: resolved from the kernel's neighbour table
-    nb.set_weight(cli.has_flag("weight") ? weight(cli.flag("weight"), "--weight") : 100);
+    nb.set_weight(cli.has_flag("weight") ? number(cli.flag("weight"), "--weight", 1, kMaxBackendWeight) : 100);
     nb.set_state(pb::BACKEND_STATE_UP);
     *st.mutable_state()->add_backends() = nb;
     apply_next(cli, dp, st, "added backend " + address + " to " + service);
@@ -176,7 +157,7 @@ void cmd_backend(const Cli& cli, Dataplane& dp) {
                                      : pb::BACKEND_STATE_UP);
     apply_next(cli, dp, st, "backend " + address + " of " + service + " is now " + state_name(b->state()));
   } else if (verb == "weight") {
-    b->set_weight(weight(word(cli, 4, "weight"), "weight"));
+    b->set_weight(number(word(cli, 4, "weight"), "weight", 1, kMaxBackendWeight));
     apply_next(cli, dp, st, "backend " + address + " of " + service + " has weight " + std::to_string(b->weight()));
   } else {
     throw UsageError("backend: unknown subcommand '" + verb + "' (add, del, drain, undrain, disable, enable, weight)");
@@ -205,7 +186,7 @@ void cmd_apply(const Cli& cli, Dataplane& dp) {
   pb::DesiredState st;
   to_proto(*desired, st);
   // --generation N applies exactly N (a stale N is refused); default: the next one.
-  const uint64_t gen = cli.has_flag("generation") ? number(cli.flag("generation"), "--generation", 0xffffffffu)
+  const uint64_t gen = cli.has_flag("generation") ? number(cli.flag("generation"), "--generation", 0, 0xffffffffu)
                                                   : dp.state().generation() + 1;
   const uint64_t applied = dp.apply(st, gen);
   print(cli, {{"generation", applied}}, "applied generation " + std::to_string(applied) + "\n");

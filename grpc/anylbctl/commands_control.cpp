@@ -1,8 +1,6 @@
 // routes, health, node [drain|undrain]: the control plane's view (anylb.v1).
 #include <grpcpp/grpcpp.h>
 
-#include <charconv>
-
 #include "api.grpc.pb.h"  // anylb/v1/anylb.proto
 #include "cli.hpp"
 #include "desired_state.hpp"
@@ -131,16 +129,6 @@ const std::string& arg(const Cli& cli, std::size_t i, const char* what) {
   return cli.args[i];
 }
 
-// A whole number from `min` to `max` (stoul took "-1" as 4294967295).
-uint32_t count(const std::string& s, const char* what, uint32_t min = 0, uint32_t max = 0xffffffffu) {
-  uint32_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v < min || v > max)
-    throw UsageError(std::string(what) + ": '" + s + "' is not a number from " + std::to_string(min) + " to " +
-                     std::to_string(max));
-  return v;
-}
-
 }  // namespace
 
 void cmd_control_service(const Cli& cli) {
@@ -183,17 +171,17 @@ void cmd_control_service(const Cli& cli) {
     if (proto != "tcp" && proto != "udp") throw UsageError("protocol: '" + proto + "' is not tcp or udp");
     s->set_protocol(proto == "tcp" ? v1::PROTOCOL_TCP : v1::PROTOCOL_UDP);
     const std::string& port = arg(cli, 5, "port");
-    s->set_port(port == "any" ? 0 : count(port, "port"));
+    s->set_port(port == "any" ? 0 : number(port, "port", 0, 0xffffffffu));
     const std::string mode = cli.flag("mode", "l2-dsr");
     if (mode != "l2-dsr" && mode != "ipip" && mode != "gue") throw UsageError("--mode: '" + mode + "' is not l2-dsr, ipip or gue");
     s->set_mode(mode == "ipip" ? v1::FORWARDING_MODE_IPIP : mode == "gue" ? v1::FORWARDING_MODE_GUE : v1::FORWARDING_MODE_L2_DSR);
     const std::string frag = cli.flag("fragments", "drop");
     if (frag != "drop" && frag != "hash") throw UsageError("--fragments: '" + frag + "' is not drop or hash");
     s->set_hash_fragments(frag == "hash");
-    if (cli.has_flag("quorum")) s->set_quorum(count(cli.flag("quorum"), "--quorum"));
+    if (cli.has_flag("quorum")) s->set_quorum(number(cli.flag("quorum"), "--quorum", 0, 0xffffffffu));
     if (cli.has_flag("gue-port")) {
       if (mode != "gue") throw UsageError("--gue-port: only with --mode gue");
-      s->set_gue_port(count(cli.flag("gue-port"), "--gue-port"));
+      s->set_gue_port(number(cli.flag("gue-port"), "--gue-port", 0, 0xffffffffu));
     }
     v1::ServiceDetail d;
     check(stub->AddService(&ctx, req, &d), cli, "service add");
@@ -237,11 +225,11 @@ void cmd_control_backend(const Cli& cli) {
     b.set_service(service);
     b.set_address(address);
     b.set_mac(cli.flag("mac"));  // none: the dataplane resolves it from the neighbour table
-    if (cli.has_flag("weight")) b.set_weight(count(cli.flag("weight"), "--weight", 1, kMaxBackendWeight));
+    if (cli.has_flag("weight")) b.set_weight(number(cli.flag("weight"), "--weight", 1, kMaxBackendWeight));
     if (verb == "register") {
       v1::RegisterBackendRequest req;
       *req.mutable_backend() = b;
-      req.set_ttl_seconds(count(cli.flag("ttl", "10"), "--ttl"));
+      req.set_ttl_seconds(number(cli.flag("ttl", "10"), "--ttl", 0, 0xffffffffu));
       v1::RegisterBackendResponse resp;
       check(stub->RegisterBackend(&ctx, req, &resp), cli, "backend register");
       return print(cli, {{"registration_id", resp.registration_id()}}, resp.registration_id() + "\n");
@@ -269,7 +257,7 @@ void cmd_control_backend(const Cli& cli) {
     v1::SetBackendWeightRequest req;
     req.set_service(service);
     req.set_address(address);
-    req.set_weight(count(arg(cli, 4, "weight"), "weight", 1, kMaxBackendWeight));
+    req.set_weight(number(arg(cli, 4, "weight"), "weight", 1, kMaxBackendWeight));
     check(stub->SetBackendWeight(&ctx, req, &out), cli, "backend weight");
     done = "backend " + address + " of " + service + " has weight " + std::to_string(req.weight());
   } else {
@@ -333,7 +321,7 @@ void cmd_control_flows(const Cli& cli) {
   v1::ListFlowsRequest req;
   req.set_service(cli.flag("service"));
   req.set_backend(cli.flag("backend"));
-  const uint32_t limit = count(cli.flag("limit", "100"), "--limit", 1);
+  const uint32_t limit = number(cli.flag("limit", "100"), "--limit", 1, 0xffffffffu);
   nlohmann::json j = nlohmann::json::array();
   Table t({"SOURCE", "DESTINATION", "PROTO", "SERVICE", "BACKEND"});
   do {

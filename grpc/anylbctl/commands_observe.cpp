@@ -140,11 +140,7 @@ void cmd_flows(const Cli& cli, Dataplane& dp) {
   pb::ListFlowsRequest req;
   req.set_service(cli.flag("service"));
   req.set_backend(cli.flag("backend"));
-  const std::string given_limit = cli.flag("limit", "100");
-  uint32_t limit = 0;
-  auto [lp, lec] = std::from_chars(given_limit.data(), given_limit.data() + given_limit.size(), limit);
-  if (lec != std::errc() || lp != given_limit.data() + given_limit.size() || limit == 0)
-    throw UsageError("--limit: '" + given_limit + "' is not a number from 1 to 4294967295");
+  const uint32_t limit = number(cli.flag("limit", "100"), "--limit", 1, 0xffffffffu);
   nlohmann::json j = nlohmann::json::array();
   Table t({"SOURCE", "DESTINATION", "PROTO", "SERVICE", "BACKEND", "WORKER", "EXPIRES IN"});
   do {
