@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <spdlog/spdlog.h>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
+#include <utility>
 
 #include "api.grpc.pb.h"  // anylb/v1/anylb.proto
 #include "dataplane.grpc.pb.h"
@@ -26,6 +28,19 @@ grpc::Status to_status(const ChangeError& e) {
     case ChangeError::exists: return {grpc::StatusCode::ALREADY_EXISTS, e.message};
   }
   return {grpc::StatusCode::INTERNAL, e.message};
+}
+
+// The dataplane parser's "key 'K': 'value' why" as "field: 'value' why",
+// K named as anylb.v1.Service names it.
+std::string api_field(const std::string& error) {
+  static constexpr std::pair<std::string_view, std::string_view> kFields[] = {
+      {"name", "name"}, {"vip", "vip"}, {"proto", "protocol"}, {"port", "port"},
+      {"mode", "mode"}, {"fragments", "hash_fragments"}, {"gue-port", "gue_port"}};
+  for (const auto& [key, field] : kFields) {
+    const std::string prefix = "key '" + std::string(key) + "': ";
+    if (error.rfind(prefix, 0) == 0) return std::string(field) + ": " + error.substr(prefix.size());
+  }
+  return error;
 }
 
 const ServiceConfig* find_service(const ControlConfig& c, const std::string& name) {
@@ -204,15 +219,17 @@ class ApiServer::Service final : public v1::Anylb::Service {
 
   grpc::Status AddService(grpc::ServerContext*, const v1::AddServiceRequest* req, v1::ServiceDetail* resp) override {
     const v1::Service& in = req->service();
-    std::string spec = "name=" + in.name() + " vip=" + in.vip() + " proto=" +
-                       (in.protocol() == v1::PROTOCOL_UDP ? "udp" : in.protocol() == v1::PROTOCOL_TCP ? "tcp" : "?") +
-                       " port=" + (in.port() == 0 ? std::string("any") : std::to_string(in.port())) + " mode=" +
-                       (in.mode() == v1::FORWARDING_MODE_IPIP ? "ipip" : in.mode() == v1::FORWARDING_MODE_GUE ? "gue" : "l2-dsr") +
-                       (in.hash_fragments() ? " fragments=hash" : "") +
-                       (in.gue_port() != 0 ? " gue-port=" + std::to_string(in.gue_port()) : "");
+    const SpecFields fields = {
+        {"name", in.name()},
+        {"vip", in.vip()},
+        {"proto", in.protocol() == v1::PROTOCOL_UDP ? "udp" : in.protocol() == v1::PROTOCOL_TCP ? "tcp" : "?"},
+        {"port", in.port() == 0 ? std::string("any") : std::to_string(in.port())},
+        {"mode", in.mode() == v1::FORWARDING_MODE_IPIP ? "ipip" : in.mode() == v1::FORWARDING_MODE_GUE ? "gue" : "l2-dsr"},
+        {"fragments", in.hash_fragments() ? "hash" : "drop"},
+        {"gue-port", std::to_string(in.gue_port() == 0 ? kDefaultGuePort : in.gue_port())}};
     std::string error;
-    auto parsed = parse_service_spec(spec, error);
-    if (!parsed) return {grpc::StatusCode::INVALID_ARGUMENT, "service: " + error};
+    auto parsed = parse_service_fields(fields, error);
+    if (!parsed) return {grpc::StatusCode::INVALID_ARGUMENT, "service." + api_field(error)};
     const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       if (find_service(c, parsed->name)) return {ChangeError::exists, "service.name: '" + parsed->name + "' already exists"};
       ServiceConfig sc;

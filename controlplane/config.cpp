@@ -117,21 +117,22 @@ class Reader {
     ServiceConfig s;
     for (const char* required : {"name", "vip", "protocol", "port", "check", "backends"})
       if (!n[required]) fail(n, key + "." + required, "is missing");
-    // The dataplane's own spec parser checks name/vip/protocol/port/mode, so
-    // both processes accept exactly the same services.
-    std::string spec = "name=" + str(n["name"], key + ".name") + " vip=" + str(n["vip"], key + ".vip") +
-                       " proto=" + str(n["protocol"], key + ".protocol") + " port=" + str(n["port"], key + ".port");
-    if (n["mode"]) spec += " mode=" + str(n["mode"], key + ".mode");
-    if (n["fragments"]) spec += " fragments=" + str(n["fragments"], key + ".fragments");
-    if (n["gue_port"]) spec += " gue-port=" + str(n["gue_port"], key + ".gue_port");
+    // The dataplane's own field parser checks name/vip/protocol/port/mode, so
+    // both processes accept exactly the same services. Its keys, and ours:
+    static constexpr std::pair<const char*, const char*> kKeys[] = {
+        {"name", "name"}, {"vip", "vip"}, {"proto", "protocol"}, {"port", "port"},
+        {"mode", "mode"}, {"fragments", "fragments"}, {"gue-port", "gue_port"}};
+    SpecFields fields;
+    for (const auto& [spec_key, yaml_key] : kKeys)
+      if (n[yaml_key]) fields.emplace_back(spec_key, str(n[yaml_key], key + "." + yaml_key));
     std::string error;
-    auto parsed = parse_service_spec(spec, error);
+    auto parsed = parse_service_fields(fields, error);
     if (!parsed) {
-      // Map the spec's key names back to ours for the message.
-      std::string k = error.substr(error.find('\'') + 1);
-      k = k.substr(0, k.find('\''));
-      const std::string yaml_key = k == "proto" ? "protocol" : k == "gue-port" ? "gue_port" : k;
-      const auto colon = error.find("': ");  // the spec names its key; we name ours instead
+      // The error reads "key 'K': 'value' why"; name our key instead of K.
+      std::string yaml_key = "name";
+      for (const auto& [spec_key, ours] : kKeys)
+        if (error.rfind("key '" + std::string(spec_key) + "'", 0) == 0) yaml_key = ours;
+      const auto colon = error.find("': ");
       fail(n[yaml_key] ? n[yaml_key] : n, key + "." + yaml_key,
            error.rfind("key '", 0) == 0 && colon != std::string::npos ? error.substr(colon + 3) : error);
     }

@@ -86,12 +86,15 @@ Overlay Overlay::from_json(const std::string& text) {
     for (const auto& e : j.at("weights")) o.weights[id_of(e)] = e.at("weight").get<uint32_t>();
     for (const auto& e : j.at("added_services")) {
       std::string err;
-      const std::string spec = "name=" + e.at("name").get<std::string>() + " vip=" + e.at("vip").get<std::string>() +
-                               " proto=" + e.at("proto").get<std::string>() + " port=" +
-                               (e.at("port").get<int>() == 0 ? std::string("any") : std::to_string(e.at("port").get<int>())) +
-                               " mode=" + e.at("mode").get<std::string>() + " fragments=" + e.at("fragments").get<std::string>() +
-                               (e.contains("gue_port") ? " gue-port=" + std::to_string(e.at("gue_port").get<int>()) : "");
-      auto s = parse_service_spec(spec, err);
+      const int port = e.at("port").get<int>();
+      SpecFields fields = {{"name", e.at("name").get<std::string>()},
+                           {"vip", e.at("vip").get<std::string>()},
+                           {"proto", e.at("proto").get<std::string>()},
+                           {"port", port == 0 ? std::string("any") : std::to_string(port)},
+                           {"mode", e.at("mode").get<std::string>()},
+                           {"fragments", e.at("fragments").get<std::string>()}};
+      if (e.contains("gue_port")) fields.emplace_back("gue-port", std::to_string(e.at("gue_port").get<int>()));
+      auto s = parse_service_fields(fields, err);
       if (!s) throw std::runtime_error(err);
       ServiceConfig sc;
       sc.spec = *s;

@@ -27,6 +27,18 @@ std::string_view to_string(BackendState s) {
   return "?";
 }
 
+std::string name_problem(std::string_view name) {
+  if (name.empty()) return "is empty";
+  if (name.size() > kMaxNameLength)
+    return "is longer than " + std::to_string(kMaxNameLength) + " characters";
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '-';
+    if (!ok) return "has '" + std::string(1, c) + "': a name is letters, digits, '.', '_' and '-'";
+  }
+  return {};
+}
+
 namespace {
 
 using Pairs = SpecFields;
@@ -80,7 +92,7 @@ std::optional<ServiceSpec> parse_service_fields(const SpecFields& pairs, std::st
   for (const auto& [k, v] : pairs) {
     uint64_t n = 0;
     if (k == "name") {
-      if (v.empty()) { error = bad(k, v, "is empty"); return std::nullopt; }
+      if (std::string why = name_problem(v); !why.empty()) { error = bad(k, v, why); return std::nullopt; }
       s.name = v;
     } else if (k == "vip") {
       auto a = IpAddress::parse(v);
@@ -129,7 +141,7 @@ std::optional<BackendSpec> parse_backend_fields(const SpecFields& pairs, std::st
   for (const auto& [k, v] : pairs) {
     uint64_t n = 0;
     if (k == "service") {
-      if (v.empty()) { error = bad(k, v, "is empty"); return std::nullopt; }
+      if (std::string why = name_problem(v); !why.empty()) { error = bad(k, v, why); return std::nullopt; }
       b.service = v;
     } else if (k == "address") {
       auto a = IpAddress::parse(v);
@@ -166,6 +178,9 @@ std::string validate_desired_state(const DesiredState& state) {
   std::map<std::string, const ServiceSpec*> by_name;
   std::set<std::tuple<IpAddress, uint8_t, uint16_t>> keys;
   for (const ServiceSpec& s : state.services) {
+    // Every path's parser checks names; this holds for specs built in code.
+    if (std::string why = name_problem(s.name); !why.empty())
+      return "service '" + s.name + "'" + where(s.origin) + ": name " + why;
     if (!by_name.emplace(s.name, &s).second)
       return "service '" + s.name + "'" + where(s.origin) + ": name already used by another service";
     if (!keys.emplace(s.vip, s.proto, s.port).second)

@@ -26,6 +26,12 @@ std::string_view to_string(ForwardingMode m);
 std::string_view to_string(FragmentPolicy f);
 std::string_view to_string(BackendState s);
 
+// A service's name: 1 to 63 letters, digits, '.', '_' or '-'. Names are
+// command-line words, table columns and metric labels, so nothing that
+// would need quoting there. Empty when `name` is one, else why not.
+inline constexpr std::size_t kMaxNameLength = 63;
+std::string name_problem(std::string_view name);
+
 struct ServiceSpec {
   std::string name;
   IpAddress vip;
@@ -59,8 +65,9 @@ struct DesiredState {
 std::optional<ServiceSpec> parse_service_spec(std::string_view text, std::string& error);
 std::optional<BackendSpec> parse_backend_spec(std::string_view text, std::string& error);
 
-// The same from fields already apart (a state file's): a value may then
-// hold any character, a space or a comma in a name included.
+// The same from fields already apart (a state file's, a YAML file's, an API
+// call's): no splitting, so a value with a space or a comma is reported as
+// a bad value of its key, not as a malformed pair.
 using SpecFields = std::vector<std::pair<std::string, std::string>>;
 std::optional<ServiceSpec> parse_service_fields(const SpecFields& fields, std::string& error);
 std::optional<BackendSpec> parse_backend_fields(const SpecFields& fields, std::string& error);

@@ -24,6 +24,7 @@ struct Ipv6Chain {
   uint8_t proto = 0;
   std::size_t l4_offset = 0;  // relative to the IPv6 header
   bool fragment = false;      // a fragment header with offset != 0 or M set
+  uint8_t fragment_l4 = 0;    // a first fragment's protocol behind Destination Options
   DropReason drop = DropReason::count_;
 };
 
@@ -56,6 +57,13 @@ Ipv6Chain walk_ipv6_chain(const std::byte* ip, std::size_t len, DropReason trunc
         c.fragment = true;
         c.proto = load_u8(h);
         c.l4_offset = off + 8;
+        // The first fragment holds the whole header chain (RFC 7112): the
+        // protocol the options name is there, and the datagram's service
+        // must serve it.
+        if ((offset_flags & 0xfff8) == 0 && c.proto == kIpv6DestOpts) {
+          if (c.l4_offset + 8 > len) c.drop = truncated;
+          else c.fragment_l4 = load_u8(ip + c.l4_offset);
+        }
         return c;
       }
     } else if (next == kIpv6Auth) {
@@ -211,6 +219,7 @@ DropReason parse_ipv6(ParsedPacket& p, const std::byte* ip, std::size_t avail) {
   if (c.fragment) {
     if (martian_flow(p, c.proto)) return drop(DropReason::martian_source);
     p.key.proto = c.proto;
+    p.fragment_l4 = c.fragment_l4;
     p.kind = PacketKind::fragment;
     return kOk;
   }
@@ -233,6 +242,7 @@ DropReason parse_packet_general(std::span<const std::byte> frame, ParsedPacket& 
   p.key = FlowKey{};
   p.tcp_flags = 0;
   p.icmp_type = 0;
+  p.fragment_l4 = 0;
   const std::byte* d = frame.data();
   const std::size_t len = frame.size();
   if (len < kEthernetHeaderLen) return drop(DropReason::l2_truncated);

@@ -185,6 +185,11 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
       const uint32_t sid = fragment_service(*dst, p.key.proto);
       if (sid == 0) return dropped(DropReason::no_service);
       if (sid == kAmbiguous) return dropped(DropReason::fragment_ambiguous);
+      // A first fragment behind Destination Options: not the service's
+      // protocol, it is none of its traffic (its later fragments go there
+      // too, but nothing can reassemble them without this one).
+      if (p.fragment_l4 != 0 && p.fragment_l4 != st.services[sid].spec.proto)
+        return dropped(DropReason::no_service);
       if (st.services[sid].spec.fragments == FragmentPolicy::drop) return dropped(DropReason::fragment_dropped);
       const uint32_t backend = pick_backend(st, sid, hash);  // 3-tuple hash: every fragment alike
       if (backend == 0) return dropped(DropReason::no_backend);

@@ -25,7 +25,10 @@ std::optional<DesiredState> from_proto(const pb::DesiredState& in, std::string& 
     const std::string f = at("state.services", i);
     ServiceSpec out;
     out.origin = f;
-    if (s.name().empty()) { error = f + ".name: is empty"; return std::nullopt; }
+    if (std::string why = name_problem(s.name()); !why.empty()) {
+      error = f + ".name: '" + s.name() + "' " + why;
+      return std::nullopt;
+    }
     out.name = s.name();
     auto vip = IpAddress::parse(s.vip());
     if (!vip) { error = f + ".vip: '" + s.vip() + "' is not an IPv4 or IPv6 address"; return std::nullopt; }
@@ -54,7 +57,10 @@ std::optional<DesiredState> from_proto(const pb::DesiredState& in, std::string& 
     BackendSpec out;
     out.origin = f;
     out.service = b.service();
-    if (out.service.empty()) { error = f + ".service: is empty"; return std::nullopt; }
+    if (std::string why = name_problem(out.service); !why.empty()) {
+      error = f + ".service: '" + out.service + "' " + why;
+      return std::nullopt;
+    }
     auto a = IpAddress::parse(b.address());
     if (!a) { error = f + ".address: '" + b.address() + "' is not an IPv4 or IPv6 address"; return std::nullopt; }
     out.address = *a;

@@ -708,6 +708,9 @@ def api_changes_reach_dataplane_and_routes_and_persist(lb):
     ctl(lb, "backend", "add", "web", me, "--mac", L.backend_mac(3), "--weight", 50)
     L.wait_until(lambda: [b["weight"] for b in (lb.dataplane_state() or {}).get("backends", []) if b["address"] == me]
                  == [50], 5, what="re-added backend, once, with its new weight", diag=lambda: str(lb.dataplane_state()))
+    # A name the dataplane would refuse is refused here, naming the field.
+    r = ctl(lb, "service", "add", "web prod", VIP2, "tcp", 8080, check=False)
+    assert r.returncode == 1 and "service.name: 'web prod' has ' '" in r.stderr, r.stderr
     # A GUE service added here keeps the outer port asked for (it got 6080).
     ctl(lb, "service", "add", "tun", VIP2, "tcp", 8080, "--mode", "gue", "--gue-port", 7000)
     L.wait_until(lambda: [s.get("gue_port") for s in (lb.dataplane_state() or {}).get("services", [])

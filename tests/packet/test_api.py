@@ -90,8 +90,10 @@ def invalid_requests_change_nothing():
                                                       "mac": "02:00:00:00:00:50", "weight": 1, "state": "up"})
         def weight(d): d["backends"][0]["weight"] = 20000
         def duplicate(d): d["backends"].append(dict(d["backends"][0]))
+        def spaced_name(d): d["services"].append(dict(d["services"][0], name="web prod", port=81))
         cases = [(bad_address, "198.18.1.300"), (unknown_service, "no service named 'nope'"),
-                 (weight, "weight"), (duplicate, "already a backend")]
+                 (weight, "weight"), (duplicate, "already a backend"),
+                 (spaced_name, "services[1]: key 'name': 'web prod' has ' '")]
         for change, needle in cases:
             code, _, err = apply_doc(dp, state_doc(5, extra=change), check=False)
             assert code == 1 and needle in err, f"{change.__name__}: exit {code}: {err}"
@@ -99,6 +101,7 @@ def invalid_requests_change_nothing():
         for args, needle in [(["backend", "add", "web", "198.18.1.10", "--mac", "02:00:00:00:00:01"], "already"),
                              (["backend", "add", "web", "198.18.1.77", "--mac", "zz"], "mac"),
                              (["service", "add", "x", "not-an-ip", "tcp", "80"], "vip"),
+                             (["service", "add", "a,b", "203.0.113.99", "tcp", "80"], "name: 'a,b' has ','"),
                              (["backend", "drain", "nosuch", "198.18.1.10"], "no service named 'nosuch'")]:
             code, _, err = dp.ctl(*args, check=False)
             assert code == 1 and needle in err, f"{args}: exit {code}: {err}"
@@ -182,11 +185,11 @@ def anylbctl_commands_print_tables_and_json():
 @tap.case
 def applied_state_survives_a_restart():
     def more(doc):
-        # A backend whose MAC the neighbour table gives, and a name no
-        # --service spec could carry (a space, a comma): the file holds them.
+        # A backend whose MAC the neighbour table gives, and a name with
+        # every kind of character a name may have: the file holds them.
         doc["backends"].append({"service": "web", "address": "198.18.1.12", "weight": 100, "state": "up"})
-        doc["services"].append(dict(doc["services"][0], name="web prod, b", port=81))
-        doc["backends"].append({"service": "web prod, b", "address": "198.18.1.13", "mac": h.mac_of(0x11, 13),
+        doc["services"].append(dict(doc["services"][0], name="Web-prod.2_b", port=81))
+        doc["backends"].append({"service": "Web-prod.2_b", "address": "198.18.1.13", "mac": h.mac_of(0x11, 13),
                                 "weight": 7, "state": "up"})
     with h.Dataplane(START) as dp:
         apply_doc(dp, state_doc(0, backends=2, extra=more))
@@ -197,7 +200,7 @@ def applied_state_survives_a_restart():
         assert state["generation"] == 3  # options 1, apply 2, drain 3
         assert [(b["service"], b["address"], b["state"]) for b in state["backends"]] == [
             ("web", "198.18.1.10", "up"), ("web", "198.18.1.11", "draining"), ("web", "198.18.1.12", "up"),
-            ("web prod, b", "198.18.1.13", "up")], state["backends"]
+            ("Web-prod.2_b", "198.18.1.13", "up")], state["backends"]
         assert state == before, (before, state)
         assert "restored generation 3" in dp.read_log()
         dp.stop()

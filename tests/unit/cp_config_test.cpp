@@ -83,6 +83,9 @@ TEST(ControlConfig, ErrorsNameLineAndKey) {
   expect_error(std::string(kGood).replace(bad.find("services: [web]"), 15, "services: [www]"), "17",
                "covering_prefixes[0].services[0]");
   expect_error(std::string(kGood).replace(bad.find("  name: n1"), 10, "  nmae: n1"), "2", "node.nmae");
+  expect_error(std::string(kGood).replace(bad.find("name: web"), 9, "name: \"web prod\""), "5", "services[0].name");
+  expect_error(std::string(kGood).replace(bad.find("vip: 203.0.113.10"), 17, "vip: \"203.0.113.10 x\""), "6",
+               "services[0].vip");
   expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "203.0.113.5/24"), "17",
                "covering_prefixes[0].prefix");
   expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "203.0.113.0/24x"), "17",

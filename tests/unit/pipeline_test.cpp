@@ -513,6 +513,20 @@ TEST_F(PipelineTest, Ipv6FragmentsBehindDestinationOptionsFindTheVipsFragmentSer
   EXPECT_EQ(ambiguous.verdict.drop, DropReason::fragment_ambiguous);
   const Sent martian = send_one(*st, pieces("::", kVip6)[1]);
   EXPECT_EQ(martian.verdict.drop, DropReason::martian_source);
+
+  // The first fragment says what the options hide: TCP to the UDP-only VIP
+  // is not its fragment service's traffic. Options cut short in a first
+  // fragment (the whole chain must be there, RFC 7112) are truncated.
+  const Sent tcp_inside = send_one(*st, ethernet(kEtherTypeIpv6) +
+                                            ipv6(kClient6, kVip6, kIpv6Fragment,
+                                                 ipv6_fragment_header(kIpv6DestOpts, 0, true) +
+                                                     ipv6_options_header(kProtoTcp) + tcp(40000, 80)));
+  EXPECT_EQ(tcp_inside.verdict.drop, DropReason::no_service);
+  const Sent cut = send_one(*st, ethernet(kEtherTypeIpv6) + ipv6(kClient6, kVip6, kIpv6Fragment,
+                                                                  ipv6_fragment_header(kIpv6DestOpts, 0, true) +
+                                                                      payload(4)));
+  EXPECT_EQ(cut.verdict.drop, DropReason::ipv6_truncated);
+  EXPECT_EQ(counters_.fragments_hashed.read(), 40u);
 }
 
 // --- Not forwarded --------------------------------------------------------------
