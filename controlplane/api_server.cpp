@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <spdlog/spdlog.h>
 #include <stdexcept>
 #include <string_view>
@@ -151,6 +152,8 @@ class ApiServer::Service final : public v1::Anylb::Service {
       v1::Flow* o = resp->add_flows();
       o->set_service(f.service());
       o->set_backend(f.backend());
+      o->set_worker(f.worker());
+      o->set_expires_in_ms(f.expires_in_ms());
       v1::FiveTuple* t = o->mutable_flow();
       t->set_source(f.flow().source());
       t->set_destination(f.flow().destination());
@@ -162,11 +165,15 @@ class ApiServer::Service final : public v1::Anylb::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status GetStats(grpc::ServerContext*, const v1::GetStatsRequest*, v1::GetStatsResponse* resp) override {
+  grpc::Status GetStats(grpc::ServerContext*, const v1::GetStatsRequest* req, v1::GetStatsResponse* resp) override {
     namespace dp = ::anylb::dataplane::v1;
-    dp::GetCountersResponse a, b;  // two reads half a second apart give the rates
+    if (req->interval_ms() > 60000)
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              "interval_ms: " + std::to_string(req->interval_ms()) + " is above 60000 (a minute)"};
+    const uint32_t interval_ms = req->interval_ms() == 0 ? 500 : req->interval_ms();
+    dp::GetCountersResponse a, b;  // two reads `interval_ms` apart give the rates
     for (dp::GetCountersResponse* r : {&a, &b}) {
-      if (r == &b) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      if (r == &b) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
       const grpc::Status s = dataplane_->GetCounters(&ctx, {}, r);
@@ -177,28 +184,37 @@ class ApiServer::Service final : public v1::Anylb::Service {
       o->set_packets(now.packets());
       o->set_bytes(now.bytes());
       o->set_new_flows(now.new_flows());
-      if (before == nullptr || dt <= 0) return;
+      // No rate for an endpoint new in the second read, or whose counters
+      // went back (the dataplane restarted in between).
+      if (before == nullptr || dt <= 0 || now.packets() < before->packets() || now.bytes() < before->bytes() ||
+          now.new_flows() < before->new_flows())
+        return;
       o->set_packets_per_second(static_cast<double>(now.packets() - before->packets()) / dt);
       o->set_bytes_per_second(static_cast<double>(now.bytes() - before->bytes()) / dt);
       o->set_new_flows_per_second(static_cast<double>(now.new_flows() - before->new_flows()) / dt);
     };
+    // The first read's counters by name, so that 65535 backends cost a map
+    // lookup each, not a scan of the others.
+    std::map<std::string, const dp::EndpointCounters*> services_before;
+    for (const auto& o : a.services()) services_before[o.service().name()] = &o.counters();
+    std::map<std::pair<std::string, std::string>, const dp::EndpointCounters*> backends_before;
+    for (const auto& o : a.backends())
+      backends_before[{o.backend().service(), o.backend().address()}] = &o.counters();
+    auto find = [](const auto& m, const auto& key) -> const dp::EndpointCounters* {
+      const auto it = m.find(key);
+      return it == m.end() ? nullptr : it->second;
+    };
     for (const auto& s : b.services()) {
-      const dp::EndpointCounters* before = nullptr;
-      for (const auto& o : a.services())
-        if (o.service().name() == s.service().name()) before = &o.counters();
       v1::ServiceStats* out = resp->add_services();
       out->set_service(s.service().name());
-      rates(before, s.counters(), out->mutable_totals());
+      rates(find(services_before, s.service().name()), s.counters(), out->mutable_totals());
     }
     for (const auto& be : b.backends()) {
-      const dp::EndpointCounters* before = nullptr;
-      for (const auto& o : a.backends())
-        if (o.backend().service() == be.backend().service() && o.backend().address() == be.backend().address())
-          before = &o.counters();
       v1::BackendStats* out = resp->add_backends();
       out->set_service(be.backend().service());
       out->set_address(be.backend().address());
-      rates(before, be.counters(), out->mutable_totals());
+      rates(find(backends_before, std::pair{be.backend().service(), be.backend().address()}), be.counters(),
+            out->mutable_totals());
     }
     for (const auto& [reason, n] : b.drops()) (*resp->mutable_drops())[reason] = n;
     return grpc::Status::OK;

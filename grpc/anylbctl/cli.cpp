@@ -103,6 +103,24 @@ std::string endpoint_text(const std::string& address, uint32_t port) {
   return (six ? "[" + address + "]" : address) + ":" + std::to_string(port);
 }
 
+double interval_seconds(const Cli& cli) {
+  const std::string given = cli.flag("interval", "1");
+  char* end = nullptr;
+  const double interval = std::strtod(given.c_str(), &end);
+  if (given.empty() || *end != '\0' || !(interval > 0 && interval <= 60))
+    throw UsageError("--interval: '" + given + "' is not a number of seconds above 0, at most 60");
+  return interval;
+}
+
+Table flow_table() { return Table({"SOURCE", "DESTINATION", "PROTO", "SERVICE", "BACKEND", "WORKER", "EXPIRES IN"}); }
+
+void add_flow(const FlowRow& f, nlohmann::json& j, Table& t) {
+  j.push_back({{"source", f.source}, {"destination", f.destination}, {"proto", f.proto}, {"service", f.service},
+               {"backend", f.backend}, {"worker", f.worker}, {"expires_in_ms", f.expires_in_ms}});
+  t.add({f.source, f.destination, f.proto, f.service, f.backend, std::to_string(f.worker),
+         std::to_string(f.expires_in_ms / 1000) + "s"});
+}
+
 std::string protocol_name(pb::Protocol p) { return p == pb::PROTOCOL_TCP ? "tcp" : p == pb::PROTOCOL_UDP ? "udp" : "?"; }
 
 std::string mode_name(pb::ForwardingMode m) {

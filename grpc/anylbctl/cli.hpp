@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dataplane.grpc.pb.h"
+#include "table.hpp"
 
 namespace anylb::ctl {
 
@@ -79,6 +80,16 @@ uint32_t number(const std::string& s, const char* what, uint32_t min, uint32_t m
 // ADDR:PORT, an IPv6 address in brackets: as `trace` reads it back.
 std::string endpoint_text(const std::string& address, uint32_t port);
 void cmd_apply(const Cli& cli, Dataplane& dp);
+// `stats --interval SEC`: above 0, at most 60 (default 1); else a UsageError.
+double interval_seconds(const Cli& cli);
+// One flow of `flows`, from either process: a JSON object and a table row.
+struct FlowRow {
+  std::string source, destination, proto, service, backend;
+  uint32_t worker = 0;
+  uint64_t expires_in_ms = 0;
+};
+Table flow_table();
+void add_flow(const FlowRow& f, nlohmann::json& j, Table& t);
 
 std::string protocol_name(pb::Protocol p);
 std::string mode_name(pb::ForwardingMode m);

@@ -269,10 +269,15 @@ void cmd_control_backend(const Cli& cli) {
 
 void cmd_control_stats(const Cli& cli) {
   auto stub = control_stub(cli);
+  // The control plane reads the counters twice, the interval apart.
+  const double interval = interval_seconds(cli);
+  v1::GetStatsRequest req;
+  req.set_interval_ms(std::max<uint32_t>(1, static_cast<uint32_t>(std::lround(interval * 1000))));
   grpc::ClientContext ctx;
-  deadline(ctx);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10) +
+                   std::chrono::milliseconds(req.interval_ms()));
   v1::GetStatsResponse resp;
-  check(stub->GetStats(&ctx, {}, &resp), cli, "stats");
+  check(stub->GetStats(&ctx, req, &resp), cli, "stats");
   nlohmann::json j = {{"services", nlohmann::json::array()}, {"backends", nlohmann::json::array()}, {"drops", resp.drops()}};
   Table services({"SERVICE", "PACKETS", "BYTES", "NEW FLOWS", "PPS", "FLOWS/S"});
   for (const auto& s : resp.services()) {
@@ -323,7 +328,7 @@ void cmd_control_flows(const Cli& cli) {
   req.set_backend(cli.flag("backend"));
   const uint32_t limit = number(cli.flag("limit", "100"), "--limit", 1, 0xffffffffu);
   nlohmann::json j = nlohmann::json::array();
-  Table t({"SOURCE", "DESTINATION", "PROTO", "SERVICE", "BACKEND"});
+  Table t = flow_table();
   do {
     grpc::ClientContext ctx;
     deadline(ctx);
@@ -331,14 +336,11 @@ void cmd_control_flows(const Cli& cli) {
     v1::ListFlowsResponse resp;
     check(stub->ListFlows(&ctx, req, &resp), cli, "flows");
     for (const auto& f : resp.flows()) {
-      const std::string src = endpoint_text(f.flow().source(), f.flow().source_port());
-      const std::string dst = endpoint_text(f.flow().destination(), f.flow().destination_port());
-      const std::string proto = f.flow().protocol() == v1::PROTOCOL_TCP   ? "tcp"
-                                : f.flow().protocol() == v1::PROTOCOL_UDP ? "udp"
-                                                                          : "?";
-      j.push_back({{"source", src}, {"destination", dst}, {"proto", proto}, {"service", f.service()},
-                   {"backend", f.backend()}});
-      t.add({src, dst, proto, f.service(), f.backend()});
+      const auto& ft = f.flow();
+      add_flow({endpoint_text(ft.source(), ft.source_port()), endpoint_text(ft.destination(), ft.destination_port()),
+                ft.protocol() == v1::PROTOCOL_TCP ? "tcp" : ft.protocol() == v1::PROTOCOL_UDP ? "udp" : "?",
+                f.service(), f.backend(), f.worker(), f.expires_in_ms()},
+               j, t);
     }
     req.set_page_token(resp.next_page_token());
   } while (!req.page_token().empty() && j.size() < limit);

@@ -52,11 +52,7 @@ std::string decision_name(pb::TraceResponse::Decision d) {
 
 void cmd_stats(const Cli& cli, Dataplane& dp) {
   // Totals now, rates over --interval seconds (two reads).
-  const std::string given = cli.flag("interval", "1");
-  char* end = nullptr;
-  const double interval = std::strtod(given.c_str(), &end);
-  if (given.empty() || *end != '\0' || !(interval > 0 && interval <= 60))
-    throw UsageError("--interval: '" + given + "' is not a number of seconds above 0, at most 60");
+  const double interval = interval_seconds(cli);
   const pb::GetCountersResponse a = dp.counters();
   std::this_thread::sleep_for(std::chrono::duration<double>(interval));
   const pb::GetCountersResponse b = dp.counters();
@@ -142,19 +138,15 @@ void cmd_flows(const Cli& cli, Dataplane& dp) {
   req.set_backend(cli.flag("backend"));
   const uint32_t limit = number(cli.flag("limit", "100"), "--limit", 1, 0xffffffffu);
   nlohmann::json j = nlohmann::json::array();
-  Table t({"SOURCE", "DESTINATION", "PROTO", "SERVICE", "BACKEND", "WORKER", "EXPIRES IN"});
+  Table t = flow_table();
   do {
     req.set_page_size(std::min<uint32_t>(limit - static_cast<uint32_t>(j.size()), 1000));
     const pb::ListFlowsResponse resp = dp.flows(req);
     for (const auto& f : resp.flows()) {
       const auto& ft = f.flow();
-      const std::string src = endpoint_text(ft.source(), ft.source_port());
-      const std::string dst = endpoint_text(ft.destination(), ft.destination_port());
-      j.push_back({{"source", src}, {"destination", dst}, {"proto", protocol_name(ft.protocol())},
-                   {"service", f.service()}, {"backend", f.backend()}, {"worker", f.worker()},
-                   {"expires_in_ms", f.expires_in_ms()}});
-      t.add({src, dst, protocol_name(ft.protocol()), f.service(), f.backend(), std::to_string(f.worker()),
-             std::to_string(f.expires_in_ms() / 1000) + "s"});
+      add_flow({endpoint_text(ft.source(), ft.source_port()), endpoint_text(ft.destination(), ft.destination_port()),
+                protocol_name(ft.protocol()), f.service(), f.backend(), f.worker(), f.expires_in_ms()},
+               j, t);
     }
     req.set_page_token(resp.next_page_token());
   } while (!req.page_token().empty() && j.size() < limit);

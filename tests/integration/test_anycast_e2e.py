@@ -202,9 +202,14 @@ def anylbctl_reads_the_live_nodes():
         routes = ctl(k, "routes")
         assert {r["prefix"] for r in routes if r["announced"]} == \
             {f"{v}/{128 if ':' in v else 32}" for v in A.VIPS}, routes
-        stats = ctl(k, "stats")
+        stats = ctl(k, "stats", "--interval", "0.2")
         web = [b for b in stats["backends"] if b["service"] == "web"]
         assert len(web) == 3 and all(b["packets"] > 0 for b in web), web
+    # The clients' flows, through the control plane: with their worker and
+    # the idle time they have left.
+    flows = [f for k in A.NODES for f in ctl(k, "flows", "--service", "web", "--limit", 1000)]
+    assert flows and all(f["source"].startswith(A.CLIENT + ":") and f["proto"] == "tcp" for f in flows), flows
+    assert all(f["worker"] >= 1 and f["expires_in_ms"] > 0 for f in flows), flows
     # trace agrees with the packets: the backend that answered a known 5-tuple
     answers = A.clients(VIP, 80, 23000, 6)
     for port, who in answers.items():
