@@ -246,6 +246,9 @@ class ApiServer::Service final : public v1::Anylb::Service {
     std::string error;
     auto parsed = parse_service_fields(fields, error);
     if (!parsed) return {grpc::StatusCode::INVALID_ARGUMENT, "service." + api_field(error)};
+    if (in.quorum() > 65534)  // as the configuration file's quorum
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              "service.quorum: " + std::to_string(in.quorum()) + " is not a number from 1 to 65534 (0: 1)"};
     const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       if (find_service(c, parsed->name)) return {ChangeError::exists, "service.name: '" + parsed->name + "' already exists"};
       ServiceConfig sc;
@@ -291,7 +294,12 @@ class ApiServer::Service final : public v1::Anylb::Service {
     return to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       BackendId id;
       if (ChangeError e = backend_id(c, req->service(), req->address(), id); e.kind != ChangeError::none) return e;
-      if (o.added_backends.erase(id) == 0) o.deleted_backends.insert(id);
+      // A registered backend goes with its registrations; an added one is
+      // taken back; a configured one is hidden from the configuration.
+      const auto registered = std::erase_if(o.registrations, [&](const auto& r) {
+        return r.second.service == id.first && r.second.backend.address == id.second;
+      });
+      if (registered == 0 && o.added_backends.erase(id) == 0) o.deleted_backends.insert(id);
       o.admin.erase(id);
       o.weights.erase(id);
       return {};
@@ -300,6 +308,9 @@ class ApiServer::Service final : public v1::Anylb::Service {
 
   grpc::Status SetBackendState(grpc::ServerContext*, const v1::SetBackendStateRequest* req, v1::Backend* resp) override {
     if (req->admin_state() == v1::BACKEND_ADMIN_STATE_UNSPECIFIED) return {grpc::StatusCode::INVALID_ARGUMENT, "admin_state: must be set"};
+    if (!v1::BackendAdminState_IsValid(req->admin_state()))  // a newer client's value: not "enabled"
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              "admin_state: " + std::to_string(req->admin_state()) + " is not ENABLED, DRAINING or DISABLED"};
     const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       BackendId id;
       if (ChangeError e = backend_id(c, req->service(), req->address(), id); e.kind != ChangeError::none) return e;
@@ -336,8 +347,18 @@ class ApiServer::Service final : public v1::Anylb::Service {
     std::string rid;
     const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       BackendId id;
-      if (ChangeError e = backend_id(c, req->backend().service(), req->backend().address(), id, false); e.kind != ChangeError::none)
+      ChangeError e = backend_id(c, req->backend().service(), req->backend().address(), id, false);
+      if (e.kind == ChangeError::exists) {
+        // The same backend registering again (restarted, its id lost): the
+        // new registration replaces its old one. A configured or added
+        // backend is not a registration's to take.
+        const auto replaced = std::erase_if(o.registrations, [&](const auto& r) {
+          return r.second.service == id.first && r.second.backend.address == id.second;
+        });
+        if (replaced == 0) return e;
+      } else if (e.kind != ChangeError::none) {
         return e;
+      }
       rid = "r" + std::to_string(o.next_registration++);
       o.registrations[rid] = Registration{id.first, b, req->ttl_seconds() * 1000ull, monotonic_ms(), std::nullopt};
       return {};
@@ -347,13 +368,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
   }
 
   grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req, v1::Empty*) override {
-    return to_status(node_.change([&](Overlay& o, const ControlConfig&) -> ChangeError {
-      auto it = o.registrations.find(req->registration_id());
-      if (it == o.registrations.end() || it->second.deregistered_ms)
-        return {ChangeError::not_found, "registration_id: '" + req->registration_id() + "' is not registered"};
-      it->second.last_heartbeat_ms = monotonic_ms();
-      return {};
-    }));
+    return to_status(node_.heartbeat(req->registration_id()));
   }
 
   grpc::Status DeregisterBackend(grpc::ServerContext*, const v1::DeregisterBackendRequest* req, v1::Empty*) override {

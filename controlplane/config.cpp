@@ -13,6 +13,8 @@ namespace {
 
 constexpr uint32_t kNoExport = 0xFFFFFF01, kNoAdvertise = 0xFFFFFF02, kNoPeer = 0xFFFFFF04;
 constexpr uint32_t kGracefulShutdown = 0xFFFF0000, kBlackhole = 0xFFFF029A;
+// Longest check interval or timeout, and longest hold-down or drain wait.
+constexpr uint64_t kHourMs = 3'600'000, kDayMs = 24 * kHourMs;
 
 class Reader {
  public:
@@ -27,6 +29,7 @@ class Reader {
   void known(const YAML::Node& map, const std::string& where, std::set<std::string> keys) const {
     if (!map.IsMap()) fail(map, where, "must be a mapping");
     for (const auto& kv : map) {
+      if (!kv.first.IsScalar()) fail(kv.first, where.empty() ? "(a key)" : where, "a key must be a single word");
       const std::string k = kv.first.as<std::string>();
       if (!keys.count(k)) fail(kv.first, where.empty() ? k : where + "." + k, "unknown key");
     }
@@ -53,15 +56,19 @@ class Reader {
     return s == "any" ? CoverPolicy::any : CoverPolicy::all;
   }
 
-  // "500ms", "2s", "1m"
-  uint64_t duration_ms(const YAML::Node& n, const std::string& key) const {
+  // "500ms", "2s", "1m", at most `max_ms` (checked before multiplying:
+  // a huge number of minutes must not wrap into a small one).
+  uint64_t duration_ms(const YAML::Node& n, const std::string& key, uint64_t max_ms) const {
     const std::string s = str(n, key);
     uint64_t v = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     const std::string unit(p, s.data() + s.size());
     if (ec != std::errc() || (unit != "ms" && unit != "s" && unit != "m"))
       fail(n, key, "'" + s + "' is not a duration like 500ms, 2s or 1m");
-    return unit == "ms" ? v : unit == "s" ? v * 1000 : v * 60'000;
+    const uint64_t per = unit == "ms" ? 1 : unit == "s" ? 1000 : 60'000;
+    if (v > max_ms / per)
+      fail(n, key, "'" + s + "' is longer than " + std::to_string(max_ms / 60'000) + "m");
+    return v * per;
   }
 
   IpAddress address(const YAML::Node& n, const std::string& key) const {
@@ -101,8 +108,8 @@ class Reader {
     if (n["dns_name"]) c.dns_name = str(n["dns_name"], key + ".dns_name");
     if (n["command"]) c.command = str(n["command"], key + ".command");
     if (c.type == CheckType::exec && c.command.empty()) fail(n, key + ".command", "is required for an exec check");
-    if (n["interval"]) c.interval_ms = duration_ms(n["interval"], key + ".interval");
-    if (n["timeout"]) c.timeout_ms = duration_ms(n["timeout"], key + ".timeout");
+    if (n["interval"]) c.interval_ms = duration_ms(n["interval"], key + ".interval", kHourMs);
+    if (n["timeout"]) c.timeout_ms = duration_ms(n["timeout"], key + ".timeout", kHourMs);
     if (c.interval_ms < 100) fail(n["interval"], key + ".interval", "must be at least 100ms");
     if (c.timeout_ms == 0 || c.timeout_ms > c.interval_ms)
       fail(n["timeout"] ? n["timeout"] : n, key + ".timeout", "must be above 0 and at most the interval");
@@ -150,7 +157,7 @@ class Reader {
         s.quorum = Quorum{static_cast<uint32_t>(number(n["quorum"], key + ".quorum", 1, 65534)), 0};
       }
     }
-    if (n["hold_down"]) s.hold_down_ms = duration_ms(n["hold_down"], key + ".hold_down");
+    if (n["hold_down"]) s.hold_down_ms = duration_ms(n["hold_down"], key + ".hold_down", kDayMs);
     if (n["communities"]) s.communities = communities(n["communities"], key + ".communities");
     if (n["med"]) s.med = static_cast<uint32_t>(number(n["med"], key + ".med", 0, 0xffffffff));
     if (n["prepend"]) s.prepend = static_cast<uint32_t>(number(n["prepend"], key + ".prepend", 0, 10));
@@ -276,7 +283,7 @@ ControlConfig load_config(const std::string& path) {
     if (a.is_v4() && !c.next_hop_v4) c.next_hop_v4 = a;
     if (!a.is_v4() && !c.next_hop_v6) c.next_hop_v6 = a;
   }
-  if (node["drain_wait"]) c.drain_wait_ms = r.duration_ms(node["drain_wait"], "node.drain_wait");
+  if (node["drain_wait"]) c.drain_wait_ms = r.duration_ms(node["drain_wait"], "node.drain_wait", kDayMs);
   if (root["gobgp"]) {
     r.known(root["gobgp"], "gobgp", {"api"});
     if (root["gobgp"]["api"]) c.gobgp_api = r.str(root["gobgp"]["api"], "gobgp.api");

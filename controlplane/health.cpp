@@ -30,9 +30,13 @@ HealthChecker::HealthChecker(const ControlConfig& config, const std::map<Backend
   for (Target& t : targets) threads_.emplace_back([this, t = std::move(t)] { run(t); });
 }
 
-HealthChecker::~HealthChecker() {
+HealthChecker::~HealthChecker() { stop(); }
+
+std::map<BackendKey, BackendHealth> HealthChecker::stop() {
   stop_ = true;
-  for (auto& t : threads_) t.join();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  return snapshot();
 }
 
 std::map<BackendKey, BackendHealth> HealthChecker::snapshot() const {

@@ -38,6 +38,11 @@ class HealthChecker {
   explicit HealthChecker(const ControlConfig& config, const std::map<BackendKey, BackendHealth>& carried = {});
   ~HealthChecker();
   std::map<BackendKey, BackendHealth> snapshot() const;
+  // Stops every probe, letting one in flight finish, and returns what was
+  // found, that probe's result included: what a rebuilt checker carries.
+  // (A snapshot taken before stopping lost a slow probe's result at every
+  // rebuild, so a backend that hangs until the timeout never fell.)
+  std::map<BackendKey, BackendHealth> stop();
 
  private:
   struct Target {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <spdlog/spdlog.h>
 #include <thread>
+#include <yaml-cpp/yaml.h>
 
 #include "api_server.hpp"
 #include "config.hpp"
@@ -65,6 +66,9 @@ int main(int argc, char** argv) {
   } catch (const anylb::cp::ConfigError& e) {
     std::fprintf(stderr, "anylb-controlplane: %s\n", e.what());
     return 2;
+  } catch (const YAML::Exception& e) {  // what the checks did not reach
+    std::fprintf(stderr, "anylb-controlplane: %s: %s\n", config_path.c_str(), e.what());
+    return 2;
   }
   if (check_only) {
     std::printf("%s: valid, %zu service(s)\n", config_path.c_str(), config.services.size());
@@ -74,12 +78,13 @@ int main(int argc, char** argv) {
   spdlog::info("node {}: {} service(s), dataplane {}, gobgpd {}", config.node_name, config.services.size(),
                config.dataplane_socket, config.gobgp_api);
   const std::string api_socket = config.api_socket, api_tcp = config.api_tcp, metrics = config.metrics_listen;
-  anylb::cp::Node node(std::move(config));
+  std::unique_ptr<anylb::cp::Node> node_ptr;
   std::unique_ptr<anylb::cp::ApiServer> api;
   std::unique_ptr<anylb::cp::MetricsServer> metrics_server;
   try {
-    if (!api_socket.empty() || !api_tcp.empty()) api = std::make_unique<anylb::cp::ApiServer>(node, api_socket, api_tcp);
-    if (!metrics.empty()) metrics_server = std::make_unique<anylb::cp::MetricsServer>(node, metrics);
+    node_ptr = std::make_unique<anylb::cp::Node>(std::move(config));  // reads the state file
+    if (!api_socket.empty() || !api_tcp.empty()) api = std::make_unique<anylb::cp::ApiServer>(*node_ptr, api_socket, api_tcp);
+    if (!metrics.empty()) metrics_server = std::make_unique<anylb::cp::MetricsServer>(*node_ptr, metrics);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "anylb-controlplane: %s\n", e.what());
     return 2;
@@ -91,15 +96,17 @@ int main(int argc, char** argv) {
     if (g_reload) {
       g_reload = 0;
       try {
-        node.reload(anylb::cp::load_config(config_path));
+        node_ptr->reload(anylb::cp::load_config(config_path));
       } catch (const anylb::cp::ConfigError& e) {
         spdlog::error("reload refused, configuration unchanged: {}", e.what());
+      } catch (const YAML::Exception& e) {
+        spdlog::error("reload refused, configuration unchanged: {}: {}", config_path, e.what());
       }
     }
-    node.step(anylb::cp::monotonic_ms());
+    node_ptr->step(anylb::cp::monotonic_ms());
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  if (withdraw_on_exit) node.withdraw_all();
+  if (withdraw_on_exit) node_ptr->withdraw_all();
   spdlog::info("stopping");
   return 0;
 }

@@ -46,7 +46,12 @@ Overlay read_overlay(const std::string& path) {
   std::ifstream f(path);
   std::stringstream text;
   text << f.rdbuf();
-  Overlay o = Overlay::from_json(text.str());
+  Overlay o;
+  try {
+    o = Overlay::from_json(text.str());
+  } catch (const std::exception& e) {
+    throw std::runtime_error("state file '" + path + "' (state_file): " + e.what());
+  }
   const uint64_t now = monotonic_ms();
   for (auto& [id, r] : o.registrations) {
     r.last_heartbeat_ms = now;  // a restart grants each registration a fresh TTL
@@ -68,6 +73,10 @@ Node::Node(ControlConfig config)
       dataplane_(dp::Dataplane::NewStub(
           grpc::CreateChannel("unix:" + config_.dataplane_socket, grpc::InsecureChannelCredentials()))),
       gobgp_(config_.gobgp_api) {
+  // The YAML was checked alone; with the API changes it must hold too, or
+  // the dataplane would refuse what we push and VIPs go out unserved.
+  if (std::string err = validate_merged(config_); !err.empty())
+    throw std::runtime_error("with the API changes kept in '" + base_.state_file + "' (state_file): " + err);
   for (const ServiceConfig& s : config_.services) routes_.emplace(s.spec.name, new_route(s));
   std::erase_if(overlay_.withdrawn_routes, [&](const std::string& n) { return !routes_.count(n); });
   // Drained before the restart: still drained, its wait over (step() dates it).
@@ -101,12 +110,15 @@ void Node::reload(ControlConfig next) {
   keep("api.socket", next.api_socket, base_.api_socket);
   keep("api.tcp", next.api_tcp, base_.api_tcp);
   keep("metrics.listen", next.metrics_listen, base_.metrics_listen);
-  base_ = std::move(next);
-  ControlConfig merged = merge(base_, overlay_);
+  // Checked with the API changes before anything is taken: a refused file
+  // must leave the running YAML in place, or every later change would be
+  // merged with the refused one (and refused too).
+  ControlConfig merged = merge(next, overlay_);
   if (std::string err = validate_merged(merged); !err.empty()) {
     spdlog::error("reload refused: with the API changes kept in {}, {}", base_.state_file, err);
     return;
   }
+  base_ = std::move(next);
   apply(std::move(merged));
   spdlog::info("configuration reloaded: {} service(s)", config_.services.size());
 }
@@ -125,9 +137,20 @@ ChangeError Node::change(const std::function<ChangeError(Overlay&, const Control
   return {};
 }
 
+ChangeError Node::heartbeat(const std::string& registration_id) {
+  std::lock_guard lock(mu_);
+  auto it = overlay_.registrations.find(registration_id);
+  if (it == overlay_.registrations.end() || it->second.deregistered_ms)
+    return {ChangeError::not_found, "registration_id: '" + registration_id + "' is not registered"};
+  it->second.last_heartbeat_ms = monotonic_ms();
+  return {};
+}
+
 // Writes the overlay whole (temp file + rename): a crash never leaves half a file.
 bool Node::persist(const Overlay& overlay) const {
-  return base_.state_file.empty() || write_file_atomically(base_.state_file, overlay.to_json());
+  // Durable (fsync of file and directory): after a power cut, an empty file
+  // would keep the node from starting.
+  return base_.state_file.empty() || write_file_atomically(base_.state_file, overlay.to_json(), true);
 }
 
 namespace {
@@ -148,7 +171,7 @@ void Node::apply(ControlConfig next) {
   // Unchanged services keep their health and their route state: a change
   // flaps nothing it does not touch.
   std::map<BackendKey, BackendHealth> carried;
-  const auto health = health_->snapshot();
+  const auto health = health_->stop();  // the old probes end before the new ones start
   std::map<std::string, ServiceRoute> routes;
   for (const ServiceConfig& s : next.services) {
     const ServiceConfig* old = nullptr;
@@ -163,7 +186,7 @@ void Node::apply(ControlConfig next) {
     else
       routes.emplace(s.spec.name, new_route(s));
   }
-  health_.reset();  // stops the old probes before the new ones start
+  health_.reset();
   config_ = std::move(next);
   health_ = std::make_unique<HealthChecker>(config_, carried);
   routes_ = std::move(routes);
@@ -217,13 +240,21 @@ bool Node::inherits_up(const ServiceConfig& s, const BackendConfig& b,
   return h == health.end() || (!h->second.healthy && h->second.since_ms == 0 && h->second.failures < s.check.fall);
 }
 
-// RSerPool deregistration: drained for the node's drain wait, then removed.
+// RSerPool: a deregistered backend is drained for the node's drain wait,
+// then removed; one whose heartbeats stopped is down, and removed once they
+// have been missing for its TTL and the drain wait again (it may register
+// anew, e.g. restarted with its id lost, and replace its registration).
 void Node::expire_registrations(uint64_t now) {
   bool changed = false;
   for (auto it = overlay_.registrations.begin(); it != overlay_.registrations.end();) {
-    if (it->second.deregistered_ms && now - *it->second.deregistered_ms >= config_.drain_wait_ms) {
-      spdlog::info("registration {} ({} in {}) removed after draining", it->first,
-                   it->second.backend.address.to_string(), it->second.service);
+    const Registration& r = it->second;
+    const char* why = nullptr;
+    if (r.deregistered_ms && elapsed_ms(*r.deregistered_ms, now) >= config_.drain_wait_ms)
+      why = "after draining";
+    else if (!r.deregistered_ms && elapsed_ms(r.last_heartbeat_ms, now) > r.ttl_ms + config_.drain_wait_ms)
+      why = "its heartbeats missing";
+    if (why) {
+      spdlog::info("registration {} ({} in {}) removed, {}", it->first, r.backend.address.to_string(), r.service, why);
       it = overlay_.registrations.erase(it);
       changed = true;
     } else {
@@ -232,7 +263,10 @@ void Node::expire_registrations(uint64_t now) {
   }
   if (!changed) return;
   if (!persist(overlay_)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
-  apply(merge(base_, overlay_));
+  ControlConfig merged = merge(base_, overlay_);
+  if (std::string err = validate_merged(merged); !err.empty())
+    return spdlog::error("registrations expired, but the configuration without them is invalid: {}", err);
+  apply(std::move(merged));
 }
 
 void Node::drain(bool on) { drain_request_ = on ? 1 : 0; }
@@ -397,6 +431,10 @@ std::vector<PathSpec> Node::wanted_paths(uint32_t asn) const {
 // (checked before the first sync) and the checks have not ruled out enough
 // backends for the prefix (may_serve_, by its VIP's or cover's policy).
 bool Node::keeps_left_path(uint64_t now, const std::string& prefix) const {
+  const auto may_serve = [&](const std::string& service) {
+    const auto it = may_serve_.find(service);  // none yet for a service added since the last pass
+    return it != may_serve_.end() && it->second;
+  };
   if (!dataplane_ok_) return false;  // nothing would carry the traffic the path draws
   uint64_t first_verdict_ms = 0;
   for (const ServiceConfig& s : config_.services)
@@ -407,12 +445,12 @@ bool Node::keeps_left_path(uint64_t now, const std::string& prefix) const {
   for (const ServiceConfig& s : config_.services) {
     if (host_prefix(s.spec.vip) != prefix) continue;
     if (states.empty()) policy = s.vip_policy;  // the VIP's first service's, as wanted_paths
-    states.push_back(may_serve_.at(s.spec.name));
+    states.push_back(may_serve(s.spec.name));
   }
   for (const CoverConfig& c : config_.covers) {
     if (!states.empty() || cover_prefix(c) != prefix) continue;
     policy = c.policy;
-    for (const std::string& n : c.services) states.push_back(may_serve_.at(n));
+    for (const std::string& n : c.services) states.push_back(may_serve(n));
   }
   if (states.empty()) return false;  // no longer configured: nothing to keep it for
   return covering_announced(policy, states);
@@ -482,8 +520,11 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
         continue;
       }
       const auto slash = p.find('/');
+      // A withdrawal names the prefix; the next hop only fills the path (the
+      // family may have none configured any more).
+      const IpAddress unspecified = *IpAddress::parse(v6 ? "::" : "0.0.0.0");
       PathSpec stale{*IpAddress::parse(p.substr(0, slash)), static_cast<uint32_t>(std::stoul(p.substr(slash + 1))),
-                     *(v6 ? config_.next_hop_v6 : config_.next_hop_v4), {}, {}, 0, *asn};
+                     (v6 ? config_.next_hop_v6 : config_.next_hop_v4).value_or(unspecified), {}, {}, 0, *asn};
       if (gobgp_.withdraw(stale, error)) {
         spdlog::info("withdrew {} left by an earlier run", p);
         overlay_.announced_prefixes.erase(p);

@@ -74,6 +74,9 @@ class Node {
   // Applies an API change to the overlay: validated, persisted, then run.
   // Safe from any thread; `change` returns an error to refuse.
   ChangeError change(const std::function<ChangeError(Overlay&, const ControlConfig& merged)>& change);
+  // A registration's heartbeat: it changes no configuration, so nothing is
+  // rebuilt or written (the time is not persisted). Safe from any thread.
+  ChangeError heartbeat(const std::string& registration_id);
   void withdraw_all();                        // on shutdown when asked to
   // Drain: re-announce with GRACEFUL_SHUTDOWN and a prepend, then withdraw
   // after the configured wait; undrain restores. Safe from any thread.

@@ -60,9 +60,13 @@ ControlConfig merge(const ControlConfig& base, const Overlay& overlay);
 // Whole-configuration checks the dataplane would make; empty when valid.
 std::string validate_merged(const ControlConfig& merged);
 
+// Milliseconds from `since` to `now`; 0 if `since` is later (a heartbeat
+// stamped by an API thread after the control loop read its clock).
+inline uint64_t elapsed_ms(uint64_t since, uint64_t now) { return now > since ? now - since : 0; }
+
 // A registration whose heartbeat is older than its TTL is down.
 inline bool registration_alive(const Registration& r, uint64_t now_ms) {
-  return now_ms - r.last_heartbeat_ms <= r.ttl_ms;
+  return elapsed_ms(r.last_heartbeat_ms, now_ms) <= r.ttl_ms;
 }
 
 }  // namespace anylb::cp

@@ -771,11 +771,56 @@ def registered_backend_lives_by_heartbeat(lb):
     ctl(lb, "backend", "heartbeat", rid)
     L.wait_until(lambda: dp_backend_state(lb, me) == "up", 3, what="heartbeat: up again")
     L.wait_until(lambda: shown() == ("up", True), 3, what="serving again", diag=lambda: str(shown()))
-    ctl(lb, "backend", "deregister", rid)
-    L.wait_until(lambda: dp_backend_state(lb, me) == "draining", 3, what="deregistered: draining")
-    L.wait_until(lambda: dp_backend_state(lb, me) is None, DRAIN_WAIT + 3, what="deregistered: removed after draining")
+    # Restarted, its id lost: it registers again, and the new registration
+    # replaces the old (it used to be refused as already a backend).
+    rid2 = ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 2)["registration_id"]
+    assert rid2 != rid
     r = ctl(lb, "backend", "heartbeat", rid, check=False)
     assert r.returncode == 1 and "not registered" in r.stderr, r.stderr
+    ctl(lb, "backend", "deregister", rid2)
+    L.wait_until(lambda: dp_backend_state(lb, me) == "draining", 3, what="deregistered: draining")
+    L.wait_until(lambda: dp_backend_state(lb, me) is None, DRAIN_WAIT + 3, what="deregistered: removed after draining")
+    r = ctl(lb, "backend", "heartbeat", rid2, check=False)
+    assert r.returncode == 1 and "not registered" in r.stderr, r.stderr
+    # Heartbeats that stop for good: down after the TTL, gone after the TTL
+    # and the drain wait again (RSerPool: the pool drops a silent element).
+    ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 1)
+    L.wait_until(lambda: dp_backend_state(lb, me) == "up", 5, what="registered again: up")
+    L.wait_until(lambda: dp_backend_state(lb, me) is None, 1 + DRAIN_WAIT + 4, what="silent registration removed")
+    # Deleting a registered backend takes its registration with it.
+    ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 30)
+    L.wait_until(lambda: dp_backend_state(lb, me) == "up", 5, what="registered once more: up")
+    ctl(lb, "backend", "del", "web", me)
+    L.wait_until(lambda: dp_backend_state(lb, me) is None, 5, what="deleted registered backend gone")
+    assert me not in {b["address"] for b in ctl(lb, "service", "show", "web")["backends"]}
+
+
+@controlplane_case
+def api_changes_and_reloads_keep_the_configuration_whole(lb):
+    # A covering prefix lists web: deleting web through the API is refused,
+    # naming the cover (a restart used to crash on the cover's missing service).
+    cover = {"covering_prefixes": [{"prefix": "203.0.113.0/24", "policy": "any", "services": ["web"]}]}
+    p = start_cp_api(lb, [service(quorum=1)], extra=cover)
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    r = ctl(lb, "service", "del", "web", check=False)
+    assert r.returncode == 1 and "covering_prefixes[0]" in r.stderr, r.stderr
+    # A reload refused because it clashes with what the API added leaves the
+    # running file in place: later API changes still apply.
+    ctl(lb, "service", "add", "tun", VIP2, "tcp", 80)
+    write_cp_api_config(lb, [service(quorum=1), service("clash", VIP2, quorum=1)], extra=cover)
+    p.send(signal.SIGHUP)
+    L.wait_until(lambda: "reload refused" in p.log(), 5, what="the clashing reload refused", diag=p.log)
+    ctl(lb, "backend", "drain", "web", L.backend_addr(1))
+    L.wait_until(lambda: dp_backend_state(lb, L.backend_addr(1)) == "draining", 5, what="drain applied after the refusal")
+    # The API's backend written into the file as well: the file's is kept,
+    # not refused as a duplicate.
+    ctl(lb, "backend", "add", "tun", L.backend_addr(1), "--mac", L.backend_mac(1))
+    tun = service("tun", VIP2, quorum=1)
+    tun["backends"] = tun["backends"][:1]
+    write_cp_api_config(lb, [service(quorum=1), tun], extra=cover)
+    p.send(signal.SIGHUP)
+    L.wait_until(lambda: "configuration reloaded" in p.log(), 5, what="the overlapping reload applied", diag=p.log)
+    assert p.alive()
 
 
 @controlplane_case

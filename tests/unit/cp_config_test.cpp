@@ -74,6 +74,12 @@ TEST(ControlConfig, ErrorsNameLineAndKey) {
   expect_error(std::string(kGood).replace(bad.find("port: 80"), 8, "port: 99999"), "8", "services[0].port");
   expect_error(std::string(kGood).replace(bad.find("quorum: 50%"), 11, "quorum: 150%"), "9", "services[0].quorum");
   expect_error(std::string(kGood).replace(bad.find("hold_down: 2s"), 13, "hold_down: 2x"), "10", "services[0].hold_down");
+  // A number of minutes that would wrap when turned into milliseconds.
+  expect_error(std::string(kGood).replace(bad.find("hold_down: 2s"), 13, "hold_down: 307445734561825861m"), "10",
+               "services[0].hold_down");
+  expect_error(std::string(kGood).replace(bad.find("interval: 500ms"), 15, "interval: 61m"), "12",
+               "services[0].check.interval");
+  expect_error(std::string(kGood).replace(bad.find("  name: n1"), 10, "  ? [a]\n  : 1"), "2", "node");
   expect_error(std::string(kGood).replace(bad.find("\"65000:7\""), 9, "\"70000:7\""), "11", "services[0].communities[2]");
   expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: smtp"), "12", "services[0].check.type");
   expect_error(std::string(kGood).replace(bad.find("198.18.1.11"), 11, "198.18.1.10"), "15",

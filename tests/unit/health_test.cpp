@@ -96,6 +96,31 @@ TEST(HealthChecker, RebuiltFasterThanItsIntervalItStillFindsBackendsDown) {
   EXPECT_EQ(down, 3) << "backends left healthy after 4 s of refused probes";
 }
 
+TEST(HealthChecker, ProbesThatHangUntilTheirTimeoutStillCountAcrossRebuilds) {
+  // An HTTP check against a port that accepts and never answers: each probe
+  // fails only at its 100 ms timeout. Rebuilt every 50 ms with what stop()
+  // returns carried, as Node::apply does, the failures still add up: the
+  // probe in flight at each rebuild is finished and counted, not lost.
+  uint16_t port = 0;
+  const int fd = test::bound_on_loopback(SOCK_STREAM, port);
+  ASSERT_EQ(::listen(fd, 64), 0);
+  ControlConfig c = config(port, 1, 200);
+  c.services[0].check.type = CheckType::http;
+  std::map<BackendKey, BackendHealth> carried{{{"web", kLoopback}, healthy_with_failures(0)}};
+  auto checker = std::make_unique<HealthChecker>(c, carried);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  while (carried.at({"web", kLoopback}).healthy && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    carried = checker->stop();
+    checker = std::make_unique<HealthChecker>(c, carried);
+  }
+  checker.reset();
+  ::close(fd);
+  const BackendHealth& h = carried.at({"web", kLoopback});
+  EXPECT_FALSE(h.healthy) << "a backend that hangs stayed healthy through 4 s of rebuilds: " << h.detail;
+  EXPECT_GE(h.failures, 2u);
+}
+
 TEST(HealthChecker, ABackendComesUpAfterRiseProbes) {
   // The other way: a listening port, a backend not carried, up after rise (2).
   uint16_t port = 0;
