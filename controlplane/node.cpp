@@ -180,9 +180,10 @@ void Node::apply(ControlConfig next) {
     if (old && same_probe(*old, s))
       for (const BackendConfig& b : s.backends)
         if (auto it = health.find({s.spec.name, b.address}); it != health.end()) carried[it->first] = it->second;
-    if (old && old->quorum.count == s.quorum.count && old->quorum.percent == s.quorum.percent &&
-        old->hold_down_ms == s.hold_down_ms && old->spec.vip == s.spec.vip)
-      routes.emplace(s.spec.name, routes_.at(s.spec.name));
+    // The same VIP keeps its route state, whatever its quorum or hold-down
+    // became: a withdrawal it causes is logged and held down as any other.
+    if (old && old->spec.vip == s.spec.vip)
+      routes.emplace(s.spec.name, routes_.at(s.spec.name)).first->second.retune(s.quorum, s.hold_down_ms);
     else
       routes.emplace(s.spec.name, new_route(s));
   }
@@ -320,12 +321,50 @@ bool Node::dataplane_alive() {
   return true;
 }
 
+namespace {
+
+// The services `have` holds just as `want` has them: the service and its
+// backends (in order: a refused push leaves the order we pushed before).
+std::set<std::string> services_held(const dp::DesiredState& want, const dp::DesiredState& have) {
+  using google::protobuf::util::MessageDifferencer;
+  std::map<std::string, const dp::Service*> have_services;
+  std::map<std::string, std::vector<const dp::Backend*>> have_backends, want_backends;
+  for (const dp::Service& s : have.services()) have_services[s.name()] = &s;
+  for (const dp::Backend& b : have.backends()) have_backends[b.service()].push_back(&b);
+  for (const dp::Backend& b : want.backends()) want_backends[b.service()].push_back(&b);
+  std::set<std::string> held;
+  for (const dp::Service& s : want.services()) {
+    const auto h = have_services.find(s.name());
+    if (h == have_services.end() || !MessageDifferencer::Equivalent(s, *h->second)) continue;
+    const auto& w = want_backends[s.name()];
+    const auto& hb = have_backends[s.name()];
+    if (std::equal(w.begin(), w.end(), hb.begin(), hb.end(),
+                   [](const dp::Backend* a, const dp::Backend* b) { return MessageDifferencer::Equivalent(*a, *b); }))
+      held.insert(s.name());
+  }
+  return held;
+}
+
+std::set<std::string> names_of(const dp::DesiredState& st) {
+  std::set<std::string> names;
+  for (const dp::Service& s : st.services()) names.insert(s.name());
+  return names;
+}
+
+}  // namespace
+
 void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uint64_t now) {
   grpc::ClientContext get_ctx;
   deadline(get_ctx, 1000);
   dp::GetStateResponse have;
   grpc::Status s = dataplane_->GetState(&get_ctx, dp::GetStateRequest{}, &have);
-  if (!s.ok()) return log_once(last_dataplane_error_, "dataplane GetState: " + s.error_message());
+  if (!s.ok()) {
+    // One slow answer keeps what the last one showed; several, and what the
+    // dataplane holds is unknown.
+    if (++get_state_failures_ >= 5) dataplane_holds_.clear();
+    return log_once(last_sync_error_, "dataplane GetState: " + s.error_message());
+  }
+  get_state_failures_ = 0;
   // Also repairs a restarted dataplane: whatever it holds, it ends up with ours.
   dataplane_generation_ = have.generation();
 
@@ -354,7 +393,10 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
       to_proto(BackendSpec{svc.spec.name, b.address, b.mac, b.weight, state, ""}, *want.add_backends());
     }
   }
-  if (google::protobuf::util::MessageDifferencer::Equivalent(want, have.state())) return;
+  if (google::protobuf::util::MessageDifferencer::Equivalent(want, have.state())) {
+    dataplane_holds_ = names_of(want);
+    return log_once(last_sync_error_, "");
+  }
   grpc::ClientContext apply_ctx;
   deadline(apply_ctx, 2000);
   dp::ApplyStateRequest req;
@@ -362,7 +404,12 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
   *req.mutable_state() = want;
   dp::ApplyStateResponse resp;
   s = dataplane_->ApplyState(&apply_ctx, req, &resp);
-  if (!s.ok()) return log_once(last_dataplane_error_, "dataplane ApplyState: " + s.error_message());
+  if (!s.ok()) {
+    dataplane_holds_ = services_held(want, have.state());
+    return log_once(last_sync_error_, "dataplane ApplyState: " + s.error_message());
+  }
+  log_once(last_sync_error_, "");
+  dataplane_holds_ = names_of(want);
   dataplane_generation_ = resp.generation();
   spdlog::info("pushed generation {} to the dataplane", resp.generation());
 }
@@ -463,6 +510,7 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
     for (const BackendConfig& b : s.backends)  // draining backends take no new flows: not counted
       in.healthy += backend_up(s.spec.name, b, health, now) && !backend_draining(s.spec.name, b);
     in.dataplane_ok = dataplane_ok_;
+    in.dataplane_holds = dataplane_holds_.count(s.spec.name) > 0;
     in.node_draining = draining_;
     in.drain_expired = draining_ && now - drain_started_ >= config_.drain_wait_ms;
     ServiceRoute& r = routes_.at(s.spec.name);

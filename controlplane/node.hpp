@@ -131,9 +131,15 @@ class Node {
   bool keeps_left_path(uint64_t now, const std::string& prefix) const;
   ServiceRoute new_route(const ServiceConfig& s) const;
   uint64_t dataplane_generation_ = 0;
+  // Services the dataplane holds as we last wanted them: all of them after
+  // a push it took; after one it refused, those it still has alike. A VIP
+  // is announced only for these (invariant: announced only while served).
+  std::set<std::string> dataplane_holds_;
+  uint32_t get_state_failures_ = 0;  // in a row; a few and nothing counts as held
   mutable std::mutex status_mu_;
   NodeStatus status_;
-  std::string last_dataplane_error_;
+  std::string last_dataplane_error_;  // liveness
+  std::string last_sync_error_;       // GetState and ApplyState
 };
 
 }  // namespace anylb::cp

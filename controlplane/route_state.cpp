@@ -1,12 +1,28 @@
 #include "route_state.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 namespace anylb::cp {
+
+void ServiceRoute::retune(Quorum quorum, uint64_t hold_down_ms) {
+  quorum_ = quorum;
+  const double factor =
+      hold_down_ms_ == 0 ? 1 : static_cast<double>(current_hold_down_ms_) / static_cast<double>(hold_down_ms_);
+  hold_down_ms_ = hold_down_ms;
+  current_hold_down_ms_ = static_cast<uint64_t>(static_cast<double>(hold_down_ms) * factor);
+}
+
+double ServiceRoute::penalty(uint64_t now) const {
+  const double halvings = static_cast<double>(now > penalty_at_ ? now - penalty_at_ : 0) / kDampingHalfLifeMs;
+  return penalty_ * std::exp2(-halvings);
+}
 
 bool ServiceRoute::update(uint64_t now, const RouteInputs& in) {
   const Announcement before = state_;
   const uint32_t need = quorum_.needed(in.total);
   const bool quorum_ok = in.total > 0 && in.healthy >= need;
-  const bool eligible = quorum_ok && in.dataplane_ok && !in.drain_expired;
+  const bool eligible = quorum_ok && in.dataplane_ok && in.dataplane_holds && !in.drain_expired;
   if (eligible) {
     if (!eligible_since_) eligible_since_ = now;
   } else {
@@ -16,14 +32,27 @@ bool ServiceRoute::update(uint64_t now, const RouteInputs& in) {
   const std::string counts = std::to_string(in.healthy) + "/" + std::to_string(in.total) + " healthy, quorum " +
                              std::to_string(need);
   if (!eligible) {
-    if (announced()) withdrawn_at_ = now;
+    if (announced()) {
+      withdrawn_at_ = now;
+      if (!in.drain_expired) {  // a flap, not an operator's drain
+        penalty_ = penalty(now) + 1;
+        penalty_at_ = now;
+      }
+      const double factor = std::min(kMaxDampingFactor, std::exp2(std::max(0.0, penalty(now) - 1)));
+      current_hold_down_ms_ = static_cast<uint64_t>(static_cast<double>(hold_down_ms_) * factor);
+    }
     state_ = Announcement::withdrawn;
-    reason_ = !in.dataplane_ok   ? "dataplane not forwarding"
-              : in.drain_expired ? "node drained"
-                                 : counts + ": below quorum";
-  } else if (!announced() && withdrawn_at_ && now - *eligible_since_ < hold_down_ms_) {
+    reason_ = !in.dataplane_ok      ? "dataplane not forwarding"
+              : !in.dataplane_holds ? "dataplane refused the service's state (see the log)"
+              : in.drain_expired    ? "node drained"
+                                    : counts + ": below quorum";
+  } else if (!announced() && withdrawn_at_ && now - *eligible_since_ < current_hold_down_ms_) {
     // Eligible again, but not yet for a whole hold-down since the withdrawal.
-    reason_ = counts + ": hold-down, " + std::to_string(hold_down_remaining(now) / 1000) + " s left";
+    reason_ = counts + ": hold-down" +
+              (current_hold_down_ms_ > hold_down_ms_
+                   ? " (damped: flapped, " + std::to_string(current_hold_down_ms_ / 1000) + " s)"
+                   : std::string()) +
+              ", " + std::to_string(hold_down_remaining(now) / 1000) + " s left";
   } else {
     state_ = in.node_draining ? Announcement::draining : Announcement::announced;
     reason_ = in.node_draining ? counts + ": node draining (graceful shutdown)" : counts;
@@ -35,7 +64,7 @@ uint64_t ServiceRoute::hold_down_remaining(uint64_t now) const {
   if (announced() || !withdrawn_at_) return 0;
   const uint64_t since = eligible_since_ ? *eligible_since_ : now;
   const uint64_t elapsed = now - since;
-  return elapsed >= hold_down_ms_ ? 0 : hold_down_ms_ - elapsed;
+  return elapsed >= current_hold_down_ms_ ? 0 : current_hold_down_ms_ - elapsed;
 }
 
 }  // namespace anylb::cp

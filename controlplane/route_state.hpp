@@ -25,6 +25,7 @@ struct RouteInputs {
   uint32_t healthy = 0;
   uint32_t total = 0;
   bool dataplane_ok = true;
+  bool dataplane_holds = true;  // the dataplane has the service as last pushed (it may refuse a push)
   bool node_draining = false;
   bool drain_expired = false;  // the node drain's wait is over: withdraw
 };
@@ -33,9 +34,26 @@ struct RouteInputs {
 // once the service has been eligible, without a break, for the hold-down:
 // a backend that oscillates faster than the hold-down keeps it withdrawn
 // instead of making it flap (GoBGP has no damping of its own).
+//
+// A service that fails more slowly than that would still withdraw and come
+// back every cycle, and upstream damping (RFC 2439) would then suppress the
+// prefix for every node sharing the AS path (RFC 4786 4.4.4, which asks for
+// aggressive damping inside the node instead). So each withdrawal adds 1 to
+// a penalty that halves every kDampingHalfLifeMs, and the hold-down after a
+// withdrawal is the configured one times 2^(penalty - 1), at most
+// kMaxDampingFactor times. A first withdrawal, or one long after the last,
+// waits the configured hold-down. A node drain is not a flap: no penalty.
+inline constexpr uint64_t kDampingHalfLifeMs = 15 * 60 * 1000;  // the usual BGP damping half-life
+inline constexpr double kMaxDampingFactor = 16;
+
 class ServiceRoute {
  public:
-  ServiceRoute(Quorum quorum, uint64_t hold_down_ms) : quorum_(quorum), hold_down_ms_(hold_down_ms) {}
+  ServiceRoute(Quorum quorum, uint64_t hold_down_ms)
+      : quorum_(quorum), hold_down_ms_(hold_down_ms), current_hold_down_ms_(hold_down_ms) {}
+
+  // New quorum or hold-down (a reload, an API change): the announcement,
+  // the withdrawal being held down and the penalty carry on.
+  void retune(Quorum quorum, uint64_t hold_down_ms);
 
   // Feeds the current inputs; returns true when the announcement changed.
   bool update(uint64_t now_ms, const RouteInputs& in);
@@ -44,6 +62,8 @@ class ServiceRoute {
   void remember_withdrawal() {
     if (!announced()) withdrawn_at_ = 0;
   }
+  // The damping penalty at `now_ms` (decayed).
+  double penalty(uint64_t now_ms) const;
 
   Announcement state() const { return state_; }
   bool announced() const { return state_ != Announcement::withdrawn; }
@@ -54,6 +74,9 @@ class ServiceRoute {
  private:
   Quorum quorum_;
   uint64_t hold_down_ms_;
+  uint64_t current_hold_down_ms_;  // the configured one, damped at the last withdrawal
+  double penalty_ = 0;             // as of penalty_at_
+  uint64_t penalty_at_ = 0;
   Announcement state_ = Announcement::withdrawn;
   std::optional<uint64_t> withdrawn_at_;    // set once a route has been withdrawn
   std::optional<uint64_t> eligible_since_;  // start of the current unbroken eligible run

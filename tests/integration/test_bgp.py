@@ -796,6 +796,38 @@ def registered_backend_lives_by_heartbeat(lb):
 
 
 @controlplane_case
+def a_service_the_dataplane_refuses_is_not_announced(lb):
+    start_cp_api(lb, [service(quorum=1)])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    # Every backend up in the dataplane first: web's state is then the same
+    # in both processes, so only what is added after counts as refused.
+    L.wait_until(lambda: all(dp_backend_state(lb, L.backend_addr(i)) == "up" for i in (1, 2, 3)), ANNOUNCE_WITHIN,
+                 what="web's backends up in the dataplane")
+    # The dataplane can no longer write its state file (a directory in its
+    # place), so it refuses every new state, though it still forwards.
+    path = lb.path("dataplane.state.json")
+    os.unlink(path)
+    os.mkdir(path)
+    try:
+        ctl(lb, "service", "add", "tun", VIP2, "tcp", 80)
+        ctl(lb, "backend", "add", "tun", L.backend_addr(1), "--mac", L.backend_mac(1))  # it listens on 80: checks pass
+
+        def tun_health():  # shown once a control loop pass has run since the add
+            r = ctl(lb, "service", "show", "tun", check=False)
+            return r.returncode == 0 and [b["health"] for b in json.loads(r.stdout)["backends"]]
+        L.wait_until(lambda: tun_health() == ["up"], ANNOUNCE_WITHIN, what="tun's backend found up by its checks")
+        assert stays(lb, VIP2_P, 4, present=False), \
+            f"announced a service the dataplane does not have\n{lb.diag()}"
+        routes = {r["prefix"]: r for r in ctl(lb, "routes")}
+        assert not routes[VIP2_P]["announced"] and "dataplane refused" in routes[VIP2_P]["reason"], routes
+        assert VIP_P in lb.router_routes(), "web, which the dataplane holds as pushed, was withdrawn"
+    finally:
+        os.rmdir(path)
+    # The next push lands: tun is announced.
+    until_routed(lb, VIP2_P, ANNOUNCE_WITHIN)
+
+
+@controlplane_case
 def api_changes_and_reloads_keep_the_configuration_whole(lb):
     # A covering prefix lists web: deleting web through the API is refused,
     # naming the cover (a restart used to crash on the cover's missing service).

@@ -2,6 +2,8 @@
 // an oscillating backend, covering-prefix policies, drain.
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "route_state.hpp"
 
 namespace anylb::cp {
@@ -58,6 +60,72 @@ TEST(ServiceRoute, DataplaneDownWithdraws) {
   r.update(10, healthy(3, 3, false));
   EXPECT_FALSE(r.announced());
   EXPECT_EQ(r.reason(), "dataplane not forwarding");
+}
+
+TEST(ServiceRoute, RefusedByTheDataplaneWithdraws) {
+  ServiceRoute r({1, 0}, 0);
+  r.update(0, healthy(3, 3));
+  ASSERT_TRUE(r.announced());
+  RouteInputs in = healthy(3, 3);
+  in.dataplane_holds = false;
+  EXPECT_TRUE(r.update(10, in));
+  EXPECT_FALSE(r.announced());
+  EXPECT_NE(r.reason().find("dataplane refused"), std::string::npos) << r.reason();
+}
+
+// A service failing more slowly than the hold-down: each withdrawal soon
+// after the last doubles the hold-down (RFC 4786 4.4.4), up to 16 times.
+TEST(ServiceRoute, SlowFlapsAreDamped) {
+  const uint64_t hold = 10'000;
+  ServiceRoute r({1, 0}, hold);
+  uint64_t t = 0;
+  r.update(t, healthy(1, 1));
+  std::vector<uint64_t> waits;  // from eligible again to announced, per cycle
+  for (int cycle = 0; cycle < 8; ++cycle) {
+    t += 60'000;  // up for a minute, then down for 5 s
+    ASSERT_TRUE(r.update(t, healthy(0, 1)));
+    t += 5000;
+    const uint64_t eligible = t;
+    while (!r.update(t, healthy(1, 1))) t += 1000;
+    waits.push_back(t - eligible);
+  }
+  EXPECT_EQ(waits[0], hold) << "a first withdrawal waits the configured hold-down";
+  for (std::size_t i = 1; i < waits.size(); ++i) EXPECT_GT(waits[i], waits[i - 1] - 1000) << i;
+  EXPECT_GT(waits[3], 4 * hold) << "not damped";
+  EXPECT_LE(waits.back(), 16 * hold + 1000) << "damped past the cap";
+  // Quiet for hours: the penalty has decayed, the hold-down is as configured.
+  t += 4 * 3600 * 1000ull;
+  ASSERT_TRUE(r.update(t, healthy(0, 1)));
+  const uint64_t eligible = t;
+  while (!r.update(t, healthy(1, 1))) t += 1000;
+  EXPECT_EQ(t - eligible, hold);
+}
+
+// A drain is the operator's, not a flap: no penalty.
+TEST(ServiceRoute, DrainsAreNotDamped) {
+  ServiceRoute r({1, 0}, 1000);
+  uint64_t t = 0;
+  for (int i = 0; i < 5; ++i) {
+    r.update(t, healthy(1, 1));
+    RouteInputs in = healthy(1, 1);
+    in.node_draining = in.drain_expired = true;
+    r.update(t += 100, in);
+  }
+  EXPECT_EQ(r.penalty(t), 0.0);
+}
+
+// A reload changing the quorum keeps the route's state: the withdrawal it
+// causes starts a hold-down (it used to start from "never withdrawn").
+TEST(ServiceRoute, RetunedKeepsItsState) {
+  ServiceRoute r({1, 0}, 5000);
+  r.update(0, healthy(2, 3));
+  ASSERT_TRUE(r.announced());
+  r.retune({3, 0}, 5000);
+  EXPECT_TRUE(r.update(100, healthy(2, 3)));
+  EXPECT_FALSE(r.announced());
+  EXPECT_FALSE(r.update(200, healthy(3, 3)));
+  EXPECT_EQ(r.hold_down_remaining(200), 5000u);
+  EXPECT_TRUE(r.update(5200, healthy(3, 3)));
 }
 
 TEST(ServiceRoute, HoldDownBeforeReannouncing) {
