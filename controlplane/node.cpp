@@ -42,7 +42,13 @@ void log_once(std::string& last, const std::string& now) {
 namespace {
 
 Overlay read_overlay(const std::string& path) {
-  if (path.empty() || !std::filesystem::exists(path)) return {};
+  if (path.empty()) return {};
+  // Its directory made now (e.g. /var/lib/anylb on a fresh node), or the
+  // first API change would be refused for want of it.
+  std::error_code ec;
+  if (const auto dir = std::filesystem::path(path).parent_path(); !dir.empty())
+    std::filesystem::create_directories(dir, ec);
+  if (!std::filesystem::exists(path)) return {};
   std::ifstream f(path);
   std::stringstream text;
   text << f.rdbuf();
