@@ -1,5 +1,7 @@
 #include "gobgp_client.hpp"
 
+#include <charconv>
+
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -118,13 +120,29 @@ bool GobgpClient::withdraw(const PathSpec& p, std::string& error) {
   return s.ok();
 }
 
-std::optional<std::set<std::string>> GobgpClient::local_prefixes(bool ipv6, std::string& error) {
-  grpc::ClientContext ctx;
-  deadline(ctx);
+std::optional<std::set<std::string>> GobgpClient::local_prefixes(bool ipv6, const std::set<std::string>& among,
+                                                                 std::string& error) {
   apipb::ListPathRequest req;
   req.set_table_type(apipb::GLOBAL);
   req.mutable_family()->set_afi(ipv6 ? apipb::Family::AFI_IP6 : apipb::Family::AFI_IP);
   req.mutable_family()->set_safi(apipb::Family::SAFI_UNICAST);
+  for (const std::string& p : among) {
+    // Only well-formed prefixes of this family: a malformed lookup prefix
+    // crashes gobgpd 3.10, and family and prefix are not checked to match.
+    const auto slash = p.find('/');
+    const auto a = IpAddress::parse(p.substr(0, slash));
+    uint32_t len = 0;
+    const char* end = p.data() + p.size();
+    if (slash == std::string::npos || !a || a->is_v4() == ipv6) continue;
+    const auto [ptr, ec] = std::from_chars(p.data() + slash + 1, end, len);
+    if (ec != std::errc() || ptr != end || len > (ipv6 ? 128u : 32u)) continue;
+    apipb::TableLookupPrefix* q = req.add_prefixes();
+    q->set_prefix(p);
+    q->set_type(apipb::TableLookupPrefix::EXACT);
+  }
+  if (req.prefixes_size() == 0) return std::set<std::string>{};  // none asked: an empty list would mean all
+  grpc::ClientContext ctx;
+  deadline(ctx);
   auto reader = impl_->stub->ListPath(&ctx, req);
   std::set<std::string> out;
   apipb::ListPathResponse resp;

@@ -36,8 +36,11 @@ class GobgpClient {
   std::optional<uint32_t> asn(std::string& error);
   bool add(const PathSpec& p, std::string& error);
   bool withdraw(const PathSpec& p, std::string& error);
-  // Prefixes ("203.0.113.10/32") of locally originated paths in the global RIB.
-  std::optional<std::set<std::string>> local_prefixes(bool ipv6, std::string& error);
+  // Which of `among` ("203.0.113.10/32", this family's) have a locally
+  // originated path in the global RIB. Only those are asked for: the RIB
+  // may hold a full table the peers sent, too big to read every pass.
+  std::optional<std::set<std::string>> local_prefixes(bool ipv6, const std::set<std::string>& among,
+                                                      std::string& error);
   // (neighbor address, session state name) of every configured peer.
   std::vector<std::pair<std::string, std::string>> peers(std::string& error);
 

@@ -552,11 +552,13 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
   const std::set<std::string> announced_before = overlay_.announced_prefixes;
   std::set<std::string> kept;
   std::set<std::string> in_rib;  // both families, as this pass found them
+  bool rib_read = true;
+  std::string rib_error;
   for (bool v6 : {false, true}) {
-    const auto rib = gobgp_.local_prefixes(v6, error);
-    if (!rib) {
-      publish_status(health, now, true, peers);
-      return log_once(last_gobgp_error_, error);
+    const auto rib = gobgp_.local_prefixes(v6, ours, rib_error);
+    if (!rib) {  // the adds and withdrawals below go on regardless
+      rib_read = false;
+      continue;
     }
     in_rib.insert(rib->begin(), rib->end());
     for (auto it = sent_.begin(); it != sent_.end();) {
@@ -573,19 +575,13 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
         kept.insert(p);
         continue;
       }
-      const auto slash = p.find('/');
-      // A withdrawal names the prefix; the next hop only fills the path (the
-      // family may have none configured any more).
-      const IpAddress unspecified = *IpAddress::parse(v6 ? "::" : "0.0.0.0");
-      PathSpec stale{*IpAddress::parse(p.substr(0, slash)), static_cast<uint32_t>(std::stoul(p.substr(slash + 1))),
-                     (v6 ? config_.next_hop_v6 : config_.next_hop_v4).value_or(unspecified), {}, {}, 0, *asn};
-      if (gobgp_.withdraw(stale, error)) {
+      if (gobgp_.withdraw(withdrawal_of(p, v6, *asn), error)) {
         spdlog::info("withdrew {} left by an earlier run", p);
         overlay_.announced_prefixes.erase(p);
       }
     }
   }
-  kept_ = std::move(kept);
+  if (rib_read) kept_ = std::move(kept);
   publish_status(health, now, true, peers);  // after kept_: its routes say what BGP has
   bool failed = false;
   for (const PathSpec& w : wanted) {
@@ -612,12 +608,13 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
     }
   }
   // Withdrawn, or left by an earlier run and found gone from gobgpd: no
-  // longer ours to withdraw.
-  std::erase_if(overlay_.announced_prefixes,
-                [&](const std::string& p) { return !in_rib.count(p) && !sent_.count(p); });
+  // longer ours to withdraw (known only when the RIB was read whole).
+  if (rib_read)
+    std::erase_if(overlay_.announced_prefixes,
+                  [&](const std::string& p) { return !in_rib.count(p) && !sent_.count(p); });
   if (overlay_.announced_prefixes != announced_before && !persist(overlay_))
     spdlog::warn("cannot write the state file '{}'", base_.state_file);
-  log_once(last_gobgp_error_, failed ? error : "");
+  log_once(last_gobgp_error_, !rib_read ? rib_error : failed ? error : "");
 }
 
 void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uint64_t now, bool gobgp_ok,
@@ -709,11 +706,41 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
   status_ = std::move(st);
 }
 
+// A path that withdraws `prefix` (as gobgpd names it, found in its RIB so
+// well-formed): the prefix is what counts; the next hop only fills the path
+// (its family may have none configured any more).
+PathSpec Node::withdrawal_of(const std::string& prefix, bool v6, uint32_t asn) const {
+  const auto slash = prefix.find('/');
+  const IpAddress unspecified = *IpAddress::parse(v6 ? "::" : "0.0.0.0");
+  return PathSpec{*IpAddress::parse(prefix.substr(0, slash)),
+                  static_cast<uint32_t>(std::stoul(prefix.substr(slash + 1))),
+                  (v6 ? config_.next_hop_v6 : config_.next_hop_v4).value_or(unspecified), {}, {}, 0, asn};
+}
+
+// Everything of ours gobgpd holds: what this run sent, and what an earlier
+// run left (the state file's record, the configuration's prefixes), even
+// if this run has not yet taken it over or could not read the RIB lately.
 void Node::withdraw_all() {
+  std::lock_guard lock(mu_);
   std::string error;
   for (auto& [prefix, p] : sent_)
     if (!gobgp_.withdraw(p, error)) spdlog::warn("{}", error);
   sent_.clear();
+  std::set<std::string> ours = overlay_.announced_prefixes;
+  for (const ServiceConfig& s : config_.services) ours.insert(host_prefix(s.spec.vip));
+  for (const CoverConfig& c : config_.covers) ours.insert(cover_prefix(c));
+  for (bool v6 : {false, true}) {
+    const auto rib = gobgp_.local_prefixes(v6, ours, error);
+    if (!rib) {
+      spdlog::warn("{}", error);
+      continue;
+    }
+    for (const std::string& p : *rib) {
+      if (gobgp_.withdraw(withdrawal_of(p, v6, 0), error)) overlay_.announced_prefixes.erase(p);
+      else spdlog::warn("{}", error);
+    }
+  }
+  if (!persist(overlay_)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
 }
 
 }  // namespace anylb::cp

@@ -129,6 +129,7 @@ class Node {
   // By service: enough backends up or not yet found down for its quorum.
   std::map<std::string, bool> may_serve_;
   bool keeps_left_path(uint64_t now, const std::string& prefix) const;
+  PathSpec withdrawal_of(const std::string& prefix, bool v6, uint32_t asn) const;
   ServiceRoute new_route(const ServiceConfig& s) const;
   uint64_t dataplane_generation_ = 0;
   // Services the dataplane holds as we last wanted them: all of them after

@@ -433,6 +433,21 @@ def restart_keeps_the_routes_announced(lb):
 
 
 @controlplane_case
+def withdraw_on_exit_withdraws_what_an_earlier_run_left(lb):
+    # A run left its path; the next, run with --withdraw-on-exit, is stopped
+    # while it still keeps that path (its first checks under way): the path
+    # goes with it (it used to withdraw only what it had sent itself).
+    p = start_cp(lb, [service(quorum=2)])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    stop_by_sigterm(p)
+    assert VIP_P in lb.router_routes()
+    p = lb.start_controlplane(CP, lb.path("cp.yaml"), extra=("--log-level", "debug", "--withdraw-on-exit"))
+    L.wait_until(lambda: "keeping " + VIP_P in p.log(), 5, what="the restarted run keeping the left path", diag=p.log)
+    stop_by_sigterm(p)
+    until_routed(lb, VIP_P, 5, present=False)
+
+
+@controlplane_case
 def restart_with_the_dataplane_down_withdraws_at_once(lb):
     # The grace keeps a path for services whose checks are under way; with no
     # dataplane to carry the traffic it draws, it goes at the first pass, not
