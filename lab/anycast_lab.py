@@ -274,6 +274,15 @@ def all_healthy():
     return True
 
 
+def backend_health(node, service, address):
+    """One backend's health as node's control plane reports it (None: not reachable)."""
+    r = L.run(CTL, "--controlplane", os.path.join(DIR, f"cp{node}.sock"), "--json", "health", check=False)
+    if r.returncode != 0:
+        return None
+    return next((b["health"] for b in json.loads(r.stdout) if b["service"] == service and b["address"] == address),
+                None)
+
+
 def all_announced():
     both = ({"198.18.0.2", "198.18.0.3"}, {"2001:db8:18::2", "2001:db8:18::3"})
     return all(nexthops(v) == both[":" in v] for v in VIPS)
@@ -364,7 +373,11 @@ def main():
         show(L.run(CTL, "--controlplane", os.path.join(DIR, "cp1.sock"), "health").stdout)
         say("backend-2 dies: both control planes see it fail; only its flows move (same 30 connections again)")
         procs["http2"].stop(signal.SIGKILL, timeout=2)
-        time.sleep(2)
+        # Until both control planes have found it down: each pushes that to
+        # its dataplane in the same pass as it shows it (a fixed wait was
+        # too short on a loaded machine).
+        L.wait_until(lambda: all(backend_health(k, "web", "198.18.0.12") == "down" for k in NODES), 20,
+                     what="backend-2 down on both nodes", diag=diag)
         after = clients(VIP, 80, 20000, 30)
         kept = sum(1 for p, who in before.items() if who != "backend-2" and after.get(p) == who)
         moved = sum(1 for p, who in before.items() if who == "backend-2" and after.get(p) not in (who, "-"))
