@@ -240,7 +240,11 @@ class ApiServer::Service final : public v1::Anylb::Service {
         {"vip", in.vip()},
         {"proto", in.protocol() == v1::PROTOCOL_UDP ? "udp" : in.protocol() == v1::PROTOCOL_TCP ? "tcp" : "?"},
         {"port", in.port() == 0 ? std::string("any") : std::to_string(in.port())},
-        {"mode", in.mode() == v1::FORWARDING_MODE_IPIP ? "ipip" : in.mode() == v1::FORWARDING_MODE_GUE ? "gue" : "l2-dsr"},
+        {"mode", in.mode() == v1::FORWARDING_MODE_IPIP  ? "ipip"
+                 : in.mode() == v1::FORWARDING_MODE_GUE ? "gue"
+                 : in.mode() == v1::FORWARDING_MODE_L2_DSR || in.mode() == v1::FORWARDING_MODE_UNSPECIFIED
+                     ? "l2-dsr"
+                     : "(" + std::to_string(in.mode()) + ")"},  // a newer client's mode: refused, not l2-dsr
         {"fragments", in.hash_fragments() ? "hash" : "drop"},
         {"gue-port", std::to_string(in.gue_port() == 0 ? kDefaultGuePort : in.gue_port())}};
     std::string error;

@@ -81,8 +81,19 @@ int main(int argc, char** argv) {
   std::unique_ptr<anylb::cp::Node> node_ptr;
   std::unique_ptr<anylb::cp::ApiServer> api;
   std::unique_ptr<anylb::cp::MetricsServer> metrics_server;
+  const anylb::cp::ControlConfig configured = config;
   try {
     node_ptr = std::make_unique<anylb::cp::Node>(std::move(config));  // reads the state file
+  } catch (const std::exception& e) {
+    // The state file, or the API changes in it, cannot run: fail closed. The
+    // paths an earlier run left would stay announced with nothing checking
+    // what they draw. (Not for a busy socket below: that may be another
+    // instance, whose routes are not ours to take away.)
+    anylb::cp::withdraw_paths_of(configured);
+    std::fprintf(stderr, "anylb-controlplane: %s\n", e.what());
+    return 2;
+  }
+  try {
     if (!api_socket.empty() || !api_tcp.empty()) api = std::make_unique<anylb::cp::ApiServer>(*node_ptr, api_socket, api_tcp);
     if (!metrics.empty()) metrics_server = std::make_unique<anylb::cp::MetricsServer>(*node_ptr, metrics);
   } catch (const std::exception& e) {

@@ -83,6 +83,10 @@ Node::Node(ControlConfig config)
   // the dataplane would refuse what we push and VIPs go out unserved.
   if (std::string err = validate_merged(config_); !err.empty())
     throw std::runtime_error("with the API changes kept in '" + base_.state_file + "' (state_file): " + err);
+  if (drop_overlay_duplicates(base_, overlay_)) {  // the merge is the same: the file's copy stood already
+    spdlog::info("API changes now in the configuration file dropped from {}", base_.state_file);
+    if (!persist(overlay_)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
+  }
   for (const ServiceConfig& s : config_.services) routes_.emplace(s.spec.name, new_route(s));
   std::erase_if(overlay_.withdrawn_routes, [&](const std::string& n) { return !routes_.count(n); });
   // Drained before the restart: still drained, its wait over (step() dates it).
@@ -116,14 +120,22 @@ void Node::reload(ControlConfig next) {
   keep("api.socket", next.api_socket, base_.api_socket);
   keep("api.tcp", next.api_tcp, base_.api_tcp);
   keep("metrics.listen", next.metrics_listen, base_.metrics_listen);
+  keep("node.state_file", next.state_file, base_.state_file);
   // Checked with the API changes before anything is taken: a refused file
   // must leave the running YAML in place, or every later change would be
   // merged with the refused one (and refused too).
-  ControlConfig merged = merge(next, overlay_);
+  Overlay overlay = overlay_;
+  const bool dropped = drop_overlay_duplicates(next, overlay);
+  ControlConfig merged = merge(next, overlay);
   if (std::string err = validate_merged(merged); !err.empty()) {
     spdlog::error("reload refused: with the API changes kept in {}, {}", base_.state_file, err);
     return;
   }
+  if (dropped) {
+    spdlog::info("reload: API changes now in the configuration file dropped from {}", base_.state_file);
+    if (!persist(overlay)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
+  }
+  overlay_ = std::move(overlay);
   base_ = std::move(next);
   apply(std::move(merged));
   spdlog::info("configuration reloaded: {} service(s)", config_.services.size());
@@ -329,32 +341,43 @@ bool Node::dataplane_alive() {
 
 namespace {
 
-// The services `have` holds just as `want` has them: the service and its
-// backends (in order: a refused push leaves the order we pushed before).
-std::set<std::string> services_held(const dp::DesiredState& want, const dp::DesiredState& have) {
+// What the dataplane can serve of each service we want, judged from what
+// it holds (`have`): the service as we want it, and new flows going only
+// to backends we want up, with the MAC we want. The value is how many such
+// backends take new flows; a service missing is one it cannot serve as we
+// want. Order and weights do not count (Maglev spreads by set and weight:
+// a stale weight skews the spread, it does not misdirect).
+std::map<std::string, uint32_t> servable(const dp::DesiredState& want, const dp::DesiredState& have) {
   using google::protobuf::util::MessageDifferencer;
   std::map<std::string, const dp::Service*> have_services;
-  std::map<std::string, std::vector<const dp::Backend*>> have_backends, want_backends;
   for (const dp::Service& s : have.services()) have_services[s.name()] = &s;
-  for (const dp::Backend& b : have.backends()) have_backends[b.service()].push_back(&b);
-  for (const dp::Backend& b : want.backends()) want_backends[b.service()].push_back(&b);
-  std::set<std::string> held;
+  std::map<std::pair<std::string, std::string>, const dp::Backend*> wanted;  // (service, address)
+  for (const dp::Backend& b : want.backends()) wanted[{b.service(), b.address()}] = &b;
+  std::map<std::string, uint32_t> out;
+  std::set<std::string> misdirected;
   for (const dp::Service& s : want.services()) {
     const auto h = have_services.find(s.name());
-    if (h == have_services.end() || !MessageDifferencer::Equivalent(s, *h->second)) continue;
-    const auto& w = want_backends[s.name()];
-    const auto& hb = have_backends[s.name()];
-    if (std::equal(w.begin(), w.end(), hb.begin(), hb.end(),
-                   [](const dp::Backend* a, const dp::Backend* b) { return MessageDifferencer::Equivalent(*a, *b); }))
-      held.insert(s.name());
+    if (h != have_services.end() && MessageDifferencer::Equivalent(s, *h->second)) out[s.name()] = 0;
   }
-  return held;
+  for (const dp::Backend& b : have.backends()) {
+    if (b.state() == dp::BACKEND_STATE_DOWN || !out.count(b.service())) continue;
+    const auto w = wanted.find({b.service(), b.address()});
+    const bool as_wanted = w != wanted.end() && w->second->state() != dp::BACKEND_STATE_DOWN &&
+                           w->second->mac() == b.mac();
+    if (!as_wanted) misdirected.insert(b.service());  // flows (new or pinned) to a backend we hold down or gone
+    else if (b.state() == dp::BACKEND_STATE_UP) ++out[b.service()];
+  }
+  for (const std::string& n : misdirected) out.erase(n);
+  return out;
 }
 
-std::set<std::string> names_of(const dp::DesiredState& st) {
-  std::set<std::string> names;
-  for (const dp::Service& s : st.services()) names.insert(s.name());
-  return names;
+// After a push it took: every service, with the backends we want up.
+std::map<std::string, uint32_t> servable(const dp::DesiredState& want) {
+  std::map<std::string, uint32_t> out;
+  for (const dp::Service& s : want.services()) out[s.name()] = 0;
+  for (const dp::Backend& b : want.backends())
+    if (b.state() == dp::BACKEND_STATE_UP) ++out[b.service()];
+  return out;
 }
 
 }  // namespace
@@ -367,7 +390,7 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
   if (!s.ok()) {
     // One slow answer keeps what the last one showed; several, and what the
     // dataplane holds is unknown.
-    if (++get_state_failures_ >= 5) dataplane_holds_.clear();
+    if (++get_state_failures_ >= 5) dataplane_servable_.clear();
     return log_once(last_sync_error_, "dataplane GetState: " + s.error_message());
   }
   get_state_failures_ = 0;
@@ -400,7 +423,7 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
     }
   }
   if (google::protobuf::util::MessageDifferencer::Equivalent(want, have.state())) {
-    dataplane_holds_ = names_of(want);
+    dataplane_servable_ = servable(want);
     return log_once(last_sync_error_, "");
   }
   grpc::ClientContext apply_ctx;
@@ -411,11 +434,24 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
   dp::ApplyStateResponse resp;
   s = dataplane_->ApplyState(&apply_ctx, req, &resp);
   if (!s.ok()) {
-    dataplane_holds_ = services_held(want, have.state());
-    return log_once(last_sync_error_, "dataplane ApplyState: " + s.error_message());
+    log_once(last_sync_error_, "dataplane ApplyState: " + s.error_message());
+    const auto code = s.error_code();
+    if (code != grpc::StatusCode::DEADLINE_EXCEEDED && code != grpc::StatusCode::UNAVAILABLE &&
+        code != grpc::StatusCode::CANCELLED) {
+      dataplane_servable_ = servable(want, have.state());  // refused: it still has what it had
+      return;
+    }
+    // No answer: it may have taken the push. What it holds now decides;
+    // unknown, the last verdict stands (as for a failed GetState).
+    grpc::ClientContext again;
+    deadline(again, 1000);
+    dp::GetStateResponse now_have;
+    if (dataplane_->GetState(&again, dp::GetStateRequest{}, &now_have).ok())
+      dataplane_servable_ = servable(want, now_have.state());
+    return;
   }
   log_once(last_sync_error_, "");
-  dataplane_holds_ = names_of(want);
+  dataplane_servable_ = servable(want);
   dataplane_generation_ = resp.generation();
   spdlog::info("pushed generation {} to the dataplane", resp.generation());
 }
@@ -516,7 +552,10 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
     for (const BackendConfig& b : s.backends)  // draining backends take no new flows: not counted
       in.healthy += backend_up(s.spec.name, b, health, now) && !backend_draining(s.spec.name, b);
     in.dataplane_ok = dataplane_ok_;
-    in.dataplane_holds = dataplane_holds_.count(s.spec.name) > 0;
+    // The dataplane's own backends for it must reach the quorum too.
+    const auto servable_here = dataplane_servable_.find(s.spec.name);
+    in.dataplane_holds = servable_here != dataplane_servable_.end() &&
+                         servable_here->second >= routes_.at(s.spec.name).needed(in.total);
     in.node_draining = draining_;
     in.drain_expired = draining_ && now - drain_started_ >= config_.drain_wait_ms;
     ServiceRoute& r = routes_.at(s.spec.name);
@@ -704,6 +743,39 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
     }
   std::lock_guard lock(status_mu_);
   status_ = std::move(st);
+}
+
+void withdraw_paths_of(const ControlConfig& config) {
+  std::set<std::string> ours;
+  for (const ServiceConfig& s : config.services) ours.insert(host_prefix(s.spec.vip));
+  for (const CoverConfig& c : config.covers) ours.insert(cover_prefix(c));
+  try {  // what an earlier run announced, if its file can be read at all
+    if (!config.state_file.empty() && std::filesystem::exists(config.state_file)) {
+      std::ifstream f(config.state_file);
+      std::stringstream text;
+      text << f.rdbuf();
+      for (const std::string& p : Overlay::from_json(text.str()).announced_prefixes) ours.insert(p);
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("state file '{}' unreadable ({}): withdrawing only the configuration's prefixes",
+                 config.state_file, e.what());
+  }
+  GobgpClient gobgp(config.gobgp_api);
+  std::string error;
+  for (bool v6 : {false, true}) {
+    const auto rib = gobgp.local_prefixes(v6, ours, error);
+    if (!rib) {
+      spdlog::warn("{}", error);
+      continue;
+    }
+    for (const std::string& p : *rib) {
+      const auto slash = p.find('/');
+      const PathSpec path{*IpAddress::parse(p.substr(0, slash)), static_cast<uint32_t>(std::stoul(p.substr(slash + 1))),
+                          *IpAddress::parse(v6 ? "::" : "0.0.0.0"), {}, {}, 0, 0};
+      if (gobgp.withdraw(path, error)) spdlog::warn("withdrew {}: no health checks run for it", p);
+      else spdlog::warn("{}", error);
+    }
+  }
 }
 
 // A path that withdraws `prefix` (as gobgpd names it, found in its RIB so

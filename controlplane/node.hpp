@@ -132,15 +132,24 @@ class Node {
   PathSpec withdrawal_of(const std::string& prefix, bool v6, uint32_t asn) const;
   ServiceRoute new_route(const ServiceConfig& s) const;
   uint64_t dataplane_generation_ = 0;
-  // Services the dataplane holds as we last wanted them: all of them after
-  // a push it took; after one it refused, those it still has alike. A VIP
-  // is announced only for these (invariant: announced only while served).
-  std::set<std::string> dataplane_holds_;
+  // By service we want: how many backends the dataplane sends its new flows
+  // to, when it serves it as we want (the service alike, and no flows to a
+  // backend we hold down or removed). All of them after a push it took;
+  // after one it refused, judged from what it still holds. A VIP is
+  // announced only when this reaches its quorum (invariant: announced only
+  // while served).
+  std::map<std::string, uint32_t> dataplane_servable_;
   uint32_t get_state_failures_ = 0;  // in a row; a few and nothing counts as held
   mutable std::mutex status_mu_;
   NodeStatus status_;
   std::string last_dataplane_error_;  // liveness
   std::string last_sync_error_;       // GetState and ApplyState
 };
+
+// For a control plane that cannot start (its state file or the API changes
+// in it are invalid): withdraws every path of ours gobgpd holds, the
+// configuration's and those the state file says an earlier run announced,
+// since no health checks would run for them.
+void withdraw_paths_of(const ControlConfig& config);
 
 }  // namespace anylb::cp

@@ -87,7 +87,9 @@ Overlay Overlay::from_json(const std::string& text) {
     };
     for (const auto& e : j.at("admin")) o.admin[id_of(e)] = admin_from(e.at("state").get<std::string>());
     for (const auto& e : j.at("weights")) o.weights[id_of(e)] = e.at("weight").get<uint32_t>();
+    std::size_t index = 0;
     for (const auto& e : j.at("added_services")) {
+      const std::string where = "added_services[" + std::to_string(index++) + "]";
       std::string err;
       const int port = e.at("port").get<int>();
       SpecFields fields = {{"name", e.at("name").get<std::string>()},
@@ -98,7 +100,7 @@ Overlay Overlay::from_json(const std::string& text) {
                            {"fragments", e.at("fragments").get<std::string>()}};
       if (e.contains("gue_port")) fields.emplace_back("gue-port", std::to_string(e.at("gue_port").get<int>()));
       auto s = parse_service_fields(fields, err);
-      if (!s) throw std::runtime_error(err);
+      if (!s) throw std::runtime_error(where + ": " + err);
       ServiceConfig sc;
       sc.spec = *s;
       sc.spec.origin = "API";
@@ -157,6 +159,23 @@ ControlConfig merge(const ControlConfig& base, const Overlay& o) {
       if (auto w = o.weights.find({s.spec.name, b.address}); w != o.weights.end()) b.weight = w->second;
   }
   return c;
+}
+
+bool drop_overlay_duplicates(const ControlConfig& base, Overlay& o) {
+  const auto base_service = [&](const std::string& name) -> const ServiceConfig* {
+    if (o.deleted_services.count(name)) return nullptr;  // deleted here: the API's copy is the one
+    for (const ServiceConfig& s : base.services)
+      if (s.spec.name == name) return &s;
+    return nullptr;
+  };
+  const auto services = std::erase_if(o.added_services, [&](const ServiceConfig& s) { return base_service(s.spec.name); });
+  const auto backends = std::erase_if(o.added_backends, [&](const auto& entry) {
+    const BackendId& id = entry.first;
+    const ServiceConfig* s = base_service(id.first);
+    return s && !o.deleted_backends.count(id) &&
+           std::any_of(s->backends.begin(), s->backends.end(), [&](const BackendConfig& b) { return b.address == id.second; });
+  });
+  return services + backends > 0;
 }
 
 std::string validate_merged(const ControlConfig& c) {

@@ -57,6 +57,13 @@ struct Overlay {
 // included while registered (their liveness is judged by the node).
 ControlConfig merge(const ControlConfig& base, const Overlay& overlay);
 
+// Drops from `o` what the YAML (`base`) now has itself: services it adds
+// under the same name, backends it adds to the same service at the same
+// address (an operator wrote the API's change into the file). The file's
+// then stands alone: deleting it through the API deletes it. True if
+// anything was dropped.
+bool drop_overlay_duplicates(const ControlConfig& base, Overlay& o);
+
 // Whole-configuration checks the dataplane would make; empty when valid.
 std::string validate_merged(const ControlConfig& merged);
 

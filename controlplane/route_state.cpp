@@ -43,7 +43,7 @@ bool ServiceRoute::update(uint64_t now, const RouteInputs& in) {
     }
     state_ = Announcement::withdrawn;
     reason_ = !in.dataplane_ok      ? "dataplane not forwarding"
-              : !in.dataplane_holds ? "dataplane refused the service's state (see the log)"
+              : !in.dataplane_holds ? "dataplane does not serve it as pushed (see the log)"
               : in.drain_expired    ? "node drained"
                                     : counts + ": below quorum";
   } else if (!announced() && withdrawn_at_ && now - *eligible_since_ < current_hold_down_ms_) {

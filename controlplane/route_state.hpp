@@ -25,7 +25,7 @@ struct RouteInputs {
   uint32_t healthy = 0;
   uint32_t total = 0;
   bool dataplane_ok = true;
-  bool dataplane_holds = true;  // the dataplane has the service as last pushed (it may refuse a push)
+  bool dataplane_holds = true;  // the dataplane serves it as pushed, to a quorum (it may refuse a push)
   bool node_draining = false;
   bool drain_expired = false;  // the node drain's wait is over: withdraw
 };

@@ -61,7 +61,9 @@ Ipv6Chain walk_ipv6_chain(const std::byte* ip, std::size_t len, DropReason trunc
         // protocol the options name is there, and the datagram's service
         // must serve it.
         if ((offset_flags & 0xfff8) == 0 && c.proto == kIpv6DestOpts) {
-          if (c.l4_offset + 8 > len) c.drop = truncated;
+          // The options whole, and the ports after them.
+          const std::size_t opts = c.l4_offset + 8 > len ? 0 : (static_cast<std::size_t>(load_u8(ip + c.l4_offset + 1)) + 1) * 8;
+          if (opts == 0 || c.l4_offset + opts + 8 > len) c.drop = truncated;
           else c.fragment_l4 = load_u8(ip + c.l4_offset);
         }
         return c;

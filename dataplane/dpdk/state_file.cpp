@@ -35,7 +35,7 @@ std::string desired_state_to_json(const DesiredState& state, uint64_t generation
 std::optional<DesiredState> desired_state_from_json(const std::string& text, uint64_t& generation,
                                                     std::string& error, StateSource* source) {
   // Reuses the option spec parsers, so the file and the options agree, on
-  // fields taken apart here: a name may hold a space or a comma.
+  // fields taken apart here (no splitting on spaces or commas).
   const auto text_of = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
   try {
     const nlohmann::json j = nlohmann::json::parse(text);

@@ -799,9 +799,11 @@ def registered_backend_lives_by_heartbeat(lb):
     assert r.returncode == 1 and "not registered" in r.stderr, r.stderr
     # Heartbeats that stop for good: down after the TTL, gone after the TTL
     # and the drain wait again (RSerPool: the pool drops a silent element).
-    ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 1)
+    rid3 = ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 3)["registration_id"]
     L.wait_until(lambda: dp_backend_state(lb, me) == "up", 5, what="registered again: up")
-    L.wait_until(lambda: dp_backend_state(lb, me) is None, 1 + DRAIN_WAIT + 4, what="silent registration removed")
+    ctl(lb, "backend", "heartbeat", rid3)
+    L.wait_until(lambda: dp_backend_state(lb, me) == "down", 3 + 3, what="heartbeats stopped: down")
+    L.wait_until(lambda: dp_backend_state(lb, me) is None, DRAIN_WAIT + 4, what="silent registration removed")
     # Deleting a registered backend takes its registration with it.
     ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 30)
     L.wait_until(lambda: dp_backend_state(lb, me) == "up", 5, what="registered once more: up")
@@ -834,7 +836,7 @@ def a_service_the_dataplane_refuses_is_not_announced(lb):
         assert stays(lb, VIP2_P, 4, present=False), \
             f"announced a service the dataplane does not have\n{lb.diag()}"
         routes = {r["prefix"]: r for r in ctl(lb, "routes")}
-        assert not routes[VIP2_P]["announced"] and "dataplane refused" in routes[VIP2_P]["reason"], routes
+        assert not routes[VIP2_P]["announced"] and "does not serve it as pushed" in routes[VIP2_P]["reason"], routes
         assert VIP_P in lb.router_routes(), "web, which the dataplane holds as pushed, was withdrawn"
     finally:
         os.rmdir(path)
@@ -868,6 +870,28 @@ def api_changes_and_reloads_keep_the_configuration_whole(lb):
     p.send(signal.SIGHUP)
     L.wait_until(lambda: "configuration reloaded" in p.log(), 5, what="the overlapping reload applied", diag=p.log)
     assert p.alive()
+    # The file's tun then stands alone: deleting it through the API deletes it
+    # (it used to delete only the API's hidden copy, and report success).
+    ctl(lb, "service", "del", "tun")
+    L.wait_until(lambda: "tun" not in {s["name"] for s in (lb.dataplane_state() or {}).get("services", [])}, 5,
+                 what="tun gone from the dataplane", diag=lambda: str(lb.dataplane_state()))
+
+
+@controlplane_case
+def a_state_file_that_cannot_run_fails_closed(lb):
+    # A node whose state file is damaged cannot start: it exits 2 naming the
+    # file, and withdraws the paths its last run left (nothing would check
+    # what they draw).
+    p = start_cp_api(lb, [service(quorum=1)])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    stop_by_sigterm(p)
+    assert VIP_P in lb.router_routes()
+    with open(lb.path("cp-state.json"), "w") as f:
+        f.write('{"admin": [')
+    p = start_cp_api(lb, [service(quorum=1)], fresh=False)
+    rc = p.wait(10)
+    assert rc == 2 and "cp-state.json" in p.log(), f"exit {rc}:\n{p.log()}"
+    until_routed(lb, VIP_P, 5, present=False)
 
 
 @controlplane_case

@@ -1,6 +1,6 @@
 // The health checker carries a backend's checks over a rebuild (the control
-// plane rebuilds it on every API change, heartbeats included): real TCP
-// probes against a loopback port that refuses connections.
+// plane rebuilds it on every configuration change through the API or a
+// reload): real TCP and HTTP probes against loopback ports.
 #include <gtest/gtest.h>
 
 #include <unistd.h>

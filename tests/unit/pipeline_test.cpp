@@ -526,6 +526,10 @@ TEST_F(PipelineTest, Ipv6FragmentsBehindDestinationOptionsFindTheVipsFragmentSer
                                                                   ipv6_fragment_header(kIpv6DestOpts, 0, true) +
                                                                       payload(4)));
   EXPECT_EQ(cut.verdict.drop, DropReason::ipv6_truncated);
+  const Sent no_ports = send_one(*st, ethernet(kEtherTypeIpv6) + ipv6(kClient6, kVip6, kIpv6Fragment,
+                                                                       ipv6_fragment_header(kIpv6DestOpts, 0, true) +
+                                                                           ipv6_options_header(kProtoUdp) + payload(4)));
+  EXPECT_EQ(no_ports.verdict.drop, DropReason::ipv6_truncated);
   EXPECT_EQ(counters_.fragments_hashed.read(), 40u);
 }
 

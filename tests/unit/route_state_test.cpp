@@ -70,7 +70,7 @@ TEST(ServiceRoute, RefusedByTheDataplaneWithdraws) {
   in.dataplane_holds = false;
   EXPECT_TRUE(r.update(10, in));
   EXPECT_FALSE(r.announced());
-  EXPECT_NE(r.reason().find("dataplane refused"), std::string::npos) << r.reason();
+  EXPECT_NE(r.reason().find("does not serve it as pushed"), std::string::npos) << r.reason();
 }
 
 // A service failing more slowly than the hold-down: each withdrawal soon
@@ -105,13 +105,16 @@ TEST(ServiceRoute, SlowFlapsAreDamped) {
 TEST(ServiceRoute, DrainsAreNotDamped) {
   ServiceRoute r({1, 0}, 1000);
   uint64_t t = 0;
+  int withdrawals = 0;
   for (int i = 0; i < 5; ++i) {
-    r.update(t, healthy(1, 1));
+    for (int k = 0; k < 10 && !r.announced(); ++k) r.update(t += 500, healthy(1, 1));  // undrained: back after the hold-down
     RouteInputs in = healthy(1, 1);
     in.node_draining = in.drain_expired = true;
-    r.update(t += 100, in);
+    withdrawals += r.update(t += 100, in) && !r.announced();
   }
+  EXPECT_EQ(withdrawals, 5);
   EXPECT_EQ(r.penalty(t), 0.0);
+  EXPECT_EQ(r.hold_down_remaining(t), 1000u);
 }
 
 // A reload changing the quorum keeps the route's state: the withdrawal it
