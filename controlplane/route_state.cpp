@@ -42,10 +42,10 @@ bool ServiceRoute::update(uint64_t now, const RouteInputs& in) {
       current_hold_down_ms_ = static_cast<uint64_t>(static_cast<double>(hold_down_ms_) * factor);
     }
     state_ = Announcement::withdrawn;
-    reason_ = !in.dataplane_ok      ? "dataplane not forwarding"
-              : !in.dataplane_holds ? "dataplane does not serve it as pushed (see the log)"
-              : in.drain_expired    ? "node drained"
-                                    : counts + ": below quorum";
+    reason_ = !in.dataplane_ok   ? "dataplane not forwarding"
+              : in.drain_expired ? "node drained"
+              : !quorum_ok       ? counts + ": below quorum"
+                                 : "dataplane does not serve it as pushed (see the log)";
   } else if (!announced() && withdrawn_at_ && now - *eligible_since_ < current_hold_down_ms_) {
     // Eligible again, but not yet for a whole hold-down since the withdrawal.
     reason_ = counts + ": hold-down" +
