@@ -1,7 +1,10 @@
 """TRex ASTF profile: HTTP GETs to the VIP through anylb, answered by
 backends (DSR: replies go straight back to TRex's server side).
 
-  start -f perf/trex/astf_http.py -m 10000 -t cps=10000
+  start -f perf/trex/astf_http.py -m 1 -t cps=10000
+
+(-m multiplies cps, the new connections a second; -t takes the rest of the
+line: keep it last.)
 
 TRex plays both client (198.51.100.0/24) and, for a lab without real
 backends, server (the backends' addresses behind the appliance).
@@ -17,7 +20,7 @@ def build_packets():
 
 
 class ASTFHttp:
-    def get_profile(self, tunables=None, **kwargs):
+    def get_profile(self, tunables=None, cps=1000, **kwargs):
         from trex.astf.api import (ASTFAssociationRule, ASTFIPGen, ASTFIPGenDist, ASTFIPGenGlobal, ASTFProfile,
                                    ASTFProgram, ASTFTCPClientTemplate, ASTFTCPServerTemplate, ASTFTemplate)
         client = ASTFProgram()
@@ -29,7 +32,8 @@ class ASTFHttp:
         ip_gen = ASTFIPGen(glob=ASTFIPGenGlobal(ip_offset="1.0.0.0"),
                            dist_client=ASTFIPGenDist(ip_range=["198.51.100.10", "198.51.100.250"], distribution="seq"),
                            dist_server=ASTFIPGenDist(ip_range=["203.0.113.10", "203.0.113.10"], distribution="seq"))
-        template = ASTFTemplate(client_template=ASTFTCPClientTemplate(program=client, ip_gen=ip_gen, port=80),
+        template = ASTFTemplate(client_template=ASTFTCPClientTemplate(program=client, ip_gen=ip_gen, port=80,
+                                                                      cps=float(cps)),
                                 server_template=ASTFTCPServerTemplate(program=server,
                                                                       assoc=ASTFAssociationRule(port=80)))
         return ASTFProfile(default_ip_gen=ip_gen, templates=template)

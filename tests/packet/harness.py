@@ -78,19 +78,21 @@ class Dataplane:
                  tx_port=False, live=False, in_netns=False):
         Dataplane._seq += 1
         self.live = live
-        self.dir = tempfile.mkdtemp(prefix="anylb-pkt-")
+        self.writer = None
+        self.proc = None
         self.prefix = f"anylbpkt{os.getpid()}_{Dataplane._seq}"
+        self.dir = tempfile.mkdtemp(prefix="anylb-pkt-")
+        _live.append(self)  # from here on, what it made goes at teardown even if the setup below fails
         self.config = os.path.join(self.dir, "dataplane.conf")
         self.counters_path = os.path.join(self.dir, "counters.json")
         self.out = os.path.join(self.dir, "out.pcap")
         self.fifo = None
-        self.writer = None
-        self.proc = None
         self.log = os.path.join(self.dir, "dataplane.log")
         self.write_config(config_lines)
         if in_netns or live:  # a namespace of our own for the process and its interfaces
-            self.netns = f"anylbt{os.getpid()}_{Dataplane._seq}"
-            subprocess.run(["ip", "netns", "add", self.netns], check=True)
+            netns = f"anylbt{os.getpid()}_{Dataplane._seq}"
+            subprocess.run(["ip", "netns", "add", netns], check=True)
+            self.netns = netns  # set once it exists: teardown deletes it
         if rx_per_queue is not None:  # one pcap per RX queue (net_pcap has no RSS)
             paths = []
             for q, pkts in enumerate(rx_per_queue):
@@ -146,7 +148,8 @@ class Dataplane:
     def start(self):
         self._logf = open(self.log, "w")
         self.proc = subprocess.Popen(self.args, stdout=self._logf, stderr=subprocess.STDOUT)
-        _live.append(self)
+        if self not in _live:  # stop() took it off: started again
+            _live.append(self)
         if self.fifo:
             # Opening blocks until the dataplane opens its end; bounded by the
             # process dying first.
@@ -245,48 +248,58 @@ class Dataplane:
             return self.wait_for(lambda c: c["generation"] > gen, what=f"generation > {gen}")
 
     def stop(self):
-        """Stops the process (SIGTERM by PID) and returns the packets it sent."""
-        if self.writer:
-            self.writer.close()
-            self.writer = None
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("dataplane did not stop on SIGTERM")
-        if self in _live:
-            _live.remove(self)
-        self.final = self.counters()
-        self.log_text = self.read_log()
-        assert self.proc.returncode == 0, f"dataplane exited {self.proc.returncode}:\n" + self.read_log()
-        self._drop_netns()
-        self._drop_runtime()
-        outs = sorted(f for f in os.listdir(self.dir) if f.startswith("out.pcap"))
+        """Stops the process (SIGTERM by PID) and returns the packets it sent.
+        Its namespace, EAL runtime dir and temporary directory go whatever
+        happens (a crash at shutdown included), then the exit status is checked."""
+        try:
+            self._close_writer()
+            if self.proc and self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+                    raise AssertionError("dataplane did not stop on SIGTERM:\n" + self.read_log())
+            self.final = self.counters()
+            self.log_text = self.read_log()
+            assert self.proc.returncode == 0, f"dataplane exited {self.proc.returncode}:\n" + self.log_text
+            return self._sent_packets()
+        finally:
+            self._release()
+
+    def _sent_packets(self):
         pkts = []
-        for o in outs:
+        for o in sorted(f for f in os.listdir(self.dir) if f.startswith("out.pcap")):
             path = os.path.join(self.dir, o)
             if os.path.getsize(path) > 0:
                 pkts.extend(rdpcap(path))
-        shutil.rmtree(self.dir, ignore_errors=True)
         return pkts
 
     def kill(self):
+        try:
+            self._close_writer()
+        except OSError:
+            pass
+        self._release()
+
+    def _close_writer(self):
         if self.writer:
-            try:
-                self.writer.close()
-            except OSError:
-                pass
+            writer, self.writer = self.writer, None
+            writer.close()
+
+    def _release(self):
+        """Gives back what it made, the process first if still running (each step safe to repeat)."""
+        if self in _live:
+            _live.remove(self)
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if getattr(self, "_logf", None):
+            self._logf.close()
         self._drop_netns()
         self._drop_runtime()
         shutil.rmtree(self.dir, ignore_errors=True)
-        if self in _live:
-            _live.remove(self)
 
     def _drop_runtime(self):
         shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)  # EAL leaves it behind

@@ -9,7 +9,9 @@ import harness as h
 
 tap = h.Tap()
 
-EAL = "--lcores=0@0,1@1 --no-huge -m 128 --no-pci --no-telemetry --file-prefix anylbopt{} --vdev=net_null0"
+# EAL file prefixes carry our PID: another run's (/var/run/dpdk/<prefix>) are not ours to touch.
+PREFIX = f"anylbopt{os.getpid()}_"
+EAL = "--lcores=0@0,1@1 --no-huge -m 128 --no-pci --no-telemetry --file-prefix " + PREFIX + "{} --vdev=net_null0"
 OPTIONS = ["--help", "--config", "--log-level", "--stats-interval", "--counters-file", "--eal", "--port",
            "--rx-descriptors", "--tx-descriptors", "--mbufs", "--mbuf-cache", "--mtu", "--flow-capacity",
            "--tcp-timeout", "--tcp-closing-timeout", "--tcp-syn-timeout", "--udp-timeout", "--maglev-size", "--max-services",
@@ -53,7 +55,7 @@ def bad_values_name_their_option():
     # machine (or any CI machine under 144 GiB) has. Refused before any is
     # mapped, naming the option.
     expect_usage_error(["--eal", "--lcores=0@0,1@1,2@1,3@1,4@1 --no-huge -m 256 --no-pci --no-telemetry "
-                                 "--file-prefix anylbopt10 --vdev=net_null0", "--flow-capacity", str(1 << 28)],
+                                 f"--file-prefix {PREFIX}10 --vdev=net_null0", "--flow-capacity", str(1 << 28)],
                        "flow-capacity", "MiB are available")
     expect_usage_error(eal + ["--tcp-timeout", "0"], "tcp-timeout")
     expect_usage_error(eal + ["--no-such-option"], "no-such-option")
@@ -97,7 +99,7 @@ def config_file_errors_name_the_line_and_key():
 
 @tap.case
 def eal_and_port_errors_exit_2():
-    expect_usage_error(["--eal", "--lcores=0@0 --no-huge -m 128 --no-pci --no-telemetry --file-prefix anylbopt6 "
+    expect_usage_error(["--eal", f"--lcores=0@0 --no-huge -m 128 --no-pci --no-telemetry --file-prefix {PREFIX}6 "
                                  "--vdev=net_null0"], "lcores")
     expect_usage_error(["--eal", EAL.format(7), "--port", "net_nosuch9"], "port", "net_nosuch9")
     expect_usage_error(["--eal", EAL.format(7), "--port", "net_null0", "--port", "net_null0"], "port", "given twice")
@@ -156,7 +158,7 @@ def an_api_socket_that_cannot_listen_fails_cleanly():
 def drop_runtime_dirs():
     import glob
     import shutil
-    for d in glob.glob("/var/run/dpdk/anylbopt*"):  # EAL leaves them behind; these names are ours
+    for d in glob.glob(f"/var/run/dpdk/{PREFIX}*"):  # EAL leaves them behind; only this run's
         shutil.rmtree(d, ignore_errors=True)
 
 
