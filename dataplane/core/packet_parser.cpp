@@ -242,9 +242,8 @@ bool is_martian_ipv6_source(const std::byte* a) {
 
 DropReason parse_packet_general(std::span<const std::byte> frame, ParsedPacket& p) {
   p.key = FlowKey{};
-  p.tcp_flags = 0;
+  p.tcp_flags = 0;  // and fragment_l4
   p.icmp_type = 0;
-  p.fragment_l4 = 0;
   const std::byte* d = frame.data();
   const std::size_t len = frame.size();
   if (len < kEthernetHeaderLen) return drop(DropReason::l2_truncated);

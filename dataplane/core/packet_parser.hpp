@@ -40,14 +40,17 @@ struct ParsedPacket {
   FlowKey key;
   PacketKind kind = PacketKind::flow;
   IpFamily family = IpFamily::v4;
-  uint8_t tcp_flags = 0;
+  union {
+    uint8_t tcp_flags = 0;
+    // A fragment has no TCP flags. A first IPv6 fragment whose Fragment
+    // header names Destination Options: the protocol those options name,
+    // which the later fragments do not carry (0 otherwise). Shared, so
+    // the burst's parsed packets stay 50 bytes.
+    uint8_t fragment_l4;
+  };
   uint8_t icmp_type = 0;
   uint8_t tos = 0;           // IPv4 TOS or IPv6 traffic class, copied to outer headers
   bool dont_fragment = false;
-  // A first IPv6 fragment whose Fragment header names Destination Options:
-  // the protocol those options name, which the later fragments do not
-  // carry (0 otherwise).
-  uint8_t fragment_l4 = 0;
   uint16_t l3_offset = 0;    // where the IP header starts (after Ethernet and VLAN)
   uint16_t l3_length = 0;    // IP total length: bytes past l3_offset + l3_length are padding
 };

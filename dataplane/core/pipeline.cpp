@@ -181,22 +181,8 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
       if (v.action != Action::drop) counters_.icmp_errors_forwarded.add();  // counted as sent, not as tried
       return v;
     }
-    case PacketKind::fragment: {
-      const uint32_t sid = fragment_service(*dst, p.key.proto);
-      if (sid == 0) return dropped(DropReason::no_service);
-      if (sid == kAmbiguous) return dropped(DropReason::fragment_ambiguous);
-      // A first fragment behind Destination Options: not the service's
-      // protocol, it is none of its traffic (its later fragments go there
-      // too, but nothing can reassemble them without this one).
-      if (p.fragment_l4 != 0 && p.fragment_l4 != st.services[sid].spec.proto)
-        return dropped(DropReason::no_service);
-      if (st.services[sid].spec.fragments == FragmentPolicy::drop) return dropped(DropReason::fragment_dropped);
-      const uint32_t backend = pick_backend(st, sid, hash);  // 3-tuple hash: every fragment alike
-      if (backend == 0) return dropped(DropReason::no_backend);
-      const Verdict v = forward(st, port, now, f, p, hash, sid, backend);
-      if (v.action != Action::drop) counters_.fragments_hashed.add();
-      return v;
-    }
+    case PacketKind::fragment:
+      return fragment(st, port, now, f, p, hash, *dst);
     case PacketKind::icmp_other:
       return dropped(DropReason::icmp_unsupported);
     case PacketKind::other_ip:
@@ -256,6 +242,23 @@ Pipeline::Pipeline(FlowTable& flows, LcoreCounters& counters, FlowTimeouts timeo
     tcp_closing_after_[i] = closing ? 1 : 0;
     tcp_timeouts_[i] = closing ? timeouts.tcp_closing_ms : opening ? timeouts.tcp_syn_ms : timeouts.tcp_ms;
   }
+}
+
+Verdict Pipeline::fragment(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,
+                           const ParsedPacket& p, uint64_t hash, const AddressEntry& dst) {
+  const uint32_t sid = fragment_service(dst, p.key.proto);
+  if (sid == 0) return dropped(DropReason::no_service);
+  if (sid == kAmbiguous) return dropped(DropReason::fragment_ambiguous);
+  // A first fragment behind Destination Options: not the service's
+  // protocol, it is none of its traffic (its later fragments go there too,
+  // but nothing can reassemble them without this one).
+  if (p.fragment_l4 != 0 && p.fragment_l4 != st.services[sid].spec.proto) return dropped(DropReason::no_service);
+  if (st.services[sid].spec.fragments == FragmentPolicy::drop) return dropped(DropReason::fragment_dropped);
+  const uint32_t backend = pick_backend(st, sid, hash);  // 3-tuple hash: every fragment alike
+  if (backend == 0) return dropped(DropReason::no_backend);
+  const Verdict v = forward(st, port, now, f, p, hash, sid, backend);
+  if (v.action != Action::drop) counters_.fragments_hashed.add();
+  return v;
 }
 
 Verdict Pipeline::too_big(const PortContext& port, FlowClock now, FrameBuffer f, const ParsedPacket& p,

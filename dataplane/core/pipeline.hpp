@@ -94,6 +94,12 @@ class Pipeline {
   [[gnu::always_inline]] Verdict forward(const ForwardingState& st, const PortContext& port, FlowClock now,
                                          FrameBuffer f, const ParsedPacket& p, uint64_t hash, uint32_t service_id,
                                          uint32_t backend_id);
+  // A fragment's decision, out of the burst loop: fragments are rare, and
+  // its code inline moved the loop's hot code (a SYN flood ran 8% slower
+  // when its checks grew by one).
+  [[gnu::noinline, gnu::cold]] Verdict fragment(const ForwardingState& st, const PortContext& port, FlowClock now,
+                                                FrameBuffer f, const ParsedPacket& p, uint64_t hash,
+                                                const AddressEntry& dst);
   // The packet-too-big error for a packet that cannot be encapsulated,
   // at most kTooBigPerMs a millisecond per lcore (an error must not become
   // an amplifier); else the drop.
