@@ -261,6 +261,10 @@ class ApiServer::Service final : public v1::Anylb::Service {
       sc.quorum = Quorum{in.quorum() == 0 ? 1 : in.quorum(), 0};
       sc.check.type = CheckType::tcp;  // checked by connecting to the service port
       if (sc.spec.port == kAnyPort) return {ChangeError::invalid, "service.port: an any-port service added through the API needs a port to check; use the configuration file"};
+      // Its check is a TCP connect to the service port: a UDP service's
+      // backends would refuse it and never come up.
+      if (sc.spec.proto == 17)
+        return {ChangeError::invalid, "service.protocol: a UDP service needs a check of its own (udp-dns, exec); use the configuration file"};
       o.added_services.push_back(sc);  // a configured one deleted here stays deleted, as for backends
       return {};
     }));
@@ -363,6 +367,10 @@ class ApiServer::Service final : public v1::Anylb::Service {
       } else if (e.kind != ChangeError::none) {
         return e;
       }
+      // A new registration starts as asked: enabled, at its own weight,
+      // whatever was set for an earlier one at this address.
+      o.admin.erase(id);
+      o.weights.erase(id);
       rid = "r" + std::to_string(o.next_registration++);
       o.registrations[rid] = Registration{id.first, b, req->ttl_seconds() * 1000ull, monotonic_ms(), std::nullopt};
       return {};
@@ -483,9 +491,15 @@ ApiServer::~ApiServer() {
 
 namespace {
 
+// A label value as Prometheus' text format escapes it: backslash, quote and
+// line feed (a raw line feed would break the whole scrape).
 std::string label(const std::string& v) {
   std::string out;
   for (char c : v) {
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
     if (c == '"' || c == '\\') out += '\\';
     out += c;
   }
@@ -510,13 +524,13 @@ std::string render_metrics(const NodeStatus& st, const anylb::dataplane::v1::Get
   m += "# HELP anylb_bgp_session_established 1 when the BGP session with the peer is established.\n"
        "# TYPE anylb_bgp_session_established gauge\n";
   for (const auto& [peer, state] : st.peers)
-    line("anylb_bgp_session_established", "peer=\"" + label(peer) + "\",state=\"" + state + "\"", state == "established");
+    line("anylb_bgp_session_established", "peer=\"" + label(peer) + "\",state=\"" + label(state) + "\"", state == "established");
   m += "# HELP anylb_route_announced 1 while the prefix is announced.\n# TYPE anylb_route_announced gauge\n";
   for (const RouteStatus& r : st.routes)
-    line("anylb_route_announced", "prefix=\"" + r.prefix + "\",service=\"" + label(r.service) + "\"", r.announced);
+    line("anylb_route_announced", "prefix=\"" + label(r.prefix) + "\",service=\"" + label(r.service) + "\"", r.announced);
   m += "# TYPE anylb_backend_healthy gauge\n";
   for (const BackendStatus& b : st.backends)
-    line("anylb_backend_healthy", "service=\"" + label(b.service) + "\",backend=\"" + b.address.to_string() + "\"",
+    line("anylb_backend_healthy", "service=\"" + label(b.service) + "\",backend=\"" + label(b.address.to_string()) + "\"",
          b.health.healthy);
   if (c != nullptr) {
     m += "# TYPE anylb_service_packets_total counter\n";
@@ -530,10 +544,10 @@ std::string render_metrics(const NodeStatus& st, const anylb::dataplane::v1::Get
     m += "# TYPE anylb_backend_packets_total counter\n";
     for (const auto& b : c->backends())
       line("anylb_backend_packets_total",
-           "service=\"" + label(b.backend().service()) + "\",backend=\"" + b.backend().address() + "\"",
+           "service=\"" + label(b.backend().service()) + "\",backend=\"" + label(b.backend().address()) + "\"",
            static_cast<double>(b.counters().packets()));
     m += "# TYPE anylb_drops_total counter\n";
-    for (const auto& [reason, n] : c->drops()) line("anylb_drops_total", "reason=\"" + reason + "\"", static_cast<double>(n));
+    for (const auto& [reason, n] : c->drops()) line("anylb_drops_total", "reason=\"" + label(reason) + "\"", static_cast<double>(n));
     m += "# TYPE anylb_port_packets_total counter\n";
     for (const auto& p : c->ports()) {
       line("anylb_port_packets_total", "port=\"" + label(p.name()) + "\",direction=\"rx\"", static_cast<double>(p.rx_packets()));
@@ -545,7 +559,7 @@ std::string render_metrics(const NodeStatus& st, const anylb::dataplane::v1::Get
       const std::pair<const char*, uint64_t> lost[] = {{"rx_missed", p.rx_missed()}, {"rx_no_mbuf", p.rx_no_mbuf()},
                                                        {"rx_errors", p.rx_errors()}, {"tx_errors", p.tx_errors()}};
       for (const auto& [kind, n] : lost)
-        line("anylb_port_lost_total", "port=\"" + label(p.name()) + "\",kind=\"" + kind + "\"", static_cast<double>(n));
+        line("anylb_port_lost_total", "port=\"" + label(p.name()) + "\",kind=\"" + label(kind) + "\"", static_cast<double>(n));
     }
   }
   return m;

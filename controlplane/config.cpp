@@ -13,6 +13,22 @@ namespace {
 
 constexpr uint32_t kNoExport = 0xFFFFFF01, kNoAdvertise = 0xFFFFFF02, kNoPeer = 0xFFFFFF04;
 constexpr uint32_t kGracefulShutdown = 0xFFFF0000, kBlackhole = 0xFFFF029A;
+// Why `name` cannot be asked in a DNS check (labels of 1-63 bytes, at most
+// 253 in all; "." is the root), or empty.
+std::string dns_name_problem(const std::string& name) {
+  if (name == ".") return {};
+  std::string n = name;
+  if (!n.empty() && n.back() == '.') n.pop_back();
+  if (n.empty() || n.size() > 253) return "is not a DNS name (1 to 253 characters, or \".\")";
+  for (std::size_t start = 0; start <= n.size();) {
+    std::size_t dot = n.find('.', start);
+    if (dot == std::string::npos) dot = n.size();
+    if (dot == start || dot - start > 63) return "has a label that is empty or longer than 63 characters";
+    start = dot + 1;
+  }
+  return {};
+}
+
 // Longest check interval or timeout, and longest hold-down or drain wait.
 constexpr uint64_t kHourMs = 3'600'000, kDayMs = 24 * kHourMs;
 
@@ -105,7 +121,11 @@ class Reader {
     if (n["path"]) c.path = str(n["path"], key + ".path");
     if (n["expect_status"]) c.expect_status = static_cast<int>(number(n["expect_status"], key + ".expect_status", 100, 599));
     if (n["body"]) c.body = str(n["body"], key + ".body");
-    if (n["dns_name"]) c.dns_name = str(n["dns_name"], key + ".dns_name");
+    if (n["dns_name"]) {
+      c.dns_name = str(n["dns_name"], key + ".dns_name");
+      if (std::string why = dns_name_problem(c.dns_name); !why.empty())
+        fail(n["dns_name"], key + ".dns_name", "'" + c.dns_name + "' " + why);
+    }
     if (n["command"]) c.command = str(n["command"], key + ".command");
     if (c.type == CheckType::exec && c.command.empty()) fail(n, key + ".command", "is required for an exec check");
     if (n["interval"]) c.interval_ms = duration_ms(n["interval"], key + ".interval", kHourMs);
@@ -264,7 +284,11 @@ ControlConfig load_config(const std::string& path) {
   const YAML::Node& node = root["node"];
   r.known(node, "node", {"name", "dataplane_socket", "node_addresses", "next_hop", "next_hop_v6", "drain_wait", "state_file"});
   if (node["state_file"]) c.state_file = r.str(node["state_file"], "node.state_file");
-  if (node["name"]) c.node_name = r.str(node["name"], "node.name");
+  if (node["name"]) {
+    c.node_name = r.str(node["name"], "node.name");
+    if (std::string why = name_problem(c.node_name); !why.empty())  // as a service's: a word in logs and labels
+      r.fail(node["name"], "node.name", "'" + c.node_name + "' " + why);
+  }
   if (node["dataplane_socket"]) c.dataplane_socket = r.str(node["dataplane_socket"], "node.dataplane_socket");
   if (node["node_addresses"]) {
     if (!node["node_addresses"].IsSequence()) r.fail(node["node_addresses"], "node.node_addresses", "must be a list");

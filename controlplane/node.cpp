@@ -274,6 +274,10 @@ void Node::expire_registrations(uint64_t now) {
       why = "its heartbeats missing";
     if (why) {
       spdlog::info("registration {} ({} in {}) removed, {}", it->first, r.backend.address.to_string(), r.service, why);
+      // Its admin state and weight go with it: the next pod at this address
+      // must not inherit them.
+      overlay_.admin.erase({r.service, r.backend.address});
+      overlay_.weights.erase({r.service, r.backend.address});
       it = overlay_.registrations.erase(it);
       changed = true;
     } else {

@@ -83,6 +83,25 @@ int tcp_connect(const IpAddress& a, uint16_t port, Clock::time_point deadline, s
   return fd;
 }
 
+}  // namespace
+
+int http_status(std::string_view resp) {
+  // "HTTP/1.x" SP 3DIGIT (SP or CRLF), strictly: "200abc" or "+200" is no status.
+  if (resp.size() < 13 || resp.substr(0, 7) != "HTTP/1." || resp[7] < '0' || resp[7] > '9' || resp[8] != ' ')
+    return -1;
+  int status = 0;
+  for (std::size_t i = 9; i < 12; ++i) {
+    if (resp[i] < '0' || resp[i] > '9') return -1;
+    status = status * 10 + (resp[i] - '0');
+  }
+  if (resp[12] != ' ' && resp[12] != '\r') return -1;
+  return status;
+}
+
+bool dns_rcode_alive(int rcode) { return rcode == 0 || rcode == 3; }
+
+namespace {
+
 ProbeResult http(const CheckConfig& c, const IpAddress& a, uint16_t port, Clock::time_point deadline) {
   std::string why;
   Fd fd(tcp_connect(a, port, deadline, why));
@@ -91,16 +110,19 @@ ProbeResult http(const CheckConfig& c, const IpAddress& a, uint16_t port, Clock:
   const std::string req = "GET " + c.path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: anylb-health\r\n\r\n";
   if (::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
     return {false, "send failed"};
+  // HTTP/1.0 without keep-alive: the response ends when the server closes.
+  // A reset or error before then is a failed probe, not a short response.
   std::string resp;
   char buf[4096];
   while (resp.size() < 65536) {  // enough for a status line and a body match
     if (!wait_for(fd.get(), POLLIN, deadline)) return {false, "response timed out"};
     const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-    if (n <= 0) break;
+    if (n < 0) return {false, "recv: " + std::string(strerror(errno))};
+    if (n == 0) break;
     resp.append(buf, static_cast<std::size_t>(n));
   }
-  if (resp.rfind("HTTP/", 0) != 0 || resp.size() < 12) return {false, "not an HTTP response"};
-  const int status = std::atoi(resp.c_str() + resp.find(' ') + 1);
+  const int status = http_status(resp);
+  if (status < 0) return {false, "not an HTTP response"};
   if (status != c.expect_status)
     return {false, "status " + std::to_string(status) + ", expected " + std::to_string(c.expect_status)};
   if (!c.body.empty()) {
@@ -137,7 +159,12 @@ ProbeResult udp_dns(const CheckConfig& c, const IpAddress& a, uint16_t port, Clo
   while (wait_for(fd.get(), POLLIN, deadline)) {
     const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
     if (n < 0) return {false, "recv: " + std::string(strerror(errno))};  // e.g. ICMP port unreachable
-    if (n >= 12 && ((buf[0] << 8) | buf[1]) == id && (buf[2] & 0x80)) return {true, "DNS rcode " + std::to_string(buf[3] & 0x0f)};
+    if (n >= 12 && ((buf[0] << 8) | buf[1]) == id && (buf[2] & 0x80)) {
+      // NOERROR or NXDOMAIN: it resolves. SERVFAIL (its upstreams gone),
+      // REFUSED, FORMERR: it answers, but serves nobody.
+      const int rcode = buf[3] & 0x0f;
+      return {dns_rcode_alive(rcode), "DNS rcode " + std::to_string(rcode)};
+    }
   }
   return {false, "no DNS answer"};
 }
@@ -173,7 +200,14 @@ ProbeResult icmp(const IpAddress& a, Clock::time_point deadline) {
       h += ihl;
       left -= ihl;
     }
-    if (left >= 8 && h[0] == (v4 ? ICMP_ECHOREPLY : ICMP6_ECHO_REPLY) && ((h[4] << 8) | h[5]) == id)
+    // Every raw ICMP socket sees every echo reply: only the backend's own,
+    // to our id, counts.
+    const bool from_backend =
+        v4 ? from.ss_family == AF_INET &&
+                 std::memcmp(&reinterpret_cast<const sockaddr_in*>(&from)->sin_addr, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, 4) == 0
+           : from.ss_family == AF_INET6 &&
+                 std::memcmp(&reinterpret_cast<const sockaddr_in6*>(&from)->sin6_addr, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16) == 0;
+    if (from_backend && left >= 8 && h[0] == (v4 ? ICMP_ECHOREPLY : ICMP6_ECHO_REPLY) && ((h[4] << 8) | h[5]) == id)
       return {true, "echo reply"};
   }
   return {false, "no echo reply"};
@@ -193,7 +227,20 @@ ProbeResult exec_check(const CheckConfig& c, const IpAddress& a, Clock::time_poi
   const pid_t pid = ::fork();
   if (pid < 0) return {false, "fork: " + std::string(strerror(errno))};
   if (pid == 0) {
+    // A clean start (async-signal-safe calls only): no inherited fds (a
+    // listening socket a lingering grandchild would hold), stdin from
+    // /dev/null, default signal handling (SIGPIPE is ignored in here) and
+    // an empty signal mask.
     ::setpgid(0, 0);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    ::sigaction(SIGPIPE, &dfl, nullptr);
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    const int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) ::dup2(null_fd, 0);
+    ::close_range(3, ~0U, 0);
     ::execve("/bin/sh", const_cast<char* const*>(argv), env.data());
     ::_exit(127);
   }
@@ -202,8 +249,12 @@ ProbeResult exec_check(const CheckConfig& c, const IpAddress& a, Clock::time_poi
   ::setpgid(pid, pid);
   for (;;) {
     int status = 0;
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) {
+    siginfo_t info{};
+    // Exited, but not yet reaped (WNOWAIT): its group id is still ours, so
+    // what it left running in the background is killed, not a stranger.
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) {
+      ::kill(-pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
       if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {true, "exit 0"};
       return {false, WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status)) : "killed by a signal"};
     }

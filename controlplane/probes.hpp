@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "config.hpp"
 
@@ -15,5 +16,11 @@ struct ProbeResult {
 };
 
 ProbeResult probe(const CheckConfig& check, const IpAddress& backend, uint16_t service_port);
+
+// The status of an HTTP/1.x response ("HTTP/1.1 200 OK..."), or -1 if its
+// status line is not one (strictly: three digits, then a space or CR).
+int http_status(std::string_view response);
+// Whether a DNS answer's rcode says the server resolves: NOERROR, NXDOMAIN.
+bool dns_rcode_alive(int rcode);
 
 }  // namespace anylb::cp

@@ -1,5 +1,7 @@
 #include "desired_state.hpp"
 
+#include "packet_parser.hpp"  // the martian address checks
+
 #include <charconv>
 #include <map>
 #include <set>
@@ -170,6 +172,26 @@ std::optional<BackendSpec> parse_backend_fields(const SpecFields& pairs, std::st
   return b;
 }
 
+namespace {
+
+// Why `a` cannot be a backend, or empty: not a host's unicast address (the
+// martian sources: unspecified, loopback, multicast, broadcast, IPv4-mapped,
+// all of which a probe would find on this node itself or nowhere), an IPv6
+// link-local one (no interface to name), or one of this node's own.
+std::string backend_address_problem(const IpAddress& a, const DesiredState& state) {
+  const bool martian = a.is_v4() ? is_martian_ipv4_source(a.bytes.data()) : is_martian_ipv6_source(a.bytes.data());
+  if (martian) return "is not a host's unicast address";
+  if (!a.is_v4() && std::to_integer<uint8_t>(a.bytes[0]) == 0xfe && (std::to_integer<uint8_t>(a.bytes[1]) & 0xc0) == 0x80)
+    return "is link-local: nothing says which interface reaches it";
+  for (const IpAddress& n : state.node_addresses)
+    if (n == a) return "is one of this node's addresses";
+  for (const ServiceSpec& s : state.services)
+    if (s.vip == a) return "is a VIP";
+  return {};
+}
+
+}  // namespace
+
 std::string validate_desired_state(const DesiredState& state) {
   auto where = [](const std::string& origin) { return origin.empty() ? std::string() : " (" + origin + ")"; };
   bool node_v4 = false, node_v6 = false;
@@ -194,6 +216,8 @@ std::string validate_desired_state(const DesiredState& state) {
   }
   std::map<std::string, std::set<IpAddress>> members;
   for (const BackendSpec& b : state.backends) {
+    if (std::string why = backend_address_problem(b.address, state); !why.empty())
+      return "backend " + b.address.to_string() + where(b.origin) + ": key 'address': " + why;
     auto it = by_name.find(b.service);
     if (it == by_name.end())
       return "backend " + b.address.to_string() + where(b.origin) + ": key 'service': no service named '" +

@@ -723,6 +723,9 @@ def api_changes_reach_dataplane_and_routes_and_persist(lb):
     ctl(lb, "backend", "add", "web", me, "--mac", L.backend_mac(3), "--weight", 50)
     L.wait_until(lambda: [b["weight"] for b in (lb.dataplane_state() or {}).get("backends", []) if b["address"] == me]
                  == [50], 5, what="re-added backend, once, with its new weight", diag=lambda: str(lb.dataplane_state()))
+    # A UDP service through the API would get a TCP check its backends refuse.
+    r = ctl(lb, "service", "add", "dns2", VIP2, "udp", 53, check=False)
+    assert r.returncode == 1 and "service.protocol" in r.stderr, r.stderr
     # A name the dataplane would refuse is refused here, naming the field.
     r = ctl(lb, "service", "add", "web prod", VIP2, "tcp", 8080, check=False)
     assert r.returncode == 1 and "service.name: 'web prod' has ' '" in r.stderr, r.stderr
@@ -792,6 +795,12 @@ def registered_backend_lives_by_heartbeat(lb):
     assert rid2 != rid
     r = ctl(lb, "backend", "heartbeat", rid, check=False)
     assert r.returncode == 1 and "not registered" in r.stderr, r.stderr
+    # An operator disables it; the next registration at this address starts
+    # enabled, as asked (it inherited the old one's admin state).
+    ctl(lb, "backend", "disable", "web", me)
+    L.wait_until(lambda: dp_backend_state(lb, me) == "down", 5, what="disabled registered backend down")
+    rid2 = ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 2)["registration_id"]
+    L.wait_until(lambda: dp_backend_state(lb, me) == "up", 5, what="registered anew: enabled")
     ctl(lb, "backend", "deregister", rid2)
     L.wait_until(lambda: dp_backend_state(lb, me) == "draining", 3, what="deregistered: draining")
     L.wait_until(lambda: dp_backend_state(lb, me) is None, DRAIN_WAIT + 3, what="deregistered: removed after draining")

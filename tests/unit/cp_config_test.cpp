@@ -80,6 +80,9 @@ TEST(ControlConfig, ErrorsNameLineAndKey) {
   expect_error(std::string(kGood).replace(bad.find("interval: 500ms"), 15, "interval: 61m"), "12",
                "services[0].check.interval");
   expect_error(std::string(kGood).replace(bad.find("  name: n1"), 10, "  ? [a]\n  : 1"), "2", "node");
+  expect_error(std::string(kGood).replace(bad.find("  name: n1"), 10, "  name: \"n 1\""), "2", "node.name");
+  expect_error(std::string(kGood).replace(bad.find("type: http,"), 11, "type: udp-dns, dns_name: a..b,"), "12",
+               "services[0].check.dns_name");
   expect_error(std::string(kGood).replace(bad.find("\"65000:7\""), 9, "\"70000:7\""), "11", "services[0].communities[2]");
   expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: smtp"), "12", "services[0].check.type");
   expect_error(std::string(kGood).replace(bad.find("198.18.1.11"), 11, "198.18.1.10"), "15",

@@ -142,6 +142,22 @@ TEST(Options, BadValuesAreUsageErrorsNamingTheOption) {
       {{"--service", "name=web vip=203.0.113.10 colour=red"}, {"service", "colour"}},
       {{"--service", "name=web vip=203.0.113.10", "--backend", "service=web address=198.18.1.10 mac=zz"},
        {"backend", "mac", "zz"}},
+      // Backends no probe or packet could reach as hosts of their own.
+      {{"--service", "name=web vip=203.0.113.10", "--backend", "service=web address=0.0.0.0"},
+       {"backend", "0.0.0.0", "address", "unicast"}},
+      {{"--service", "name=web vip=203.0.113.10", "--backend", "service=web address=127.0.0.1"},
+       {"backend", "127.0.0.1", "address", "unicast"}},
+      {{"--service", "name=web vip=203.0.113.10", "--backend", "service=web address=224.0.0.5"},
+       {"backend", "224.0.0.5", "address", "unicast"}},
+      {{"--service", "name=web vip=2001:db8::10", "--backend", "service=web address=::ffff:198.18.1.10"},
+       {"backend", "address", "unicast"}},
+      {{"--service", "name=web vip=2001:db8::10", "--backend", "service=web address=fe80::1"},
+       {"backend", "fe80::1", "link-local"}},
+      {{"--service", "name=web vip=203.0.113.10", "--backend", "service=web address=203.0.113.10"},
+       {"backend", "203.0.113.10", "VIP"}},
+      {{"--node-address", "198.18.0.2", "--service", "name=web vip=203.0.113.10", "--backend",
+        "service=web address=198.18.0.2"},
+       {"backend", "198.18.0.2", "node's addresses"}},
   };
   for (const BadValue& c : cases) {
     std::vector<std::string> args = {kEal};

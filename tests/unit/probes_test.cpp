@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <atomic>
 #include <cstring>
 #include <string>
@@ -94,6 +96,46 @@ TEST(Probes, HttpStatusAndBody) {
   EXPECT_TRUE(probe(by_service, kLoopback, ok.port()).ok);
 }
 
+// Status lines strictly: three digits, then a space or CR.
+TEST(Probes, HttpStatusLine) {
+  EXPECT_EQ(http_status("HTTP/1.1 200 OK\r\n\r\n"), 200);
+  EXPECT_EQ(http_status("HTTP/1.0 503\r\n\r\n"), 503);
+  for (const char* bad : {"HTTP/1.1 200abc\r\n", "HTTP/1.1 +200 OK\r\n", "HTTP/1.1  200 OK\r\n",
+                          "HTTP/1.1 2000 OK\r\n", "HTTP/2 200 OK\r\n", "ICY 200 OK\r\n\r\n", "HTTP/1.1 20"})
+    EXPECT_EQ(http_status(bad), -1) << bad;
+}
+
+// A response cut by a reset is a failed probe, not a short 200.
+TEST(Probes, HttpResetIsAFailure) {
+  uint16_t port = 0;
+  const int fd = bound(SOCK_STREAM, port);
+  ::listen(fd, 4);
+  std::thread server([fd] {
+    const int c = ::accept(fd, nullptr, nullptr);
+    if (c < 0) return;
+    char buf[1024];
+    (void)::recv(c, buf, sizeof buf, 0);
+    const std::string part = "HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\nback";
+    (void)::send(c, part.data(), part.size(), MSG_NOSIGNAL);
+    linger l{1, 0};  // close with a reset
+    ::setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    ::close(c);
+  });
+  const ProbeResult r = probe(check(CheckType::http, port), kLoopback, 0);
+  server.join();
+  ::close(fd);
+  EXPECT_FALSE(r.ok) << r.detail;
+}
+
+// A DNS server that answers SERVFAIL (its upstreams gone) serves nobody.
+TEST(Probes, DnsRcodes) {
+  EXPECT_TRUE(dns_rcode_alive(0));   // NOERROR
+  EXPECT_TRUE(dns_rcode_alive(3));   // NXDOMAIN: it resolved
+  EXPECT_FALSE(dns_rcode_alive(1));  // FORMERR
+  EXPECT_FALSE(dns_rcode_alive(2));  // SERVFAIL
+  EXPECT_FALSE(dns_rcode_alive(5));  // REFUSED
+}
+
 TEST(Probes, UdpDnsAnswerWithTheSameId) {
   uint16_t port = 0;
   const int fd = bound(SOCK_DGRAM, port);
@@ -130,6 +172,18 @@ TEST(Probes, ExecExitCodeAndTimeout) {
   const ProbeResult slow = probe(c, kLoopback, 0);
   EXPECT_FALSE(slow.ok);
   EXPECT_EQ(slow.detail, "timed out");
+  // The command starts clean: only stdin, stdout, stderr open (stdin from
+  // /dev/null), SIGPIPE at its default (bit 13 of SigIgn clear).
+  uint16_t port = 0;
+  const int held = bound(SOCK_STREAM, port);  // an fd of ours it must not inherit
+  c.timeout_ms = 2000;
+  c.command = "test \"$(ls /proc/self/fd | wc -l)\" -le 4 && test \"$(readlink /proc/self/fd/0)\" = /dev/null &&"
+              " test $(( 0x$(sed -n 's/^SigIgn:[[:space:]]*//p' /proc/self/status) >> 12 & 1 )) -eq 0";
+  const auto before = ::signal(SIGPIPE, SIG_IGN);  // as httplib sets it in the control plane
+  const ProbeResult clean = probe(c, kLoopback, 0);
+  ::signal(SIGPIPE, before);
+  ::close(held);
+  EXPECT_TRUE(clean.ok) << clean.detail;
 }
 
 TEST(Probes, IcmpEchoOnLoopback) {
