@@ -765,6 +765,26 @@ void withdraw_paths_of(const ControlConfig& config) {
                  config.state_file, e.what());
   }
   GobgpClient gobgp(config.gobgp_api);
+  for (const std::string& p : withdraw_held(gobgp, ours)) spdlog::warn("withdrew {}: no health checks run for it", p);
+}
+
+namespace {
+
+// A path that withdraws `prefix` (as gobgpd names it, found in its RIB so
+// well-formed): the prefix is what counts; the next hop only fills the path
+// (its family may have none configured any more).
+PathSpec withdrawal_path(const std::string& prefix, bool v6, const std::optional<IpAddress>& next_hop, uint32_t asn) {
+  const auto slash = prefix.find('/');
+  const IpAddress unspecified = *IpAddress::parse(v6 ? "::" : "0.0.0.0");
+  return PathSpec{*IpAddress::parse(prefix.substr(0, slash)),
+                  static_cast<uint32_t>(std::stoul(prefix.substr(slash + 1))), next_hop.value_or(unspecified), {}, {},
+                  0, asn};
+}
+
+}  // namespace
+
+std::set<std::string> withdraw_held(GobgpClient& gobgp, const std::set<std::string>& ours) {
+  std::set<std::string> withdrawn;
   std::string error;
   for (bool v6 : {false, true}) {
     const auto rib = gobgp.local_prefixes(v6, ours, error);
@@ -773,24 +793,15 @@ void withdraw_paths_of(const ControlConfig& config) {
       continue;
     }
     for (const std::string& p : *rib) {
-      const auto slash = p.find('/');
-      const PathSpec path{*IpAddress::parse(p.substr(0, slash)), static_cast<uint32_t>(std::stoul(p.substr(slash + 1))),
-                          *IpAddress::parse(v6 ? "::" : "0.0.0.0"), {}, {}, 0, 0};
-      if (gobgp.withdraw(path, error)) spdlog::warn("withdrew {}: no health checks run for it", p);
+      if (gobgp.withdraw(withdrawal_path(p, v6, std::nullopt, 0), error)) withdrawn.insert(p);
       else spdlog::warn("{}", error);
     }
   }
+  return withdrawn;
 }
 
-// A path that withdraws `prefix` (as gobgpd names it, found in its RIB so
-// well-formed): the prefix is what counts; the next hop only fills the path
-// (its family may have none configured any more).
 PathSpec Node::withdrawal_of(const std::string& prefix, bool v6, uint32_t asn) const {
-  const auto slash = prefix.find('/');
-  const IpAddress unspecified = *IpAddress::parse(v6 ? "::" : "0.0.0.0");
-  return PathSpec{*IpAddress::parse(prefix.substr(0, slash)),
-                  static_cast<uint32_t>(std::stoul(prefix.substr(slash + 1))),
-                  (v6 ? config_.next_hop_v6 : config_.next_hop_v4).value_or(unspecified), {}, {}, 0, asn};
+  return withdrawal_path(prefix, v6, v6 ? config_.next_hop_v6 : config_.next_hop_v4, asn);
 }
 
 // Everything of ours gobgpd holds: what this run sent, and what an earlier
@@ -805,17 +816,7 @@ void Node::withdraw_all() {
   std::set<std::string> ours = overlay_.announced_prefixes;
   for (const ServiceConfig& s : config_.services) ours.insert(host_prefix(s.spec.vip));
   for (const CoverConfig& c : config_.covers) ours.insert(cover_prefix(c));
-  for (bool v6 : {false, true}) {
-    const auto rib = gobgp_.local_prefixes(v6, ours, error);
-    if (!rib) {
-      spdlog::warn("{}", error);
-      continue;
-    }
-    for (const std::string& p : *rib) {
-      if (gobgp_.withdraw(withdrawal_of(p, v6, 0), error)) overlay_.announced_prefixes.erase(p);
-      else spdlog::warn("{}", error);
-    }
-  }
+  for (const std::string& p : withdraw_held(gobgp_, ours)) overlay_.announced_prefixes.erase(p);
   if (!persist(overlay_)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
 }
 

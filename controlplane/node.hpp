@@ -151,5 +151,7 @@ class Node {
 // configuration's and those the state file says an earlier run announced,
 // since no health checks would run for them.
 void withdraw_paths_of(const ControlConfig& config);
+// Withdraws each of `ours` that gobgpd holds as a local path; returns those withdrawn.
+std::set<std::string> withdraw_held(GobgpClient& gobgp, const std::set<std::string>& ours);
 
 }  // namespace anylb::cp
