@@ -51,18 +51,30 @@ const ServiceConfig* find_service(const ControlConfig& c, const std::string& nam
 }
 
 // The backend (service, address) as the request names it, checked.
+// `fields`: where the request holds service and address ("" or "backend.").
 ChangeError backend_id(const ControlConfig& c, const std::string& service, const std::string& address, BackendId& out,
-                       bool must_exist = true) {
+                       bool must_exist = true, const std::string& fields = "") {
   const ServiceConfig* s = find_service(c, service);
-  if (!s) return {ChangeError::not_found, "service: no service named '" + service + "'"};
+  if (!s) return {ChangeError::not_found, fields + "service: no service named '" + service + "'"};
   auto a = IpAddress::parse(address);
-  if (!a) return {ChangeError::invalid, "address: '" + address + "' is not an IPv4 or IPv6 address"};
+  if (!a) return {ChangeError::invalid, fields + "address: '" + address + "' is not an IPv4 or IPv6 address"};
   out = {service, *a};
   bool present = false;
   for (const BackendConfig& b : s->backends) present |= b.address == *a;
-  if (must_exist && !present) return {ChangeError::not_found, "address: " + address + " is not a backend of '" + service + "'"};
-  if (!must_exist && present) return {ChangeError::exists, "address: " + address + " is already a backend of '" + service + "'"};
+  if (must_exist && !present)
+    return {ChangeError::not_found, fields + "address: " + address + " is not a backend of '" + service + "'"};
+  if (!must_exist && present)
+    return {ChangeError::exists, fields + "address: " + address + " is already a backend of '" + service + "'"};
   return {};
+}
+
+// The backend at `id` in the merged configuration (nullptr if none).
+const BackendConfig* find_backend(const ControlConfig& c, const BackendId& id) {
+  const ServiceConfig* s = find_service(c, id.first);
+  if (!s) return nullptr;
+  for (const BackendConfig& b : s->backends)
+    if (b.address == id.second) return &b;
+  return nullptr;
 }
 
 ChangeError backend_config(const v1::Backend& in, BackendConfig& out) {
@@ -81,7 +93,7 @@ ChangeError backend_config(const v1::Backend& in, BackendConfig& out) {
 void fill_backend(const BackendStatus& b, v1::Backend* o) {
   o->set_service(b.service);
   o->set_address(b.address.to_string());
-  o->set_mac(b.mac.to_string());
+  o->set_mac(b.mac.is_zero() ? std::string() : b.mac.to_string());  // none: resolved from the neighbour table
   o->set_weight(b.weight);
   o->set_admin_state(b.admin == AdminState::enabled    ? v1::BACKEND_ADMIN_STATE_ENABLED
                      : b.admin == AdminState::draining ? v1::BACKEND_ADMIN_STATE_DRAINING
@@ -287,14 +299,14 @@ class ApiServer::Service final : public v1::Anylb::Service {
     if (ChangeError e = backend_config(req->backend(), b); e.kind != ChangeError::none) return to_status(e);
     const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       BackendId id;
-      if (ChangeError e = backend_id(c, req->backend().service(), req->backend().address(), id, false); e.kind != ChangeError::none)
+      if (ChangeError e = backend_id(c, req->backend().service(), req->backend().address(), id, false, "backend."); e.kind != ChangeError::none)
         return e;
       // A configured backend deleted here stays deleted: the one added
       // takes its place, as asked (un-deleting it as well made two).
       o.added_backends[id] = b;
       return {};
     }));
-    if (s.ok()) *resp = req->backend();
+    if (s.ok()) backend_reply(req->backend().service(), b, resp);  // as it runs: weight 0 is 100
     return s;
   }
 
@@ -319,9 +331,11 @@ class ApiServer::Service final : public v1::Anylb::Service {
     if (!v1::BackendAdminState_IsValid(req->admin_state()))  // a newer client's value: not "enabled"
       return {grpc::StatusCode::INVALID_ARGUMENT,
               "admin_state: " + std::to_string(req->admin_state()) + " is not ENABLED, DRAINING or DISABLED"};
+    BackendConfig now;
     const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       BackendId id;
       if (ChangeError e = backend_id(c, req->service(), req->address(), id); e.kind != ChangeError::none) return e;
+      now = *find_backend(c, id);
       const AdminState a = req->admin_state() == v1::BACKEND_ADMIN_STATE_DRAINING   ? AdminState::draining
                            : req->admin_state() == v1::BACKEND_ADMIN_STATE_DISABLED ? AdminState::disabled
                                                                                     : AdminState::enabled;
@@ -329,20 +343,28 @@ class ApiServer::Service final : public v1::Anylb::Service {
       else o.admin[id] = a;
       return {};
     }));
-    if (s.ok()) backend_reply(req->service(), req->address(), resp);
+    if (s.ok()) backend_reply(req->service(), now, resp, req->admin_state());
     return s;
   }
 
   grpc::Status SetBackendWeight(grpc::ServerContext*, const v1::SetBackendWeightRequest* req, v1::Backend* resp) override {
     if (req->weight() == 0 || req->weight() > kMaxBackendWeight)
       return {grpc::StatusCode::INVALID_ARGUMENT, "weight: " + std::to_string(req->weight()) + " is out of range (1-10000)"};
+    BackendConfig now;
+    v1::BackendAdminState admin = v1::BACKEND_ADMIN_STATE_ENABLED;
     const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       BackendId id;
       if (ChangeError e = backend_id(c, req->service(), req->address(), id); e.kind != ChangeError::none) return e;
+      now = *find_backend(c, id);
+      if (const auto a = o.admin.find(id); a != o.admin.end())
+        admin = a->second == AdminState::draining ? v1::BACKEND_ADMIN_STATE_DRAINING : v1::BACKEND_ADMIN_STATE_DISABLED;
       o.weights[id] = req->weight();
       return {};
     }));
-    if (s.ok()) backend_reply(req->service(), req->address(), resp);
+    if (s.ok()) {
+      now.weight = req->weight();
+      backend_reply(req->service(), now, resp, admin);
+    }
     return s;
   }
 
@@ -355,7 +377,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
     std::string rid;
     const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       BackendId id;
-      ChangeError e = backend_id(c, req->backend().service(), req->backend().address(), id, false);
+      ChangeError e = backend_id(c, req->backend().service(), req->backend().address(), id, false, "backend.");
       if (e.kind == ChangeError::exists) {
         // The same backend registering again (restarted, its id lost): the
         // new registration replaces its old one. A configured or added
@@ -450,10 +472,15 @@ class ApiServer::Service final : public v1::Anylb::Service {
       }
   }
 
-  void backend_reply(const std::string& service, const std::string& address, v1::Backend* resp) {
-    // Status is refreshed on the node's next pass; answer with what was asked.
+  // The backend as it now runs (health and serving come with the node's
+  // next pass: `service show` has them).
+  static void backend_reply(const std::string& service, const BackendConfig& b, v1::Backend* resp,
+                            v1::BackendAdminState admin = v1::BACKEND_ADMIN_STATE_ENABLED) {
     resp->set_service(service);
-    resp->set_address(address);
+    resp->set_address(b.address.to_string());
+    resp->set_mac(b.mac.is_zero() ? std::string() : b.mac.to_string());
+    resp->set_weight(b.weight);
+    resp->set_admin_state(admin);
   }
 
   static void fill_node(const NodeStatus& st, v1::Node* o) {

@@ -157,7 +157,8 @@ void cmd_control_service(const Cli& cli) {
     check(stub->GetService(&ctx, req, &d), cli, "service show");
     Table t({"ADDRESS", "MAC", "WEIGHT", "ADMIN", "HEALTH", "SERVING", "DETAIL"});
     for (const auto& b : d.backends())
-      t.add({b.address() + (b.registered() ? " (registered)" : ""), b.mac(), std::to_string(b.weight()),
+      t.add({b.address() + (b.registered() ? " (registered)" : ""), b.mac().empty() ? "-" : b.mac(),
+             std::to_string(b.weight()),
              admin_name(b.admin_state()), health_name(b.health()), b.serving() ? "yes" : "no", b.health_detail()});
     print(cli, detail_json(d),
           "service " + d.service().name() + ": " + d.service().vip() + ", quorum " + std::to_string(d.service().quorum()) +
@@ -264,7 +265,11 @@ void cmd_control_backend(const Cli& cli) {
     throw UsageError("backend: unknown subcommand '" + verb +
                      "' (add, del, drain, undrain, enable, disable, weight, register, heartbeat, deregister)");
   }
-  print(cli, {{"result", done}}, done + "\n");
+  nlohmann::json j = {{"result", done}};
+  if (verb != "del")  // the backend as it now runs, as the control plane answered
+    j["backend"] = {{"service", out.service()}, {"address", out.address()}, {"mac", out.mac()},
+                    {"weight", out.weight()}, {"admin_state", admin_name(out.admin_state())}};
+  print(cli, j, done + "\n");
 }
 
 void cmd_control_stats(const Cli& cli) {

@@ -720,7 +720,17 @@ def api_changes_reach_dataplane_and_routes_and_persist(lb):
     me = L.backend_addr(3)
     ctl(lb, "backend", "del", "web", me)
     L.wait_until(lambda: dp_backend_state(lb, me) is None, 5, what="deleted backend gone from the dataplane")
-    ctl(lb, "backend", "add", "web", me, "--mac", L.backend_mac(3), "--weight", 50)
+    added = ctl(lb, "backend", "add", "web", me, "--mac", L.backend_mac(3), "--weight", 50)
+    assert added["backend"]["weight"] == 50 and added["backend"]["mac"] == L.backend_mac(3), added
+    # Replies carry the backend as it runs (a weight change replied weight 0).
+    drained = ctl(lb, "backend", "drain", "web", me)["backend"]
+    assert (drained["weight"], drained["admin_state"]) == (50, "draining"), drained
+    weighed = ctl(lb, "backend", "weight", "web", me, 70)["backend"]
+    assert (weighed["weight"], weighed["admin_state"]) == (70, "draining"), weighed
+    ctl(lb, "backend", "weight", "web", me, 50)
+    ctl(lb, "backend", "undrain", "web", me)
+    r = ctl(lb, "backend", "add", "web", me, check=False)  # errors name the request's own field
+    assert r.returncode == 1 and "backend.address: " + me + " is already a backend" in r.stderr, r.stderr
     L.wait_until(lambda: [b["weight"] for b in (lb.dataplane_state() or {}).get("backends", []) if b["address"] == me]
                  == [50], 5, what="re-added backend, once, with its new weight", diag=lambda: str(lb.dataplane_state()))
     # A UDP service through the API would get a TCP check its backends refuse.
