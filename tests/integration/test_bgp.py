@@ -176,6 +176,14 @@ def stop_by_sigterm(p):
     assert rc == 0, f"exit {rc} after SIGTERM:\n{p.log()}"
 
 
+def leave_the_path(lb, p):
+    """Waits for the VIP at the router, then stops controlplane `p` as an
+    operator does: its path stays in gobgpd (no --withdraw-on-exit)."""
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    stop_by_sigterm(p)
+    assert VIP_P in lb.router_routes(), f"a stopped controlplane's path left the router\n{lb.diag()}"
+
+
 def route_of(lb, service_name):
     """The controlplane's route status of one service (anylbctl routes)."""
     return next(r for r in ctl(lb, "routes") if r["service"] == service_name)
@@ -409,9 +417,7 @@ def restart_keeps_the_routes_announced(lb):
     # A stopped controlplane leaves its paths in gobgpd (no --withdraw-on-exit);
     # restarted, it must not withdraw them while its first checks are under
     # way: an upgrade would flap every VIP.
-    p = start_cp(lb, [service(quorum=2)])
-    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
-    stop_by_sigterm(p)
+    leave_the_path(lb, start_cp(lb, [service(quorum=2)]))
     p = start_cp_api(lb, [service(quorum=2)], state_file=False)
     # Its routes say announced from the first answer on, as the router has it.
     for _ in range(20):
@@ -437,10 +443,7 @@ def withdraw_on_exit_withdraws_what_an_earlier_run_left(lb):
     # A run left its path; the next, run with --withdraw-on-exit, is stopped
     # while it still keeps that path (its first checks under way): the path
     # goes with it (it used to withdraw only what it had sent itself).
-    p = start_cp(lb, [service(quorum=2)])
-    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
-    stop_by_sigterm(p)
-    assert VIP_P in lb.router_routes()
+    leave_the_path(lb, start_cp(lb, [service(quorum=2)]))
     p = lb.start_controlplane(CP, lb.path("cp.yaml"), extra=("--log-level", "debug", "--withdraw-on-exit"))
     L.wait_until(lambda: "keeping " + VIP_P in p.log(), 5, what="the restarted run keeping the left path", diag=p.log)
     stop_by_sigterm(p)
@@ -901,10 +904,7 @@ def a_state_file_that_cannot_run_fails_closed(lb):
     # A node whose state file is damaged cannot start: it exits 2 naming the
     # file, and withdraws the paths its last run left (nothing would check
     # what they draw).
-    p = start_cp_api(lb, [service(quorum=1)])
-    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
-    stop_by_sigterm(p)
-    assert VIP_P in lb.router_routes()
+    leave_the_path(lb, start_cp_api(lb, [service(quorum=1)]))
     with open(lb.path("cp-state.json"), "w") as f:
         f.write('{"admin": [')
     p = start_cp_api(lb, [service(quorum=1)], fresh=False)
