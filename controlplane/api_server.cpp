@@ -50,6 +50,15 @@ const ServiceConfig* find_service(const ControlConfig& c, const std::string& nam
   return nullptr;
 }
 
+// The backend at `id` in the merged configuration (nullptr if none).
+const BackendConfig* find_backend(const ControlConfig& c, const BackendId& id) {
+  const ServiceConfig* s = find_service(c, id.first);
+  if (!s) return nullptr;
+  for (const BackendConfig& b : s->backends)
+    if (b.address == id.second) return &b;
+  return nullptr;
+}
+
 // The backend (service, address) as the request names it, checked.
 // `fields`: where the request holds service and address ("" or "backend.").
 ChangeError backend_id(const ControlConfig& c, const std::string& service, const std::string& address, BackendId& out,
@@ -59,22 +68,12 @@ ChangeError backend_id(const ControlConfig& c, const std::string& service, const
   auto a = IpAddress::parse(address);
   if (!a) return {ChangeError::invalid, fields + "address: '" + address + "' is not an IPv4 or IPv6 address"};
   out = {service, *a};
-  bool present = false;
-  for (const BackendConfig& b : s->backends) present |= b.address == *a;
+  const bool present = find_backend(c, out) != nullptr;
   if (must_exist && !present)
     return {ChangeError::not_found, fields + "address: " + address + " is not a backend of '" + service + "'"};
   if (!must_exist && present)
     return {ChangeError::exists, fields + "address: " + address + " is already a backend of '" + service + "'"};
   return {};
-}
-
-// The backend at `id` in the merged configuration (nullptr if none).
-const BackendConfig* find_backend(const ControlConfig& c, const BackendId& id) {
-  const ServiceConfig* s = find_service(c, id.first);
-  if (!s) return nullptr;
-  for (const BackendConfig& b : s->backends)
-    if (b.address == id.second) return &b;
-  return nullptr;
 }
 
 ChangeError backend_config(const v1::Backend& in, BackendConfig& out) {
@@ -90,14 +89,18 @@ ChangeError backend_config(const v1::Backend& in, BackendConfig& out) {
   return {};
 }
 
+v1::BackendAdminState to_v1(AdminState a) {
+  return a == AdminState::enabled    ? v1::BACKEND_ADMIN_STATE_ENABLED
+         : a == AdminState::draining ? v1::BACKEND_ADMIN_STATE_DRAINING
+                                     : v1::BACKEND_ADMIN_STATE_DISABLED;
+}
+
 void fill_backend(const BackendStatus& b, v1::Backend* o) {
   o->set_service(b.service);
   o->set_address(b.address.to_string());
   o->set_mac(b.mac.is_zero() ? std::string() : b.mac.to_string());  // none: resolved from the neighbour table
   o->set_weight(b.weight);
-  o->set_admin_state(b.admin == AdminState::enabled    ? v1::BACKEND_ADMIN_STATE_ENABLED
-                     : b.admin == AdminState::draining ? v1::BACKEND_ADMIN_STATE_DRAINING
-                                                       : v1::BACKEND_ADMIN_STATE_DISABLED);
+  o->set_admin_state(to_v1(b.admin));
   o->set_health(!b.health.checked ? v1::HEALTH_UNKNOWN : b.health.healthy ? v1::HEALTH_UP : v1::HEALTH_DOWN);
   o->set_registered(b.registered);
   o->set_health_detail(b.health.detail);
@@ -316,12 +319,8 @@ class ApiServer::Service final : public v1::Anylb::Service {
       if (ChangeError e = backend_id(c, req->service(), req->address(), id); e.kind != ChangeError::none) return e;
       // A registered backend goes with its registrations; an added one is
       // taken back; a configured one is hidden from the configuration.
-      const auto registered = std::erase_if(o.registrations, [&](const auto& r) {
-        return r.second.service == id.first && r.second.backend.address == id.second;
-      });
+      const auto registered = o.forget_registrations(id);  // its admin state and weight too
       if (registered == 0 && o.added_backends.erase(id) == 0) o.deleted_backends.insert(id);
-      o.admin.erase(id);
-      o.weights.erase(id);
       return {};
     }));
   }
@@ -356,8 +355,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
       BackendId id;
       if (ChangeError e = backend_id(c, req->service(), req->address(), id); e.kind != ChangeError::none) return e;
       now = *find_backend(c, id);
-      if (const auto a = o.admin.find(id); a != o.admin.end())
-        admin = a->second == AdminState::draining ? v1::BACKEND_ADMIN_STATE_DRAINING : v1::BACKEND_ADMIN_STATE_DISABLED;
+      if (const auto a = o.admin.find(id); a != o.admin.end()) admin = to_v1(a->second);
       o.weights[id] = req->weight();
       return {};
     }));
@@ -378,21 +376,13 @@ class ApiServer::Service final : public v1::Anylb::Service {
     const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       BackendId id;
       ChangeError e = backend_id(c, req->backend().service(), req->backend().address(), id, false, "backend.");
-      if (e.kind == ChangeError::exists) {
-        // The same backend registering again (restarted, its id lost): the
-        // new registration replaces its old one. A configured or added
-        // backend is not a registration's to take.
-        const auto replaced = std::erase_if(o.registrations, [&](const auto& r) {
-          return r.second.service == id.first && r.second.backend.address == id.second;
-        });
-        if (replaced == 0) return e;
-      } else if (e.kind != ChangeError::none) {
-        return e;
-      }
-      // A new registration starts as asked: enabled, at its own weight,
-      // whatever was set for an earlier one at this address.
-      o.admin.erase(id);
-      o.weights.erase(id);
+      if (e.kind != ChangeError::none && e.kind != ChangeError::exists) return e;
+      // The same backend registering again (restarted, its id lost): the
+      // new registration replaces its old one; a configured or added
+      // backend is not a registration's to take. Either way it starts as
+      // asked, enabled and at its own weight. (On a refusal, `o` is a copy
+      // the change drops.)
+      if (o.forget_registrations(id) == 0 && e.kind == ChangeError::exists) return e;
       rid = "r" + std::to_string(o.next_registration++);
       o.registrations[rid] = Registration{id.first, b, req->ttl_seconds() * 1000ull, monotonic_ms(), std::nullopt};
       return {};

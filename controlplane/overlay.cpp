@@ -161,6 +161,14 @@ ControlConfig merge(const ControlConfig& base, const Overlay& o) {
   return c;
 }
 
+std::size_t Overlay::forget_registrations(const BackendId& id) {
+  admin.erase(id);
+  weights.erase(id);
+  return std::erase_if(registrations, [&](const auto& r) {
+    return r.second.service == id.first && r.second.backend.address == id.second;
+  });
+}
+
 bool drop_overlay_duplicates(const ControlConfig& base, Overlay& o) {
   const auto base_service = [&](const std::string& name) -> const ServiceConfig* {
     if (o.deleted_services.count(name)) return nullptr;  // deleted here: the API's copy is the one

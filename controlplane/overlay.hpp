@@ -49,6 +49,11 @@ struct Overlay {
   // used): a drained node must not come back announcing by itself.
   bool node_draining = false;
 
+  // Drops every registration of `id`, and the admin state and weight set
+  // for it (the next backend at that address starts as it asks); returns
+  // how many registrations went.
+  std::size_t forget_registrations(const BackendId& id);
+
   std::string to_json() const;
   static Overlay from_json(const std::string& text);  // throws std::runtime_error
 };
