@@ -43,7 +43,10 @@ namespace {
 
 // The state file at start: its directory made now (e.g. /var/lib/anylb on
 // a fresh node), or the first API change would be refused for want of it.
-Overlay read_overlay(const std::string& path) {
+// Without what the YAML (`base`) now has itself: the file's copy stands,
+// and the state file is written back without the API's.
+Overlay read_overlay(const ControlConfig& base) {
+  const std::string& path = base.state_file;
   if (path.empty()) return {};
   std::error_code ec;
   if (const auto dir = std::filesystem::path(path).parent_path(); !dir.empty())
@@ -57,6 +60,10 @@ Overlay read_overlay(const std::string& path) {
   spdlog::info("restored {} API change(s) from {}", o.admin.size() + o.weights.size() + o.added_services.size() +
                    o.deleted_services.size() + o.added_backends.size() + o.deleted_backends.size() + o.registrations.size(),
                path);
+  if (drop_overlay_duplicates(base, o)) {
+    spdlog::info("API changes now in the configuration file dropped from {}", path);
+    if (!write_file_atomically(path, o.to_json(), true)) spdlog::warn("cannot write the state file '{}'", path);
+  }
   return o;
 }
 
@@ -64,7 +71,7 @@ Overlay read_overlay(const std::string& path) {
 
 Node::Node(ControlConfig config)
     : base_(std::move(config)),
-      overlay_(read_overlay(base_.state_file)),
+      overlay_(read_overlay(base_)),
       config_(merge(base_, overlay_)),
       health_(std::make_unique<HealthChecker>(config_)),
       dataplane_(dp::Dataplane::NewStub(
@@ -74,10 +81,6 @@ Node::Node(ControlConfig config)
   // the dataplane would refuse what we push and VIPs go out unserved.
   if (std::string err = validate_merged(config_); !err.empty())
     throw std::runtime_error("with the API changes kept in '" + base_.state_file + "' (state_file): " + err);
-  if (drop_overlay_duplicates(base_, overlay_)) {  // the merge is the same: the file's copy stood already
-    spdlog::info("API changes now in the configuration file dropped from {}", base_.state_file);
-    if (!persist(overlay_)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
-  }
   for (const ServiceConfig& s : config_.services) routes_.emplace(s.spec.name, new_route(s));
   std::erase_if(overlay_.withdrawn_routes, [&](const std::string& n) { return !routes_.count(n); });
   // Drained before the restart: still drained, its wait over (step() dates it).

@@ -134,21 +134,11 @@ Overlay Overlay::from_json(const std::string& text) {
 ControlConfig merge(const ControlConfig& base, const Overlay& o) {
   ControlConfig c = base;
   std::erase_if(c.services, [&](const ServiceConfig& s) { return o.deleted_services.count(s.spec.name) > 0; });
-  // What the API added and the YAML now has too (an operator wrote the
-  // change into the file): the file's wins, rather than two of it.
-  const auto in_base = [&](const std::string& name) {
-    return std::any_of(c.services.begin(), c.services.end(), [&](const ServiceConfig& s) { return s.spec.name == name; });
-  };
-  for (const ServiceConfig& s : o.added_services)
-    if (!in_base(s.spec.name)) c.services.push_back(s);
+  for (const ServiceConfig& s : o.added_services) c.services.push_back(s);
   for (ServiceConfig& s : c.services) {
     std::erase_if(s.backends, [&](const BackendConfig& b) { return o.deleted_backends.count({s.spec.name, b.address}) > 0; });
-    for (const auto& [id, b] : o.added_backends) {
-      if (id.first != s.spec.name) continue;
-      const bool present = std::any_of(s.backends.begin(), s.backends.end(),
-                                       [&](const BackendConfig& have) { return have.address == b.address; });
-      if (!present) s.backends.push_back(b);
-    }
+    for (const auto& [id, b] : o.added_backends)
+      if (id.first == s.spec.name) s.backends.push_back(b);
     for (const auto& [rid, r] : o.registrations) {
       if (r.service != s.spec.name) continue;
       bool present = false;

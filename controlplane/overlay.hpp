@@ -59,7 +59,8 @@ struct Overlay {
 };
 
 // The configuration the node runs: YAML + overlay. Registered backends are
-// included while registered (their liveness is judged by the node).
+// included while registered (their liveness is judged by the node). An
+// overlay is first rid of what the YAML has itself (drop_overlay_duplicates).
 ControlConfig merge(const ControlConfig& base, const Overlay& overlay);
 
 // Drops from `o` what the YAML (`base`) now has itself: services it adds
