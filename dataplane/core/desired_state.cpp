@@ -178,15 +178,14 @@ namespace {
 // martian sources: unspecified, loopback, multicast, broadcast, IPv4-mapped,
 // all of which a probe would find on this node itself or nowhere), an IPv6
 // link-local one (no interface to name), or one of this node's own.
-std::string backend_address_problem(const IpAddress& a, const DesiredState& state) {
+std::string backend_address_problem(const IpAddress& a, const std::set<IpAddress>& node_addresses,
+                                    const std::set<IpAddress>& vips) {
   const bool martian = a.is_v4() ? is_martian_ipv4_source(a.bytes.data()) : is_martian_ipv6_source(a.bytes.data());
   if (martian) return "is not a host's unicast address";
   if (!a.is_v4() && std::to_integer<uint8_t>(a.bytes[0]) == 0xfe && (std::to_integer<uint8_t>(a.bytes[1]) & 0xc0) == 0x80)
     return "is link-local: nothing says which interface reaches it";
-  for (const IpAddress& n : state.node_addresses)
-    if (n == a) return "is one of this node's addresses";
-  for (const ServiceSpec& s : state.services)
-    if (s.vip == a) return "is a VIP";
+  if (node_addresses.count(a)) return "is one of this node's addresses";
+  if (vips.count(a)) return "is a VIP";
   return {};
 }
 
@@ -214,9 +213,13 @@ std::string validate_desired_state(const DesiredState& state) {
         return "service '" + s.name + "'" + where(s.origin) + ": vip " + s.vip.to_string() +
                " is also a node address";
   }
+  // Looked up once a backend, not scanned: up to 65534 backends a service.
+  const std::set<IpAddress> node_addresses(state.node_addresses.begin(), state.node_addresses.end());
+  std::set<IpAddress> vips;
+  for (const ServiceSpec& s : state.services) vips.insert(s.vip);
   std::map<std::string, std::set<IpAddress>> members;
   for (const BackendSpec& b : state.backends) {
-    if (std::string why = backend_address_problem(b.address, state); !why.empty())
+    if (std::string why = backend_address_problem(b.address, node_addresses, vips); !why.empty())
       return "backend " + b.address.to_string() + where(b.origin) + ": key 'address': " + why;
     auto it = by_name.find(b.service);
     if (it == by_name.end())
