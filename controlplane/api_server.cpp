@@ -545,6 +545,11 @@ std::string render_metrics(const NodeStatus& st, const anylb::dataplane::v1::Get
   m += "# HELP anylb_route_announced 1 while the prefix is announced.\n# TYPE anylb_route_announced gauge\n";
   for (const RouteStatus& r : st.routes)
     line("anylb_route_announced", "prefix=\"" + label(r.prefix) + "\",service=\"" + label(r.service) + "\"", r.announced);
+  m += "# HELP anylb_health_probe_threads Threads probing backends.\n# TYPE anylb_health_probe_threads gauge\n";
+  line("anylb_health_probe_threads", "", static_cast<double>(st.probe_threads));
+  m += "# HELP anylb_health_probes_late_total Probes started over an interval after they were due (too few threads).\n"
+       "# TYPE anylb_health_probes_late_total counter\n";
+  line("anylb_health_probes_late_total", "", static_cast<double>(st.late_probes));
   m += "# TYPE anylb_backend_healthy gauge\n";
   for (const BackendStatus& b : st.backends)
     line("anylb_backend_healthy", "service=\"" + label(b.service) + "\",backend=\"" + label(b.address.to_string()) + "\"",

@@ -117,6 +117,14 @@ class Reader {
     auto it = types.find(t);
     if (it == types.end()) fail(n["type"], key + ".type", "'" + t + "' is not tcp, http, udp-dns, icmp or exec");
     c.type = it->second;
+    // A key another type of check reads would be silently ignored: an
+    // operator who wrote `path: /health` on a tcp check believes it is used.
+    static constexpr std::pair<const char*, const char*> kOnlyFor[] = {
+        {"path", "http"},       {"expect_status", "http"}, {"body", "http"},
+        {"dns_name", "udp-dns"}, {"command", "exec"},      {"port", "tcp, http and udp-dns"}};
+    for (const auto& [k, types_using] : kOnlyFor)
+      if (n[k] && std::string_view(types_using).find(t) == std::string_view::npos)
+        fail(n[k], key + "." + k, "applies only to " + std::string(types_using) + " checks, not " + t);
     if (n["port"]) c.port = static_cast<uint16_t>(number(n["port"], key + ".port", 1, 65535));
     if (n["path"]) c.path = str(n["path"], key + ".path");
     if (n["expect_status"]) c.expect_status = static_cast<int>(number(n["expect_status"], key + ".expect_status", 100, 599));

@@ -1,13 +1,21 @@
-// Runs every backend's health check on its own thread, spread over the
-// interval, and turns probe results into healthy/unhealthy with rise/fall.
-// State changes are logged once.
+// Probes every backend on its interval from a pool of threads sized for the
+// probes that can be in flight at once, and turns probe results into
+// healthy/unhealthy with rise/fall. State changes are logged once.
+//
+// One checker lives as long as the node: a configuration change updates its
+// targets in place and never waits for a probe in flight (the node's lock is
+// held meanwhile, and a probe can take its whole timeout).
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <cstddef>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "config.hpp"
@@ -19,44 +27,67 @@ struct BackendHealth {
   bool checked = false;     // at least one probe ran
   uint32_t failures = 0;    // consecutive failed probes, up to now
   uint32_t successes = 0;   // consecutive successful probes, up to now
-  // When the next probe is due (monotonic_ms; 0: none yet). With the two
-  // counts above it carries a backend's checks over a rebuilt checker: an
-  // API change or a heartbeat rebuilds it, and must not restart the count
-  // to `fall` or push the next probe back by the spreading offset.
-  uint64_t next_probe_ms = 0;
+  uint64_t next_probe_ms = 0;  // when the next probe is due (monotonic_ms)
   std::string detail = "not checked yet";
   uint64_t since_ms = 0;
 };
 
 using BackendKey = std::pair<std::string, IpAddress>;  // (service, address)
 
+// Whether two versions of a service probe their backends the same way: then
+// a backend's health carries over, however its timing (interval, timeout,
+// rise, fall) changed; tuning a check must not flap the VIP.
+bool same_probe(const ServiceConfig& a, const ServiceConfig& b);
+
+// Threads for probes that may all hang until their timeout at once: the sum
+// over backends of timeout / interval, rounded up, plus one; at most `cap`.
+std::size_t probe_threads_wanted(const ControlConfig& config, std::size_t cap);
+
 class HealthChecker {
  public:
-  // `carried` seeds backends whose service and check did not change (a
-  // reload must not make healthy backends start over from "not checked",
-  // nor a failing one from no failures).
-  explicit HealthChecker(const ControlConfig& config, const std::map<BackendKey, BackendHealth>& carried = {});
+  static constexpr std::size_t kMaxThreads = 256;
+
+  explicit HealthChecker(const ControlConfig& config, std::size_t max_threads = kMaxThreads);
   ~HealthChecker();
+  HealthChecker(const HealthChecker&) = delete;
+  HealthChecker& operator=(const HealthChecker&) = delete;
+
+  // Backends whose service probes them as before keep their counts, their
+  // next due time and the result of a probe in flight; the others start
+  // over from "not checked"; backends no longer configured are dropped.
+  void update(const ControlConfig& config);
   std::map<BackendKey, BackendHealth> snapshot() const;
-  // Stops every probe, letting one in flight finish, and returns what was
-  // found, that probe's result included: what a rebuilt checker carries.
-  // (A snapshot taken before stopping lost a slow probe's result at every
-  // rebuild, so a backend that hangs until the timeout never fell.)
-  std::map<BackendKey, BackendHealth> stop();
+  std::size_t threads() const;
+  // Probes started later than one interval after they were due: the pool
+  // (at its cap) cannot keep up.
+  uint64_t late_probes() const { return late_probes_.load(std::memory_order_relaxed); }
 
  private:
   struct Target {
-    std::string service;
-    IpAddress address;
-    uint16_t port;
     CheckConfig check;
-    uint64_t offset_ms;
+    uint16_t service_port = 0;
+    uint64_t generation = 0;  // a probe's result counts only for its own generation
+    bool in_flight = false;   // being probed: not in due_
+    uint64_t taken_due_ms = 0;  // when the probe in flight was due
+    BackendHealth health;
   };
-  void run(Target t);
+  using Due = std::pair<uint64_t, BackendKey>;  // (when, which)
+
+  void run();
+  void schedule(const BackendKey& key, Target& t, uint64_t when);
+  void unschedule(const BackendKey& key, const Target& t);
+  void record(const BackendKey& key, uint64_t generation, bool ok, const std::string& detail);
+  void grow(std::size_t wanted);
 
   mutable std::mutex mu_;
-  std::map<BackendKey, BackendHealth> state_;
-  std::atomic<bool> stop_{false};
+  std::condition_variable cv_;
+  std::map<BackendKey, Target> targets_;
+  std::set<Due> due_;          // every target not being probed, by due time
+  uint64_t generations_ = 0;
+  bool timer_taken_ = false;   // one idle thread waits for the earliest due time; the others for a notify
+  bool stop_ = false;
+  std::atomic<uint64_t> late_probes_{0};
+  std::size_t max_threads_;
   std::vector<std::thread> threads_;
 };
 

@@ -165,33 +165,14 @@ bool Node::persist(const Overlay& overlay) const {
   return base_.state_file.empty() || write_file_atomically(base_.state_file, overlay.to_json(), true);
 }
 
-namespace {
-
-// Whether two versions of a service probe their backends the same way:
-// then a backend's health carries over, however its timing (interval,
-// timeout, rise, fall) changed; tuning a check must not flap the VIP.
-bool same_probe(const ServiceConfig& a, const ServiceConfig& b) {
-  const auto port = [](const ServiceConfig& s) { return s.check.port != 0 ? s.check.port : s.spec.port; };
-  const CheckConfig &x = a.check, &y = b.check;
-  return x.type == y.type && port(a) == port(b) && x.path == y.path && x.expect_status == y.expect_status &&
-         x.body == y.body && x.dns_name == y.dns_name && x.command == y.command;
-}
-
-}  // namespace
-
 void Node::apply(ControlConfig next) {
   // Unchanged services keep their health and their route state: a change
   // flaps nothing it does not touch.
-  std::map<BackendKey, BackendHealth> carried;
-  const auto health = health_->stop();  // the old probes end before the new ones start
   std::map<std::string, ServiceRoute> routes;
   for (const ServiceConfig& s : next.services) {
     const ServiceConfig* old = nullptr;
     for (const ServiceConfig& o : config_.services)
       if (o.spec.name == s.spec.name) old = &o;
-    if (old && same_probe(*old, s))
-      for (const BackendConfig& b : s.backends)
-        if (auto it = health.find({s.spec.name, b.address}); it != health.end()) carried[it->first] = it->second;
     // The same VIP keeps its route state, whatever its quorum or hold-down
     // became: a withdrawal it causes is logged and held down as any other.
     if (old && old->spec.vip == s.spec.vip)
@@ -199,9 +180,8 @@ void Node::apply(ControlConfig next) {
     else
       routes.emplace(s.spec.name, new_route(s));
   }
-  health_.reset();
+  health_->update(next);  // backends probed as before keep their health; it never waits for a probe
   config_ = std::move(next);
-  health_ = std::make_unique<HealthChecker>(config_, carried);
   routes_ = std::move(routes);
   std::erase_if(overlay_.withdrawn_routes, [&](const std::string& n) { return !routes_.count(n); });  // gone services
 }
@@ -462,6 +442,8 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
   st.dataplane_ok = dataplane_ok_;
   st.dataplane_generation = dataplane_generation_;
   st.gobgp_ok = gobgp_ok;
+  st.probe_threads = health_->threads();
+  st.late_probes = health_->late_probes();
   st.peers = std::move(peers);
   st.addresses = config_.node_addresses;
   std::map<std::string, bool> announced;

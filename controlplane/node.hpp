@@ -50,6 +50,8 @@ struct NodeStatus {
   bool dataplane_ok = false;
   uint64_t dataplane_generation = 0;
   bool gobgp_ok = false;
+  std::size_t probe_threads = 0;
+  uint64_t late_probes = 0;  // health probes started over an interval late
   std::vector<std::pair<std::string, std::string>> peers;  // BGP sessions
   std::vector<IpAddress> addresses;
   std::vector<RouteStatus> routes;

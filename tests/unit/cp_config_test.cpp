@@ -85,6 +85,15 @@ TEST(ControlConfig, ErrorsNameLineAndKey) {
                "services[0].check.dns_name");
   expect_error(std::string(kGood).replace(bad.find("\"65000:7\""), 9, "\"70000:7\""), "11", "services[0].communities[2]");
   expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: smtp"), "12", "services[0].check.type");
+  // Keys another type of check reads: refused, not silently ignored.
+  expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: tcp, path: /h"), "12",
+               "services[0].check.path");
+  expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: http, dns_name: a.b"), "12",
+               "services[0].check.dns_name");
+  expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: icmp, port: 80"), "12",
+               "services[0].check.port");
+  expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: exec, command: x, expect_status: 200"),
+               "12", "services[0].check.expect_status");
   expect_error(std::string(kGood).replace(bad.find("198.18.1.11"), 11, "198.18.1.10"), "15",
                "services[0].backends[1].address");
   expect_error(std::string(kGood).replace(bad.find("policy: all"), 11, "policy: most"), "17",
