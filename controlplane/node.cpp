@@ -325,7 +325,23 @@ namespace {
 // backends take new flows; a service missing is one it cannot serve as we
 // want. Order and weights do not count (Maglev spreads by set and weight:
 // a stale weight skews the spread, it does not misdirect).
-std::map<std::string, uint32_t> servable(const dp::DesiredState& want, const dp::DesiredState& have) {
+using BackendRef = std::pair<std::string, std::string>;  // (service, address) as the dataplane API spells them
+
+// The backends of `want` the dataplane forwards as down, though we want them
+// up, because it has no MAC for them: given none, and not resolved (yet) in
+// `have`, or not in `have` at all (just pushed: resolved at the next round).
+std::set<BackendRef> unresolved(const dp::DesiredState& want, const dp::GetStateResponse& have) {
+  std::set<BackendRef> out, resolved;
+  for (const dp::Backend& b : have.unresolved()) out.insert({b.service(), b.address()});
+  for (const dp::Backend& b : have.state().backends())
+    if (!out.count({b.service(), b.address()})) resolved.insert({b.service(), b.address()});
+  for (const dp::Backend& b : want.backends())
+    if (b.mac().empty() && !resolved.count({b.service(), b.address()})) out.insert({b.service(), b.address()});
+  return out;
+}
+
+std::map<std::string, uint32_t> servable(const dp::DesiredState& want, const dp::DesiredState& have,
+                                         const std::set<BackendRef>& no_mac) {
   using google::protobuf::util::MessageDifferencer;
   std::map<std::string, const dp::Service*> have_services;
   for (const dp::Service& s : have.services()) have_services[s.name()] = &s;
@@ -343,18 +359,19 @@ std::map<std::string, uint32_t> servable(const dp::DesiredState& want, const dp:
     const bool as_wanted = w != wanted.end() && w->second->state() != dp::BACKEND_STATE_DOWN &&
                            w->second->mac() == b.mac();
     if (!as_wanted) misdirected.insert(b.service());  // flows (new or pinned) to a backend we hold down or gone
-    else if (b.state() == dp::BACKEND_STATE_UP) ++out[b.service()];
+    else if (b.state() == dp::BACKEND_STATE_UP && !no_mac.count({b.service(), b.address()})) ++out[b.service()];
   }
   for (const std::string& n : misdirected) out.erase(n);
   return out;
 }
 
-// After a push it took: every service, with the backends we want up.
-std::map<std::string, uint32_t> servable(const dp::DesiredState& want) {
+// After a push it took: every service, with the backends we want up that
+// it has a MAC for.
+std::map<std::string, uint32_t> servable(const dp::DesiredState& want, const std::set<BackendRef>& no_mac) {
   std::map<std::string, uint32_t> out;
   for (const dp::Service& s : want.services()) out[s.name()] = 0;
   for (const dp::Backend& b : want.backends())
-    if (b.state() == dp::BACKEND_STATE_UP) ++out[b.service()];
+    if (b.state() == dp::BACKEND_STATE_UP && !no_mac.count({b.service(), b.address()})) ++out[b.service()];
   return out;
 }
 
@@ -400,8 +417,9 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
       to_proto(BackendSpec{svc.spec.name, b.address, b.mac, b.weight, state, ""}, *want.add_backends());
     }
   }
+  const std::set<BackendRef> no_mac = unresolved(want, have);
   if (google::protobuf::util::MessageDifferencer::Equivalent(want, have.state())) {
-    dataplane_servable_ = servable(want);
+    dataplane_servable_ = servable(want, no_mac);
     return log_once(last_sync_error_, "");
   }
   grpc::ClientContext apply_ctx;
@@ -416,7 +434,7 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
     const auto code = s.error_code();
     if (code != grpc::StatusCode::DEADLINE_EXCEEDED && code != grpc::StatusCode::UNAVAILABLE &&
         code != grpc::StatusCode::CANCELLED) {
-      dataplane_servable_ = servable(want, have.state());  // refused: it still has what it had
+      dataplane_servable_ = servable(want, have.state(), no_mac);  // refused: it still has what it had
       return;
     }
     // No answer: it may have taken the push. What it holds now decides;
@@ -425,11 +443,11 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
     deadline(again, 1000);
     dp::GetStateResponse now_have;
     if (dataplane_->GetState(&again, dp::GetStateRequest{}, &now_have).ok())
-      dataplane_servable_ = servable(want, now_have.state());
+      dataplane_servable_ = servable(want, now_have.state(), unresolved(want, now_have));
     return;
   }
   log_once(last_sync_error_, "");
-  dataplane_servable_ = servable(want);
+  dataplane_servable_ = servable(want, no_mac);
   dataplane_generation_ = resp.generation();
   spdlog::info("pushed generation {} to the dataplane", resp.generation());
 }

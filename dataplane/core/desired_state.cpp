@@ -174,16 +174,22 @@ std::optional<BackendSpec> parse_backend_fields(const SpecFields& pairs, std::st
 
 namespace {
 
-// Why `a` cannot be a backend, or empty: not a host's unicast address (the
-// martian sources: unspecified, loopback, multicast, broadcast, IPv4-mapped,
-// all of which a probe would find on this node itself or nowhere), an IPv6
-// link-local one (no interface to name), or one of this node's own.
-std::string backend_address_problem(const IpAddress& a, const std::set<IpAddress>& node_addresses,
-                                    const std::set<IpAddress>& vips) {
+// Why `a` cannot be a host's address on a routed network, or empty: one of
+// the martian sources (unspecified, loopback, multicast, broadcast,
+// IPv4-mapped: on this node itself, or nowhere), or IPv6 link-local (no
+// interface to name). Backends, VIPs and node addresses all must be one.
+std::string unicast_problem(const IpAddress& a) {
   const bool martian = a.is_v4() ? is_martian_ipv4_source(a.bytes.data()) : is_martian_ipv6_source(a.bytes.data());
   if (martian) return "is not a host's unicast address";
   if (!a.is_v4() && std::to_integer<uint8_t>(a.bytes[0]) == 0xfe && (std::to_integer<uint8_t>(a.bytes[1]) & 0xc0) == 0x80)
     return "is link-local: nothing says which interface reaches it";
+  return {};
+}
+
+// Why `a` cannot be a backend, or empty: not unicast, or one of this node's own.
+std::string backend_address_problem(const IpAddress& a, const std::set<IpAddress>& node_addresses,
+                                    const std::set<IpAddress>& vips) {
+  if (std::string why = unicast_problem(a); !why.empty()) return why;
   if (node_addresses.count(a)) return "is one of this node's addresses";
   if (vips.count(a)) return "is a VIP";
   return {};
@@ -194,7 +200,12 @@ std::string backend_address_problem(const IpAddress& a, const std::set<IpAddress
 std::string validate_desired_state(const DesiredState& state) {
   auto where = [](const std::string& origin) { return origin.empty() ? std::string() : " (" + origin + ")"; };
   bool node_v4 = false, node_v6 = false;
-  for (const IpAddress& a : state.node_addresses) (a.is_v4() ? node_v4 : node_v6) = true;
+  for (const IpAddress& a : state.node_addresses) {
+    // The first of each family is the tunnels' outer source.
+    if (std::string why = unicast_problem(a); !why.empty())
+      return "node_addresses: '" + a.to_string() + "' " + why;
+    (a.is_v4() ? node_v4 : node_v6) = true;
+  }
 
   std::map<std::string, const ServiceSpec*> by_name;
   std::set<std::tuple<IpAddress, uint8_t, uint16_t>> keys;
@@ -202,6 +213,8 @@ std::string validate_desired_state(const DesiredState& state) {
     // Every path's parser checks names; this holds for specs built in code.
     if (std::string why = name_problem(s.name); !why.empty())
       return "service '" + s.name + "'" + where(s.origin) + ": name " + why;
+    if (std::string why = unicast_problem(s.vip); !why.empty())
+      return "service '" + s.name + "'" + where(s.origin) + ": key 'vip': " + s.vip.to_string() + " " + why;
     if (!by_name.emplace(s.name, &s).second)
       return "service '" + s.name + "'" + where(s.origin) + ": name already used by another service";
     if (!keys.emplace(s.vip, s.proto, s.port).second)
@@ -226,10 +239,15 @@ std::string validate_desired_state(const DesiredState& state) {
       return "backend " + b.address.to_string() + where(b.origin) + ": key 'service': no service named '" +
              b.service + "'";
     if (!members[b.service].insert(b.address).second)
-      return "backend " + b.address.to_string() + where(b.origin) + ": already a backend of service '" +
+      return "backend " + b.address.to_string() + where(b.origin) + ": key 'address': already a backend of service '" +
              b.service + "'";
     if (members[b.service].size() > 65534)
-      return "service '" + b.service + "': more than 65534 backends";
+      return "backend " + b.address.to_string() + where(b.origin) + ": key 'service': service '" + b.service +
+             "' has more than 65534 backends";
+    // A group address would send each packet to every host on the segment.
+    if ((std::to_integer<uint8_t>(b.mac.bytes[0]) & 1) != 0)
+      return "backend " + b.address.to_string() + where(b.origin) + ": key 'mac': " + b.mac.to_string() +
+             " is a group (multicast or broadcast) address";
     const ForwardingMode mode = it->second->mode;
     if (mode != ForwardingMode::l2_dsr && !(b.address.is_v4() ? node_v4 : node_v6))
       return "backend " + b.address.to_string() + where(b.origin) + ": service '" + b.service + "' uses " +

@@ -44,7 +44,20 @@ std::shared_ptr<const MaglevPair> build_tables(const std::vector<MaglevBackend>&
 
 std::unique_ptr<ForwardingState> StateBuilder::build(const DesiredState& state, uint64_t generation,
                                                      uint64_t now_ms, std::string& error) {
-  Ids ids = ids_;  // work on a copy: committed only on success
+  auto prepared = prepare(state, generation, now_ms, error);
+  return prepared ? commit(std::move(*prepared)) : nullptr;
+}
+
+std::unique_ptr<ForwardingState> StateBuilder::commit(Prepared&& prepared) {
+  ids_ = std::move(prepared.ids);
+  maglev_cache_ = std::move(prepared.cache);
+  return std::move(prepared.state);
+}
+
+std::unique_ptr<StateBuilder::Prepared> StateBuilder::prepare(const DesiredState& state, uint64_t generation,
+                                                              uint64_t now_ms, std::string& error) const {
+  std::unique_ptr<Prepared> out(new Prepared(ids_));  // a copy of the ids: committed only by commit()
+  Ids& ids = out->ids;
   auto st = std::make_unique<ForwardingState>();
   st->generation = generation;
   st->maglev_size = limits_.maglev_size;
@@ -58,7 +71,8 @@ std::unique_ptr<ForwardingState> StateBuilder::build(const DesiredState& state, 
     live_services.insert(key);
     auto [it, fresh] = ids.service_ids.emplace(key, 0);
     if (fresh && (it->second = ids.services.allocate(now_ms)) == 0) {
-      error = "service '" + s.name + "': no free service id (limit " + std::to_string(limits_.max_services) + ")";
+      error = "service '" + s.name + "': no free service id (--max-services " + std::to_string(limits_.max_services) +
+              "; a removed one's id is held for twice the longest flow timeout)";
       return nullptr;
     }
     st->services[it->second] = ServiceEntry{true, s, nullptr};
@@ -74,8 +88,8 @@ std::unique_ptr<ForwardingState> StateBuilder::build(const DesiredState& state, 
     live_backends.insert(key);
     auto [it, fresh] = ids.backend_ids.emplace(key, 0);
     if (fresh && (it->second = ids.backends.allocate(now_ms)) == 0) {
-      error = "backend " + b.address.to_string() + ": no free backend id (limit " +
-              std::to_string(limits_.max_backends) + ")";
+      error = "backend " + b.address.to_string() + " of '" + b.service + "': no free backend id (--max-backends " +
+              std::to_string(limits_.max_backends) + "; a removed one's id is held for twice the longest flow timeout)";
       return nullptr;
     }
     st->backends[it->second] = BackendEntry{true, b.state, sid, b.address, b.mac};
@@ -94,7 +108,7 @@ std::unique_ptr<ForwardingState> StateBuilder::build(const DesiredState& state, 
     it = ids.service_ids.erase(it);
   }
 
-  std::map<uint32_t, CachedTables> cache;
+  std::map<uint32_t, CachedTables>& cache = out->cache;
   for (uint32_t sid = 1; sid < st->services.size(); ++sid) {
     ServiceEntry& svc = st->services[sid];
     if (!svc.present) continue;
@@ -129,9 +143,8 @@ std::unique_ptr<ForwardingState> StateBuilder::build(const DesiredState& state, 
   st->has_source_v6 = have6;
   st->addresses.build(st->services, state.node_addresses);
 
-  ids_ = std::move(ids);
-  maglev_cache_ = std::move(cache);
-  return st;
+  out->state = std::move(st);
+  return out;
 }
 
 }  // namespace anylb

@@ -44,8 +44,17 @@ class StateBuilder {
  public:
   explicit StateBuilder(StateLimits limits);
 
-  // All or nothing: on error (ids exhausted) returns null and keeps every id
-  // assignment as it was. The state must already be validated.
+  class Prepared;
+
+  // Two steps, so that a caller can do what may fail in between (persist
+  // the state) and still leave everything as it was: prepare() builds the
+  // snapshot and commits nothing; commit() takes its id assignments and
+  // Maglev tables and hands the snapshot over. prepare() returns null with
+  // `error` set when ids run out. The state must already be validated.
+  std::unique_ptr<Prepared> prepare(const DesiredState& state, uint64_t generation, uint64_t now_ms,
+                                    std::string& error) const;
+  std::unique_ptr<ForwardingState> commit(Prepared&& prepared);
+  // Both at once.
   std::unique_ptr<ForwardingState> build(const DesiredState& state, uint64_t generation, uint64_t now_ms,
                                          std::string& error);
 
@@ -64,6 +73,18 @@ class StateBuilder {
     std::vector<std::tuple<IpAddress, uint32_t, BackendState, uint32_t>> fingerprint;  // sorted
     std::shared_ptr<const MaglevPair> tables;
   };
+
+ public:
+  class Prepared {
+   private:
+    friend class StateBuilder;
+    explicit Prepared(Ids assigned) : ids(std::move(assigned)) {}
+    std::unique_ptr<ForwardingState> state;
+    Ids ids;
+    std::map<uint32_t, CachedTables> cache;
+  };
+
+ private:
 
   StateLimits limits_;
   Ids ids_;

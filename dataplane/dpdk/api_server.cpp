@@ -82,8 +82,11 @@ class ApiServer::Service final : public pb::Dataplane::Service {
   }
 
   grpc::Status GetState(grpc::ServerContext*, const pb::GetStateRequest*, pb::GetStateResponse* resp) override {
-    resp->set_generation(ctx_.control->generation());
-    to_proto(ctx_.control->desired(), *resp->mutable_state());
+    const ControlState::Snapshot st = ctx_.control->snapshot();
+    resp->set_generation(st.generation);
+    to_proto(st.desired, *resp->mutable_state());
+    resp->set_source(st.source == StateSource::api ? pb::STATE_SOURCE_API : pb::STATE_SOURCE_OPTIONS);
+    for (const BackendSpec& b : st.unresolved) to_proto(b, *resp->add_unresolved());
     return grpc::Status::OK;
   }
 
@@ -126,8 +129,15 @@ class ApiServer::Service final : public pb::Dataplane::Service {
     for (const auto& b : c["backends"]) {
       pb::BackendCounters* o = resp->add_backends();
       if (auto it = backend_specs.find({b["service"].get<std::string>(), b["address"].get<std::string>()});
-          it != backend_specs.end())
-        to_proto(*it->second, *o->mutable_backend());
+          it != backend_specs.end()) {
+        // In the state it forwards in: down while its MAC is unresolved.
+        BackendSpec shown = *it->second;
+        const std::string forwarding = b["state"].get<std::string>();
+        shown.state = forwarding == "up" ? BackendState::up
+                      : forwarding == "draining" ? BackendState::draining
+                                                 : BackendState::down;
+        to_proto(shown, *o->mutable_backend());
+      }
       endpoint(b, o->mutable_counters());
     }
     for (const auto& l : c["lcores"]) {

@@ -15,27 +15,45 @@ ApplyResult ControlState::apply(const DesiredState& state, uint64_t generation, 
     r.generation = generation_;
     return r;
   }
+  // A generation far ahead would lock out every later change (none above it
+  // fits in 64 bits, and a reload's +1 wraps to 0), and it is persisted.
+  if (generation - generation_ > kMaxGenerationStep) {
+    r.status = ApplyStatus::invalid;
+    r.error = "generation: " + std::to_string(generation) + " is more than " + std::to_string(kMaxGenerationStep) +
+              " above the applied generation " + std::to_string(generation_);
+    r.generation = generation_;
+    return r;
+  }
   r.error = validate_desired_state(state);
+  if (r.error.empty() && !resolves_macs_)
+    for (const BackendSpec& b : state.backends)
+      if (b.mac.is_zero()) {  // it would never resolve: down for good, and nothing said why
+        r.error = "backend " + b.address.to_string() + (b.origin.empty() ? "" : " (" + b.origin + ")") +
+                  ": key 'mac': required, since this dataplane has no --exception-interface to resolve it by";
+        break;
+      }
   if (!r.error.empty()) {
     r.status = ApplyStatus::invalid;
     r.generation = generation_;
     return r;
   }
-  // Persist before publishing: what forwards is always what a restart restores.
+  std::size_t unresolved = 0;
+  auto prepared = builder_.prepare(resolve(state, unresolved), generation, now_ms, r.error);
+  if (!prepared) {
+    r.status = ApplyStatus::exhausted;
+    r.generation = generation_;
+    return r;
+  }
+  // Persisted only once it can be forwarded, and before it is: what forwards
+  // is always what a restart restores, and a refused state is never written
+  // (a restart would come back with it, or with nothing).
   if (!state_file_.empty() && !write_file_atomically(state_file_, desired_state_to_json(state, generation, source), true)) {
     r.status = ApplyStatus::persist_failed;
     r.error = "cannot write the state file '" + state_file_ + "'";
     r.generation = generation_;
     return r;
   }
-  std::size_t unresolved = 0;
-  auto built = builder_.build(resolve(state, unresolved), generation, now_ms, r.error);
-  if (!built) {
-    r.status = ApplyStatus::exhausted;
-    r.generation = generation_;
-    if (!state_file_.empty()) write_file_atomically(state_file_, desired_state_to_json(desired_, generation_, source_), true);
-    return r;
-  }
+  auto built = builder_.commit(std::move(*prepared));
   publish(std::move(built));
   desired_ = state;
   generation_ = generation;
@@ -117,6 +135,14 @@ StateSource ControlState::source() const {
 uint64_t ControlState::generation() const {
   std::lock_guard lock(mu_);
   return generation_;
+}
+
+ControlState::Snapshot ControlState::snapshot() const {
+  std::lock_guard lock(mu_);
+  Snapshot out{generation_, desired_, source_, {}};
+  for (const BackendSpec& b : desired_.backends)
+    if (b.mac.is_zero() && b.state != BackendState::down && !neighbours_.count(b.address)) out.unresolved.push_back(b);
+  return out;
 }
 
 DesiredState ControlState::desired() const {

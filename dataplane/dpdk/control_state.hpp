@@ -30,16 +30,29 @@ struct ApplyResult {
 
 class ControlState {
  public:
-  ControlState(StateLimits limits, StatePublisher& publisher, std::string state_file)
-      : builder_(limits), publisher_(publisher), state_file_(std::move(state_file)) {}
+  // `resolves_macs`: an exception interface gives the kernel's neighbours
+  // (refresh_neighbours); without one a backend must come with its MAC.
+  ControlState(StateLimits limits, StatePublisher& publisher, std::string state_file, bool resolves_macs)
+      : builder_(limits), publisher_(publisher), state_file_(std::move(state_file)), resolves_macs_(resolves_macs) {}
 
-  // generation 0 = the next one. A generation not above the current one is stale.
+  // generation 0 = the next one. A generation not above the current one is
+  // stale; one more than kMaxGenerationStep above it is refused.
+  static constexpr uint64_t kMaxGenerationStep = uint64_t{1} << 32;
   ApplyResult apply(const DesiredState& state, uint64_t generation, uint64_t now_ms,
                     StateSource source = StateSource::options);
 
   uint64_t generation() const;
   StateSource source() const;  // of the applied state
   DesiredState desired() const;
+  // All of it under one lock: a change between separate reads would pair
+  // one generation with another's state.
+  struct Snapshot {
+    uint64_t generation = 0;
+    DesiredState desired;
+    StateSource source = StateSource::options;
+    std::vector<BackendSpec> unresolved;  // up or draining, forwarded as down: no MAC yet
+  };
+  Snapshot snapshot() const;
 
   // A round of kernel neighbours (resolve_backend_macs): backends without a
   // configured MAC take theirs from here; one not (yet) resolved is
@@ -79,6 +92,7 @@ class ControlState {
   StateBuilder builder_;
   StatePublisher& publisher_;
   std::string state_file_;
+  bool resolves_macs_;
   DesiredState resolve(const DesiredState& state, std::size_t& unresolved) const;
   void publish(std::unique_ptr<ForwardingState> built);
   std::function<void(const NewIds&)> on_new_ids_;

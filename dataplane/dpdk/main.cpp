@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
                    "decided; not for service");
 
     StatePublisher publisher(workers);
-    ControlState control(opts.limits, publisher, opts.state_file);
+    ControlState control(opts.limits, publisher, opts.state_file, !opts.exception_interface.empty());
     // What to forward first: the state file if it holds a state, else the options.
     DesiredState initial = opts.state;
     uint64_t initial_generation = 1;

@@ -40,10 +40,21 @@ std::optional<DesiredState> desired_state_from_json(const std::string& text, uin
   try {
     const nlohmann::json j = nlohmann::json::parse(text);
     DesiredState st;
+    if (!j.at("generation").is_number_unsigned()) {  // get<uint64_t> would wrap -1 to the largest generation
+      error = "generation: '" + j.at("generation").dump() + "' is not a generation (0 or more)";
+      return std::nullopt;
+    }
     generation = j.at("generation").get<uint64_t>();
-    if (source != nullptr)
-      *source = j.contains("source") && j.at("source").get<std::string>() == "api" ? StateSource::api
-                                                                                     : StateSource::options;
+    if (source != nullptr && j.contains("source")) {
+      const std::string from = j.at("source").get<std::string>();
+      if (from != "api" && from != "options") {
+        error = "source: '" + from + "' is not api or options";
+        return std::nullopt;
+      }
+      *source = from == "api" ? StateSource::api : StateSource::options;
+    } else if (source != nullptr) {
+      *source = StateSource::options;
+    }
     for (const auto& a : j.at("node_addresses")) {
       auto ip = IpAddress::parse(a.get<std::string>());
       if (!ip) { error = "node_addresses: '" + a.get<std::string>() + "' is not an address"; return std::nullopt; }

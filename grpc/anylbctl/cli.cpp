@@ -89,13 +89,17 @@ void print(const Cli& cli, const nlohmann::json& j, const std::string& human) {
   else std::printf("%s", human.c_str());
 }
 
-uint32_t number(const std::string& s, const char* what, uint32_t min, uint32_t max) {
-  uint32_t v = 0;
+uint64_t number64(const std::string& s, const char* what, uint64_t min, uint64_t max) {
+  uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size() || v < min || v > max)
     throw UsageError(std::string(what) + ": '" + s + "' is not a number from " + std::to_string(min) + " to " +
                      std::to_string(max));
   return v;
+}
+
+uint32_t number(const std::string& s, const char* what, uint32_t min, uint32_t max) {
+  return static_cast<uint32_t>(number64(s, what, min, max));
 }
 
 std::string endpoint_text(const std::string& address, uint32_t port) {

@@ -77,6 +77,7 @@ std::pair<std::string, uint32_t> endpoint(const std::string& s, const char* what
 // A whole number from `min` to `max`, digits only (no sign: stoul took "-1"
 // as 4294967295); else a UsageError naming `what`.
 uint32_t number(const std::string& s, const char* what, uint32_t min, uint32_t max);
+uint64_t number64(const std::string& s, const char* what, uint64_t min, uint64_t max);
 // ADDR:PORT, an IPv6 address in brackets: as `trace` reads it back.
 std::string endpoint_text(const std::string& address, uint32_t port);
 void cmd_apply(const Cli& cli, Dataplane& dp);

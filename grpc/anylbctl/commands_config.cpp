@@ -169,7 +169,9 @@ void cmd_state(const Cli& cli, Dataplane& dp) {
   std::string error;
   auto desired = from_proto(st.state(), error);
   if (!desired) throw OperationFailed("the dataplane returned a state this anylbctl cannot read: " + error);
-  std::printf("%s\n", desired_state_to_json(*desired, st.generation()).c_str());
+  // With what applied it: a copy put in a --state-file keeps a reload from replacing an API-owned state.
+  const StateSource source = st.source() == pb::STATE_SOURCE_API ? StateSource::api : StateSource::options;
+  std::printf("%s\n", desired_state_to_json(*desired, st.generation(), source).c_str());
   (void)cli;
 }
 
@@ -186,7 +188,7 @@ void cmd_apply(const Cli& cli, Dataplane& dp) {
   pb::DesiredState st;
   to_proto(*desired, st);
   // --generation N applies exactly N (a stale N is refused); default: the next one.
-  const uint64_t gen = cli.has_flag("generation") ? number(cli.flag("generation"), "--generation", 0, 0xffffffffu)
+  const uint64_t gen = cli.has_flag("generation") ? number64(cli.flag("generation"), "--generation", 1, UINT64_MAX)
                                                   : dp.state().generation() + 1;
   const uint64_t applied = dp.apply(st, gen);
   print(cli, {{"generation", applied}}, "applied generation " + std::to_string(applied) + "\n");

@@ -76,6 +76,12 @@ def let_the_kernel_ask_for(dp, address):
         h.time.sleep(0.1)
 
 
+def forwarding_state(dp, address):
+    """The state `anylbctl stats` shows for a backend: the one it forwards in."""
+    stats = dp.ctl("stats", "--interval", "0.1", json_out=True)
+    return next(b["state"] for b in stats["backends"] if b["address"] == address)
+
+
 def arp_requests_for(out, address):
     return [p for p in out if ARP in p and p[ARP].op == 1 and p[ARP].pdst == address and p[Ether].src == h.PORT_MAC]
 
@@ -90,12 +96,14 @@ def backend_mac_comes_from_the_neighbour_table():
     with h.Dataplane(config, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
         exception_interface_up(dp, "198.18.1.1/24")
         dp.wait_for(lambda c: c["unresolved_backends"] == 1, what="one unresolved backend")
+        assert forwarding_state(dp, "198.18.1.20") == "down", "stats show a backend with no MAC as up"
         first = [h.to_vip("203.0.113.10", 10000 + i) for i in range(200)]
         dp.send(first)
         dp.wait_forwarded(200)
         let_the_kernel_ask_for(dp, "198.18.1.20")
         dp._ns("ip", "neigh", "replace", "198.18.1.20", "lladdr", resolved, "dev", "exc0", "nud", "permanent")
         dp.wait_for(lambda c: c["unresolved_backends"] == 0, what="the neighbour resolved")
+        assert forwarding_state(dp, "198.18.1.20") == "up"
         second = [h.to_vip("203.0.113.10", 30000 + i) for i in range(300)]
         dp.send(second)
         dp.wait_forwarded(500)

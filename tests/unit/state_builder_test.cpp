@@ -181,6 +181,29 @@ TEST(StateBuilder, BackendIdExhaustionIsAllOrNothing) {
   EXPECT_EQ(plus_one.at("web/198.18.5.1"), 4u) << "the one free id was not consumed by the failed build";
 }
 
+TEST(StateBuilder, APreparedStateNotCommittedChangesNoId) {
+  // The dataplane prepares, then persists, then commits: a state it could
+  // not persist must leave the ids as the published snapshot has them.
+  StateBuilder b(small_limits(8, 4));
+  DesiredState s = web_state(3);
+  const auto before = backend_ids(*build(b, s));
+  DesiredState other = s;
+  other.backends.erase(other.backends.begin());  // would release an id ...
+  other.backends.push_back(backend("web", "198.18.5.1"));  // ... and take one
+  std::string error;
+  auto prepared = b.prepare(other, 2, 10, error);
+  ASSERT_TRUE(prepared) << error;
+  EXPECT_EQ(backend_ids(*b.commit(std::move(*prepared))), backend_ids(*b.build(other, 3, 11, error)))
+      << "commit hands over what prepare built";
+  StateBuilder fresh(small_limits(8, 4));
+  build(fresh, s);
+  ASSERT_TRUE(fresh.prepare(other, 2, 10, error));  // dropped, never committed
+  s.backends.push_back(backend("web", "198.18.5.2"));
+  const auto after = backend_ids(*build(fresh, s, 20));
+  for (const auto& [name, id] : before) EXPECT_EQ(after.at(name), id) << name;
+  EXPECT_EQ(after.at("web/198.18.5.2"), 4u) << "the uncommitted state took no id";
+}
+
 TEST(StateBuilder, ServiceIdExhaustionIsAllOrNothing) {
   StateBuilder b(small_limits(1, 64));
   DesiredState s = web_state(2);
