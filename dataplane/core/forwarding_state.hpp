@@ -70,10 +70,10 @@ inline constexpr uint32_t kAmbiguous = 0xffffffff;
 // in the first fragment only, and every fragment of the datagram must go
 // alike. It goes to the address's one fragment service, TCP or UDP;
 // ambiguous if it has both.
-inline uint32_t fragment_service(const AddressEntry& e, uint8_t proto) {
+inline uint32_t fragment_service(const AddressEntry& e, uint8_t proto, IpFamily family) {
   if (proto == kProtoTcp) return e.fragment_tcp;
   if (proto == kProtoUdp) return e.fragment_udp;
-  if (proto != kProtoIpv6DestOpts) return 0;
+  if (proto != kProtoIpv6DestOpts || family != IpFamily::v6) return 0;  // IPv4 protocol 60 is no header of ours
   if (e.fragment_tcp == 0) return e.fragment_udp;
   if (e.fragment_udp == 0) return e.fragment_tcp;
   return kAmbiguous;

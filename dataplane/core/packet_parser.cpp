@@ -24,6 +24,7 @@ struct Ipv6Chain {
   uint8_t proto = 0;
   std::size_t l4_offset = 0;  // relative to the IPv6 header
   bool fragment = false;      // a fragment header with offset != 0 or M set
+  bool first_fragment = false;  // ... with offset 0: the transport header follows it
   uint8_t fragment_l4 = 0;    // a first fragment's protocol behind Destination Options
   DropReason drop = DropReason::count_;
 };
@@ -55,6 +56,7 @@ Ipv6Chain walk_ipv6_chain(const std::byte* ip, std::size_t len, DropReason trunc
       uint16_t offset_flags = load_be16(h + 2);
       if ((offset_flags & 0xfff9) != 0) {  // fragment offset or M flag
         c.fragment = true;
+        c.first_fragment = (offset_flags & 0xfff8) == 0;
         c.proto = load_u8(h);
         c.l4_offset = off + 8;
         // The first fragment holds the whole header chain (RFC 7112): the
@@ -86,7 +88,7 @@ Ipv6Chain walk_ipv6_chain(const std::byte* ip, std::size_t len, DropReason trunc
 // Options hide which: it may go to a TCP or UDP service) from a martian
 // source: dropped.
 bool martian_flow(const ParsedPacket& p, uint8_t proto) {
-  if (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoIpv6DestOpts)
+  if (proto != kProtoTcp && proto != kProtoUdp && !(proto == kProtoIpv6DestOpts && p.family == IpFamily::v6))
     return false;  // ICMP passes: DAD sends from ::
   return p.family == IpFamily::v4 ? is_martian_ipv4_source(p.key.src.data()) : is_martian_ipv6_source(p.key.src.data());
 }
@@ -115,7 +117,9 @@ DropReason parse_icmp_inner(const std::byte* inner, std::size_t len, IpFamily fa
     if ((load_u8(inner) >> 4) != 6) return DropReason::icmp_inner_unsupported;
     Ipv6Chain c = walk_ipv6_chain(inner, len, DropReason::icmp_inner_truncated);
     if (c.drop != DropReason::count_) return c.drop;
-    if (c.fragment) return DropReason::icmp_inner_unsupported;
+    // A quoted first fragment has its ports (a large DNS answer's Packet Too
+    // Big quotes one, RFC 8201): as the IPv4 branch, only later ones have none.
+    if (c.fragment && !c.first_fragment) return DropReason::icmp_inner_unsupported;
     l4 = c.l4_offset;
     proto = c.proto;
     std::memcpy(key.src.data(), inner + 24, 16);
@@ -162,10 +166,18 @@ DropReason parse_l4(ParsedPacket& p, const std::byte* ip, std::size_t l4, std::s
       p.kind = PacketKind::icmp_other;
       return kOk;
     }
-    FlowKey outer = p.key;
+    // On a quote we cannot use, the key stays the outer packet's: the error
+    // may be the node's own (pipeline: node_icmp_error).
+    const FlowKey outer = p.key;
     DropReason r = parse_icmp_inner(h + 8, avail - 8, p.family, p.key);
-    if (r != kOk) return r;
-    if (p.key.dst != outer.dst) return drop(DropReason::icmp_inner_mismatch);
+    if (r != kOk) {
+      p.key = outer;
+      return r;
+    }
+    if (p.key.dst != outer.dst) {
+      p.key = outer;
+      return drop(DropReason::icmp_inner_mismatch);
+    }
     p.kind = PacketKind::icmp_error;
     return kOk;
   }
@@ -195,6 +207,7 @@ DropReason parse_ipv4(ParsedPacket& p, const std::byte* ip, std::size_t avail) {
   if ((frag & 0x3fff) != 0) {  // MF set or offset non-zero
     if (martian_flow(p, proto)) return drop(DropReason::martian_source);
     p.key.proto = proto;
+    p.later_fragment = (frag & 0x1fff) != 0;
     p.kind = PacketKind::fragment;
     return kOk;
   }

@@ -48,7 +48,12 @@ struct ParsedPacket {
     // the burst's parsed packets stay 50 bytes.
     uint8_t fragment_l4;
   };
-  uint8_t icmp_type = 0;
+  union {
+    uint8_t icmp_type = 0;
+    // An IPv4 fragment that is not the first (offset above 0): no ICMP
+    // error may answer it (RFC 1122 3.2.2). A fragment has no ICMP type.
+    bool later_fragment;
+  };
   uint8_t tos = 0;           // IPv4 TOS or IPv6 traffic class, copied to outer headers
   bool dont_fragment = false;
   uint16_t l3_offset = 0;    // where the IP header starts (after Ethernet and VLAN)

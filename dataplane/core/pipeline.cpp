@@ -8,8 +8,13 @@ namespace anylb {
 
 namespace {
 
-bool is_ipv6_multicast(const FlowKey& k) {
-  return k.family == IpFamily::v6 && std::to_integer<uint8_t>(k.dst[0]) == 0xff;
+// IPv6 multicast (ND, MLD) and link-local unicast (the kernel's neighbour
+// discovery and routing protocols use its fe80:: address): the kernel's,
+// though no node address names them.
+bool is_ipv6_link_traffic(const FlowKey& k) {
+  if (k.family != IpFamily::v6) return false;
+  const uint8_t a = std::to_integer<uint8_t>(k.dst[0]), b = std::to_integer<uint8_t>(k.dst[1]);
+  return a == 0xff || (a == 0xfe && (b & 0xc0) == 0x80);
 }
 
 // A MAC address as the low 48 bits of a little-endian word: one compare
@@ -78,7 +83,23 @@ void Pipeline::process_burst(const ForwardingState& st, const PortContext& port,
   for (std::size_t i = 0; i < n; ++i)
     verdicts[i] = drops_[i] == DropReason::count_
                       ? decide(st, port, now, frames[i], parsed_[i], hashes_[i], first_matches_[i])
-                      : dropped(drops_[i]);
+                      : parse_drop(st, frames[i], parsed_[i], drops_[i]);
+}
+
+// Dropped, but for one case: an ICMP error whose quote is no flow of ours
+// (it quotes a ping, a probe, the kernel's own fragment) is dropped for a
+// VIP; to a node address it is the kernel's, which needs it for path MTU
+// discovery (RFC 1191, RFC 8201) and to fail its probes fast. The parser
+// left the outer key.
+Verdict Pipeline::parse_drop(const ForwardingState& st, FrameBuffer f, const ParsedPacket& p, DropReason why) {
+  if (why != DropReason::icmp_inner_truncated && why != DropReason::icmp_inner_unsupported &&
+      why != DropReason::icmp_inner_mismatch)
+    return dropped(why);
+  if (mac_bits(f.data) != rx_mac_bits_) return dropped(why);  // a group MAC, or another host's
+  const AddressEntry* dst = st.addresses.find(p.key.dst, p.key.family);
+  if (dst == nullptr || !dst->node) return dropped(why);
+  counters_.exception_packets.add();
+  return Verdict{Action::exception, DropReason::count_, 0, f.len, 0};
 }
 
 uint32_t Pipeline::pick_backend(const ForwardingState& st, uint32_t service_id, uint64_t hash) const {
@@ -148,7 +169,7 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
     return forward_flow(st, port, now, f, p, hash, first_matches, memo_service_);
   const AddressEntry* dst = p.kind == PacketKind::arp ? nullptr : st.addresses.find(p.key.dst, p.key.family);
   if (p.kind == PacketKind::arp || (dst != nullptr && dst->node) ||
-      (dst == nullptr && is_ipv6_multicast(p.key))) {  // ARP, ND, MLD, BGP, probes: the kernel's business
+      (dst == nullptr && is_ipv6_link_traffic(p.key))) {  // ARP, ND, MLD, BGP, probes: the kernel's business
     counters_.exception_packets.add();
     return Verdict{Action::exception, DropReason::count_, 0, f.len, 0};
   }
@@ -246,7 +267,7 @@ Pipeline::Pipeline(FlowTable& flows, LcoreCounters& counters, FlowTimeouts timeo
 
 Verdict Pipeline::fragment(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,
                            const ParsedPacket& p, uint64_t hash, const AddressEntry& dst) {
-  const uint32_t sid = fragment_service(dst, p.key.proto);
+  const uint32_t sid = fragment_service(dst, p.key.proto, p.key.family);
   if (sid == 0) return dropped(DropReason::no_service);
   if (sid == kAmbiguous) return dropped(DropReason::fragment_ambiguous);
   // A first fragment behind Destination Options: not the service's
@@ -257,7 +278,8 @@ Verdict Pipeline::fragment(const ForwardingState& st, const PortContext& port, F
   const uint32_t backend = pick_backend(st, sid, hash);  // 3-tuple hash: every fragment alike
   if (backend == 0) return dropped(DropReason::no_backend);
   const Verdict v = forward(st, port, now, f, p, hash, sid, backend);
-  if (v.action != Action::drop) counters_.fragments_hashed.add();
+  if (v.action == Action::forward || v.action == Action::forward_fragments)  // not a Packet Too Big answered
+    counters_.fragments_hashed.add();
   return v;
 }
 

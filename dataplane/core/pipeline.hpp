@@ -100,6 +100,9 @@ class Pipeline {
   [[gnu::noinline, gnu::cold]] Verdict fragment(const ForwardingState& st, const PortContext& port, FlowClock now,
                                                 FrameBuffer f, const ParsedPacket& p, uint64_t hash,
                                                 const AddressEntry& dst);
+  // The verdict on a frame the parser refused: out of the burst loop.
+  [[gnu::noinline, gnu::cold]] Verdict parse_drop(const ForwardingState& st, FrameBuffer f, const ParsedPacket& p,
+                                                  DropReason why);
   // The packet-too-big error for a packet that cannot be encapsulated,
   // at most kTooBigPerMs a millisecond per lcore (an error must not become
   // an amplifier); else the drop.

@@ -27,6 +27,8 @@ RewriteResult make_too_big_reply(FrameBuffer f, const ParsedPacket& p, const Mac
   // p.key of one is the flow it quotes, so ours would go to that flow's
   // client, not to the router that sent it.
   if (p.kind == PacketKind::icmp_error) return fail();
+  // Nor about an IPv4 fragment other than the first (RFC 1122 3.2.2).
+  if (p.kind == PacketKind::fragment && p.family == IpFamily::v4 && p.later_fragment) return fail();
   const bool v4 = p.family == IpFamily::v4;
   if (v4 && !p.dont_fragment) return fail();  // the sender lets routers fragment: nothing to tell it
   const uint32_t extra = v4 ? 20 + 8 : 40 + 8;  // our IP header and the ICMP header

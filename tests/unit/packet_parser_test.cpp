@@ -132,6 +132,15 @@ std::vector<ValidCase> valid_cases() {
                 icmp6(kIcmp6PacketTooBig, 0,
                       ipv6(kVip6, kClient6, kIpv6DestOpts, ipv6_options_header(kProtoTcp) + tcp(80, 40000)), 1280)),
        PacketKind::icmp_error, kTcp6Key, 14, 40 + 8 + 40 + 8 + 20},
+      // A large DNS answer, fragmented by the backend, too big for a link on
+      // the way: the quoted first fragment carries the ports (RFC 8201).
+      {"icmp6_packet_too_big_quoting_a_first_fragment",
+       ethernet(kEtherTypeIpv6) +
+           ipv6(kRouter6, kVip6, kProtoIcmp6,
+                icmp6(kIcmp6PacketTooBig, 0,
+                      ipv6(kVip6, kClient6, kIpv6Fragment, ipv6_fragment_header(kProtoUdp, 0, true) + udp(53, 40000, payload(32))),
+                      1280)),
+       PacketKind::icmp_error, flow_key(kClient6, kVip6, 40000, 53, kProtoUdp), 14, 40 + 8 + 40 + 8 + 8 + 32},
       {"icmp4_echo", ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoIcmp, icmp4(kIcmpEchoRequest, 0, payload(32), 0x00010001)),
        PacketKind::icmp_other, flow_key(kClient4, kVip4, 0, 0, kProtoIcmp), 14, 60},
       {"icmp6_echo", ethernet(kEtherTypeIpv6) + ipv6(kClient6, kVip6, kProtoIcmp6, icmp6(kIcmp6EchoRequest, 0, payload(32))),
@@ -334,6 +343,9 @@ std::vector<DropCase> drop_cases() {
       {"icmp4_inner_port_0", icmp4_error_quoting(quoted_tcp4(kVip4, kClient4, 0, 40000)), R::l4_bad_port},
       {"icmp6_inner_port_0", icmp6_error_quoting(quoted_tcp6(kVip6, kClient6, 80, 0)), R::l4_bad_port},
       {"icmp4_inner_is_fragment", icmp4_error_quoting(ipv4(kVip4, kClient4, kProtoTcp, payload(8), inner_fragment)), R::icmp_inner_unsupported},
+      {"icmp6_inner_is_a_later_fragment",
+       icmp6_error_quoting(ipv6(kVip6, kClient6, kIpv6Fragment, ipv6_fragment_header(kProtoUdp, 185, false) + payload(16))),
+       R::icmp_inner_unsupported},
   };
 }
 
@@ -350,6 +362,18 @@ TEST(MartianSource, OnlyTheListedRangesAndOnlyTcpUdp) {
   EXPECT_EQ(icmp.drop, DropReason::count_);
   EXPECT_EQ(icmp.packet.kind, PacketKind::icmp_other);
   EXPECT_EQ(parse(from6("::", kProtoIcmp6, icmp6(135, 0, Bytes(20)))).drop, DropReason::count_);
+}
+
+// An ICMP error whose quote is unusable keeps the outer packet's key: the
+// pipeline sends it to the kernel when that is a node address.
+TEST(IcmpErrors, AnUnusableQuoteLeavesTheOuterKey) {
+  ParsedPacket p;
+  const Bytes ping_quoted = icmp4_error_quoting(ipv4(kVip4, kClient4, kProtoIcmp, icmp4(0, 0, {})));
+  EXPECT_EQ(parse_packet({ping_quoted.data(), ping_quoted.size()}, p), DropReason::icmp_inner_unsupported);
+  EXPECT_EQ(p.key, flow_key(kRouter4, kVip4, 0, 0, kProtoIcmp));
+  const Bytes other_source = icmp6_error_quoting(quoted_tcp6("2001:db8:a::11", kClient6, 80, 40000));
+  EXPECT_EQ(parse_packet({other_source.data(), other_source.size()}, p), DropReason::icmp_inner_mismatch);
+  EXPECT_EQ(p.key, flow_key(kRouter6, kVip6, 0, 0, kProtoIcmp6));
 }
 
 class MalformedPacket : public ::testing::TestWithParam<DropCase> {};

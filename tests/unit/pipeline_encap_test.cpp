@@ -115,6 +115,27 @@ TEST_F(PipelineTest, TooBigToEncapsulateGetsAnIcmpErrorFromTheVip) {
   EXPECT_EQ(drops(DropReason::encap_too_big), 0u);
 }
 
+TEST_F(PipelineTest, OnlyAFirstIpv4FragmentTooBigToEncapsulateIsAnswered) {
+  // No ICMP error about a fragment other than the first (RFC 1122 3.2.2);
+  // and an answered fragment is not counted as hashed to a backend.
+  DesiredState s = web_state(0, ForwardingMode::gue);
+  s.services.push_back(service("frag", "203.0.113.40", kAnyPort, ForwardingMode::gue, FragmentPolicy::hash));
+  s.backends.push_back(backend("frag", "198.18.3.1"));
+  const auto st = apply(s);
+  Ipv4Fields first, later;
+  first.flags_fragment = 0x6000;       // DF and MF, offset 0
+  later.flags_fragment = 0x4000 | 185;  // DF, offset 1480
+  const Sent answered =
+      send_one(*st, ethernet(kEtherTypeIpv4) + ipv4(kClient4, "203.0.113.40", kProtoTcp, payload(1480), first));
+  EXPECT_EQ(answered.verdict.action, Action::reply) << ::testing::PrintToString(answered.verdict.drop);
+  const Sent later_one =
+      send_one(*st, ethernet(kEtherTypeIpv4) + ipv4(kClient4, "203.0.113.40", kProtoTcp, payload(1480), later));
+  EXPECT_EQ(later_one.verdict.action, Action::drop);
+  EXPECT_EQ(later_one.verdict.drop, DropReason::encap_too_big);
+  EXPECT_EQ(counters_.icmp_too_big_sent.read(), 1u);
+  EXPECT_EQ(counters_.fragments_hashed.read(), 0u);
+}
+
 TEST_F(PipelineTest, AnIcmpErrorTooBigToEncapsulateGetsNoErrorBack) {
   // A router's "fragmentation needed" (DF set, as routers send them) about
   // a GUE service's flow, quoting enough to be too big once encapsulated:

@@ -107,6 +107,20 @@ TEST_F(PipelineTest, FragmentsWithPolicyDropAreCounted) {
   EXPECT_EQ(drops(DropReason::fragment_ambiguous), 1u);
 }
 
+// Protocol 60 names Destination Options only in IPv6: an IPv4 fragment of
+// it is no traffic of a VIP's TCP fragment service.
+TEST_F(PipelineTest, AnIpv4FragmentOfProtocol60IsNoFragmentServicesTraffic) {
+  DesiredState s = web_state(3);
+  s.services.push_back(service("media", "203.0.113.40", kAnyPort, ForwardingMode::l2_dsr, FragmentPolicy::hash));
+  s.backends.push_back(backend("media", "198.18.3.1"));
+  const auto st = apply(s);
+  Ipv4Fields frag;
+  frag.flags_fragment = 0x2000;
+  const Sent sent = send_one(*st, ethernet(kEtherTypeIpv4) + ipv4(kClient4, "203.0.113.40", 60, payload(16), frag));
+  EXPECT_EQ(sent.verdict.drop, DropReason::no_service);
+  EXPECT_EQ(counters_.fragments_hashed.read(), 0u);
+}
+
 // An IPv6 datagram whose Destination Options follow the Fragment header
 // (RFC 8200 4.1): every fragment names Destination Options, not UDP. They
 // go, alike, to the VIP's one fragment service; with a TCP and a UDP one

@@ -292,6 +292,19 @@ TEST_F(PipelineTest, TrafficForTheNodeGoesToTheKernel) {
                                       icmp6(kIcmp6NeighborSolicitation, 0, address_bytes(kNode6))),
       ethernet(kEtherTypeIpv6, std::nullopt, "33:33:ff:00:00:02") +  // as a neighbour solicitation really comes
           ipv6(kRouter6, "ff02::1:ff00:2", kProtoIcmp6, icmp6(kIcmp6NeighborSolicitation, 0, address_bytes(kNode6))),
+      // A unicast neighbour advertisement to the port's link-local address,
+      // which no node address names: the kernel resolving its next hop.
+      ethernet(kEtherTypeIpv6) + ipv6("fe80::2", "fe80::1", kProtoIcmp6, icmp6(136, 0, Bytes(20))),
+      // Errors about the node's own traffic (its ping, a probe): quotes that
+      // are no flow of a VIP, still the kernel's (RFC 1191, RFC 8201).
+      ethernet(kEtherTypeIpv4) +
+          ipv4(kRouter4, kNode4, kProtoIcmp,
+               icmp4(kIcmpDestUnreachable, 1, ipv4(kNode4, "192.0.2.9", kProtoIcmp, icmp4(kIcmpEchoRequest, 0, payload(8))))),
+      ethernet(kEtherTypeIpv6) +
+          ipv6(kRouter6, kNode6, kProtoIcmp6,
+               icmp6(kIcmp6PacketTooBig, 0,
+                     ipv6(kNode6, "2001:db8:ff::9", kIpv6Fragment, ipv6_fragment_header(kProtoUdp, 185, false) + payload(16)),
+                     1280)),
   };
   for (const Sent& s : send(*st, frames)) {
     EXPECT_EQ(s.verdict.action, Action::exception);
@@ -328,6 +341,11 @@ TEST_F(PipelineTest, EveryDropHasItsReasonAndCounter) {
       {"ping to a VIP", ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoIcmp, icmp4(kIcmpEchoRequest, 0, {})),
        DropReason::icmp_unsupported},
       {"GRE to a VIP", ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, 47, payload(8)), DropReason::protocol_unsupported},
+      {"an error to a VIP quoting a ping",
+       ethernet(kEtherTypeIpv4) +
+           ipv4(kRouter4, kVip4, kProtoIcmp,
+                icmp4(kIcmpDestUnreachable, 1, ipv4(kVip4, kClient4, kProtoIcmp, icmp4(0, 0, payload(8))))),
+       DropReason::icmp_inner_unsupported},
       {"malformed", cut_frame(tcp4_frame(), 30), DropReason::ipv4_truncated},
       // A promiscuous port sees what a bridge floods: another host's frames.
       {"for another host's MAC",
