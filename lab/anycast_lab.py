@@ -310,7 +310,12 @@ def clients(address, port, first, count, step=7):
     first+step, ...: {local port: who answered ("-" for nobody)}."""
     r = ns("cl", "/usr/bin/python3", os.path.join(HERE, "http_client.py"), address, str(port), str(first), str(count),
            str(step), check=False)
-    return {int(p): who for p, who in (line.split() for line in r.stdout.splitlines())}
+    answers = {int(p): who for p, who in (line.split() for line in r.stdout.splitlines())}
+    # A client that died part-way must not read as fewer (or no) answers, all good.
+    if r.returncode != 0 or len(answers) != count:
+        raise AssertionError(f"http_client.py to {address}:{port}: {len(answers)} of {count} requests reported, "
+                             f"exit {r.returncode}: {r.stderr[-2000:]}")
+    return answers
 
 
 def tally(answers):

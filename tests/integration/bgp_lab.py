@@ -89,6 +89,7 @@ class Proc:
         self.p = subprocess.Popen(["ip", "netns", "exec", netns, *self.argv], stdin=subprocess.DEVNULL,
                                   stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = self.p.pid
+        _started.append(self)
 
     def alive(self):
         return self.p.poll() is None
@@ -114,6 +115,8 @@ class Proc:
                     pass
                 self.p.wait(timeout=10)
         self._log.close()
+        if self in _started:
+            _started.remove(self)
         return self.p.returncode
 
     def log(self, tail=4000):
@@ -126,6 +129,7 @@ class Proc:
 
 
 _labs = []
+_started = []  # every Proc of this process (a lab's, or the anycast lab's), for the signal path
 
 
 def close_all():
@@ -133,8 +137,22 @@ def close_all():
         lab.close()
 
 
+def _kill_started():
+    """SIGKILLs every started daemon's session at once. Each runs in a session
+    of its own, which meson's kill of the test's process group misses, and
+    meson allows half a second after its SIGTERM: no time to stop them one by
+    one. Only live ones: a reaped PID may have been reused."""
+    for p in _started:
+        if p.p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def _on_signal(signum, _frame):
-    close_all()
+    _kill_started()
+    close_all()  # namespaces, runtime and temporary directories (what is left, the next sweep_stale takes)
     sys.exit(128 + signum)
 
 

@@ -9,11 +9,14 @@ Two ways to feed it:
     pushes the phase's last packets through.
 
 Everything lives in a fresh temporary directory, the process is stopped by its
-PID, and the directory is removed on exit.
+PID, and the directory is removed on exit: at the end, at exit, and on SIGTERM
+or SIGINT (meson's timeout). What an earlier run killed outright left (each
+name carries its PID) is swept at the start.
 """
 import atexit
 import json
 import os
+import re
 import shutil
 import signal
 import struct
@@ -47,11 +50,58 @@ def _cleanup():
 atexit.register(_cleanup)
 
 
+def _on_signal(signum, _frame):
+    # Meson allows half a second after its SIGTERM. Kill first (by PID, no
+    # wait: the handler may have interrupted a wait holding Popen's lock),
+    # then exit: the cases' finally blocks and atexit give back the rest.
+    for dp in list(_live):
+        if dp.proc and dp.proc.returncode is None:
+            try:
+                os.kill(dp.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    sys.exit(128 + signum)
+
+
+def sweep_stale():
+    """Removes what runs killed outright (SIGKILL: no handler, no atexit) left,
+    once their PID is gone: namespaces anylbt<pid>_<n> and what still runs in
+    them, temporary directories anylb-pkt-<pid>-*, EAL runtime directories
+    anylbpkt<pid>_<n> (and test_options' anylbopt<pid>_<n>)."""
+    def dead(pid):
+        return not os.path.exists(f"/proc/{pid}")
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in names.splitlines():
+        m = re.match(r"(anylbt(\d+)_\d+)(\s|$)", line)
+        if m and dead(m.group(2)):
+            pids = subprocess.run(["ip", "netns", "pids", m.group(1)], capture_output=True, text=True).stdout
+            for pid in pids.split():  # by PID, only inside a namespace of a dead run
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            subprocess.run(["ip", "netns", "del", m.group(1)], capture_output=True)
+    if os.path.isdir("/var/run/dpdk"):
+        for d in os.listdir("/var/run/dpdk"):
+            m = re.match(r"anylb(?:pkt|opt)(\d+)_", d)
+            if m and dead(m.group(1)):
+                shutil.rmtree(os.path.join("/var/run/dpdk", d), ignore_errors=True)
+    tmp = tempfile.gettempdir()
+    for d in os.listdir(tmp):
+        m = re.match(r"anylb-pkt-(\d+)-", d)
+        if m and dead(m.group(1)):
+            shutil.rmtree(os.path.join(tmp, d), ignore_errors=True)
+
+
 class Tap(_SharedTap):
-    """tests/tap.py's runner, stopping any dataplane a failed case left."""
+    """tests/tap.py's runner, stopping any dataplane a failed case left, also
+    on SIGTERM and SIGINT; it sweeps what killed runs left first."""
 
     def __init__(self):
         super().__init__(teardown=_cleanup)
+        for s in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(s, _on_signal)
+        sweep_stale()
 
 
 def binary():
@@ -81,7 +131,7 @@ class Dataplane:
         self.writer = None
         self.proc = None
         self.prefix = f"anylbpkt{os.getpid()}_{Dataplane._seq}"
-        self.dir = tempfile.mkdtemp(prefix="anylb-pkt-")
+        self.dir = tempfile.mkdtemp(prefix=f"anylb-pkt-{os.getpid()}-")  # the PID: sweep_stale knows a dead run's
         _live.append(self)  # from here on, what it made goes at teardown even if the setup below fails
         self.config = os.path.join(self.dir, "dataplane.conf")
         self.counters_path = os.path.join(self.dir, "counters.json")

@@ -91,12 +91,22 @@ def invalid_requests_change_nothing():
         def weight(d): d["backends"][0]["weight"] = 20000
         def duplicate(d): d["backends"].append(dict(d["backends"][0]))
         def spaced_name(d): d["services"].append(dict(d["services"][0], name="web prod", port=81))
+        def no_mac(d): d["backends"][0].pop("mac")  # no --exception-interface to resolve it by
+        def group_mac(d): d["backends"][0]["mac"] = "ff:ff:ff:ff:ff:ff"
+        def multicast_vip(d): d["services"][0]["vip"] = "224.0.0.5"
+        def loopback_node(d): d["node_addresses"] = ["127.0.0.1"]
         cases = [(bad_address, "198.18.1.300"), (unknown_service, "no service named 'nope'"),
-                 (weight, "weight"), (duplicate, "already a backend"),
-                 (spaced_name, "services[1]: key 'name': 'web prod' has ' '")]
+                 (weight, "weight"), (duplicate, "key 'address': already a backend"),
+                 (spaced_name, "services[1]: key 'name': 'web prod' has ' '"),
+                 (no_mac, "key 'mac': required"), (group_mac, "key 'mac': ff:ff:ff:ff:ff:ff is a group"),
+                 (multicast_vip, "key 'vip': 224.0.0.5 is not a host's unicast address"),
+                 (loopback_node, "node_addresses: '127.0.0.1' is not a host's unicast address")]
         for change, needle in cases:
             code, _, err = apply_doc(dp, state_doc(5, extra=change), check=False)
             assert code == 1 and needle in err, f"{change.__name__}: exit {code}: {err}"
+        # A generation that far ahead would leave no generation above it for any later change.
+        code, _, err = apply_doc(dp, state_doc(5), "--generation", str(2 ** 64 - 1), check=False)
+        assert code == 1 and "generation: 18446744073709551615 is more than" in err, (code, err)
         # Through the commands too: each names the field and leaves the state alone.
         for args, needle in [(["backend", "add", "web", "198.18.1.10", "--mac", "02:00:00:00:00:01"], "already"),
                              (["backend", "add", "web", "198.18.1.77", "--mac", "zz"], "mac"),
@@ -175,19 +185,43 @@ def anylbctl_commands_print_tables_and_json():
         code, _, err = dp.ctl("routes", check=False)
         assert code == 1 and "anylb-controlplane" in err
         dp.stop()
-    code, out, _ = h.subprocess.run([h.anylbctl(), "--help"], capture_output=True, text=True).returncode, None, None
-    assert code == 0
+    check_help_lists_every_command()
     r = h.subprocess.run([h.anylbctl(), "--dataplane", "/nonexistent.sock", "service", "list"], capture_output=True,
                          text=True)
     assert r.returncode == 1 and "cannot reach the dataplane" in r.stderr, r.stderr
 
 
+def check_help_lists_every_command():
+    """anylbctl --help lists the commands an operator has (each listed one
+    known to anylbctl: its own --help names it), the global flags among them."""
+    r = h.subprocess.run([h.anylbctl(), "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.startswith("anylbctl: "), (r.returncode, r.stdout, r.stderr)
+    head, sep, commands = r.stdout.partition("\nCommands:\n")
+    assert sep, r.stdout
+    for flag in ("--dataplane", "--controlplane", "--json", "--help"):
+        assert f"\n  {flag} " in head, f"{flag} not in --help:\n{head}"
+    lines = [line.split() for line in commands.split("\n\n")[0].splitlines() if line.startswith("  ")]
+    listed = {words[0] for words in lines}
+    pairs = {" ".join(words[:2]) for words in lines}
+    assert listed == {"service", "backend", "stats", "flows", "trace", "health", "node", "routes", "state", "apply"}, \
+        listed
+    for sub in ("service list", "service show", "service add", "service del", "backend add", "backend del",
+                "backend drain", "backend undrain", "backend disable", "backend weight", "backend register",
+                "backend heartbeat", "node drain|undrain", "apply FILE"):
+        assert sub in pairs, f"'{sub}' not in --help's commands: {sorted(pairs)}"
+    for command in listed:
+        c = h.subprocess.run([h.anylbctl(), command, "--help"], capture_output=True, text=True, timeout=30)
+        assert c.returncode == 0 and f"] {command}" in c.stdout, (command, c.returncode, c.stdout, c.stderr)
+    c = h.subprocess.run([h.anylbctl(), "nosuch", "--help"], capture_output=True, text=True, timeout=30)
+    assert c.returncode == 2 and "unknown command 'nosuch'" in c.stderr, (c.returncode, c.stderr)
+
+
 @tap.case
 def applied_state_survives_a_restart():
     def more(doc):
-        # A backend whose MAC the neighbour table gives, and a name with
-        # every kind of character a name may have: the file holds them.
-        doc["backends"].append({"service": "web", "address": "198.18.1.12", "weight": 100, "state": "up"})
+        # A name with every kind of character a name may have: the file holds it.
+        doc["backends"].append({"service": "web", "address": "198.18.1.12", "mac": h.mac_of(0x10, 12), "weight": 100,
+                                "state": "up"})
         doc["services"].append(dict(doc["services"][0], name="Web-prod.2_b", port=81))
         doc["backends"].append({"service": "Web-prod.2_b", "address": "198.18.1.13", "mac": h.mac_of(0x11, 13),
                                 "weight": 7, "state": "up"})
@@ -203,6 +237,31 @@ def applied_state_survives_a_restart():
             ("Web-prod.2_b", "198.18.1.13", "up")], state["backends"]
         assert state == before, (before, state)
         assert "restored generation 3" in dp.read_log()
+        dp.stop()
+
+
+@tap.case
+def a_state_its_limits_refuse_at_start_leaves_the_state_file_alone():
+    # Restarted with a lower --max-backends than its state file needs, the
+    # dataplane refuses to start, naming the option; the file stays as it
+    # was, so a restart with the old limit comes back with every backend.
+    with h.Dataplane(START) as dp:
+        apply_doc(dp, state_doc(0, backends=3))
+        dp.proc.send_signal(h.signal.SIGTERM)
+        dp.proc.wait(timeout=20)
+        with open(dp.state_file, "rb") as f:
+            saved = f.read()
+        assert json.loads(saved)["source"] == "api", saved
+        limits = dp.args.index("--max-backends")
+        low = [*dp.args[:limits + 1], "2", *dp.args[limits + 2:]]
+        r = h.subprocess.run(low, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "--max-backends 2" in r.stdout + r.stderr, (r.returncode, r.stdout, r.stderr)
+        with open(dp.state_file, "rb") as f:
+            assert f.read() == saved, "a refused start rewrote the state file"
+        os.unlink(dp.counters_path)
+        dp.start()
+        state = json.loads(dp.ctl("state")[1])
+        assert [b["address"] for b in state["backends"]] == ["198.18.1.10", "198.18.1.11", "198.18.1.12"], state
         dp.stop()
 
 

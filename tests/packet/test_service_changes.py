@@ -58,8 +58,17 @@ def a_bad_reload_changes_nothing():
         gen = dp.counters()["generation"]
         bad = WEB + ["backend = service=nosuch address=198.18.1.99 mac=02:00:00:00:99:99"]
         dp.reload(bad, wait=False)
-        h.time.sleep(0.5)
-        assert dp.counters()["generation"] == gen, "a refused reload still changed the generation"
+        # Until the refusal is logged (the reload was read), then one more
+        # counters write after it: only then may the generation be compared.
+        deadline = h.time.monotonic() + 10
+        while "reload refused" not in dp.read_log():
+            assert h.time.monotonic() < deadline and dp.proc.poll() is None, \
+                "no reload refusal logged:\n" + dp.read_log()
+            h.time.sleep(0.02)
+        assert f"generation {gen} stays" in dp.read_log(), dp.read_log()
+        seen = dp.wait_for(lambda c: "monotonic_ms" in c, what="counters")["monotonic_ms"]
+        c = dp.wait_for(lambda c: c["monotonic_ms"] > seen, what="a counters write after the refusal")
+        assert c["generation"] == gen, "a refused reload still changed the generation"
         dp.send([h.to_vip(VIP, 10000 + i, flags="A") for i in range(50)])
         dp.wait_forwarded(100)
         out = dp.stop()
