@@ -85,7 +85,7 @@ ChangeError backend_config(const v1::Backend& in, BackendConfig& out) {
     return {ChangeError::invalid, "backend.mac: '" + in.mac() + "' is not a MAC address"};
   if (in.weight() > kMaxBackendWeight)
     return {ChangeError::invalid, "backend.weight: " + std::to_string(in.weight()) + " is out of range (1-10000)"};
-  out = BackendConfig{*a, *m, in.weight() == 0 ? 100 : in.weight()};
+  out = BackendConfig{*a, *m, in.weight() == 0 ? 100 : in.weight(), "API"};
   return {};
 }
 

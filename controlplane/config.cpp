@@ -172,7 +172,7 @@ class Reader {
            error.rfind("key '", 0) == 0 && colon != std::string::npos ? error.substr(colon + 3) : error);
     }
     s.spec = *parsed;
-    s.spec.origin = file_ + " line " + std::to_string(n.Mark().line + 1);
+    s.spec.origin = file_ + " line " + std::to_string(n.Mark().line + 1) + ", " + key;
     if (n["quorum"]) {
       const std::string q = str(n["quorum"], key + ".quorum");
       if (!q.empty() && q.back() == '%') {
@@ -207,6 +207,7 @@ class Reader {
         b.mac = *mac;
       }
       if (bs[i]["weight"]) b.weight = static_cast<uint32_t>(number(bs[i]["weight"], bk + ".weight", 1, kMaxBackendWeight));
+      b.origin = file_ + " line " + std::to_string(bs[i].Mark().line + 1) + ", " + bk;
       s.backends.push_back(b);
     }
     return s;
@@ -356,7 +357,7 @@ ControlConfig load_config(const std::string& path) {
   for (const ServiceConfig& s : c.services) {
     ds.services.push_back(s.spec);
     for (const BackendConfig& b : s.backends)
-      ds.backends.push_back(BackendSpec{s.spec.name, b.address, b.mac, b.weight, BackendState::up, s.spec.origin});
+      ds.backends.push_back(BackendSpec{s.spec.name, b.address, b.mac, b.weight, BackendState::up, b.origin});
   }
   if (std::string err = validate_desired_state(ds); !err.empty()) throw ConfigError(path + ": " + err);
 

@@ -35,6 +35,7 @@ struct BackendConfig {
   IpAddress address;
   MacAddress mac;
   uint32_t weight = 100;
+  std::string origin;  // file, line and key, for errors found once the whole state is put together
 };
 
 struct ServiceConfig {

@@ -184,7 +184,8 @@ std::string validate_merged(const ControlConfig& c) {
     if (s.spec.vip.is_v4() ? !c.next_hop_v4 : !c.next_hop_v6)
       return "service '" + s.spec.name + "': no next hop of the VIP's family to announce it with";
     for (const BackendConfig& b : s.backends)
-      ds.backends.push_back(BackendSpec{s.spec.name, b.address, b.mac, b.weight, BackendState::up, s.spec.origin});
+      ds.backends.push_back(BackendSpec{s.spec.name, b.address, b.mac, b.weight, BackendState::up,
+                                        b.origin.empty() ? s.spec.origin : b.origin});
   }
   // A covering prefix names its services: none may be gone (deleted
   // through the API, which the YAML's check could not see).

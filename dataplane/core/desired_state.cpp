@@ -203,7 +203,7 @@ std::string validate_desired_state(const DesiredState& state) {
   for (const IpAddress& a : state.node_addresses) {
     // The first of each family is the tunnels' outer source.
     if (std::string why = unicast_problem(a); !why.empty())
-      return "node_addresses: '" + a.to_string() + "' " + why;
+      return "node address '" + a.to_string() + "' (node_addresses, --node-address): " + why;
     (a.is_v4() ? node_v4 : node_v6) = true;
   }
 

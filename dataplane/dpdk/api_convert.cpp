@@ -46,7 +46,12 @@ std::optional<DesiredState> from_proto(const pb::DesiredState& in, std::string& 
       case pb::FORWARDING_MODE_GUE: out.mode = ForwardingMode::gue; break;
       default: error = f + ".mode: must be L2_DSR, IPIP or GUE"; return std::nullopt;
     }
-    out.fragments = s.fragments() == pb::FRAGMENT_POLICY_HASH ? FragmentPolicy::hash : FragmentPolicy::drop;
+    switch (s.fragments()) {
+      case pb::FRAGMENT_POLICY_UNSPECIFIED:
+      case pb::FRAGMENT_POLICY_DROP: out.fragments = FragmentPolicy::drop; break;
+      case pb::FRAGMENT_POLICY_HASH: out.fragments = FragmentPolicy::hash; break;
+      default: error = f + ".fragments: must be DROP or HASH"; return std::nullopt;  // a newer client's policy
+    }
     if (s.gue_port() > 65535) { error = f + ".gue_port: " + std::to_string(s.gue_port()) + " is not a port"; return std::nullopt; }
     out.gue_port = s.gue_port() == 0 ? kDefaultGuePort : static_cast<uint16_t>(s.gue_port());
     st.services.push_back(out);

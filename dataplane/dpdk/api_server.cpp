@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -268,8 +269,15 @@ class ApiServer::Service final : public pb::Dataplane::Service {
     std::size_t worker = 0;
     uint64_t cursor = 0;
     if (!req->page_token().empty()) {
-      if (std::sscanf(req->page_token().c_str(), "%zu:%lu", &worker, &cursor) != 2 || worker >= ctx_.workers->size())
-        return invalid("page_token: '" + req->page_token() + "' is not a token this dataplane gave");
+      // "worker:cursor", both whole decimal numbers (sscanf took "0:-1" and "1:5junk").
+      const std::string& t = req->page_token();
+      const char* end = t.data() + t.size();
+      auto [w_end, w_ec] = std::from_chars(t.data(), end, worker);
+      const bool has_colon = w_ec == std::errc() && w_end != end && *w_end == ':';
+      auto [c_end, c_ec] = has_colon ? std::from_chars(w_end + 1, end, cursor) : std::from_chars_result{end, std::errc::invalid_argument};
+      if (!has_colon || c_ec != std::errc() || c_end != end || worker >= ctx_.workers->size() ||
+          cursor > (*ctx_.workers)[worker]->flows->slots())
+        return invalid("page_token: '" + t + "' is not a token this dataplane gave");
     }
     uint32_t service_filter = 0;
     std::optional<IpAddress> backend_filter;

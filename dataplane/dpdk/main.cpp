@@ -65,6 +65,10 @@ int usage_error(const std::string& message) {
 
 int main(int argc, char** argv) {
   using namespace anylb;
+  // First: a SIGHUP's default action kills the process, and a start (EAL,
+  // ports, a large flow table mapped) takes seconds in which logrotate or
+  // `systemctl reload` may send one. Taken, it reloads once running.
+  std::signal(SIGHUP, on_signal);
   DataplaneOptions opts;
   const ParseResult parsed = parse_options(argc, argv, opts);
   if (parsed.status == ParseResult::Status::exit_ok) {
@@ -211,7 +215,6 @@ int main(int argc, char** argv) {
     if (!opts.api_socket.empty())
       api = std::make_unique<ApiServer>(ApiContext{&control, &contexts, &ports, monotonic_ms()}, opts.api_socket);
 
-    std::signal(SIGHUP, on_signal);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::vector<std::string> exception_names;

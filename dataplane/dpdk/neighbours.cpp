@@ -124,11 +124,16 @@ std::optional<NextHop> route_to(RouteSocket& nl, const IpAddress& dst, bool& com
   return hop;
 }
 
+struct Neighbour {
+  MacAddress mac;
+  bool stale = false;  // not confirmed lately: the kernel re-checks it only when it sends to it
+};
+
 // Usable neighbours on the given interfaces, keyed by (address, ifindex).
 // `complete` turns false if the dump was cut short.
-std::map<std::pair<IpAddress, int>, MacAddress> dump_neighbours(RouteSocket& nl, const std::set<int>& ifindexes,
-                                                                bool& complete) {
-  std::map<std::pair<IpAddress, int>, MacAddress> out;
+std::map<std::pair<IpAddress, int>, Neighbour> dump_neighbours(RouteSocket& nl, const std::set<int>& ifindexes,
+                                                               bool& complete) {
+  std::map<std::pair<IpAddress, int>, Neighbour> out;
   auto req = make_request<ndmsg>(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP);
   req.body.ndm_family = AF_UNSPEC;  // both families
   complete &= nl.exchange(&req.header, [&](const nlmsghdr* h) {
@@ -147,7 +152,7 @@ std::map<std::pair<IpAddress, int>, MacAddress> dump_neighbours(RouteSocket& nl,
         mac = m;
       }
     }
-    if (addr && mac && !mac->is_zero()) out[{*addr, nd->ndm_ifindex}] = *mac;
+    if (addr && mac && !mac->is_zero()) out[{*addr, nd->ndm_ifindex}] = {*mac, (nd->ndm_state & NUD_STALE) != 0};
   });
   return out;
 }
@@ -183,9 +188,13 @@ std::optional<NeighbourMap> resolve_backend_macs(const std::vector<IpAddress>& b
   for (const IpAddress& backend : std::set<IpAddress>(backends.begin(), backends.end())) {
     const std::optional<NextHop> hop = route_to(nl, backend, complete);
     if (!hop || !ifindexes.count(hop->ifindex)) continue;  // not reached through our ports
-    if (auto it = neighbours.find({hop->address, hop->ifindex}); it != neighbours.end())
-      out[backend] = it->second;
-    else if (solicited.insert({hop->address, hop->ifindex}).second)
+    const auto it = neighbours.find({hop->address, hop->ifindex});
+    if (it != neighbours.end()) out[backend] = it->second.mac;
+    // Missing: ask. Stale: ask too, or it stays stale for good (the kernel
+    // sends nothing to backends, we do), and a backend that changed its MAC
+    // without a gratuitous ARP would keep getting frames for its old one;
+    // asked, the kernel probes it and fails the entry if nobody answers.
+    if ((it == neighbours.end() || it->second.stale) && solicited.insert({hop->address, hop->ifindex}).second)
       solicit(nl, hop->address, hop->ifindex);
   }
   if (!complete) return std::nullopt;

@@ -243,8 +243,10 @@ std::string check_ranges(const DataplaneOptions& o, const RawOptions& raw, const
   if (!level_ok) return bad("log-level", "'" + o.log_level + "' is not trace, debug, info, warn, error, critical or off");
   if (!(o.stats_interval_s >= 0.01 && o.stats_interval_s <= 3600))
     return bad("stats-interval", "must be between 0.01 and 3600 seconds");
-  if (o.rx_descriptors < 32 || o.tx_descriptors < 32) return bad("rx-descriptors/tx-descriptors", "must be at least 32");
-  if (o.mbufs < 1024) return bad("mbufs", "must be at least 1024");
+  // Upper bounds also catch a negative number, which the unsigned parse wraps (-1: the largest value).
+  if (o.rx_descriptors < 32 || o.rx_descriptors > 32768) return bad("rx-descriptors", "must be 32 to 32768");
+  if (o.tx_descriptors < 32 || o.tx_descriptors > 32768) return bad("tx-descriptors", "must be 32 to 32768");
+  if (o.mbufs < 1024 || o.mbufs > 16'777'216) return bad("mbufs", "must be 1024 to 16777216");
   if (o.mbuf_cache > 512) return bad("mbuf-cache", "must be at most 512 (RTE_MEMPOOL_CACHE_MAX_SIZE)");
   // A frame must fit one mbuf's 2048-byte data room (RTE_MBUF_DEFAULT_BUF_SIZE,
   // less a VLAN-tagged Ethernet header): the ports run without scatter or

@@ -112,19 +112,23 @@ int main(int argc, char** argv) {
     std::printf("usage: anylbctl [--dataplane PATH] [--json] %s", h->second.c_str());
     return 0;
   }
-  // A flag the command does not take is an error, not ignored (a misspelt
-  // --wieght added the backend with weight 100).
+  // A flag the command (and its verb) does not take is an error, not
+  // ignored (a misspelt --wieght added the backend with weight 100; a --ttl
+  // on `backend add` registered nothing).
   static const std::map<std::string, std::set<std::string>> kFlags = {
-      {"service", {"mode", "fragments", "gue-port", "quorum"}},
-      {"backend", {"mac", "weight", "ttl"}},
+      {"service add", {"mode", "fragments", "gue-port", "quorum"}},
+      {"backend add", {"mac", "weight"}},
+      {"backend register", {"mac", "weight", "ttl"}},
       {"stats", {"interval"}},
       {"flows", {"limit", "service", "backend"}},
       {"apply", {"generation"}},
   };
+  const bool has_verb = (cmd == "service" || cmd == "backend") && cli.args.size() > 1;
+  const std::string command = has_verb ? cmd + " " + cli.args[1] : cmd;
   for (const auto& [name, value] : cli.flags) {
-    auto allowed = kFlags.find(cmd);
+    auto allowed = kFlags.find(command);
     if (allowed == kFlags.end() || !allowed->second.count(name))
-      return fail(2, cmd + ": unknown option '--" + name + "' (try anylbctl " + cmd + " --help)");
+      return fail(2, command + ": unknown option '--" + name + "' (try anylbctl " + cmd + " --help)");
   }
   // So are words past those the command reads (the command word included).
   // An unknown verb is left to the command, which names it.
@@ -136,8 +140,7 @@ int main(int argc, char** argv) {
       {"trace", 4},           {"health", 1},            {"node", 2},             {"routes", 1},
       {"state", 1},           {"apply", 2},
   };
-  const bool has_verb = (cmd == "service" || cmd == "backend") && cli.args.size() > 1;
-  if (auto m = kMaxWords.find(has_verb ? cmd + " " + cli.args[1] : cmd);
+  if (auto m = kMaxWords.find(command);
       m != kMaxWords.end() && cli.args.size() > m->second)
     return fail(2, cmd + ": '" + cli.args[m->second] + "' is one word too many (try anylbctl " + cmd + " --help)");
   try {
@@ -146,6 +149,8 @@ int main(int argc, char** argv) {
     // decides inside cmd_trace, after checking its arguments.
     const bool to_control = controlplane_given || !cli.dataplane_given;
     cli.to_control = to_control;
+    if (!to_control && cli.has_flag("quorum"))  // a dataplane alone announces nothing
+      return fail(2, "service add: --quorum is the control plane's; a dataplane alone announces nothing");
     if (cmd == "routes") return cmd_routes(cli), 0;
     if (cmd == "health" && to_control) return cmd_control_health(cli), 0;
     if (cmd == "node" && (to_control || cli.args.size() > 1)) return cmd_control_node(cli), 0;

@@ -100,7 +100,7 @@ def invalid_requests_change_nothing():
                  (spaced_name, "services[1]: key 'name': 'web prod' has ' '"),
                  (no_mac, "key 'mac': required"), (group_mac, "key 'mac': ff:ff:ff:ff:ff:ff is a group"),
                  (multicast_vip, "key 'vip': 224.0.0.5 is not a host's unicast address"),
-                 (loopback_node, "node_addresses: '127.0.0.1' is not a host's unicast address")]
+                 (loopback_node, "node address '127.0.0.1' (node_addresses, --node-address): is not a host's unicast address")]
         for change, needle in cases:
             code, _, err = apply_doc(dp, state_doc(5, extra=change), check=False)
             assert code == 1 and needle in err, f"{change.__name__}: exit {code}: {err}"
@@ -176,6 +176,11 @@ def anylbctl_commands_print_tables_and_json():
                            (["backend", "weight", "web", "198.18.1.12", "0"], "weight"),
                            (["backend", "weight", "web", "198.18.1.12", "10001"], "1 to 10000"),
                            (["backend", "add", "web", "198.18.1.77", "--wieght", "5"], "--wieght"),
+                           # Flags another verb or the control plane takes: refused, not ignored.
+                           (["backend", "add", "web", "198.18.1.77", "--ttl", "5"], "backend add: unknown option '--ttl'"),
+                           (["backend", "drain", "web", "198.18.1.12", "--weight", "5"], "'--weight'"),
+                           (["service", "add", "x", "203.0.113.99", "tcp", "80", "--quorum", "1"], "--quorum"),
+                           (["apply", dp.state_file, "--generation", "0"], "--generation"),
                            (["backend", "drain", "web", "198.18.1.12", "now"], "'now'"),
                            (["service", "list", "all"], "'all'")):
             code, _, err = dp.ctl(*args, check=False)

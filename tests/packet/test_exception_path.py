@@ -138,6 +138,29 @@ def a_neighbour_the_kernel_drops_is_held_before_its_backend_goes():
 
 
 @tap.case
+def a_stale_neighbour_is_checked_again():
+    # The kernel sends nothing to backends (the dataplane does), so a STALE
+    # entry would stay STALE for good: a backend that took a new MAC without
+    # a gratuitous ARP would keep getting frames for its old one. The
+    # dataplane has the kernel use the entry, and the kernel probes it: a
+    # unicast ARP request to the MAC it holds.
+    config = CONFIG + ["backend = service=web address=198.18.1.20"]
+    old = "02:00:00:00:11:20"
+    with h.Dataplane(config, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
+        exception_interface_up(dp, "198.18.1.1/24")
+        dp._ns("sysctl", "-qw", "net.ipv4.neigh.exc0.delay_first_probe_time=1")
+        dp._ns("ip", "neigh", "replace", "198.18.1.20", "lladdr", old, "dev", "exc0", "nud", "stale")
+        dp.wait_for(lambda c: c["unresolved_backends"] == 0, what="the stale entry used")
+        deadline = h.time.time() + 6  # a round (0.5 s), the first probe's delay (1 s), its way out
+        while h.time.time() < deadline:  # the worker blocks on its pipe: filler keeps it polling the TAP
+            dp.send([])
+            h.time.sleep(0.1)
+        out = dp.stop()
+    probes = [p for p in arp_requests_for(out, "198.18.1.20") if p[Ether].dst == old]
+    assert probes, f"the stale entry was never probed: {[p.summary() for p in out if ARP in p]}"
+
+
+@tap.case
 def a_backend_behind_a_gateway_takes_the_gateways_mac():
     # An ipip backend two hops away: its packets go to the kernel's gateway
     # for it, whose MAC the kernel resolves.

@@ -49,6 +49,50 @@ def no_packet_lost_while_services_change():
     assert not h.drops(final), h.drops(final)
 
 
+def web_generation(k):
+    """Generation k of web itself: a backend added every third one, weights
+    turning over, the first backend drained from the sixth on."""
+    lines = [f"node-address = {h.NODE4}", f"service = name=web vip={VIP} proto=tcp port=80 mode=l2-dsr"]
+    for b in range(3 + k // 3):
+        state = "draining" if b == 0 and k >= 6 else "up"
+        lines.append(f"backend = service=web address=198.18.1.{10 + b} mac={h.mac_of(0x11, 10 + b)} "
+                     f"weight={100 + 50 * ((k + b) % 3)} state={state}")
+    return lines
+
+
+@tap.case
+def flows_keep_their_backend_while_their_own_service_changes():
+    # Invariant 4 under traffic: the service the flows belong to changes at
+    # every chunk. Established flows stay on their backend, none is lost;
+    # flows begun later reach the added backends, never the drained one.
+    chunks, per_chunk = 12, 250
+    sent = 0
+    with h.Dataplane(web_generation(0), fifo=True) as dp:
+        for k in range(chunks):
+            # The same 1000 flows every 4 chunks; from chunk 6 on, half fresh ones.
+            batch = [h.to_vip(VIP, 10000 + (k * per_chunk + i) % 1000, src=f"198.51.100.{i % 150 + 1}",
+                              flags="A", payload=bytes([k]) * 8) for i in range(per_chunk)]
+            if k >= 6:
+                batch[::2] = [h.to_vip(VIP, 20000 + k * per_chunk + i, src="198.51.100.200", flags="A")
+                              for i in range(0, per_chunk, 2)]
+            dp.send(batch)
+            sent += len(batch)
+            dp.reload(web_generation(k + 1))  # while this chunk is still being forwarded
+        dp.wait_forwarded(sent)
+        out = dp.stop()
+    assert len(out) == sent, f"sent {sent}, forwarded {len(out)}"
+    assert dp.final["generation"] == chunks + 1
+    assert not h.drops(dp.final), h.drops(dp.final)
+    per_flow = collections.defaultdict(set)
+    for p in out:
+        per_flow[h.flow_of(p)].add(p[Ether].dst)
+    moved = [f for f, macs in per_flow.items() if len(macs) > 1]
+    assert not moved, f"{len(moved)} flows changed backend while their service changed: {moved[:3]}"
+    fresh = [p[Ether].dst for p in out if h.flow_of(p)[0] == "198.51.100.200"]
+    assert h.mac_of(0x11, 10) not in fresh, "a new flow went to the drained backend"
+    assert set(fresh) & {h.mac_of(0x11, 10 + b) for b in range(3, 7)}, "no new flow reached an added backend"
+
+
 @tap.case
 def a_bad_reload_changes_nothing():
     first = [h.to_vip(VIP, 10000 + i) for i in range(50)]

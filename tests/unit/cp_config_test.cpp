@@ -125,6 +125,22 @@ TEST(ControlConfig, ErrorsNameLineAndKey) {
   expect_error(std::string(kGood) + "metrics: {listen: \"127.0.0.1:70000\"}\n", "18", "metrics.listen");
 }
 
+// Errors found once the whole state is put together (the dataplane's own
+// checks) name the backend's line and key too, not only its service's.
+TEST(ControlConfig, WholeStateErrorsNameTheBackendsLineAndKey) {
+  std::string bad = kGood;
+  bad.replace(bad.find("198.18.1.11"), 11, "198.18.0.1");  // the node's own address
+  const std::string path = write(bad);
+  try {
+    load_config(path);
+    FAIL() << "accepted:\n" << bad;
+  } catch (const ConfigError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(path + " line 15, services[0].backends[1]"), std::string::npos) << m;
+    EXPECT_NE(m.find("'address'"), std::string::npos) << m;
+  }
+}
+
 TEST(ControlConfig, ExplicitApiAddressesAndAnyPortWithACheckPortAreAccepted) {
   EXPECT_EQ(load_config(write(std::string(kGood) + "api: {tcp: \"[::1]:9000\"}\n")).api_tcp, "[::1]:9000");
   EXPECT_EQ(load_config(write(std::string(kGood) + "api: {tcp: \"127.0.0.1:9000\"}\n")).api_tcp, "127.0.0.1:9000");

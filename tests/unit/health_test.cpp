@@ -43,7 +43,7 @@ ControlConfig config(uint16_t port, int backends, uint64_t interval_ms) {
   s.check.rise = 2;
   s.check.fall = 2;
   for (int i = 0; i < backends; ++i)
-    s.backends.push_back(BackendConfig{*IpAddress::parse("127.0.0." + std::to_string(i + 1)), {}, 100});
+    s.backends.push_back(BackendConfig{*IpAddress::parse("127.0.0." + std::to_string(i + 1)), {}, 100, ""});
   c.services.push_back(s);
   return c;
 }
@@ -168,7 +168,7 @@ TEST(HealthChecker, BackendsRemovedByAnUpdateAreDroppedAndAddedOnesProbed) {
   ControlConfig c = config(dead.port(), 2, 100);
   HealthChecker checker(c);
   c.services[0].backends.erase(c.services[0].backends.begin());  // 127.0.0.1 goes
-  c.services[0].backends.push_back(BackendConfig{*IpAddress::parse("127.0.0.9"), {}, 100});
+  c.services[0].backends.push_back(BackendConfig{*IpAddress::parse("127.0.0.9"), {}, 100, ""});
   checker.update(c);
   const auto snap = checker.snapshot();
   EXPECT_FALSE(snap.count({"web", kLoopback}));

@@ -22,7 +22,14 @@ namespace {
 
 const IpAddress kLoopback = *IpAddress::parse("127.0.0.1");
 
-int bound(int type, uint16_t& port) { return test::bound_on_loopback(type, port); }
+// Bound on loopback, its accept/recv giving up after 5 s: a probe that
+// never connects fails the test instead of hanging it.
+int bound(int type, uint16_t& port) {
+  const int fd = test::bound_on_loopback(type, port);
+  timeval limit{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  return fd;
+}
 
 // Answers one HTTP request per connection with `response`, until stopped.
 class HttpServer {

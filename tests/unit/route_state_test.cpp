@@ -86,7 +86,10 @@ TEST(ServiceRoute, SlowFlapsAreDamped) {
     ASSERT_TRUE(r.update(t, healthy(0, 1)));
     t += 5000;
     const uint64_t eligible = t;
-    while (!r.update(t, healthy(1, 1))) t += 1000;
+    for (int step = 0; !r.update(t, healthy(1, 1)); ++step) {
+      ASSERT_LT(step, 100'000) << "never announced again";  // bounded: a broken hold-down fails, not hangs
+      t += 1000;
+    }
     waits.push_back(t - eligible);
   }
   EXPECT_EQ(waits[0], hold) << "a first withdrawal waits the configured hold-down";
@@ -97,7 +100,10 @@ TEST(ServiceRoute, SlowFlapsAreDamped) {
   t += 4 * 3600 * 1000ull;
   ASSERT_TRUE(r.update(t, healthy(0, 1)));
   const uint64_t eligible = t;
-  while (!r.update(t, healthy(1, 1))) t += 1000;
+  for (int step = 0; !r.update(t, healthy(1, 1)); ++step) {
+    ASSERT_LT(step, 100'000) << "never announced again";
+    t += 1000;
+  }
   EXPECT_EQ(t - eligible, hold);
 }
 
