@@ -290,10 +290,14 @@ void Node::step(uint64_t now) {
                                       : "undrained: announcements restored");
   }
   if (now >= next_dataplane_check_) {
+    // Down after kDataplaneFall failed checks in a row, up after one good:
+    // one slow answer or a worker stalled for a moment (the check watches
+    // 20 ms) must not withdraw every VIP and hold them down.
     const bool was = dataplane_ok_;
-    dataplane_ok_ = dataplane_alive();
+    dataplane_failures_ = dataplane_alive() ? 0 : dataplane_failures_ + 1;
+    dataplane_ok_ = dataplane_failures_ == 0 || (was && dataplane_failures_ < kDataplaneFall);
     if (was != dataplane_ok_) spdlog::info("dataplane {}", dataplane_ok_ ? "forwarding" : "NOT forwarding: withdrawing every VIP");
-    next_dataplane_check_ = now + 500;
+    next_dataplane_check_ = now + kDataplaneCheckMs;
   }
   if (dataplane_ok_) sync_dataplane(health, now);
   sync_routes(now, health);
@@ -327,14 +331,16 @@ namespace {
 // a stale weight skews the spread, it does not misdirect).
 using BackendRef = std::pair<std::string, std::string>;  // (service, address) as the dataplane API spells them
 
-// The backends of `want` the dataplane forwards as down, though we want them
-// up, because it has no MAC for them: given none, and not resolved (yet) in
-// `have`, or not in `have` at all (just pushed: resolved at the next round).
+// The backends of `want` the dataplane forwards as down, whatever we want,
+// because it has no MAC for them: we give none, and `have` does not show
+// one it resolved (a backend it holds without a MAC and does not list as
+// unresolved). Just pushed, or given a MAC until now: not yet resolved.
 std::set<BackendRef> unresolved(const dp::DesiredState& want, const dp::GetStateResponse& have) {
-  std::set<BackendRef> out, resolved;
-  for (const dp::Backend& b : have.unresolved()) out.insert({b.service(), b.address()});
+  std::set<BackendRef> listed, resolved;
+  for (const dp::Backend& b : have.unresolved()) listed.insert({b.service(), b.address()});
   for (const dp::Backend& b : have.state().backends())
-    if (!out.count({b.service(), b.address()})) resolved.insert({b.service(), b.address()});
+    if (b.mac().empty() && !listed.count({b.service(), b.address()})) resolved.insert({b.service(), b.address()});
+  std::set<BackendRef> out;
   for (const dp::Backend& b : want.backends())
     if (b.mac().empty() && !resolved.count({b.service(), b.address()})) out.insert({b.service(), b.address()});
   return out;

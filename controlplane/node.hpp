@@ -114,7 +114,10 @@ class Node {
   GobgpClient gobgp_;
   std::map<std::string, ServiceRoute> routes_;  // by service name
   std::map<std::string, PathSpec> sent_;        // what gobgpd has from us, by prefix
+  static constexpr uint64_t kDataplaneCheckMs = 500;
+  static constexpr uint32_t kDataplaneFall = 3;  // checks in a row: down within 1.5 s
   bool dataplane_ok_ = false;
+  uint32_t dataplane_failures_ = 0;
   uint64_t next_dataplane_check_ = 0;
   std::string last_gobgp_error_;
   std::atomic<int> drain_request_{-1};  // -1 none, 0 undrain, 1 drain

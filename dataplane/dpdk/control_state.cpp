@@ -17,7 +17,7 @@ ApplyResult ControlState::apply(const DesiredState& state, uint64_t generation, 
   }
   // A generation far ahead would lock out every later change (none above it
   // fits in 64 bits, and a reload's +1 wraps to 0), and it is persisted.
-  if (generation - generation_ > kMaxGenerationStep) {
+  if (generation_ != 0 && generation - generation_ > kMaxGenerationStep) {  // 0: the first, restored from the file
     r.status = ApplyStatus::invalid;
     r.error = "generation: " + std::to_string(generation) + " is more than " + std::to_string(kMaxGenerationStep) +
               " above the applied generation " + std::to_string(generation_);
@@ -141,7 +141,7 @@ ControlState::Snapshot ControlState::snapshot() const {
   std::lock_guard lock(mu_);
   Snapshot out{generation_, desired_, source_, {}};
   for (const BackendSpec& b : desired_.backends)
-    if (b.mac.is_zero() && b.state != BackendState::down && !neighbours_.count(b.address)) out.unresolved.push_back(b);
+    if (b.mac.is_zero() && !neighbours_.count(b.address)) out.unresolved.push_back(b);  // held down too: as resolve()
   return out;
 }
 

@@ -50,7 +50,7 @@ class ControlState {
     uint64_t generation = 0;
     DesiredState desired;
     StateSource source = StateSource::options;
-    std::vector<BackendSpec> unresolved;  // up or draining, forwarded as down: no MAC yet
+    std::vector<BackendSpec> unresolved;  // given no MAC and none resolved: forwarded as down
   };
   Snapshot snapshot() const;
 

@@ -145,6 +145,7 @@ int main(int argc, char** argv) {
     DesiredState initial = opts.state;
     uint64_t initial_generation = 1;
     StateSource initial_source = StateSource::options;
+    bool restored_from_file = false;
     if (!opts.state_file.empty() && std::filesystem::exists(opts.state_file)) {
       std::ifstream f(opts.state_file);
       std::stringstream text;
@@ -154,9 +155,12 @@ int main(int argc, char** argv) {
       if (!restored)
         throw std::invalid_argument("option 'state-file': '" + opts.state_file + "': " + error);
       initial = *restored;
+      restored_from_file = true;
       spdlog::info("restored generation {} from {}", initial_generation, opts.state_file);
     }
     const ApplyResult first = control.apply(initial, initial_generation, monotonic_ms(), initial_source);
+    if (first.status != ApplyStatus::ok && restored_from_file)  // what an earlier run stored: say so
+      throw std::invalid_argument("option 'state-file': '" + opts.state_file + "': " + first.error);
     if (first.status != ApplyStatus::ok) throw std::invalid_argument(first.error);
     spdlog::info("applied generation {}: {} service(s), {} backend(s)", first.generation, initial.services.size(),
                  initial.backends.size());

@@ -363,15 +363,16 @@ class Lab:
         return bool(p and p.alive())
 
     # ---- anylb binaries in the node namespace ----------------------------
-    def start_dataplane(self, binary, name="dataplane", extra=()):
-        """anylb-dataplane on net_null with no services: the controlplane pushes them."""
+    def start_dataplane(self, binary, name="dataplane", extra=(), vdev="net_null0,no-rx=1"):
+        """anylb-dataplane (on net_null unless `vdev` says otherwise) with no
+        services: the controlplane pushes them."""
         prefix = f"{self.tag}_{name}"
         self.dpdk_prefixes.append(prefix)
         sock = os.path.join(self.dir, f"{name}.sock")
         if os.path.exists(sock):
             os.unlink(sock)
         eal = (f"--lcores=0@0,1@1 --no-huge -m 256 --no-pci --no-telemetry --file-prefix {prefix} "
-               "--vdev=net_null0,no-rx=1")
+               f"--vdev={vdev}")
         p = Proc(self.node, [binary, "--eal", eal, "--mbufs", 2048, "--flow-capacity", 4096,
                              "--api-socket", sock, "--state-file", os.path.join(self.dir, f"{name}.state.json"),
                              "--node-address", NODE_LAN4, *extra], os.path.join(self.dir, f"{name}.log"))

@@ -14,7 +14,9 @@ import json
 import os
 import re
 import signal
+import struct
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -340,6 +342,58 @@ def dataplane_frozen_routes_withdrawn(lb):
     until_routed(lb, VIP_P, 15, present=False)
     lb.procs["dataplane"].send(signal.SIGCONT)
     until_routed(lb, VIP_P, HOLD_DOWN + ANNOUNCE_WITHIN + 5)
+
+
+@controlplane_case
+def a_stalled_worker_withdraws_the_routes(lb):
+    # Invariant 6 with the dataplane's API still answering: its one worker
+    # blocks reading its port (a pipe nobody writes for a while), so
+    # GetLiveness finds 0 of 1 workers polling and the route goes; once
+    # frames come again it comes back, after the hold-down.
+    fifo = lb.path("rx.fifo")
+    if os.path.exists(fifo):
+        os.unlink(fifo)
+    os.mkfifo(fifo)
+    feeding, done = threading.Event(), threading.Event()
+    feeding.set()
+
+    def writer():  # a pcap stream of 60-byte frames no one wants (dropped), 10k a second while feeding
+        deadline = time.monotonic() + 30
+        while True:  # until the dataplane opens its end
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError:
+                if done.is_set() or time.monotonic() > deadline:
+                    return
+                time.sleep(0.02)
+        os.set_blocking(fd, True)
+        frames = (struct.pack("<IIII", 0, 0, 60, 60) + bytes(60)) * 50
+        with os.fdopen(fd, "wb") as f:
+            f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+            while not done.is_set():
+                if feeding.is_set():
+                    f.write(frames)
+                    f.flush()
+                time.sleep(0.005)
+
+    feeder = threading.Thread(target=writer, daemon=True)
+    feeder.start()
+    lb.stop("dataplane")
+    try:
+        lb.start_dataplane(DP, vdev=f"net_pcap0,rx_pcap={fifo},tx_pcap={lb.path('tx.pcap')}")
+        start_cp(lb, [service()])
+        until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+        feeding.clear()
+        until_routed(lb, VIP_P, 10, present=False)
+        assert lb.procs["dataplane"].alive(), "the dataplane itself should still run"
+        assert "0 of 1 workers polling" in lb.procs["controlplane"].log(20000), lb.procs["controlplane"].log()
+        feeding.set()
+        until_routed(lb, VIP_P, HOLD_DOWN + ANNOUNCE_WITHIN + 5)
+    finally:
+        done.set()  # the pipe closes: a worker blocked on it reads its end and can stop
+        feeder.join(timeout=5)
+        lb.stop("dataplane")  # the next case starts a net_null one
 
 
 def names_line(out, filename, line, key):

@@ -271,6 +271,18 @@ def a_state_its_limits_refuse_at_start_leaves_the_state_file_alone():
 
 
 @tap.case
+def a_generation_past_2_to_the_32_survives_a_restart():
+    # Generations are 64-bit; only a jump of more than 2^32 at once is refused.
+    # Restored from the file, the generation is not a jump from nothing.
+    with h.Dataplane(START) as dp:
+        for generation in (2 ** 32, 2 ** 32 + 5):
+            apply_doc(dp, state_doc(0), "--generation", str(generation))
+        dp.restart()
+        assert json.loads(dp.ctl("state")[1])["generation"] == 2 ** 32 + 5
+        dp.stop()
+
+
+@tap.case
 def a_reload_does_not_replace_what_the_api_applied():
     # Once the API has applied a state, it owns it: a SIGHUP (logrotate,
     # systemctl reload) must not put the options' (here: no services) in
