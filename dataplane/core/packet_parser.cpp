@@ -169,6 +169,7 @@ DropReason parse_l4(ParsedPacket& p, const std::byte* ip, std::size_t l4, std::s
     // On a quote we cannot use, the key stays the outer packet's: the error
     // may be the node's own (pipeline: node_icmp_error).
     const FlowKey outer = p.key;
+    p.kind = PacketKind::icmp_error;  // also when the quote is refused: the pipeline may still pass it on
     DropReason r = parse_icmp_inner(h + 8, avail - 8, p.family, p.key);
     if (r != kOk) {
       p.key = outer;
@@ -178,7 +179,6 @@ DropReason parse_l4(ParsedPacket& p, const std::byte* ip, std::size_t l4, std::s
       p.key = outer;
       return drop(DropReason::icmp_inner_mismatch);
     }
-    p.kind = PacketKind::icmp_error;
     return kOk;
   }
   p.kind = PacketKind::other_ip;

@@ -83,7 +83,7 @@ void Pipeline::process_burst(const ForwardingState& st, const PortContext& port,
   for (std::size_t i = 0; i < n; ++i)
     verdicts[i] = drops_[i] == DropReason::count_
                       ? decide(st, port, now, frames[i], parsed_[i], hashes_[i], first_matches_[i])
-                      : parse_drop(st, frames[i], parsed_[i], drops_[i]);
+                      : parse_drop(st, frames[i], parsed_[i], drops_[i], now);
 }
 
 // Dropped, but for one case: an ICMP error whose quote is no flow of ours
@@ -91,13 +91,19 @@ void Pipeline::process_burst(const ForwardingState& st, const PortContext& port,
 // VIP; to a node address it is the kernel's, which needs it for path MTU
 // discovery (RFC 1191, RFC 8201) and to fail its probes fast. The parser
 // left the outer key.
-Verdict Pipeline::parse_drop(const ForwardingState& st, FrameBuffer f, const ParsedPacket& p, DropReason why) {
+Verdict Pipeline::parse_drop(const ForwardingState& st, FrameBuffer f, const ParsedPacket& p, DropReason why,
+                             FlowClock now) {
   if (why != DropReason::icmp_inner_truncated && why != DropReason::icmp_inner_unsupported &&
       why != DropReason::icmp_inner_mismatch)
     return dropped(why);
   if (mac_bits(f.data) != rx_mac_bits_) return dropped(why);  // a group MAC, or another host's
   const AddressEntry* dst = st.addresses.find(p.key.dst, p.key.family);
   if (dst == nullptr || !dst->node) return dropped(why);
+  return to_kernel(p, f, now);
+}
+
+Verdict Pipeline::to_kernel(const ParsedPacket& p, FrameBuffer f, FlowClock now) {
+  if (!policer_.admit(p, now)) return dropped(DropReason::exception_policed);
   counters_.exception_packets.add();
   return Verdict{Action::exception, DropReason::count_, 0, f.len, 0};
 }
@@ -169,10 +175,8 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
     return forward_flow(st, port, now, f, p, hash, first_matches, memo_service_);
   const AddressEntry* dst = p.kind == PacketKind::arp ? nullptr : st.addresses.find(p.key.dst, p.key.family);
   if (p.kind == PacketKind::arp || (dst != nullptr && dst->node) ||
-      (dst == nullptr && is_ipv6_link_traffic(p.key))) {  // ARP, ND, MLD, BGP, probes: the kernel's business
-    counters_.exception_packets.add();
-    return Verdict{Action::exception, DropReason::count_, 0, f.len, 0};
-  }
+      (dst == nullptr && is_ipv6_link_traffic(p.key)))  // ARP, ND, MLD, BGP, probes: the kernel's business
+    return to_kernel(p, f, now);
   if (group_mac) return dropped(DropReason::not_our_mac);  // a flow is never broadcast to us
   if (dst == nullptr) return dropped(DropReason::not_for_node);
 

@@ -8,6 +8,7 @@
 
 #include "counters.hpp"
 #include "encap.hpp"
+#include "exception_policer.hpp"
 #include "flow_table.hpp"
 #include "forwarding_state.hpp"
 #include "id_lane.hpp"
@@ -70,6 +71,9 @@ class Pipeline {
   // Gives this lcore its own lane of outer IPv4 identifications (IdLane:
   // one lane per worker).
   void set_ipv4_id_lane(uint16_t lane, uint16_t lanes) { ipv4_ids_ = IdLane(lane, lanes, 65536); }
+  // Frames a second this lcore hands the kernel, for each of the
+  // ExceptionPolicer's two classes (0: no limit, the default).
+  void limit_exception_path(uint32_t rate_per_s) { policer_ = ExceptionPolicer(rate_per_s); }
 
   // The backend a packet's flow would use now, and whether the flow table
   // decided it (for tracing and tests); 0 if none.
@@ -100,9 +104,11 @@ class Pipeline {
   [[gnu::noinline, gnu::cold]] Verdict fragment(const ForwardingState& st, const PortContext& port, FlowClock now,
                                                 FrameBuffer f, const ParsedPacket& p, uint64_t hash,
                                                 const AddressEntry& dst);
+  // A frame for the node: to the kernel, within the exception path's rate.
+  [[gnu::noinline, gnu::cold]] Verdict to_kernel(const ParsedPacket& p, FrameBuffer f, FlowClock now);
   // The verdict on a frame the parser refused: out of the burst loop.
   [[gnu::noinline, gnu::cold]] Verdict parse_drop(const ForwardingState& st, FrameBuffer f, const ParsedPacket& p,
-                                                  DropReason why);
+                                                  DropReason why, FlowClock now);
   // The packet-too-big error for a packet that cannot be encapsulated,
   // at most kTooBigPerMs a millisecond per lcore (an error must not become
   // an amplifier); else the drop.
@@ -153,6 +159,7 @@ class Pipeline {
   uint64_t hashes_[kMaxBurst];
   uint32_t first_matches_[kMaxBurst];
   bool inserted_ = false;  // this burst inserted a flow: first_matches_ may be stale
+  ExceptionPolicer policer_;  // to_kernel's
 };
 
 }  // namespace anylb

@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
     RTE_LCORE_FOREACH_WORKER(lcore) {
       auto ctx = std::make_unique<WorkerContext>();
       ctx->config = WorkerConfig{worker_id++, ports, egress, exception, opts.mtu, opts.timeouts, opts.flow_capacity,
-                                 rte_lcore_count() - 1};
+                                 rte_lcore_count() - 1, opts.exception_rate};
       ctx->shared = WorkerShared{&publisher, &stop};
       ctx->counters = std::make_unique<LcoreCounters>(opts.limits.max_services, opts.limits.max_backends);
       if (rte_eal_remote_launch(worker_main, ctx.get(), lcore) != 0)

@@ -57,6 +57,10 @@ po::options_description describe(DataplaneOptions& o, RawOptions& raw) {
        "create a kernel interface (net_tap) per data port carrying the node's own traffic: ARP/ND, ICMP, "
        "BGP, health-check replies go to it, and what the kernel sends on it leaves through the port. "
        "NAME for the first port, NAME1, NAME2, ... for the others; it takes the port's MAC")
+      ("exception-rate", po::value(&o.exception_rate)->default_value(o.exception_rate)->value_name("PPS"),
+       "frames a second each worker hands the kernel, in each of two classes (ARP, neighbour discovery "
+       "and BGP; everything else), with a tenth of a second of burst: beyond it they are dropped "
+       "(exception_policed), so a flood at the node's addresses cannot take the VIPs' or BGP's share; 0: no limit")
       ("rx-descriptors", po::value(&o.rx_descriptors)->default_value(o.rx_descriptors)->value_name("N"),
        "RX ring size per queue")
       ("tx-descriptors", po::value(&o.tx_descriptors)->default_value(o.tx_descriptors)->value_name("N"),
@@ -87,7 +91,7 @@ po::options_description describe(DataplaneOptions& o, RawOptions& raw) {
       ("max-backends", po::value(&o.limits.max_backends)->default_value(o.limits.max_backends)->value_name("N"),
        "most (service, backend) pairs at once");
 
-  po::options_description services("Services (until the control plane's API serves them; reloaded on SIGHUP)");
+  po::options_description services("Services (a dataplane's own, when no control plane drives it; reloaded on SIGHUP)");
   services.add_options()
       ("node-address", po::value(&raw.node_addresses)->composing()->value_name("ADDR"),
        "an address of this node: traffic to it goes to the exception path, and the first of each "
@@ -247,6 +251,7 @@ std::string check_ranges(const DataplaneOptions& o, const RawOptions& raw, const
   if (o.rx_descriptors < 32 || o.rx_descriptors > 32768) return bad("rx-descriptors", "must be 32 to 32768");
   if (o.tx_descriptors < 32 || o.tx_descriptors > 32768) return bad("tx-descriptors", "must be 32 to 32768");
   if (o.mbufs < 1024 || o.mbufs > 16'777'216) return bad("mbufs", "must be 1024 to 16777216");
+  if (o.exception_rate > 10'000'000) return bad("exception-rate", "must be 0 (no limit) to 10000000 frames a second");
   if (o.mbuf_cache > 512) return bad("mbuf-cache", "must be at most 512 (RTE_MEMPOOL_CACHE_MAX_SIZE)");
   // A frame must fit one mbuf's 2048-byte data room (RTE_MBUF_DEFAULT_BUF_SIZE,
   // less a VLAN-tagged Ethernet header): the ports run without scatter or

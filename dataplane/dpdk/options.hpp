@@ -23,6 +23,7 @@ struct DataplaneOptions {
   std::vector<std::string> ports;         // device names; empty = every probed port
   std::string tx_port;                    // two-armed: forwarded packets leave here; empty = where they came in
   std::string exception_interface;        // kernel interface (net_tap) per data port; empty = none
+  uint32_t exception_rate = 100'000;      // frames a second a worker hands the kernel, per class; 0 = no limit
   uint16_t rx_descriptors = 1024;
   uint16_t tx_descriptors = 1024;
   uint32_t mbufs = 32767;                 // per NUMA socket in use

@@ -103,6 +103,7 @@ int worker_main(void* arg) {
   LcoreCounters& counters = *ctx.counters;
   Pipeline pipeline(*ctx.flows, counters, cfg.timeouts);
   pipeline.set_ipv4_id_lane(static_cast<uint16_t>(cfg.worker_id), static_cast<uint16_t>(cfg.workers));
+  pipeline.limit_exception_path(cfg.exception_rate);
   StatePublisher& publisher = *ctx.shared.publisher;
   publisher.register_worker(cfg.worker_id);
 

@@ -37,6 +37,7 @@ struct WorkerConfig {
   FlowTimeouts timeouts;
   uint64_t flow_capacity = 0;
   uint32_t workers = 1;  // how many there are (each takes its own lane of outer identifications)
+  uint32_t exception_rate = 0;  // frames a second to the kernel, per ExceptionPolicer class; 0 = no limit
 };
 
 struct WorkerShared {

@@ -62,6 +62,30 @@ def arp_and_ping_to_the_node_are_answered_by_the_kernel():
     assert dp.final["drops"]["exception_no_interface"] == 0
 
 
+@tap.case
+def a_flood_at_the_node_is_policed_and_arp_still_answered():
+    # --exception-rate 20: each worker hands the kernel 20 frames a second of
+    # each class (a burst of 32). 300 pings at once: the burst gets through,
+    # the rest is dropped and counted; the ARP request after them has a
+    # bucket of its own, and is answered.
+    with h.Dataplane(CONFIG, fifo=True, in_netns=True,
+                     extra_args=("--exception-interface", "exc0", "--exception-rate", "20")) as dp:
+        exception_interface_up(dp, f"{h.NODE4}/24")
+        pings = [Ether(dst=h.PORT_MAC, src=h.CLIENT_MAC) / IP(src=PEER, dst=h.NODE4) / ICMP(id=7, seq=i)
+                 for i in range(300)]
+        arp = Ether(dst="ff:ff:ff:ff:ff:ff", src=h.CLIENT_MAC) / ARP(op=1, hwsrc=h.CLIENT_MAC, psrc=PEER, pdst=h.NODE4)
+        dp.send(pings + [arp])
+        for _ in range(20):  # filler: the worker polls the TAP for the kernel's answers
+            h.time.sleep(0.1)
+            dp.send([])
+        c = dp.wait_for(lambda c: c["from_kernel_packets"] >= 1, what="the kernel's answers")
+        out = dp.stop()
+    policed = dp.final["drops"]["exception_policed"]
+    assert 300 - 32 - 20 <= policed <= 300 - 32, f"{policed} of 300 pings policed"  # the burst, and up to 1 s of refill
+    assert dp.final["exception_packets"] == 301 - policed
+    assert any(ARP in p and p[ARP].op == 2 and p[ARP].psrc == h.NODE4 for p in out), "the ARP request went unanswered"
+
+
 def let_the_kernel_ask_for(dp, address):
     """Waits for the kernel's neighbour entry the dataplane asked for, then
     keeps the (fifo-blocked) worker looping while the kernel's ARP requests

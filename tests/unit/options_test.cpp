@@ -137,6 +137,8 @@ TEST(Options, BadValuesAreUsageErrorsNamingTheOption) {
       {{"--rx-descriptors", "-1"}, {"rx-descriptors"}},
       {{"--tx-descriptors", "-1"}, {"tx-descriptors"}},
       {{"--mbufs", "-2"}, {"mbufs"}},
+      {{"--exception-rate", "-1"}, {"exception-rate"}},
+      {{"--exception-rate", "20000000"}, {"exception-rate"}},
       {{"--service", "name=web vip=224.0.0.5"}, {"service", "vip", "224.0.0.5", "unicast"}},
       {{"--service", "name=web vip=fe80::10"}, {"service", "vip", "link-local"}},
       {{"--node-address", "127.0.0.1"}, {"node-address", "127.0.0.1", "unicast"}},

@@ -314,6 +314,27 @@ TEST_F(PipelineTest, TrafficForTheNodeGoesToTheKernel) {
   EXPECT_EQ(flows_.stats().inserts.read(), 0u);
 }
 
+// A flood at the node's address gets the exception path's rate and no
+// more; ARP and BGP have a bucket of their own, which the flood cannot empty.
+TEST_F(PipelineTest, TheExceptionPathIsPoliced) {
+  const auto st = apply(web_state(3));
+  pipeline_.limit_exception_path(1000);  // a burst of 100 for each class, then one a millisecond
+  std::vector<Bytes> flood(300, tcp4_frame(40000, 22, kTcpSyn, kClient4, kNode4));
+  std::size_t to_kernel = 0;
+  for (std::size_t at = 0; at < flood.size(); at += 30)
+    for (const Sent& s : send(*st, std::vector<Bytes>(flood.begin() + static_cast<std::ptrdiff_t>(at),
+                                                      flood.begin() + static_cast<std::ptrdiff_t>(at + 30))))
+      to_kernel += s.verdict.action == Action::exception;
+  EXPECT_EQ(to_kernel, 100u);
+  EXPECT_EQ(drops(DropReason::exception_policed), 200u);
+  const std::vector<Bytes> control = {
+      tcp4_frame(179, 40000, kTcpAck, kRouter4, kNode4),
+      ethernet(kEtherTypeArp, std::nullopt, "ff:ff:ff:ff:ff:ff") + arp_request(kRouter4, kNode4)};
+  for (const Sent& s : send(*st, control)) EXPECT_EQ(s.verdict.action, Action::exception) << "BGP and ARP starved";
+  // VIP traffic is not the exception path's: never policed.
+  for (const Sent& s : send(*st, std::vector<Bytes>(30, tcp4_frame(40000, 80)))) EXPECT_EQ(s.verdict.action, Action::forward);
+}
+
 Bytes cut_frame(Bytes f, std::size_t len) {
   f.resize(len);
   return f;

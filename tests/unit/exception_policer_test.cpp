@@ -1,0 +1,65 @@
+// The exception path's policer: token buckets on the pipeline's millisecond
+// clock, and which frames count as the node's control traffic.
+#include <gtest/gtest.h>
+
+#include "exception_policer.hpp"
+#include "frame_builder.hpp"
+
+namespace anylb::test {
+namespace {
+
+TEST(TokenBucket, ABurstThenTheRate) {
+  TokenBucket b(1000);  // 1000 a second: a burst of 100, then one a millisecond
+  int taken = 0;
+  for (int i = 0; i < 500; ++i) taken += b.take(5000);
+  EXPECT_EQ(taken, 100) << "a tenth of a second of burst";
+  EXPECT_FALSE(b.take(5000));
+  EXPECT_TRUE(b.take(5001)) << "one token a millisecond at 1000 a second";
+  EXPECT_FALSE(b.take(5001));
+  taken = 0;
+  for (int i = 0; i < 50; ++i) taken += b.take(5011);
+  EXPECT_EQ(taken, 10);
+}
+
+TEST(TokenBucket, SlowRatesKeepTheirFractions) {
+  TokenBucket b(100);  // one token every 10 ms; a burst of at least 32
+  int taken = 0;
+  for (int i = 0; i < 100; ++i) taken += b.take(0);
+  EXPECT_EQ(taken, 32);
+  for (FlowClock t = 1; t < 10; ++t) EXPECT_FALSE(b.take(t)) << t;  // 0.1 token a ms, not rounded to 0 or 1
+  EXPECT_TRUE(b.take(10));
+}
+
+TEST(TokenBucket, ZeroIsNoLimitAndTheClockMayWrap) {
+  TokenBucket none(0);
+  for (int i = 0; i < 100000; ++i) ASSERT_TRUE(none.take(0));
+  TokenBucket b(1000);
+  for (int i = 0; i < 100; ++i) b.take(0xfffffff0u);
+  EXPECT_FALSE(b.take(0xfffffff0u));
+  EXPECT_TRUE(b.take(0x00000005u)) << "21 ms later across the wrap";
+}
+
+ParsedPacket parsed(const Bytes& frame) {
+  ParsedPacket p;
+  EXPECT_EQ(parse_packet({frame.data(), frame.size()}, p), DropReason::count_);
+  return p;
+}
+
+TEST(ExceptionPolicer, ControlTrafficIsArpNeighbourDiscoveryAndBgp) {
+  EXPECT_TRUE(is_control_traffic(parsed(ethernet(kEtherTypeArp, std::nullopt, "ff:ff:ff:ff:ff:ff") +
+                                        arp_request(kRouter4, kNode4))));
+  EXPECT_TRUE(is_control_traffic(parsed(ethernet(kEtherTypeIpv6) +
+                                        ipv6(kRouter6, kNode6, kProtoIcmp6,
+                                             icmp6(kIcmp6NeighborSolicitation, 0, address_bytes(kNode6))))));
+  EXPECT_TRUE(is_control_traffic(parsed(tcp4_frame(40000, 179, kTcpSyn, kRouter4, kNode4))));
+  EXPECT_TRUE(is_control_traffic(parsed(tcp4_frame(179, 40000, kTcpAck, kRouter4, kNode4))));
+  EXPECT_FALSE(is_control_traffic(parsed(tcp4_frame(40000, 22, kTcpSyn, kRouter4, kNode4))));
+  EXPECT_FALSE(is_control_traffic(parsed(udp4_frame(40000, 179, kRouter4, kNode4))));
+  EXPECT_FALSE(is_control_traffic(
+      parsed(ethernet(kEtherTypeIpv4) + ipv4(kRouter4, kNode4, kProtoIcmp, icmp4(kIcmpEchoRequest, 0, payload(8))))));
+  EXPECT_FALSE(is_control_traffic(parsed(ethernet(kEtherTypeIpv6) +
+                                         ipv6(kRouter6, kNode6, kProtoIcmp6, icmp6(kIcmp6EchoRequest, 0, payload(8))))));
+}
+
+}  // namespace
+}  // namespace anylb::test
