@@ -23,7 +23,7 @@ struct CheckConfig {
   int expect_status = 200;        // http
   std::string body;               // http: the body must contain this (optional)
   std::string dns_name = ".";     // udp-dns: the name asked (any answer means alive)
-  std::string command;            // exec: run by /bin/sh; ANYLB_BACKEND holds the address
+  std::string command;            // exec: run by /bin/sh with ANYLB_BACKEND, ANYLB_PORT, ANYLB_SERVICE set
   uint64_t interval_ms = 1000;
   uint64_t timeout_ms = 500;
   uint32_t rise = 2;              // consecutive successes to become healthy

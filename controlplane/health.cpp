@@ -162,7 +162,7 @@ void HealthChecker::run() {
       cv_.notify_one();  // someone else times the next entry
       ProbeResult r;
       try {
-        r = probe(check, key.second, port);
+        r = probe(check, key.second, port, key.first);
       } catch (const std::exception& e) {  // out of memory, a thread or a process: the probe failed, not the node
         r = {false, std::string("probe failed to run: ") + e.what()};
       }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -83,6 +84,14 @@ Node::Node(ControlConfig config)
     throw std::runtime_error("with the API changes kept in '" + base_.state_file + "' (state_file): " + err);
   for (const ServiceConfig& s : config_.services) routes_.emplace(s.spec.name, new_route(s));
   std::erase_if(overlay_.withdrawn_routes, [&](const std::string& n) { return !routes_.count(n); });
+  std::erase_if(overlay_.damping, [&](const auto& d) { return !routes_.count(d.first); });
+  // The earlier run's damping, decayed over the time since (wall clock: the
+  // monotonic one starts again; a clock set back decays nothing).
+  for (const auto& [name, d] : overlay_.damping) {
+    const uint64_t wall = wall_clock_ms();
+    const double halvings = wall > d.at_unix_ms ? static_cast<double>(wall - d.at_unix_ms) / kDampingHalfLifeMs : 0;
+    routes_.at(name).restore_penalty(d.penalty * std::exp2(-halvings), monotonic_ms());
+  }
   // Drained before the restart: still drained, its wait over (step() dates it).
   draining_ = overlay_.node_draining;
   if (draining_) spdlog::info("node drained (state file): VIPs stay withdrawn until `anylbctl node undrain`");
@@ -184,6 +193,7 @@ void Node::apply(ControlConfig next) {
   config_ = std::move(next);
   routes_ = std::move(routes);
   std::erase_if(overlay_.withdrawn_routes, [&](const std::string& n) { return !routes_.count(n); });  // gone services
+  std::erase_if(overlay_.damping, [&](const auto& d) { return !routes_.count(d.first); });
 }
 
 bool Node::backend_draining(const std::string& service, const BackendConfig& b) const {

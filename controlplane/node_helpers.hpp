@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <cstdint>
 #include <set>
 #include <string>
 
@@ -31,6 +33,12 @@ inline std::set<std::string> our_prefixes(const ControlConfig& c, const std::set
 // The overlay a state file holds (none if `path` is empty or absent); an
 // error names the file.
 Overlay read_state_file(const std::string& path);
+
+// Unix time in ms: what outlives a restart (the damping penalty's date).
+inline uint64_t wall_clock_ms() {
+  using namespace std::chrono;
+  return static_cast<uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+}
 
 // Logs a failure once, not on every pass while it lasts.
 inline void log_once(std::string& last, const std::string& now) {

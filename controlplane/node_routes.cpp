@@ -120,9 +120,14 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
     may_serve_[s.spec.name] = possible >= r.needed(in.total);
     if (!r.update(now, in)) continue;
     spdlog::info("route {} {}: {}", s.spec.vip.to_string(), r.announced() ? "announced" : "withdrawn", r.reason());
-    // Remembered in the state file, so a restart keeps the hold-down.
-    const bool changed = r.announced() ? overlay_.withdrawn_routes.erase(s.spec.name) > 0
-                                       : overlay_.withdrawn_routes.insert(s.spec.name).second;
+    // Remembered in the state file, so a restart keeps the hold-down, and
+    // the damping penalty as of now.
+    bool changed = r.announced() ? overlay_.withdrawn_routes.erase(s.spec.name) > 0
+                                 : overlay_.withdrawn_routes.insert(s.spec.name).second;
+    if (const double p = r.penalty(now); p > 0) {
+      overlay_.damping[s.spec.name] = {p, wall_clock_ms()};
+      changed = true;
+    }
     if (changed && !persist(overlay_)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
   }
 

@@ -71,6 +71,8 @@ std::string Overlay::to_json() const {
   }
   j["next_registration"] = next_registration;
   j["withdrawn_routes"] = withdrawn_routes;
+  j["damping"] = json::object();
+  for (const auto& [name, d] : damping) j["damping"][name] = {{"penalty", d.penalty}, {"at_unix_ms", d.at_unix_ms}};
   j["announced_prefixes"] = announced_prefixes;
   j["node_draining"] = node_draining;
   return j.dump(1);
@@ -123,6 +125,9 @@ Overlay Overlay::from_json(const std::string& text) {
     if (j.contains("withdrawn_routes"))  // absent from files of earlier versions
       for (const auto& n : j.at("withdrawn_routes")) o.withdrawn_routes.insert(n.get<std::string>());
     if (j.contains("node_draining")) o.node_draining = j.at("node_draining").get<bool>();
+    if (j.contains("damping"))  // absent from files of earlier versions
+      for (const auto& [name, d] : j.at("damping").items())
+        o.damping[name] = {d.at("penalty").get<double>(), d.at("at_unix_ms").get<uint64_t>()};
     if (j.contains("announced_prefixes"))  // absent from files of earlier versions
       for (const auto& n : j.at("announced_prefixes")) o.announced_prefixes.insert(n.get<std::string>());
     return o;

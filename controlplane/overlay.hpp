@@ -40,6 +40,13 @@ struct Overlay {
   // services whose route has been withdrawn, so that their hold-down holds
   // after a restart too (ServiceRoute::remember_withdrawal).
   std::set<std::string> withdrawn_routes;
+  // And each service's damping penalty as of a wall-clock time (Unix ms),
+  // so that a restart decays it rather than forgetting it.
+  struct Damping {
+    double penalty = 0;
+    uint64_t at_unix_ms = 0;
+  };
+  std::map<std::string, Damping> damping;
   // The prefixes this node has put in gobgpd ("203.0.113.10/32", as gobgpd
   // names them), so that a restart after a service, VIP or cover left the
   // configuration withdraws what the earlier run announced for it, and

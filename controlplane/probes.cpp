@@ -213,15 +213,19 @@ ProbeResult icmp(const IpAddress& a, Clock::time_point deadline) {
   return {false, "no echo reply"};
 }
 
-ProbeResult exec_check(const CheckConfig& c, const IpAddress& a, Clock::time_point deadline) {
+ProbeResult exec_check(const CheckConfig& c, const IpAddress& a, uint16_t port, std::string_view service,
+                       Clock::time_point deadline) {
   // Everything the child needs is made before the fork: other threads run
   // here, and between fork and exec only async-signal-safe calls are safe
   // (setenv may allocate, and deadlock on a lock another thread held).
-  const std::string backend = "ANYLB_BACKEND=" + a.to_string();
+  // What the command is about: the backend, the port a probe would use (the
+  // check's, else the service's; none for an any-port service), the service.
+  std::vector<std::string> ours = {"ANYLB_BACKEND=" + a.to_string(), "ANYLB_SERVICE=" + std::string(service)};
+  if (port != 0) ours.push_back("ANYLB_PORT=" + std::to_string(port));
   std::vector<char*> env;
   for (char** e = environ; *e != nullptr; ++e)
-    if (std::strncmp(*e, "ANYLB_BACKEND=", 14) != 0) env.push_back(*e);
-  env.push_back(const_cast<char*>(backend.c_str()));
+    if (std::strncmp(*e, "ANYLB_", 6) != 0) env.push_back(*e);  // none inherited: ours alone say it
+  for (std::string& v : ours) env.push_back(v.data());
   env.push_back(nullptr);
   const char* argv[] = {"sh", "-c", c.command.c_str(), nullptr};
   const pid_t pid = ::fork();
@@ -269,7 +273,7 @@ ProbeResult exec_check(const CheckConfig& c, const IpAddress& a, Clock::time_poi
 
 }  // namespace
 
-ProbeResult probe(const CheckConfig& check, const IpAddress& backend, uint16_t service_port) {
+ProbeResult probe(const CheckConfig& check, const IpAddress& backend, uint16_t service_port, std::string_view service) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(check.timeout_ms);
   const uint16_t port = check.port != 0 ? check.port : service_port;
   switch (check.type) {
@@ -283,7 +287,7 @@ ProbeResult probe(const CheckConfig& check, const IpAddress& backend, uint16_t s
     case CheckType::http: return http(check, backend, port, deadline);
     case CheckType::udp_dns: return udp_dns(check, backend, port, deadline);
     case CheckType::icmp: return icmp(backend, deadline);
-    case CheckType::exec: return exec_check(check, backend, deadline);
+    case CheckType::exec: return exec_check(check, backend, port, service, deadline);
   }
   return {false, "unknown check"};
 }

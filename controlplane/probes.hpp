@@ -15,7 +15,9 @@ struct ProbeResult {
   std::string detail;  // why it failed, or what answered
 };
 
-ProbeResult probe(const CheckConfig& check, const IpAddress& backend, uint16_t service_port);
+// `service` names the service for an exec check (ANYLB_SERVICE).
+ProbeResult probe(const CheckConfig& check, const IpAddress& backend, uint16_t service_port,
+                  std::string_view service = {});
 
 // The status of an HTTP/1.x response ("HTTP/1.1 200 OK..."), or -1 if its
 // status line is not one (strictly: three digits, then a space or CR).

@@ -18,6 +18,14 @@ double ServiceRoute::penalty(uint64_t now) const {
   return penalty_ * std::exp2(-halvings);
 }
 
+void ServiceRoute::restore_penalty(double penalty, uint64_t now) {
+  penalty_ = penalty;
+  penalty_at_ = now;
+  if (!announced())
+    current_hold_down_ms_ = static_cast<uint64_t>(static_cast<double>(hold_down_ms_) *
+                                                  std::min(kMaxDampingFactor, std::exp2(std::max(0.0, penalty - 1))));
+}
+
 bool ServiceRoute::update(uint64_t now, const RouteInputs& in) {
   const Announcement before = state_;
   const uint32_t need = quorum_.needed(in.total);

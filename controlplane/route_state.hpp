@@ -64,6 +64,9 @@ class ServiceRoute {
   }
   // The damping penalty at `now_ms` (decayed).
   double penalty(uint64_t now_ms) const;
+  // An earlier run's penalty, decayed to `now_ms` (a restart must not reset
+  // damping): a withdrawal remembered from that run is held down as damped.
+  void restore_penalty(double penalty, uint64_t now_ms);
 
   Announcement state() const { return state_; }
   bool announced() const { return state_ != Announcement::withdrawn; }

@@ -607,6 +607,10 @@ def hold_down_holds_across_a_restart(lb):
     lb.stop_backend(3)
     until_routed(lb, VIP_P, WITHDRAW_WITHIN + 2, present=False)
     stop_by_sigterm(p)
+    # The withdrawal's damping penalty is kept too (decayed at the next start).
+    with open(lb.path("cp-state.json")) as f:
+        damping = json.load(f)["damping"]
+    assert 0.99 < damping["web"]["penalty"] <= 1 and damping["web"]["at_unix_ms"] > 0, damping
     lb.start_backend(2)
     lb.start_backend(3)
     start_cp_api(lb, [service(quorum=2)], fresh=False)

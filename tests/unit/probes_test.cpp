@@ -170,6 +170,13 @@ TEST(Probes, ExecExitCodeAndTimeout) {
   CheckConfig c = check(CheckType::exec, 0);
   c.command = "test \"$ANYLB_BACKEND\" = 127.0.0.1";
   EXPECT_TRUE(probe(c, kLoopback, 0).ok);
+  // What it is about, each in its variable; none inherited from ours.
+  ::setenv("ANYLB_PORT", "9999", 1);
+  c.command = "test \"$ANYLB_PORT:$ANYLB_SERVICE\" = 8443:web";
+  EXPECT_TRUE(probe(c, kLoopback, 8443, "web").ok);
+  c.command = "test -z \"$ANYLB_PORT\"";  // an any-port service: no port to name
+  EXPECT_TRUE(probe(c, kLoopback, 0, "web").ok);
+  ::unsetenv("ANYLB_PORT");
   c.command = "exit 3";
   const ProbeResult r = probe(c, kLoopback, 0);
   EXPECT_FALSE(r.ok);

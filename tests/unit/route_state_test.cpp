@@ -107,6 +107,24 @@ TEST(ServiceRoute, SlowFlapsAreDamped) {
   EXPECT_EQ(t - eligible, hold);
 }
 
+// A restart restores the penalty (decayed by the caller): the withdrawal it
+// remembers is held down as damped, not for the plain hold-down.
+TEST(ServiceRoute, ARestoredPenaltyDampsTheRememberedWithdrawal) {
+  const uint64_t hold = 10'000;
+  for (const auto& [penalty, factor] : {std::pair{0.0, 1u}, {1.0, 1u}, {3.0, 4u}, {9.0, 16u}}) {
+    ServiceRoute r(Quorum{1, 0}, hold);
+    r.remember_withdrawal();
+    r.restore_penalty(penalty, 0);
+    uint64_t t = 0;
+    for (int step = 0; !r.update(t, healthy(1, 1)); ++step) {
+      ASSERT_LT(step, 1000) << "never announced";
+      t += 1000;
+    }
+    EXPECT_EQ(t, factor * hold) << "penalty " << penalty;
+    EXPECT_DOUBLE_EQ(r.penalty(0), penalty);
+  }
+}
+
 // A drain is the operator's, not a flap: no penalty.
 TEST(ServiceRoute, DrainsAreNotDamped) {
   ServiceRoute r({1, 0}, 1000);
