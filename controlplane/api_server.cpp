@@ -27,6 +27,7 @@ grpc::Status to_status(const ChangeError& e) {
     case ChangeError::invalid: return {grpc::StatusCode::INVALID_ARGUMENT, e.message};
     case ChangeError::not_found: return {grpc::StatusCode::NOT_FOUND, e.message};
     case ChangeError::exists: return {grpc::StatusCode::ALREADY_EXISTS, e.message};
+    case ChangeError::internal: return {grpc::StatusCode::INTERNAL, e.message};
   }
   return {grpc::StatusCode::INTERNAL, e.message};
 }

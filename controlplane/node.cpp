@@ -92,6 +92,7 @@ Node::Node(ControlConfig config)
     const double halvings = wall > d.at_unix_ms ? static_cast<double>(wall - d.at_unix_ms) / kDampingHalfLifeMs : 0;
     routes_.at(name).restore_penalty(d.penalty * std::exp2(-halvings), monotonic_ms());
   }
+  index_registrations();
   // Drained before the restart: still drained, its wait over (step() dates it).
   draining_ = overlay_.node_draining;
   if (draining_) spdlog::info("node drained (state file): VIPs stay withdrawn until `anylbctl node undrain`");
@@ -152,7 +153,7 @@ ChangeError Node::change(const std::function<ChangeError(Overlay&, const Control
   ControlConfig merged = merge(base_, next);
   if (std::string err = validate_merged(merged); !err.empty()) return {ChangeError::invalid, err};
   // Persist first: what runs is always what a restart restores.
-  if (!persist(next)) return {ChangeError::invalid, "cannot write the state file '" + base_.state_file + "'"};
+  if (!persist(next)) return {ChangeError::internal, "cannot write the state file '" + base_.state_file + "'"};
   overlay_ = std::move(next);
   apply(std::move(merged));
   return {};
@@ -186,31 +187,33 @@ void Node::apply(ControlConfig next) {
     // became: a withdrawal it causes is logged and held down as any other.
     if (old && old->spec.vip == s.spec.vip)
       routes.emplace(s.spec.name, routes_.at(s.spec.name)).first->second.retune(s.quorum, s.hold_down_ms);
-    else
-      routes.emplace(s.spec.name, new_route(s));
+    else if (routes.emplace(s.spec.name, new_route(s)).second)
+      overlay_.damping.erase(s.spec.name);  // another VIP: the old one's flapping is not its own
   }
   health_->update(next);  // backends probed as before keep their health; it never waits for a probe
   config_ = std::move(next);
   routes_ = std::move(routes);
   std::erase_if(overlay_.withdrawn_routes, [&](const std::string& n) { return !routes_.count(n); });  // gone services
   std::erase_if(overlay_.damping, [&](const auto& d) { return !routes_.count(d.first); });
+  index_registrations();
+}
+
+void Node::index_registrations() {
+  registration_index_.clear();
+  for (const auto& [id, r] : overlay_.registrations) registration_index_[{r.service, r.backend.address}].push_back(id);
 }
 
 bool Node::backend_draining(const std::string& service, const BackendConfig& b) const {
   if (auto a = overlay_.admin.find({service, b.address}); a != overlay_.admin.end() && a->second == AdminState::draining)
     return true;
-  for (const auto& [id, r] : overlay_.registrations)
-    if (r.service == service && r.backend.address == b.address && r.deregistered_ms) return true;
-  return false;
+  return any_registration(service, b.address, [](const Registration& r) { return r.deregistered_ms.has_value(); });
 }
 
 // Not disabled, and (if it registered itself) heartbeating.
 bool Node::backend_allowed(const std::string& service, const BackendConfig& b, uint64_t now) const {
   if (auto a = overlay_.admin.find({service, b.address}); a != overlay_.admin.end() && a->second == AdminState::disabled)
     return false;
-  for (const auto& [id, r] : overlay_.registrations)
-    if (r.service == service && r.backend.address == b.address && !registration_alive(r, now)) return false;
-  return true;
+  return !any_registration(service, b.address, [&](const Registration& r) { return !registration_alive(r, now); });
 }
 
 // Healthy and allowed.
@@ -269,6 +272,7 @@ void Node::expire_registrations(uint64_t now) {
     }
   }
   if (!changed) return;
+  index_registrations();
   if (!persist(overlay_)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
   ControlConfig merged = merge(base_, overlay_);
   if (std::string err = validate_merged(merged); !err.empty())
@@ -300,16 +304,23 @@ void Node::step(uint64_t now) {
                                       : "undrained: announcements restored");
   }
   if (now >= next_dataplane_check_) {
-    // Down after kDataplaneFall failed checks in a row, up after one good:
-    // one slow answer or a worker stalled for a moment (the check watches
-    // 20 ms) must not withdraw every VIP and hold them down.
+    // Down after kDataplaneFall failed checks in a row or kDataplaneGraceMs
+    // of failing, whichever comes first; up after one good check: one slow
+    // answer or a worker stalled for a moment (the check watches 20 ms) must
+    // not withdraw every VIP and hold them down.
     const bool was = dataplane_ok_;
-    dataplane_failures_ = dataplane_alive() ? 0 : dataplane_failures_ + 1;
-    dataplane_ok_ = dataplane_failures_ == 0 || (was && dataplane_failures_ < kDataplaneFall);
+    const bool alive = dataplane_alive();
+    const uint64_t checked = monotonic_ms();  // a check that timed out took its deadline
+    if (alive) dataplane_failures_ = 0;
+    else if (dataplane_failures_++ == 0) dataplane_failing_since_ = checked;
+    dataplane_ok_ = alive || (was && dataplane_failures_ < kDataplaneFall &&
+                              checked - dataplane_failing_since_ < kDataplaneGraceMs);
     if (was != dataplane_ok_) spdlog::info("dataplane {}", dataplane_ok_ ? "forwarding" : "NOT forwarding: withdrawing every VIP");
     next_dataplane_check_ = now + kDataplaneCheckMs;
   }
-  if (dataplane_ok_) sync_dataplane(health, now);
+  // Not while a check has failed: its calls would wait their deadlines too
+  // (seconds a pass), and delay the withdrawal the failures lead to.
+  if (dataplane_ok_ && dataplane_failures_ == 0) sync_dataplane(health, now);
   sync_routes(now, health);
 }
 
@@ -508,8 +519,7 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
                                                   : AdminState::enabled;
       bs.weight = b.weight;
       bs.mac = b.mac;
-      for (const auto& [rid, reg] : overlay_.registrations)
-        bs.registered |= reg.service == s.spec.name && reg.backend.address == b.address;
+      bs.registered = any_registration(s.spec.name, b.address, [](const Registration&) { return true; });
       st.backends.push_back(bs);
     }
     st.services.push_back(s.spec);

@@ -61,7 +61,7 @@ struct NodeStatus {
 
 // An API change refused: which field, and why (maps to a gRPC status).
 struct ChangeError {
-  enum Kind { none, invalid, not_found, exists } kind = none;
+  enum Kind { none, invalid, not_found, exists, internal } kind = none;  // internal: ours, not the request's
   std::string message;
 };
 
@@ -92,6 +92,19 @@ class Node {
   bool backend_up(const std::string& service, const BackendConfig& b, const std::map<BackendKey, BackendHealth>& health,
                   uint64_t now) const;
   bool backend_draining(const std::string& service, const BackendConfig& b) const;
+  // Registrations by backend, so that the per-backend checks each pass look
+  // one up instead of scanning them all (65534 self-registered backends:
+  // 10^10 steps a pass). Rebuilt whenever the overlay's registrations change.
+  std::map<BackendKey, std::vector<std::string>> registration_index_;
+  void index_registrations();
+  template <class Pred>
+  bool any_registration(const std::string& service, const IpAddress& address, Pred pred) const {
+    const auto it = registration_index_.find({service, address});
+    if (it == registration_index_.end()) return false;
+    for (const std::string& id : it->second)
+      if (auto r = overlay_.registrations.find(id); r != overlay_.registrations.end() && pred(r->second)) return true;
+    return false;
+  }
   bool backend_allowed(const std::string& service, const BackendConfig& b, uint64_t now) const;
   bool backend_may_serve(const ServiceConfig& s, const BackendConfig& b,
                          const std::map<BackendKey, BackendHealth>& health, uint64_t now) const;
@@ -115,9 +128,11 @@ class Node {
   std::map<std::string, ServiceRoute> routes_;  // by service name
   std::map<std::string, PathSpec> sent_;        // what gobgpd has from us, by prefix
   static constexpr uint64_t kDataplaneCheckMs = 500;
-  static constexpr uint32_t kDataplaneFall = 3;  // checks in a row: down within 1.5 s
+  static constexpr uint32_t kDataplaneFall = 3;         // failed checks in a row...
+  static constexpr uint64_t kDataplaneGraceMs = 1500;   // ...or failing this long: not forwarding
   bool dataplane_ok_ = false;
   uint32_t dataplane_failures_ = 0;
+  uint64_t dataplane_failing_since_ = 0;
   uint64_t next_dataplane_check_ = 0;
   std::string last_gobgp_error_;
   std::atomic<int> drain_request_{-1};  // -1 none, 0 undrain, 1 drain

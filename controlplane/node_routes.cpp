@@ -102,6 +102,10 @@ bool Node::keeps_left_path(uint64_t now, const std::string& prefix) const {
 }
 
 void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& health) {
+  // The state file is written once a pass, after the routes' changes: a
+  // durable write each (two fsyncs) held up the withdrawals of a dead
+  // dataplane's 1024 services by seconds.
+  bool routes_changed = false;
   for (const ServiceConfig& s : config_.services) {
     RouteInputs in;
     in.total = static_cast<uint32_t>(s.backends.size());
@@ -121,15 +125,12 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
     if (!r.update(now, in)) continue;
     spdlog::info("route {} {}: {}", s.spec.vip.to_string(), r.announced() ? "announced" : "withdrawn", r.reason());
     // Remembered in the state file, so a restart keeps the hold-down, and
-    // the damping penalty as of now.
-    bool changed = r.announced() ? overlay_.withdrawn_routes.erase(s.spec.name) > 0
-                                 : overlay_.withdrawn_routes.insert(s.spec.name).second;
-    if (const double p = r.penalty(now); p > 0) {
-      overlay_.damping[s.spec.name] = {p, wall_clock_ms()};
-      changed = true;
-    }
-    if (changed && !persist(overlay_)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
+    // the damping penalty a withdrawal raised.
+    routes_changed |= r.announced() ? overlay_.withdrawn_routes.erase(s.spec.name) > 0
+                                    : overlay_.withdrawn_routes.insert(s.spec.name).second;
+    if (const double p = r.penalty(now); !r.announced() && p > 0) overlay_.damping[s.spec.name] = {p, wall_clock_ms()};
   }
+  if (routes_changed && !persist(overlay_)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
 
   std::string error;
   const auto asn = gobgp_.asn(error);
@@ -140,6 +141,8 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
   }
   const auto peers = gobgp_.peers(error);
   const std::vector<PathSpec> wanted = wanted_paths(*asn);
+  std::set<std::string> wanted_texts;  // looked up, not scanned: 1024 services, every pass
+  for (const PathSpec& w : wanted) wanted_texts.insert(w.text());
   // What gobgpd holds now: a path we sent but it lost (restart) is sent again;
   // one of our prefixes it holds but we do not want (left by an earlier run)
   // is withdrawn.
@@ -161,10 +164,7 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
       else ++it;
     }
     for (const std::string& p : *rib) {
-      if (!ours.count(p) || sent_.count(p)) continue;
-      bool want = false;
-      for (const PathSpec& w : wanted) want |= w.text() == p;
-      if (want) continue;
+      if (!ours.count(p) || sent_.count(p) || wanted_texts.count(p)) continue;
       if (keeps_left_path(now, p)) {
         if (!kept_.count(p)) spdlog::info("keeping {} (left by an earlier run) while the first checks run", p);
         kept.insert(p);
@@ -179,21 +179,22 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
   if (rib_read) kept_ = std::move(kept);
   publish_status(health, now, true, peers);  // after kept_: its routes say what BGP has
   bool failed = false;
-  for (const PathSpec& w : wanted) {
-    auto it = sent_.find(w.text());
-    if (it != sent_.end() && it->second == w) continue;
-    // Recorded before it is sent: a crash in between leaves a record of a
-    // path gobgpd may not hold, which costs nothing; the other way round
-    // could leave a path no run knows as its own.
-    if (overlay_.announced_prefixes.insert(w.text()).second && !persist(overlay_))
-      spdlog::warn("cannot write the state file '{}'", base_.state_file);
-    if (gobgp_.add(w, error)) sent_[w.text()] = w;
+  std::vector<const PathSpec*> to_send;
+  for (const PathSpec& w : wanted)
+    if (auto it = sent_.find(w.text()); it == sent_.end() || !(it->second == w)) to_send.push_back(&w);
+  // Recorded before they are sent (one write for all): a crash in between
+  // leaves a record of a path gobgpd may not hold, which costs nothing; the
+  // other way round could leave a path no run knows as its own.
+  bool recorded = false;
+  for (const PathSpec* w : to_send) recorded |= overlay_.announced_prefixes.insert(w->text()).second;
+  if (recorded && !persist(overlay_)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
+  const std::set<std::string> persisted = recorded ? overlay_.announced_prefixes : announced_before;
+  for (const PathSpec* w : to_send) {
+    if (gobgp_.add(*w, error)) sent_[w->text()] = *w;
     else failed = true;
   }
   for (auto it = sent_.begin(); it != sent_.end();) {
-    bool want = false;
-    for (const PathSpec& w : wanted) want |= w.text() == it->first;
-    if (want) { ++it; continue; }
+    if (wanted_texts.count(it->first)) { ++it; continue; }
     if (gobgp_.withdraw(it->second, error)) {
       overlay_.announced_prefixes.erase(it->first);
       it = sent_.erase(it);
@@ -207,7 +208,7 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
   if (rib_read)
     std::erase_if(overlay_.announced_prefixes,
                   [&](const std::string& p) { return !in_rib.count(p) && !sent_.count(p); });
-  if (overlay_.announced_prefixes != announced_before && !persist(overlay_))
+  if (overlay_.announced_prefixes != persisted && !persist(overlay_))
     spdlog::warn("cannot write the state file '{}'", base_.state_file);
   log_once(last_gobgp_error_, !rib_read ? rib_error : failed ? error : "");
 }

@@ -4,6 +4,7 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 #include <stdexcept>
 
 namespace anylb::cp {
@@ -125,9 +126,16 @@ Overlay Overlay::from_json(const std::string& text) {
     if (j.contains("withdrawn_routes"))  // absent from files of earlier versions
       for (const auto& n : j.at("withdrawn_routes")) o.withdrawn_routes.insert(n.get<std::string>());
     if (j.contains("node_draining")) o.node_draining = j.at("node_draining").get<bool>();
-    if (j.contains("damping"))  // absent from files of earlier versions
-      for (const auto& [name, d] : j.at("damping").items())
-        o.damping[name] = {d.at("penalty").get<double>(), d.at("at_unix_ms").get<uint64_t>()};
+    if (j.contains("damping") && j.at("damping").is_object())  // absent from files of earlier versions
+      for (const auto& [name, d] : j.at("damping").items()) {
+        // Advisory: a value that is not a penalty is dropped, with a word,
+        // rather than refusing to start over it.
+        const bool ok = d.is_object() && d.contains("penalty") && d.at("penalty").is_number() &&
+                        d.contains("at_unix_ms") && d.at("at_unix_ms").is_number_unsigned() &&
+                        d.at("penalty").get<double>() >= 0 && d.at("penalty").get<double>() <= 64;
+        if (ok) o.damping[name] = {d.at("penalty").get<double>(), d.at("at_unix_ms").get<uint64_t>()};
+        else spdlog::warn("state file: damping.{}: not a penalty (0 to 64) and a time (Unix ms); ignored", name);
+      }
     if (j.contains("announced_prefixes"))  // absent from files of earlier versions
       for (const auto& n : j.at("announced_prefixes")) o.announced_prefixes.insert(n.get<std::string>());
     return o;
