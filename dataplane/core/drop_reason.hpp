@@ -43,6 +43,7 @@ enum class DropReason : uint8_t {
   tx_full,                 // the port's TX queue did not take the packet
   no_mbuf,                 // outer fragments: the mempool had no mbufs for them
   exception_policed,       // for the node, over the exception path's rate (--exception-rate)
+  exception_too_big,       // for the node, larger than its exception interface takes (its MTU)
   count_
 };
 
@@ -59,7 +60,7 @@ inline constexpr std::array<std::string_view, kDropReasonCount> kDropReasonNames
     "protocol_unsupported", "fragment_dropped",     "fragment_ambiguous",
     "no_backend",           "encap_no_headroom",    "encap_too_big",
     "exception_no_interface", "tx_full",           "no_mbuf",
-    "exception_policed",
+    "exception_policed",    "exception_too_big",
 };
 
 constexpr std::string_view drop_reason_name(DropReason r) {

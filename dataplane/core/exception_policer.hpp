@@ -1,14 +1,20 @@
 // Polices what a worker hands the kernel (the exception path). Every frame
 // for a node address goes to a TAP, a system call each: unpoliced, a flood
 // aimed at the node's address would take the worker's time from the VIPs'
-// traffic, and the kernel's from BGP. Two token buckets a worker, each
-// `rate` frames a second with a tenth of a second of burst: one for the
-// traffic that keeps the node reachable and announced (ARP, IPv6 neighbour
-// discovery, BGP), one for the rest, so a flood of the rest cannot starve
-// them. Pure logic on the pipeline's millisecond clock.
+// traffic, and the kernel's from what keeps the node announced. Token
+// buckets a worker, each `rate` frames a second with a tenth of a second of
+// burst, one for each class of what the node needs, so that a flood in one
+// class cannot starve another: the link (ARP, IPv6 neighbour discovery),
+// BGP, the backends (health-check replies: they come from a backend's
+// address), and the rest. (A flood of spoofed BGP-port packets still
+// competes with the real session: only the peers' addresses, or TTL
+// security, would tell them apart.) Pure logic on the pipeline's
+// millisecond clock.
 #pragma once
 
 #include <algorithm>
+#include <array>
+#include <cstddef>
 #include <cstdint>
 
 #include "flow_table.hpp"
@@ -41,25 +47,29 @@ class TokenBucket {
   FlowClock last_ = 0;
 };
 
-// What keeps the node reachable and its routes announced.
-inline bool is_control_traffic(const ParsedPacket& p) {
-  if (p.kind == PacketKind::arp) return true;
-  if (p.kind == PacketKind::icmp_other && p.family == IpFamily::v6)
-    return p.icmp_type >= 133 && p.icmp_type <= 137;  // router and neighbour solicitation/advertisement, redirect
+enum class ExceptionClass : uint8_t { link, bgp, backend, other };
+
+inline ExceptionClass exception_class(const ParsedPacket& p, bool from_backend) {
+  if (p.kind == PacketKind::arp) return ExceptionClass::link;
+  if (p.kind == PacketKind::icmp_other && p.family == IpFamily::v6 && p.icmp_type >= 133 && p.icmp_type <= 137)
+    return ExceptionClass::link;  // router and neighbour solicitation/advertisement, redirect
   constexpr uint16_t kBgpPort = 179;
-  return p.kind == PacketKind::flow && p.key.proto == kProtoTcp &&
-         (p.key.src_port == kBgpPort || p.key.dst_port == kBgpPort);
+  if (p.kind == PacketKind::flow && p.key.proto == kProtoTcp && (p.key.src_port == kBgpPort || p.key.dst_port == kBgpPort))
+    return ExceptionClass::bgp;
+  return from_backend ? ExceptionClass::backend : ExceptionClass::other;
 }
 
 class ExceptionPolicer {
  public:
-  explicit ExceptionPolicer(uint32_t rate_per_s = 0) : control_(rate_per_s), other_(rate_per_s) {}
-  bool admit(const ParsedPacket& p, FlowClock now) {
-    return is_control_traffic(p) ? control_.take(now) : other_.take(now);
+  explicit ExceptionPolicer(uint32_t rate_per_s = 0)
+      : buckets_{TokenBucket(rate_per_s), TokenBucket(rate_per_s), TokenBucket(rate_per_s), TokenBucket(rate_per_s)} {}
+  // `from_backend`: the source is one of the backends' addresses.
+  bool admit(const ParsedPacket& p, bool from_backend, FlowClock now) {
+    return buckets_[static_cast<std::size_t>(exception_class(p, from_backend))].take(now);
   }
 
  private:
-  TokenBucket control_, other_;
+  std::array<TokenBucket, 4> buckets_;
 };
 
 }  // namespace anylb

@@ -5,6 +5,8 @@
 // Flat tables indexed by id, id 0 = none: a zeroed entry fails safe.
 #pragma once
 
+#include <algorithm>
+
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -127,6 +129,12 @@ struct ForwardingState {
   bool has_source_v4 = false;
   bool has_source_v6 = false;
   uint32_t maglev_size = kMaglevDefaultSize;
+  // Every backend's address, sorted: the exception path's policer gives
+  // their replies (health checks) a bucket of their own.
+  std::vector<IpAddress> backend_addresses;
+  bool is_backend(const IpAddress& a) const {
+    return std::binary_search(backend_addresses.begin(), backend_addresses.end(), a);
+  }
 };
 
 // Ids present in `after` but not in `before` (null: none were): fresh, or

@@ -99,11 +99,13 @@ Verdict Pipeline::parse_drop(const ForwardingState& st, FrameBuffer f, const Par
   if (mac_bits(f.data) != rx_mac_bits_) return dropped(why);  // a group MAC, or another host's
   const AddressEntry* dst = st.addresses.find(p.key.dst, p.key.family);
   if (dst == nullptr || !dst->node) return dropped(why);
-  return to_kernel(p, f, now);
+  return to_kernel(st, p, f, now);
 }
 
-Verdict Pipeline::to_kernel(const ParsedPacket& p, FrameBuffer f, FlowClock now) {
-  if (!policer_.admit(p, now)) return dropped(DropReason::exception_policed);
+Verdict Pipeline::to_kernel(const ForwardingState& st, const ParsedPacket& p, FrameBuffer f, FlowClock now) {
+  if (!exception_present_) return dropped(DropReason::exception_no_interface);
+  const bool from_backend = p.kind != PacketKind::arp && st.is_backend(IpAddress{p.key.src, p.key.family});
+  if (!policer_.admit(p, from_backend, now)) return dropped(DropReason::exception_policed);
   counters_.exception_packets.add();
   return Verdict{Action::exception, DropReason::count_, 0, f.len, 0};
 }
@@ -176,7 +178,7 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
   const AddressEntry* dst = p.kind == PacketKind::arp ? nullptr : st.addresses.find(p.key.dst, p.key.family);
   if (p.kind == PacketKind::arp || (dst != nullptr && dst->node) ||
       (dst == nullptr && is_ipv6_link_traffic(p.key)))  // ARP, ND, MLD, BGP, probes: the kernel's business
-    return to_kernel(p, f, now);
+    return to_kernel(st, p, f, now);
   if (group_mac) return dropped(DropReason::not_our_mac);  // a flow is never broadcast to us
   if (dst == nullptr) return dropped(DropReason::not_for_node);
 

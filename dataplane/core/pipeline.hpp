@@ -71,9 +71,14 @@ class Pipeline {
   // Gives this lcore its own lane of outer IPv4 identifications (IdLane:
   // one lane per worker).
   void set_ipv4_id_lane(uint16_t lane, uint16_t lanes) { ipv4_ids_ = IdLane(lane, lanes, 65536); }
-  // Frames a second this lcore hands the kernel, for each of the
-  // ExceptionPolicer's two classes (0: no limit, the default).
-  void limit_exception_path(uint32_t rate_per_s) { policer_ = ExceptionPolicer(rate_per_s); }
+  // Whether the node has an exception path (a kernel interface; without
+  // one its frames are dropped as exception_no_interface, spending no
+  // tokens), and the frames a second this lcore hands it in each of the
+  // ExceptionPolicer's classes (0: no limit). Default: present, no limit.
+  void exception_path(bool present, uint32_t rate_per_s) {
+    exception_present_ = present;
+    policer_ = ExceptionPolicer(rate_per_s);
+  }
 
   // The backend a packet's flow would use now, and whether the flow table
   // decided it (for tracing and tests); 0 if none.
@@ -105,7 +110,8 @@ class Pipeline {
                                                 FrameBuffer f, const ParsedPacket& p, uint64_t hash,
                                                 const AddressEntry& dst);
   // A frame for the node: to the kernel, within the exception path's rate.
-  [[gnu::noinline, gnu::cold]] Verdict to_kernel(const ParsedPacket& p, FrameBuffer f, FlowClock now);
+  [[gnu::noinline, gnu::cold]] Verdict to_kernel(const ForwardingState& st, const ParsedPacket& p, FrameBuffer f,
+                                                 FlowClock now);
   // The verdict on a frame the parser refused: out of the burst loop.
   [[gnu::noinline, gnu::cold]] Verdict parse_drop(const ForwardingState& st, FrameBuffer f, const ParsedPacket& p,
                                                   DropReason why, FlowClock now);
@@ -160,6 +166,7 @@ class Pipeline {
   uint32_t first_matches_[kMaxBurst];
   bool inserted_ = false;  // this burst inserted a flow: first_matches_ may be stale
   ExceptionPolicer policer_;  // to_kernel's
+  bool exception_present_ = true;
 };
 
 }  // namespace anylb

@@ -142,6 +142,10 @@ std::unique_ptr<StateBuilder::Prepared> StateBuilder::prepare(const DesiredState
   st->has_source_v4 = have4;
   st->has_source_v6 = have6;
   st->addresses.build(st->services, state.node_addresses);
+  for (const BackendSpec& b : state.backends) st->backend_addresses.push_back(b.address);
+  std::sort(st->backend_addresses.begin(), st->backend_addresses.end());
+  st->backend_addresses.erase(std::unique(st->backend_addresses.begin(), st->backend_addresses.end()),
+                              st->backend_addresses.end());
 
   out->state = std::move(st);
   return out;

@@ -46,7 +46,15 @@ class RouteSocket {
       auto len = static_cast<unsigned>(n);
       for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
         if (h->nlmsg_seq != seq_) continue;  // a late answer to an earlier request
-        if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) return true;
+        // A dump the kernel interrupted (the table changed under it) or
+        // failed is not the whole table; a single request's error is its
+        // answer (no route to that address).
+        if (dump && (h->nlmsg_flags & NLM_F_DUMP_INTR) != 0) return false;
+        if (h->nlmsg_type == NLMSG_ERROR) {
+          const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
+          return !dump || e->error == 0;
+        }
+        if (h->nlmsg_type == NLMSG_DONE) return true;
         on(h);
         if (!dump) done = true;
       }

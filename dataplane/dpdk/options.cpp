@@ -58,9 +58,10 @@ po::options_description describe(DataplaneOptions& o, RawOptions& raw) {
        "BGP, health-check replies go to it, and what the kernel sends on it leaves through the port. "
        "NAME for the first port, NAME1, NAME2, ... for the others; it takes the port's MAC")
       ("exception-rate", po::value(&o.exception_rate)->default_value(o.exception_rate)->value_name("PPS"),
-       "frames a second each worker hands the kernel, in each of two classes (ARP, neighbour discovery "
-       "and BGP; everything else), with a tenth of a second of burst: beyond it they are dropped "
-       "(exception_policed), so a flood at the node's addresses cannot take the VIPs' or BGP's share; 0: no limit")
+       "frames a second each worker hands the kernel, in each of four classes (ARP and neighbour discovery; "
+       "BGP; from a backend's address; the rest), with a tenth of a second of burst: beyond it they are "
+       "dropped (exception_policed), so a flood at the node's addresses cannot take the VIPs' time nor "
+       "another class's share; 0: no limit")
       ("rx-descriptors", po::value(&o.rx_descriptors)->default_value(o.rx_descriptors)->value_name("N"),
        "RX ring size per queue")
       ("tx-descriptors", po::value(&o.tx_descriptors)->default_value(o.tx_descriptors)->value_name("N"),

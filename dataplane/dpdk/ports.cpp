@@ -90,6 +90,8 @@ PortInfo start_port(uint16_t port_id, uint16_t queues, uint16_t rx_desc, uint16_
   rte_ether_addr mac{};
   rte_eth_macaddr_get(port_id, &mac);
   std::memcpy(info.mac.bytes.data(), mac.addr_bytes, 6);
+  if (uint16_t port_mtu = 0; !mtu_required && rte_eth_dev_get_mtu(port_id, &port_mtu) == 0)
+    info.max_frame = uint32_t{port_mtu} + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN;
   spdlog::info("port '{}' (id {}): mac {}, {} queue(s), rss {}", info.name, port_id, info.mac.to_string(), queues,
                info.rss ? "on" : "off");
   return info;

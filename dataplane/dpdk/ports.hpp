@@ -17,6 +17,11 @@ struct PortInfo {
   std::string name;
   MacAddress mac;
   bool rss = false;
+  // An exception TAP: the largest frame it takes (its MTU, an Ethernet
+  // header and a VLAN tag). net_tap refuses a larger one and every frame
+  // after it in the same burst, so the worker drops such a frame alone.
+  // 0: no limit checked (a data port: --mtu governs it).
+  uint32_t max_frame = 0;
 };
 
 // Resolves the ports to serve: by name, or every probed port. Throws

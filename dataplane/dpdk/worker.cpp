@@ -103,7 +103,7 @@ int worker_main(void* arg) {
   LcoreCounters& counters = *ctx.counters;
   Pipeline pipeline(*ctx.flows, counters, cfg.timeouts);
   pipeline.set_ipv4_id_lane(static_cast<uint16_t>(cfg.worker_id), static_cast<uint16_t>(cfg.workers));
-  pipeline.limit_exception_path(cfg.exception_rate);
+  pipeline.exception_path(!cfg.exception.empty(), cfg.exception_rate);
   StatePublisher& publisher = *ctx.shared.publisher;
   publisher.register_worker(cfg.worker_id);
 
@@ -161,8 +161,9 @@ int worker_main(void* arg) {
             push(rx[i], cfg.ports[out].port_id, queue, tx[out], counters.ports[out], counters);
             break;
           case Action::exception:
-            if (cfg.exception.empty()) {
-              counters.drop(DropReason::exception_no_interface);
+            if (cfg.exception.empty() ||
+                (cfg.exception[pi].max_frame != 0 && rx[i]->pkt_len > cfg.exception[pi].max_frame)) {
+              counters.drop(cfg.exception.empty() ? DropReason::exception_no_interface : DropReason::exception_too_big);
               rte_pktmbuf_free(rx[i]);
               break;
             }

@@ -86,6 +86,25 @@ def a_flood_at_the_node_is_policed_and_arp_still_answered():
     assert any(ARP in p and p[ARP].op == 2 and p[ARP].psrc == h.NODE4 for p in out), "the ARP request went unanswered"
 
 
+@tap.case
+def a_frame_too_big_for_the_kernel_interface_is_dropped_alone():
+    # --mtu 2000 on the port, 1500 on the TAP: net_tap would refuse the big
+    # frame and every frame queued after it; the worker drops it alone.
+    with h.Dataplane(CONFIG, fifo=True, in_netns=True,
+                     extra_args=("--exception-interface", "exc0", "--mtu", "2000")) as dp:
+        exception_interface_up(dp, f"{h.NODE4}/24")
+        big = Ether(dst=h.PORT_MAC, src=h.CLIENT_MAC) / IP(src=PEER, dst=h.NODE4) / ICMP(id=7, seq=1) / (b"x" * 1900)
+        arp = Ether(dst="ff:ff:ff:ff:ff:ff", src=h.CLIENT_MAC) / ARP(op=1, hwsrc=h.CLIENT_MAC, psrc=PEER, pdst=h.NODE4)
+        dp.send([big, arp])
+        for _ in range(20):  # filler: the worker polls the TAP for the kernel's answer
+            h.time.sleep(0.1)
+            dp.send([])
+        dp.wait_for(lambda c: c["from_kernel_packets"] >= 1, what="the kernel's ARP reply")
+        out = dp.stop()
+    assert dp.final["drops"]["exception_too_big"] == 1 and dp.final["drops"]["tx_full"] == 0, h.drops(dp.final)
+    assert any(ARP in p and p[ARP].op == 2 for p in out), "the ARP request queued after the big frame was lost"
+
+
 def let_the_kernel_ask_for(dp, address):
     """Waits for the kernel's neighbour entry the dataplane asked for, then
     keeps the (fifo-blocked) worker looping while the kernel's ARP requests

@@ -45,20 +45,38 @@ ParsedPacket parsed(const Bytes& frame) {
   return p;
 }
 
-TEST(ExceptionPolicer, ControlTrafficIsArpNeighbourDiscoveryAndBgp) {
-  EXPECT_TRUE(is_control_traffic(parsed(ethernet(kEtherTypeArp, std::nullopt, "ff:ff:ff:ff:ff:ff") +
-                                        arp_request(kRouter4, kNode4))));
-  EXPECT_TRUE(is_control_traffic(parsed(ethernet(kEtherTypeIpv6) +
-                                        ipv6(kRouter6, kNode6, kProtoIcmp6,
-                                             icmp6(kIcmp6NeighborSolicitation, 0, address_bytes(kNode6))))));
-  EXPECT_TRUE(is_control_traffic(parsed(tcp4_frame(40000, 179, kTcpSyn, kRouter4, kNode4))));
-  EXPECT_TRUE(is_control_traffic(parsed(tcp4_frame(179, 40000, kTcpAck, kRouter4, kNode4))));
-  EXPECT_FALSE(is_control_traffic(parsed(tcp4_frame(40000, 22, kTcpSyn, kRouter4, kNode4))));
-  EXPECT_FALSE(is_control_traffic(parsed(udp4_frame(40000, 179, kRouter4, kNode4))));
-  EXPECT_FALSE(is_control_traffic(
-      parsed(ethernet(kEtherTypeIpv4) + ipv4(kRouter4, kNode4, kProtoIcmp, icmp4(kIcmpEchoRequest, 0, payload(8))))));
-  EXPECT_FALSE(is_control_traffic(parsed(ethernet(kEtherTypeIpv6) +
-                                         ipv6(kRouter6, kNode6, kProtoIcmp6, icmp6(kIcmp6EchoRequest, 0, payload(8))))));
+TEST(ExceptionPolicer, ClassesAreTheLinkBgpTheBackendsAndTheRest) {
+  using C = ExceptionClass;
+  EXPECT_EQ(exception_class(parsed(ethernet(kEtherTypeArp, std::nullopt, "ff:ff:ff:ff:ff:ff") +
+                                   arp_request(kRouter4, kNode4)), false), C::link);
+  EXPECT_EQ(exception_class(parsed(ethernet(kEtherTypeIpv6) +
+                                   ipv6(kRouter6, kNode6, kProtoIcmp6,
+                                        icmp6(kIcmp6NeighborSolicitation, 0, address_bytes(kNode6)))), true),
+            C::link);
+  EXPECT_EQ(exception_class(parsed(tcp4_frame(40000, 179, kTcpSyn, kRouter4, kNode4)), false), C::bgp);
+  EXPECT_EQ(exception_class(parsed(tcp4_frame(179, 40000, kTcpAck, kRouter4, kNode4)), false), C::bgp);
+  EXPECT_EQ(exception_class(parsed(tcp4_frame(80, 40000, kTcpAck, "198.18.1.10", kNode4)), true), C::backend);
+  EXPECT_EQ(exception_class(parsed(tcp4_frame(40000, 22, kTcpSyn, kRouter4, kNode4)), false), C::other);
+  EXPECT_EQ(exception_class(parsed(udp4_frame(40000, 179, kRouter4, kNode4)), false), C::other);
+  EXPECT_EQ(exception_class(parsed(ethernet(kEtherTypeIpv4) +
+                                   ipv4(kRouter4, kNode4, kProtoIcmp, icmp4(kIcmpEchoRequest, 0, payload(8)))), false),
+            C::other);
+  EXPECT_EQ(exception_class(parsed(ethernet(kEtherTypeIpv6) +
+                                   ipv6(kRouter6, kNode6, kProtoIcmp6, icmp6(kIcmp6EchoRequest, 0, payload(8)))), false),
+            C::other);
+}
+
+TEST(ExceptionPolicer, AFloodInOneClassLeavesTheOthersTheirShare) {
+  ExceptionPolicer policer(1000);  // a burst of 100 a class
+  const ParsedPacket flood = parsed(tcp4_frame(40000, 22, kTcpSyn, kRouter4, kNode4));
+  const ParsedPacket bgp = parsed(tcp4_frame(40000, 179, kTcpSyn, kRouter4, kNode4));
+  int admitted = 0;
+  for (int i = 0; i < 1000; ++i) admitted += policer.admit(flood, false, 7);
+  for (int i = 0; i < 1000; ++i) admitted += policer.admit(bgp, false, 7);
+  EXPECT_EQ(admitted, 200);
+  EXPECT_TRUE(policer.admit(flood, true, 7)) << "a backend's reply has a bucket of its own";
+  EXPECT_TRUE(policer.admit(parsed(ethernet(kEtherTypeArp, std::nullopt, "ff:ff:ff:ff:ff:ff") +
+                                   arp_request(kRouter4, kNode4)), false, 7));
 }
 
 }  // namespace

@@ -318,7 +318,7 @@ TEST_F(PipelineTest, TrafficForTheNodeGoesToTheKernel) {
 // more; ARP and BGP have a bucket of their own, which the flood cannot empty.
 TEST_F(PipelineTest, TheExceptionPathIsPoliced) {
   const auto st = apply(web_state(3));
-  pipeline_.limit_exception_path(1000);  // a burst of 100 for each class, then one a millisecond
+  pipeline_.exception_path(true, 1000);  // a burst of 100 for each class, then one a millisecond
   std::vector<Bytes> flood(300, tcp4_frame(40000, 22, kTcpSyn, kClient4, kNode4));
   std::size_t to_kernel = 0;
   for (std::size_t at = 0; at < flood.size(); at += 30)
@@ -331,8 +331,15 @@ TEST_F(PipelineTest, TheExceptionPathIsPoliced) {
       tcp4_frame(179, 40000, kTcpAck, kRouter4, kNode4),
       ethernet(kEtherTypeArp, std::nullopt, "ff:ff:ff:ff:ff:ff") + arp_request(kRouter4, kNode4)};
   for (const Sent& s : send(*st, control)) EXPECT_EQ(s.verdict.action, Action::exception) << "BGP and ARP starved";
+  // A health check's answer comes from a backend: a bucket of its own too.
+  EXPECT_EQ(send_one(*st, tcp4_frame(80, 40000, kTcpSyn | kTcpAck, backend_address(0), kNode4)).verdict.action,
+            Action::exception);
   // VIP traffic is not the exception path's: never policed.
   for (const Sent& s : send(*st, std::vector<Bytes>(30, tcp4_frame(40000, 80)))) EXPECT_EQ(s.verdict.action, Action::forward);
+  // With no exception interface, frames for the node are dropped as such.
+  pipeline_.exception_path(false, 1000);
+  EXPECT_EQ(send_one(*st, tcp4_frame(40000, 22, kTcpSyn, kClient4, kNode4)).verdict.drop,
+            DropReason::exception_no_interface);
 }
 
 Bytes cut_frame(Bytes f, std::size_t len) {
