@@ -1,12 +1,14 @@
 #include "worker.hpp"
 
-#include "fragment.hpp"
-#include "id_lane.hpp"
-
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
+
+#include <memory>
+
+#include "fragment.hpp"
+#include "id_lane.hpp"
 
 namespace anylb {
 namespace {
@@ -101,7 +103,12 @@ int worker_main(void* arg) {
   }
   ctx.flows_ready.store(true, std::memory_order_release);
   LcoreCounters& counters = *ctx.counters;
-  Pipeline pipeline(*ctx.flows, counters, cfg.timeouts);
+  // On the heap: on the stack its size placed the loop's own arrays, and how
+  // they then shared cache sets with its burst arrays cost 12% of est-1m and
+  // SYN-flood throughput when it grew by 100 bytes (alternating bench.py
+  // runs, perf/RESULTS.md, tenth session).
+  auto owned_pipeline = std::make_unique<Pipeline>(*ctx.flows, counters, cfg.timeouts);
+  Pipeline& pipeline = *owned_pipeline;
   pipeline.set_ipv4_id_lane(static_cast<uint16_t>(cfg.worker_id), static_cast<uint16_t>(cfg.workers));
   pipeline.exception_path(!cfg.exception.empty(), cfg.exception_rate);
   StatePublisher& publisher = *ctx.shared.publisher;
