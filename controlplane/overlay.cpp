@@ -1,7 +1,9 @@
 #include "overlay.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -148,15 +150,21 @@ ControlConfig merge(const ControlConfig& base, const Overlay& o) {
   ControlConfig c = base;
   std::erase_if(c.services, [&](const ServiceConfig& s) { return o.deleted_services.count(s.spec.name) > 0; });
   for (const ServiceConfig& s : o.added_services) c.services.push_back(s);
+  // Added and registered backends by service, found once: scanned for each
+  // service, and each registration checked against every backend, a merge
+  // (every register call) of 65534 registered backends took 10^9 steps.
+  std::map<std::string, std::vector<const BackendConfig*>> added, registered;
+  for (const auto& [id, b] : o.added_backends) added[id.first].push_back(&b);
+  for (const auto& [rid, r] : o.registrations) registered[r.service].push_back(&r.backend);
   for (ServiceConfig& s : c.services) {
     std::erase_if(s.backends, [&](const BackendConfig& b) { return o.deleted_backends.count({s.spec.name, b.address}) > 0; });
-    for (const auto& [id, b] : o.added_backends)
-      if (id.first == s.spec.name) s.backends.push_back(b);
-    for (const auto& [rid, r] : o.registrations) {
-      if (r.service != s.spec.name) continue;
-      bool present = false;
-      for (const BackendConfig& b : s.backends) present |= b.address == r.backend.address;
-      if (!present) s.backends.push_back(r.backend);
+    if (auto a = added.find(s.spec.name); a != added.end())
+      for (const BackendConfig* b : a->second) s.backends.push_back(*b);
+    if (auto r = registered.find(s.spec.name); r != registered.end()) {
+      std::set<IpAddress> present;
+      for (const BackendConfig& b : s.backends) present.insert(b.address);
+      for (const BackendConfig* b : r->second)
+        if (present.insert(b->address).second) s.backends.push_back(*b);
     }
     for (BackendConfig& b : s.backends)
       if (auto w = o.weights.find({s.spec.name, b.address}); w != o.weights.end()) b.weight = w->second;
