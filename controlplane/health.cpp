@@ -17,10 +17,11 @@ uint64_t monotonic_ms() {
 
 namespace {
 
-uint16_t probed_port(const CheckConfig& c, uint16_t service_port) { return c.port != 0 ? c.port : service_port; }
-
+// Whether two versions of a backend's check probe it the same way: then its
+// health carries over, however the timing (interval, timeout, rise, fall)
+// changed; tuning a check must not flap the VIP.
 bool same_probe(const CheckConfig& x, uint16_t x_port, const CheckConfig& y, uint16_t y_port) {
-  return x.type == y.type && probed_port(x, x_port) == probed_port(y, y_port) && x.path == y.path &&
+  return x.type == y.type && probe_port(x, x_port) == probe_port(y, y_port) && x.path == y.path &&
          x.expect_status == y.expect_status && x.body == y.body && x.dns_name == y.dns_name && x.command == y.command;
 }
 
@@ -29,10 +30,6 @@ std::chrono::steady_clock::time_point at_ms(uint64_t ms) {
 }
 
 }  // namespace
-
-bool same_probe(const ServiceConfig& a, const ServiceConfig& b) {
-  return same_probe(a.check, a.spec.port, b.check, b.spec.port);
-}
 
 std::size_t probe_threads_wanted(const ControlConfig& config, std::size_t cap) {
   // In millionths of a probe, in integers: a sum of doubles rounds 40 x 0.8 up past 32.

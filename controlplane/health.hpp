@@ -34,11 +34,6 @@ struct BackendHealth {
 
 using BackendKey = std::pair<std::string, IpAddress>;  // (service, address)
 
-// Whether two versions of a service probe their backends the same way: then
-// a backend's health carries over, however its timing (interval, timeout,
-// rise, fall) changed; tuning a check must not flap the VIP.
-bool same_probe(const ServiceConfig& a, const ServiceConfig& b);
-
 // Threads for probes that may all hang until their timeout at once: the sum
 // over backends of timeout / interval, rounded up, plus one; at most `cap`.
 std::size_t probe_threads_wanted(const ControlConfig& config, std::size_t cap);

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -89,8 +88,8 @@ Node::Node(ControlConfig config)
   // monotonic one starts again; a clock set back decays nothing).
   for (const auto& [name, d] : overlay_.damping) {
     const uint64_t wall = wall_clock_ms();
-    const double halvings = wall > d.at_unix_ms ? static_cast<double>(wall - d.at_unix_ms) / kDampingHalfLifeMs : 0;
-    routes_.at(name).restore_penalty(d.penalty * std::exp2(-halvings), monotonic_ms());
+    routes_.at(name).restore_penalty(decayed_penalty(d.penalty, wall > d.at_unix_ms ? wall - d.at_unix_ms : 0),
+                                     monotonic_ms());
   }
   index_registrations();
   // Drained before the restart: still drained, its wait over (step() dates it).

@@ -275,7 +275,7 @@ ProbeResult exec_check(const CheckConfig& c, const IpAddress& a, uint16_t port, 
 
 ProbeResult probe(const CheckConfig& check, const IpAddress& backend, uint16_t service_port, std::string_view service) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(check.timeout_ms);
-  const uint16_t port = check.port != 0 ? check.port : service_port;
+  const uint16_t port = probe_port(check, service_port);
   switch (check.type) {
     case CheckType::tcp: {
       std::string why;

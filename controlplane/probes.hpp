@@ -15,6 +15,11 @@ struct ProbeResult {
   std::string detail;  // why it failed, or what answered
 };
 
+// The port a check probes: its own, else the service's (0 for an any-port service).
+inline uint16_t probe_port(const CheckConfig& check, uint16_t service_port) {
+  return check.port != 0 ? check.port : service_port;
+}
+
 // `service` names the service for an exec check (ANYLB_SERVICE).
 ProbeResult probe(const CheckConfig& check, const IpAddress& backend, uint16_t service_port,
                   std::string_view service = {});

@@ -13,17 +13,21 @@ void ServiceRoute::retune(Quorum quorum, uint64_t hold_down_ms) {
   current_hold_down_ms_ = static_cast<uint64_t>(static_cast<double>(hold_down_ms) * factor);
 }
 
+double decayed_penalty(double penalty, uint64_t elapsed_ms) {
+  return penalty * std::exp2(-static_cast<double>(elapsed_ms) / kDampingHalfLifeMs);
+}
+
+double damping_factor(double penalty) { return std::min(kMaxDampingFactor, std::exp2(std::max(0.0, penalty - 1))); }
+
 double ServiceRoute::penalty(uint64_t now) const {
-  const double halvings = static_cast<double>(now > penalty_at_ ? now - penalty_at_ : 0) / kDampingHalfLifeMs;
-  return penalty_ * std::exp2(-halvings);
+  return decayed_penalty(penalty_, now > penalty_at_ ? now - penalty_at_ : 0);
 }
 
 void ServiceRoute::restore_penalty(double penalty, uint64_t now) {
   penalty_ = penalty;
   penalty_at_ = now;
   if (!announced())
-    current_hold_down_ms_ = static_cast<uint64_t>(static_cast<double>(hold_down_ms_) *
-                                                  std::min(kMaxDampingFactor, std::exp2(std::max(0.0, penalty - 1))));
+    current_hold_down_ms_ = static_cast<uint64_t>(static_cast<double>(hold_down_ms_) * damping_factor(penalty));
 }
 
 bool ServiceRoute::update(uint64_t now, const RouteInputs& in) {
@@ -46,8 +50,7 @@ bool ServiceRoute::update(uint64_t now, const RouteInputs& in) {
         penalty_ = penalty(now) + 1;
         penalty_at_ = now;
       }
-      const double factor = std::min(kMaxDampingFactor, std::exp2(std::max(0.0, penalty(now) - 1)));
-      current_hold_down_ms_ = static_cast<uint64_t>(static_cast<double>(hold_down_ms_) * factor);
+      current_hold_down_ms_ = static_cast<uint64_t>(static_cast<double>(hold_down_ms_) * damping_factor(penalty(now)));
     }
     state_ = Announcement::withdrawn;
     reason_ = !in.dataplane_ok   ? "dataplane not forwarding"

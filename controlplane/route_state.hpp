@@ -46,6 +46,11 @@ struct RouteInputs {
 inline constexpr uint64_t kDampingHalfLifeMs = 15 * 60 * 1000;  // the usual BGP damping half-life
 inline constexpr double kMaxDampingFactor = 16;
 
+// A penalty `elapsed_ms` after it was taken, and the hold-down factor one
+// gives: what a running route and one restored after a restart both use.
+double decayed_penalty(double penalty, uint64_t elapsed_ms);
+double damping_factor(double penalty);
+
 class ServiceRoute {
  public:
   ServiceRoute(Quorum quorum, uint64_t hold_down_ms)

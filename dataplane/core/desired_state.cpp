@@ -29,6 +29,12 @@ std::string_view to_string(BackendState s) {
   return "?";
 }
 
+std::optional<BackendState> backend_state_named(std::string_view name) {
+  for (BackendState s : {BackendState::up, BackendState::draining, BackendState::down})
+    if (to_string(s) == name) return s;
+  return std::nullopt;
+}
+
 std::string name_problem(std::string_view name) {
   if (name.empty()) return "is empty";
   if (name.size() > kMaxNameLength)
@@ -158,10 +164,9 @@ std::optional<BackendSpec> parse_backend_fields(const SpecFields& pairs, std::st
       if (parse_uint(v, kMaxBackendWeight, n) && n > 0) b.weight = static_cast<uint32_t>(n);
       else { error = bad(k, v, "is not a weight (1-" + std::to_string(kMaxBackendWeight) + ")"); return std::nullopt; }
     } else if (k == "state") {
-      if (v == "up") b.state = BackendState::up;
-      else if (v == "draining") b.state = BackendState::draining;
-      else if (v == "down") b.state = BackendState::down;
-      else { error = bad(k, v, "is not up, draining or down"); return std::nullopt; }
+      const auto state = backend_state_named(v);
+      if (!state) { error = bad(k, v, "is not up, draining or down"); return std::nullopt; }
+      b.state = *state;
     } else {
       error = "unknown key '" + k + "' (expected service, address, mac, weight, state)";
       return std::nullopt;
@@ -181,7 +186,7 @@ namespace {
 std::string unicast_problem(const IpAddress& a) {
   const bool martian = a.is_v4() ? is_martian_ipv4_source(a.bytes.data()) : is_martian_ipv6_source(a.bytes.data());
   if (martian) return "is not a host's unicast address";
-  if (!a.is_v4() && std::to_integer<uint8_t>(a.bytes[0]) == 0xfe && (std::to_integer<uint8_t>(a.bytes[1]) & 0xc0) == 0x80)
+  if (!a.is_v4() && is_ipv6_link_local(a.bytes.data()))
     return "is link-local: nothing says which interface reaches it";
   return {};
 }

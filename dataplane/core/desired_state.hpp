@@ -25,6 +25,8 @@ inline constexpr uint32_t kMaxBackendWeight = 10000;
 std::string_view to_string(ForwardingMode m);
 std::string_view to_string(FragmentPolicy f);
 std::string_view to_string(BackendState s);
+// The state to_string names; none for any other word.
+std::optional<BackendState> backend_state_named(std::string_view name);
 
 // A service's name: 1 to 63 letters, digits, '.', '_' or '-'. Names are
 // command-line words, table columns and metric labels, so nothing that

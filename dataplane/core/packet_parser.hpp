@@ -87,6 +87,8 @@ inline bool is_martian_ipv4_source(const std::byte* a) {
   return m != 0 && (m == 1 || load_be32(a) == 0xffffffffu);
 }
 bool is_martian_ipv6_source(const std::byte* a);
+// fe80::/10: reachable only on a named link.
+inline bool is_ipv6_link_local(const std::byte* a) { return load_u8(a) == 0xfe && (load_u8(a + 1) & 0xc0) == 0x80; }
 
 // Every frame the one-pass path below does not take: the reference the
 // tests hold that path to.

@@ -12,9 +12,7 @@ namespace {
 // discovery and routing protocols use its fe80:: address): the kernel's,
 // though no node address names them.
 bool is_ipv6_link_traffic(const FlowKey& k) {
-  if (k.family != IpFamily::v6) return false;
-  const uint8_t a = std::to_integer<uint8_t>(k.dst[0]), b = std::to_integer<uint8_t>(k.dst[1]);
-  return a == 0xff || (a == 0xfe && (b & 0xc0) == 0x80);
+  return k.family == IpFamily::v6 && (load_u8(k.dst.data()) == 0xff || is_ipv6_link_local(k.dst.data()));
 }
 
 // A MAC address as the low 48 bits of a little-endian word: one compare

@@ -133,10 +133,7 @@ class ApiServer::Service final : public pb::Dataplane::Service {
           it != backend_specs.end()) {
         // In the state it forwards in: down while its MAC is unresolved.
         BackendSpec shown = *it->second;
-        const std::string forwarding = b["state"].get<std::string>();
-        shown.state = forwarding == "up" ? BackendState::up
-                      : forwarding == "draining" ? BackendState::draining
-                                                 : BackendState::down;
+        shown.state = backend_state_named(b["state"].get<std::string>()).value_or(BackendState::down);
         to_proto(shown, *o->mutable_backend());
       }
       endpoint(b, o->mutable_counters());

@@ -73,11 +73,11 @@ DesiredState ControlState::resolve(const DesiredState& state, std::size_t& unres
   unresolved = 0;
   for (BackendSpec& b : out.backends) {
     if (!b.mac.is_zero()) continue;
-    if (auto it = neighbours_.find(b.address); it != neighbours_.end()) {
-      b.mac = it->second;
-    } else {
+    if (unresolved_mac(b)) {
       b.state = BackendState::down;
       ++unresolved;
+    } else {
+      b.mac = neighbours_.at(b.address);
     }
   }
   return out;
@@ -141,7 +141,7 @@ ControlState::Snapshot ControlState::snapshot() const {
   std::lock_guard lock(mu_);
   Snapshot out{generation_, desired_, source_, {}};
   for (const BackendSpec& b : desired_.backends)
-    if (b.mac.is_zero() && !neighbours_.count(b.address)) out.unresolved.push_back(b);  // held down too: as resolve()
+    if (unresolved_mac(b)) out.unresolved.push_back(b);  // held down too: as resolve() has them
   return out;
 }
 

@@ -94,6 +94,8 @@ class ControlState {
   std::string state_file_;
   bool resolves_macs_;
   DesiredState resolve(const DesiredState& state, std::size_t& unresolved) const;
+  // Given no MAC, and the kernel's neighbours have none for it (yet).
+  bool unresolved_mac(const BackendSpec& b) const { return b.mac.is_zero() && !neighbours_.count(b.address); }
   void publish(std::unique_ptr<ForwardingState> built);
   std::function<void(const NewIds&)> on_new_ids_;
 

@@ -24,6 +24,21 @@ def exception_interface_up(dp, address):
     dp._ns("sysctl", "-qw", "net.ipv6.conf.exc0.disable_ipv6=1")
 
 
+def arp_for_the_node():
+    """The peer's broadcast ARP request for the node's address."""
+    return Ether(dst="ff:ff:ff:ff:ff:ff", src=h.CLIENT_MAC) / ARP(op=1, hwsrc=h.CLIENT_MAC, psrc=PEER, pdst=h.NODE4)
+
+
+def keep_polling(dp, seconds):
+    """The worker blocks reading its pipe between bursts: filler, every
+    0.1 s for `seconds`, keeps it looping and polling the TAP, so the
+    kernel's frames leave through the port."""
+    deadline = h.time.time() + seconds
+    while h.time.time() < deadline:
+        dp.send([])
+        h.time.sleep(0.1)
+
+
 def tunnelled_to(out, mac, count):
     """Checks that `count` packets left encapsulated to the far backend, all to `mac`."""
     tunnelled = [p for p in out if IP in p and p[IP].proto == 4]
@@ -35,7 +50,7 @@ def tunnelled_to(out, mac, count):
 def arp_and_ping_to_the_node_are_answered_by_the_kernel():
     with h.Dataplane(CONFIG, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
         exception_interface_up(dp, f"{h.NODE4}/24")
-        arp = Ether(dst="ff:ff:ff:ff:ff:ff", src=h.CLIENT_MAC) / ARP(op=1, hwsrc=h.CLIENT_MAC, psrc=PEER, pdst=h.NODE4)
+        arp = arp_for_the_node()
         ping = Ether(dst=h.PORT_MAC, src=h.CLIENT_MAC) / IP(src=PEER, dst=h.NODE4) / ICMP(id=7, seq=1) / b"anylb"
         vip = h.to_vip("203.0.113.10", 1234)
         dp.send([arp, ping, vip])
@@ -73,12 +88,10 @@ def a_flood_at_the_node_is_policed_and_arp_still_answered():
         exception_interface_up(dp, f"{h.NODE4}/24")
         pings = [Ether(dst=h.PORT_MAC, src=h.CLIENT_MAC) / IP(src=PEER, dst=h.NODE4) / ICMP(id=7, seq=i)
                  for i in range(300)]
-        arp = Ether(dst="ff:ff:ff:ff:ff:ff", src=h.CLIENT_MAC) / ARP(op=1, hwsrc=h.CLIENT_MAC, psrc=PEER, pdst=h.NODE4)
+        arp = arp_for_the_node()
         dp.send(pings + [arp])
-        for _ in range(20):  # filler: the worker polls the TAP for the kernel's answers
-            h.time.sleep(0.1)
-            dp.send([])
-        c = dp.wait_for(lambda c: c["from_kernel_packets"] >= 1, what="the kernel's answers")
+        keep_polling(dp, 2)
+        dp.wait_for(lambda c: c["from_kernel_packets"] >= 1, what="the kernel's answers")
         out = dp.stop()
     policed = dp.final["drops"]["exception_policed"]
     assert 300 - 32 - 20 <= policed <= 300 - 32, f"{policed} of 300 pings policed"  # the burst, and up to 1 s of refill
@@ -94,11 +107,9 @@ def a_frame_too_big_for_the_kernel_interface_is_dropped_alone():
                      extra_args=("--exception-interface", "exc0", "--mtu", "2000")) as dp:
         exception_interface_up(dp, f"{h.NODE4}/24")
         big = Ether(dst=h.PORT_MAC, src=h.CLIENT_MAC) / IP(src=PEER, dst=h.NODE4) / ICMP(id=7, seq=1) / (b"x" * 1900)
-        arp = Ether(dst="ff:ff:ff:ff:ff:ff", src=h.CLIENT_MAC) / ARP(op=1, hwsrc=h.CLIENT_MAC, psrc=PEER, pdst=h.NODE4)
+        arp = arp_for_the_node()
         dp.send([big, arp])
-        for _ in range(20):  # filler: the worker polls the TAP for the kernel's answer
-            h.time.sleep(0.1)
-            dp.send([])
+        keep_polling(dp, 2)
         dp.wait_for(lambda c: c["from_kernel_packets"] >= 1, what="the kernel's ARP reply")
         out = dp.stop()
     assert dp.final["drops"]["exception_too_big"] == 1 and dp.final["drops"]["tx_full"] == 0, h.drops(dp.final)
@@ -113,10 +124,7 @@ def let_the_kernel_ask_for(dp, address):
     while address not in dp._ns("ip", "neigh", "show", address).stdout:
         assert h.time.time() < deadline, f"the kernel was not asked for {address}"
         h.time.sleep(0.1)
-    deadline = h.time.time() + 1.5
-    while h.time.time() < deadline:
-        dp.send([])
-        h.time.sleep(0.1)
+    keep_polling(dp, 1.5)
 
 
 def forwarding_state(dp, address):
@@ -194,10 +202,7 @@ def a_stale_neighbour_is_checked_again():
         dp._ns("sysctl", "-qw", "net.ipv4.neigh.exc0.delay_first_probe_time=1")
         dp._ns("ip", "neigh", "replace", "198.18.1.20", "lladdr", old, "dev", "exc0", "nud", "stale")
         dp.wait_for(lambda c: c["unresolved_backends"] == 0, what="the stale entry used")
-        deadline = h.time.time() + 6  # a round (0.5 s), the first probe's delay (1 s), its way out
-        while h.time.time() < deadline:  # the worker blocks on its pipe: filler keeps it polling the TAP
-            dp.send([])
-            h.time.sleep(0.1)
+        keep_polling(dp, 6)  # a round (0.5 s), the first probe's delay (1 s), its way out
         out = dp.stop()
     probes = [p for p in arp_requests_for(out, "198.18.1.20") if p[Ether].dst == old]
     assert probes, f"the stale entry was never probed: {[p.summary() for p in out if ARP in p]}"

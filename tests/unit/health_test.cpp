@@ -80,6 +80,26 @@ BackendHealth wait_for(const HealthChecker& checker, const BackendKey& key, Done
 bool is_up(const BackendHealth& h) { return h.healthy; }
 bool is_down_checked(const BackendHealth& h) { return h.checked && !h.healthy && h.failures >= 2; }
 
+int count_down(const HealthChecker& checker) {
+  int down = 0;
+  for (const auto& [key, h] : checker.snapshot()) down += is_down_checked(h) ? 1 : 0;
+  return down;
+}
+
+// `n` services ("s0", "s1", ...) of one backend each, 127.0.0.1 on `port`,
+// HTTP-checked every `interval_ms` with `timeout_ms`.
+ControlConfig http_services(int n, uint16_t port, uint64_t interval_ms, uint64_t timeout_ms) {
+  ControlConfig c;
+  for (int i = 0; i < n; ++i) {
+    ControlConfig one = config(port, 1, interval_ms);
+    one.services[0].spec.name = "s" + std::to_string(i);
+    one.services[0].check.type = CheckType::http;
+    one.services[0].check.timeout_ms = timeout_ms;
+    c.services.push_back(one.services[0]);
+  }
+  return c;
+}
+
 TEST(HealthChecker, FailuresCarryOverAnUpdateThatOnlyRetimesTheCheck) {
   RefusingPort dead;
   ControlConfig c = config(dead.port(), 1, 100);
@@ -122,8 +142,7 @@ TEST(HealthChecker, UpdatedFasterThanItsIntervalItStillFindsBackendsDown) {
   while (down < 3 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     checker.update(c);
-    down = 0;
-    for (const auto& [key, h] : checker.snapshot()) down += is_down_checked(h) ? 1 : 0;
+    down = count_down(checker);
   }
   EXPECT_EQ(down, 3) << "backends not found down after 4 s of refused probes";
 }
@@ -190,22 +209,13 @@ TEST(HealthChecker, ManyBackendsHangingAtOnceAreAllFoundDown) {
   // timeout of a 500 ms interval: the pool is sized so all 40 are probed
   // on time (one thread a backend was the old design, with no cap).
   HangingPort hang;
-  ControlConfig c;
-  for (int i = 0; i < 40; ++i) {
-    ControlConfig one = config(hang.port(), 1, 500);
-    one.services[0].spec.name = "s" + std::to_string(i);
-    one.services[0].check.type = CheckType::http;
-    one.services[0].check.timeout_ms = 400;
-    c.services.push_back(one.services[0]);
-  }
-  HealthChecker checker(c);
+  HealthChecker checker(http_services(40, hang.port(), 500, 400));
   EXPECT_EQ(checker.threads(), 33u);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   int down = 0;
   while (down < 40 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    down = 0;
-    for (const auto& [key, h] : checker.snapshot()) down += is_down_checked(h) ? 1 : 0;
+    down = count_down(checker);
   }
   EXPECT_EQ(down, 40);
   EXPECT_EQ(checker.late_probes(), 0u);
@@ -215,15 +225,7 @@ TEST(HealthChecker, APoolAtItsCapCountsLateProbes) {
   // 10 hanging backends, 150 ms timeouts every 200 ms, 2 threads at most:
   // the probes cannot keep up, and the checker says so.
   HangingPort hang;
-  ControlConfig c;
-  for (int i = 0; i < 10; ++i) {
-    ControlConfig one = config(hang.port(), 1, 200);
-    one.services[0].spec.name = "s" + std::to_string(i);
-    one.services[0].check.type = CheckType::http;
-    one.services[0].check.timeout_ms = 150;
-    c.services.push_back(one.services[0]);
-  }
-  HealthChecker checker(c, 2);
+  HealthChecker checker(http_services(10, hang.port(), 200, 150), 2);
   EXPECT_EQ(checker.threads(), 2u);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
   while (checker.late_probes() == 0 && std::chrono::steady_clock::now() < deadline)
