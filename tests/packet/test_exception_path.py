@@ -24,6 +24,15 @@ def exception_interface_up(dp, address):
     dp._ns("sysctl", "-qw", "net.ipv6.conf.exc0.disable_ipv6=1")
 
 
+# A backend given no MAC: the dataplane takes it from the kernel.
+NO_MAC = CONFIG + ["backend = service=web address=198.18.1.20"]
+
+
+def with_exception_interface(config, *options):
+    """The dataplane, fed by a pipe, in a namespace of its own where its TAP exc0 appears."""
+    return h.Dataplane(config, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0", *options))
+
+
 def arp_for_the_node():
     """The peer's broadcast ARP request for the node's address."""
     return Ether(dst="ff:ff:ff:ff:ff:ff", src=h.CLIENT_MAC) / ARP(op=1, hwsrc=h.CLIENT_MAC, psrc=PEER, pdst=h.NODE4)
@@ -48,7 +57,7 @@ def tunnelled_to(out, mac, count):
 
 @tap.case
 def arp_and_ping_to_the_node_are_answered_by_the_kernel():
-    with h.Dataplane(CONFIG, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
+    with with_exception_interface(CONFIG) as dp:
         exception_interface_up(dp, f"{h.NODE4}/24")
         arp = arp_for_the_node()
         ping = Ether(dst=h.PORT_MAC, src=h.CLIENT_MAC) / IP(src=PEER, dst=h.NODE4) / ICMP(id=7, seq=1) / b"anylb"
@@ -83,8 +92,7 @@ def a_flood_at_the_node_is_policed_and_arp_still_answered():
     # each class (a burst of 32). 300 pings at once: the burst gets through,
     # the rest is dropped and counted; the ARP request after them has a
     # bucket of its own, and is answered.
-    with h.Dataplane(CONFIG, fifo=True, in_netns=True,
-                     extra_args=("--exception-interface", "exc0", "--exception-rate", "20")) as dp:
+    with with_exception_interface(CONFIG, "--exception-rate", "20") as dp:
         exception_interface_up(dp, f"{h.NODE4}/24")
         pings = [Ether(dst=h.PORT_MAC, src=h.CLIENT_MAC) / IP(src=PEER, dst=h.NODE4) / ICMP(id=7, seq=i)
                  for i in range(300)]
@@ -103,8 +111,7 @@ def a_flood_at_the_node_is_policed_and_arp_still_answered():
 def a_frame_too_big_for_the_kernel_interface_is_dropped_alone():
     # --mtu 2000 on the port, 1500 on the TAP: net_tap would refuse the big
     # frame and every frame queued after it; the worker drops it alone.
-    with h.Dataplane(CONFIG, fifo=True, in_netns=True,
-                     extra_args=("--exception-interface", "exc0", "--mtu", "2000")) as dp:
+    with with_exception_interface(CONFIG, "--mtu", "2000") as dp:
         exception_interface_up(dp, f"{h.NODE4}/24")
         big = Ether(dst=h.PORT_MAC, src=h.CLIENT_MAC) / IP(src=PEER, dst=h.NODE4) / ICMP(id=7, seq=1) / (b"x" * 1900)
         arp = arp_for_the_node()
@@ -142,9 +149,8 @@ def backend_mac_comes_from_the_neighbour_table():
     # 198.18.1.20 has no MAC in the configuration: no new flows until the
     # kernel knows it on the exception interface, which the dataplane asks
     # the kernel to resolve (the ARP request leaves through the port).
-    config = CONFIG + ["backend = service=web address=198.18.1.20"]
     resolved = "02:00:00:00:11:20"
-    with h.Dataplane(config, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
+    with with_exception_interface(NO_MAC) as dp:
         exception_interface_up(dp, "198.18.1.1/24")
         dp.wait_for(lambda c: c["unresolved_backends"] == 1, what="one unresolved backend")
         assert forwarding_state(dp, "198.18.1.20") == "down", "stats show a backend with no MAC as up"
@@ -172,8 +178,7 @@ def a_neighbour_the_kernel_drops_is_held_before_its_backend_goes():
     # may drop their entries; the dataplane asks again, and meanwhile keeps
     # the MAC for 6 rounds of 500 ms rather than move the backend's flows.
     # A backend that stays unanswered is unresolved after that.
-    config = CONFIG + ["backend = service=web address=198.18.1.20"]
-    with h.Dataplane(config, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
+    with with_exception_interface(NO_MAC) as dp:
         exception_interface_up(dp, "198.18.1.1/24")
         dp._ns("ip", "neigh", "replace", "198.18.1.20", "lladdr", "02:00:00:00:11:20", "dev", "exc0", "nud",
                "permanent")
@@ -195,9 +200,8 @@ def a_stale_neighbour_is_checked_again():
     # a gratuitous ARP would keep getting frames for its old one. The
     # dataplane has the kernel use the entry, and the kernel probes it: a
     # unicast ARP request to the MAC it holds.
-    config = CONFIG + ["backend = service=web address=198.18.1.20"]
     old = "02:00:00:00:11:20"
-    with h.Dataplane(config, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
+    with with_exception_interface(NO_MAC) as dp:
         exception_interface_up(dp, "198.18.1.1/24")
         dp._ns("sysctl", "-qw", "net.ipv4.neigh.exc0.delay_first_probe_time=1")
         dp._ns("ip", "neigh", "replace", "198.18.1.20", "lladdr", old, "dev", "exc0", "nud", "stale")
@@ -213,7 +217,7 @@ def a_backend_behind_a_gateway_takes_the_gateways_mac():
     # An ipip backend two hops away: its packets go to the kernel's gateway
     # for it, whose MAC the kernel resolves.
     gateway, gateway_mac = "198.18.1.254", "02:00:00:00:22:54"
-    with h.Dataplane(FAR, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
+    with with_exception_interface(FAR) as dp:
         exception_interface_up(dp, "198.18.1.1/24")
         dp._ns("ip", "route", "add", "10.99.0.0/24", "via", gateway, "dev", "exc0")
         dp.wait_for(lambda c: c["unresolved_backends"] == 1, what="the backend waiting for its gateway")
@@ -235,7 +239,7 @@ def a_backend_behind_a_multipath_route_takes_the_kernels_chosen_gateway():
     # dataplane makes (RTM_GETROUTE, as `ip route get`) returns the one path
     # the kernel picks for that address, and its MAC is the one used.
     gateways = {"198.18.1.253": "02:00:00:00:22:53", "198.18.1.254": "02:00:00:00:22:54"}
-    with h.Dataplane(FAR, fifo=True, in_netns=True, extra_args=("--exception-interface", "exc0")) as dp:
+    with with_exception_interface(FAR) as dp:
         exception_interface_up(dp, "198.18.1.1/24")
         dp.wait_for(lambda c: c["unresolved_backends"] == 1, what="the backend without a route")
         for gateway, mac in gateways.items():
