@@ -337,6 +337,10 @@ bool Node::dataplane_alive() {
                                         std::to_string(resp.lcores()) + " workers polling");
     return false;
   }
+  if (!resp.ports_not_forwarding().empty()) {  // polling, but what it forwards would go nowhere
+    log_once(last_dataplane_error_, "dataplane: " + resp.ports_not_forwarding());
+    return false;
+  }
   log_once(last_dataplane_error_, "");
   return true;
 }
@@ -484,6 +488,7 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
   st.name = config_.node_name;
   st.draining = draining_;
   st.dataplane_ok = dataplane_ok_;
+  st.dataplane_problem = last_dataplane_error_;
   st.dataplane_generation = dataplane_generation_;
   st.gobgp_ok = gobgp_ok;
   st.probe_threads = health_->threads();

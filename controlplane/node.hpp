@@ -48,6 +48,7 @@ struct NodeStatus {
   std::string name;
   bool draining = false;
   bool dataplane_ok = false;
+  std::string dataplane_problem;  // the last liveness check's failure; empty when it passed
   uint64_t dataplane_generation = 0;
   bool gobgp_ok = false;
   std::size_t probe_threads = 0;

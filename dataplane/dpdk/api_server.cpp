@@ -18,6 +18,7 @@
 #include "api_convert.hpp"
 #include "dataplane.grpc.pb.h"
 #include "pinning_version.hpp"
+#include "port_links.hpp"
 #include "stats.hpp"
 #include "trace.hpp"
 
@@ -343,12 +344,30 @@ class ApiServer::Service final : public pb::Dataplane::Service {
     resp->set_lcores_alive(alive);
     resp->set_uptime_ms(now_ms() - ctx_.started_ms);
     resp->set_flow_pinning_version(kFlowPinningVersion);
+    std::vector<PortLink> links;
+    {
+      // ethdev's control calls are not safe from two threads at once.
+      const std::lock_guard<std::mutex> lock(link_mu_);
+      for (std::size_t i = 0; i < ctx_.ports->size(); ++i) {
+        const PortInfo& port = (*ctx_.ports)[i];
+        const LinkStatus link = port_link(port.port_id);
+        const std::size_t out = (*ctx_.egress)[i];
+        links.push_back(PortLink{port.name, link.up, out});
+        pb::PortLink* p = resp->add_ports();
+        p->set_name(port.name);
+        p->set_link_up(link.up);
+        p->set_speed_mbps(link.speed_mbps);
+        p->set_egress((*ctx_.ports)[out].name);
+      }
+    }
+    resp->set_ports_not_forwarding(ports_not_forwarding(links));
     return grpc::Status::OK;
   }
 
  private:
   ApiContext ctx_;
   std::vector<std::mutex> query_mu_;
+  std::mutex link_mu_;
 };
 
 namespace {

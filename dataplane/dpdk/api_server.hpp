@@ -20,6 +20,7 @@ struct ApiContext {
   ControlState* control = nullptr;
   std::vector<std::unique_ptr<WorkerContext>>* workers = nullptr;
   const std::vector<PortInfo>* ports = nullptr;
+  const std::vector<std::size_t>* egress = nullptr;  // by port index: the port its forwarded packets leave by
   uint64_t started_ms = 0;
 };
 

@@ -217,7 +217,7 @@ int main(int argc, char** argv) {
 
     std::unique_ptr<ApiServer> api;
     if (!opts.api_socket.empty())
-      api = std::make_unique<ApiServer>(ApiContext{&control, &contexts, &ports, monotonic_ms()}, opts.api_socket);
+      api = std::make_unique<ApiServer>(ApiContext{&control, &contexts, &ports, &egress, monotonic_ms()}, opts.api_socket);
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);

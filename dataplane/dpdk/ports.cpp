@@ -1,5 +1,10 @@
 #include "ports.hpp"
 
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <rte_dev.h>
 #include <rte_ethdev.h>
 
@@ -114,6 +119,34 @@ MacAddress port_mac(uint16_t port_id) {
   MacAddress m;
   std::memcpy(m.bytes.data(), a.addr_bytes, 6);
   return m;
+}
+
+namespace {
+
+// A port on a kernel interface (net_af_packet names its if_index): whether
+// that interface is up and has carrier. DPDK 22.11's af_packet reports its
+// link up from start to stop whatever the interface does.
+bool kernel_link_up(uint16_t port_id) {
+  rte_eth_dev_info info{};
+  char name[IF_NAMESIZE] = {};
+  if (rte_eth_dev_info_get(port_id, &info) != 0 || info.if_index == 0 || if_indextoname(info.if_index, name) == nullptr)
+    return true;  // no kernel interface: the PMD's word stands
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return true;
+  ifreq req{};
+  std::memcpy(req.ifr_name, name, sizeof(name));
+  const bool known = ioctl(fd, SIOCGIFFLAGS, &req) == 0;
+  close(fd);
+  return !known || ((req.ifr_flags & IFF_UP) != 0 && (req.ifr_flags & IFF_RUNNING) != 0);
+}
+
+}  // namespace
+
+LinkStatus port_link(uint16_t port_id) {
+  rte_eth_link link{};
+  if (rte_eth_link_get_nowait(port_id, &link) != 0) return {};
+  const bool known = link.link_speed != RTE_ETH_SPEED_NUM_NONE && link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN;
+  return {link.link_status == RTE_ETH_LINK_UP && kernel_link_up(port_id), known ? link.link_speed : 0};
 }
 
 void stop_port(uint16_t port_id) {

@@ -36,6 +36,14 @@ PortInfo start_port(uint16_t port_id, uint16_t queues, uint16_t rx_desc, uint16_
 
 void stop_port(uint16_t port_id);
 
+// A started port's link as its PMD reports it now (without waiting for
+// autonegotiation); down if the PMD cannot say.
+struct LinkStatus {
+  bool up = false;
+  uint32_t speed_mbps = 0;  // 0: unknown
+};
+LinkStatus port_link(uint16_t port_id);
+
 // Creates (hot-plugs) a net_tap port: a kernel interface named `iface` with
 // the given MAC. Returns its port id; throws naming the option on failure.
 uint16_t create_exception_tap(const std::string& iface, const MacAddress& mac, std::size_t index);

@@ -43,10 +43,12 @@ void print_node(const Cli& cli, const v1::Node& n) {
   std::string addrs;
   for (const auto& a : n.addresses()) addrs += (addrs.empty() ? "" : ", ") + a;
   nlohmann::json j = {{"name", n.name()}, {"draining", n.draining()}, {"dataplane_alive", n.dataplane_alive()},
+                      {"dataplane_problem", n.dataplane_problem()},
                       {"dataplane_generation", n.dataplane_generation()}, {"addresses", n.addresses()}};
   print(cli, j,
         "node " + n.name() + (n.draining() ? " (draining)" : "") + "\ndataplane: " +
-            (n.dataplane_alive() ? "forwarding" : "NOT forwarding") + ", generation " +
+            (n.dataplane_alive() ? "forwarding" : "NOT forwarding") +
+            (n.dataplane_problem().empty() ? "" : " (" + n.dataplane_problem() + ")") + ", generation " +
             std::to_string(n.dataplane_generation()) + "\naddresses: " + (addrs.empty() ? "none" : addrs) + "\n");
 }
 

@@ -199,12 +199,25 @@ void cmd_node(const Cli& cli, Dataplane& dp) {
                       {"node_addresses", st.state().node_addresses()}};
   std::string addrs;
   for (const auto& a : st.state().node_addresses()) addrs += (addrs.empty() ? "" : ", ") + a;
+  nlohmann::json ports = nlohmann::json::array();
+  std::string links;
+  for (const auto& p : l.ports()) {
+    ports.push_back({{"name", p.name()}, {"link_up", p.link_up()}, {"speed_mbps", p.speed_mbps()},
+                     {"egress", p.egress()}});
+    links += "\nport " + p.name() + ": link " + (p.link_up() ? "up" : "DOWN") +
+             (p.speed_mbps() != 0 ? ", " + std::to_string(p.speed_mbps()) + " Mb/s" : "") + ", forwards out of " +
+             p.egress();
+  }
+  j["ports"] = ports;
+  j["ports_not_forwarding"] = l.ports_not_forwarding();
+  const std::string verdict =
+      l.ports_not_forwarding().empty() ? "" : "\nNOT FORWARDING: " + l.ports_not_forwarding();
   print(cli, j,
         "dataplane: generation " + std::to_string(l.generation()) + ", " + std::to_string(l.lcores_alive()) + " of " +
             std::to_string(l.lcores()) + " workers polling, " + std::to_string(l.packets_forwarded()) +
             " packets forwarded, up " + std::to_string(l.uptime_ms() / 1000) + " s, flow pinning version " +
             std::to_string(l.flow_pinning_version()) + "\naddresses: " +
-            (addrs.empty() ? "none" : addrs) + "\n");
+            (addrs.empty() ? "none" : addrs) + links + verdict + "\n");
 }
 
 }  // namespace anylb::ctl

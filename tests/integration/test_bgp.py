@@ -396,6 +396,44 @@ def a_stalled_worker_withdraws_the_routes(lb):
         lb.stop("dataplane")  # the next case starts a net_null one
 
 
+@controlplane_case
+def a_port_without_link_withdraws_the_routes(lb):
+    # Invariant 6 with every worker polling: a two-armed dataplane (uplink
+    # in, --tx-port out to the backends) on af_packet over veths. When the
+    # backend side loses its carrier everything it would forward goes
+    # nowhere, so the route goes, naming the port (anylbctl node); back,
+    # after the hold-down, once the link returns. The uplink's own carrier
+    # loss is left to its router (it drops the session on that link).
+    for name in ("dpin", "dpout"):
+        L.run("ip", "-n", lb.node, "link", "add", name, "type", "veth", "peer", "name", name + "p")
+        L.run("ip", "-n", lb.node, "link", "set", name, "up")
+        L.run("ip", "-n", lb.node, "link", "set", name + "p", "up")
+    lb.stop("dataplane")
+    try:
+        lb.start_dataplane(DP, vdev="net_af_packet0,iface=dpin --vdev=net_af_packet1,iface=dpout",
+                           extra=("--tx-port", "net_af_packet1", "--rx-descriptors", 512))
+        start_cp_api(lb, [service()])
+        until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+        L.run("ip", "-n", lb.node, "link", "set", "dpoutp", "down")  # dpout: NO-CARRIER
+        gone = until_routed(lb, VIP_P, 10, present=False)
+        node = ctl(lb, "node")
+        assert not node["dataplane_alive"], node
+        assert "net_af_packet1, whose link is down" in node["dataplane_problem"], node
+        assert lb.procs["dataplane"].alive(), "the dataplane itself should still run"
+        L.run("ip", "-n", lb.node, "link", "set", "dpoutp", "up")
+        back = until_routed(lb, VIP_P, HOLD_DOWN + ANNOUNCE_WITHIN + 5)
+        assert back - gone >= HOLD_DOWN - 0.5, f"back {back - gone:.1f} s after the withdrawal, inside the hold-down"
+        assert ctl(lb, "node")["dataplane_problem"] == "", ctl(lb, "node")
+        # The uplink down alone: nothing reaches this node by it, and the
+        # backend side still forwards; the route stays.
+        L.run("ip", "-n", lb.node, "link", "set", "dpinp", "down")
+        assert stays(lb, VIP_P, 3, present=True), f"withdrawn for the uplink's own carrier\n{lb.diag()}"
+    finally:
+        lb.stop("dataplane")  # the next case starts a net_null one
+        for name in ("dpin", "dpout"):
+            L.run("ip", "-n", lb.node, "link", "del", name, check=False)
+
+
 def names_line(out, filename, line, key):
     """Whether the output names the file, the line ("FILE:LINE" or "line LINE") and the key."""
     where = rf"({re.escape(filename)}:{line}\b|line {line}\b)"

@@ -168,6 +168,11 @@ def anylbctl_commands_print_tables_and_json():
         assert node["flow_pinning_version"] == version, node
         _, out, _ = dp.ctl("node")
         assert f"flow pinning version {version}\n" in out, out
+        # Two-armed: af_packet on a veth in, pcap out (--tx-port), both with link.
+        assert [(p["name"], p["link_up"], p["egress"]) for p in node["ports"]] == \
+            [("net_af_packet0", True, "net_pcap1"), ("net_pcap1", True, "net_pcap1")], node
+        assert node["ports_not_forwarding"] == "", node
+        assert "port net_af_packet0: link up" in out and "NOT FORWARDING" not in out, out
         before = dp.ctl("state", json_out=True)
         for args, says in ((["trace", "1.2.3.4", "5.6.7.8:80", "tcp"], ""), (["service"], ""),
                            (["backend", "frob", "web", "1.1.1.1"], ""), (["stats", "--interval", "-1"], "--interval"),
