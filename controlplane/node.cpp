@@ -13,6 +13,7 @@
 
 #include "api_convert.hpp"
 #include "node_helpers.hpp"
+#include "servable.hpp"
 #include "state_file.hpp"
 
 namespace anylb::cp {
@@ -344,68 +345,6 @@ bool Node::dataplane_alive() {
   log_once(last_dataplane_error_, "");
   return true;
 }
-
-namespace {
-
-// What the dataplane can serve of each service we want, judged from what
-// it holds (`have`): the service as we want it, and new flows going only
-// to backends we want up, with the MAC we want. The value is how many such
-// backends take new flows; a service missing is one it cannot serve as we
-// want. Order and weights do not count (Maglev spreads by set and weight:
-// a stale weight skews the spread, it does not misdirect).
-using BackendRef = std::pair<std::string, std::string>;  // (service, address) as the dataplane API spells them
-
-// The backends of `want` the dataplane forwards as down, whatever we want,
-// because it has no MAC for them: we give none, and `have` does not show
-// one it resolved (a backend it holds without a MAC and does not list as
-// unresolved). Just pushed, or given a MAC until now: not yet resolved.
-std::set<BackendRef> unresolved(const dp::DesiredState& want, const dp::GetStateResponse& have) {
-  std::set<BackendRef> listed, resolved;
-  for (const dp::Backend& b : have.unresolved()) listed.insert({b.service(), b.address()});
-  for (const dp::Backend& b : have.state().backends())
-    if (b.mac().empty() && !listed.count({b.service(), b.address()})) resolved.insert({b.service(), b.address()});
-  std::set<BackendRef> out;
-  for (const dp::Backend& b : want.backends())
-    if (b.mac().empty() && !resolved.count({b.service(), b.address()})) out.insert({b.service(), b.address()});
-  return out;
-}
-
-std::map<std::string, uint32_t> servable(const dp::DesiredState& want, const dp::DesiredState& have,
-                                         const std::set<BackendRef>& no_mac) {
-  using google::protobuf::util::MessageDifferencer;
-  std::map<std::string, const dp::Service*> have_services;
-  for (const dp::Service& s : have.services()) have_services[s.name()] = &s;
-  std::map<std::pair<std::string, std::string>, const dp::Backend*> wanted;  // (service, address)
-  for (const dp::Backend& b : want.backends()) wanted[{b.service(), b.address()}] = &b;
-  std::map<std::string, uint32_t> out;
-  std::set<std::string> misdirected;
-  for (const dp::Service& s : want.services()) {
-    const auto h = have_services.find(s.name());
-    if (h != have_services.end() && MessageDifferencer::Equivalent(s, *h->second)) out[s.name()] = 0;
-  }
-  for (const dp::Backend& b : have.backends()) {
-    if (b.state() == dp::BACKEND_STATE_DOWN || !out.count(b.service())) continue;
-    const auto w = wanted.find({b.service(), b.address()});
-    const bool as_wanted = w != wanted.end() && w->second->state() != dp::BACKEND_STATE_DOWN &&
-                           w->second->mac() == b.mac();
-    if (!as_wanted) misdirected.insert(b.service());  // flows (new or pinned) to a backend we hold down or gone
-    else if (b.state() == dp::BACKEND_STATE_UP && !no_mac.count({b.service(), b.address()})) ++out[b.service()];
-  }
-  for (const std::string& n : misdirected) out.erase(n);
-  return out;
-}
-
-// After a push it took: every service, with the backends we want up that
-// it has a MAC for.
-std::map<std::string, uint32_t> servable(const dp::DesiredState& want, const std::set<BackendRef>& no_mac) {
-  std::map<std::string, uint32_t> out;
-  for (const dp::Service& s : want.services()) out[s.name()] = 0;
-  for (const dp::Backend& b : want.backends())
-    if (b.state() == dp::BACKEND_STATE_UP && !no_mac.count({b.service(), b.address()})) ++out[b.service()];
-  return out;
-}
-
-}  // namespace
 
 void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uint64_t now) {
   grpc::ClientContext get_ctx;

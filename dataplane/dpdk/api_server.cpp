@@ -5,7 +5,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -17,6 +16,7 @@
 
 #include "api_convert.hpp"
 #include "dataplane.grpc.pb.h"
+#include "flow_page_token.hpp"
 #include "pinning_version.hpp"
 #include "port_links.hpp"
 #include "stats.hpp"
@@ -267,15 +267,12 @@ class ApiServer::Service final : public pb::Dataplane::Service {
     std::size_t worker = 0;
     uint64_t cursor = 0;
     if (!req->page_token().empty()) {
-      // "worker:cursor", both whole decimal numbers (sscanf took "0:-1" and "1:5junk").
-      const std::string& t = req->page_token();
-      const char* end = t.data() + t.size();
-      auto [w_end, w_ec] = std::from_chars(t.data(), end, worker);
-      const bool has_colon = w_ec == std::errc() && w_end != end && *w_end == ':';
-      auto [c_end, c_ec] = has_colon ? std::from_chars(w_end + 1, end, cursor) : std::from_chars_result{end, std::errc::invalid_argument};
-      if (!has_colon || c_ec != std::errc() || c_end != end || worker >= ctx_.workers->size() ||
-          cursor > (*ctx_.workers)[worker]->flows->slots())
-        return invalid("page_token: '" + t + "' is not a token this dataplane gave");
+      std::vector<uint64_t> slots;
+      for (const auto& w : *ctx_.workers) slots.push_back(w->flows->slots());
+      const auto token = parse_flow_page_token(req->page_token(), slots);
+      if (!token) return invalid("page_token: '" + req->page_token() + "' is not a token this dataplane gave");
+      worker = token->worker;
+      cursor = token->cursor;
     }
     uint32_t service_filter = 0;
     std::optional<IpAddress> backend_filter;
@@ -324,7 +321,7 @@ class ApiServer::Service final : public pb::Dataplane::Service {
       cursor = w.query.next_cursor;
       if (cursor >= w.flows->slots()) { ++worker; cursor = 0; }
     }
-    if (worker < ctx_.workers->size()) resp->set_next_page_token(std::to_string(worker) + ":" + std::to_string(cursor));
+    if (worker < ctx_.workers->size()) resp->set_next_page_token(to_string(FlowPageToken{worker, cursor}));
     return grpc::Status::OK;
   }
 
