@@ -6,6 +6,7 @@
 #include <charconv>
 #include <map>
 #include <set>
+#include <tuple>
 
 namespace anylb::cp {
 
@@ -421,6 +422,27 @@ ControlConfig load_config(const std::string& path) {
     }
   }
   return c;
+}
+
+std::map<std::string, std::string> renamed_services(const std::vector<ServiceConfig>& before,
+                                                    const std::vector<ServiceConfig>& after) {
+  using Where = std::tuple<IpAddress, uint8_t, uint16_t>;
+  const auto where = [](const ServiceConfig& s) { return Where{s.spec.vip, s.spec.proto, s.spec.port}; };
+  std::set<std::string> before_names, after_names;
+  for (const ServiceConfig& s : before) before_names.insert(s.spec.name);
+  for (const ServiceConfig& s : after) after_names.insert(s.spec.name);
+  std::map<Where, std::string> gone;
+  for (const ServiceConfig& s : before)
+    if (!after_names.count(s.spec.name)) gone.emplace(where(s), s.spec.name);
+  std::map<std::string, std::string> out;
+  for (const ServiceConfig& s : after) {
+    if (before_names.count(s.spec.name)) continue;
+    if (const auto g = gone.find(where(s)); g != gone.end()) {
+      out.emplace(s.spec.name, g->second);
+      gone.erase(g);
+    }
+  }
+  return out;
 }
 
 }  // namespace anylb::cp

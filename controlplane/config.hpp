@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -94,5 +95,13 @@ ControlConfig load_config(const std::string& path);
 // blackhole) or "ASN:VALUE".
 std::optional<uint32_t> parse_community(const std::string& text);
 std::string community_name(uint32_t c);
+
+// The services a new configuration renames, new name -> old name: a name
+// gone from `before` and one new in `after` for the same VIP, protocol and
+// port (which one service at most has). A rename is a new label on the
+// same service: its backends' health, its route and the API's changes to it
+// carry over (Node::reload).
+std::map<std::string, std::string> renamed_services(const std::vector<ServiceConfig>& before,
+                                                    const std::vector<ServiceConfig>& after);
 
 }  // namespace anylb::cp

@@ -76,7 +76,7 @@ void HealthChecker::unschedule(const BackendKey& key, const Target& t) {
   if (!t.in_flight) due_.erase({t.health.next_probe_ms, key});
 }
 
-void HealthChecker::update(const ControlConfig& config) {
+void HealthChecker::update(const ControlConfig& config, const std::map<std::string, std::string>& renamed) {
   std::size_t wanted = 0;
   {
     std::lock_guard lock(mu_);
@@ -88,9 +88,22 @@ void HealthChecker::update(const ControlConfig& config) {
         const BackendKey key{s.spec.name, s.backends[i].address};
         Target& t = next[key];
         auto old = targets_.find(key);
+        if (const auto r = renamed.find(s.spec.name); old == targets_.end() && r != renamed.end())
+          old = targets_.find({r->second, s.backends[i].address});
         if (old != targets_.end() && same_probe(old->second.check, old->second.service_port, s.check, s.spec.port)) {
+          const BackendKey was = old->first;
           t = std::move(old->second);  // keeps its generation: a probe in flight still counts
           targets_.erase(old);
+          if (was != key) {  // renamed: due under its new name
+            if (t.in_flight) {  // its result comes back under the old name, and is dropped
+              t.in_flight = false;
+              t.generation = ++generations_;
+              schedule(key, t, now + s.check.interval_ms);
+            } else {
+              due_.erase({t.health.next_probe_ms, was});
+              schedule(key, t, t.health.next_probe_ms);
+            }
+          }
           t.check = s.check;  // new timing, same probe
           t.service_port = s.spec.port;
           // A shorter interval takes effect now, not after the old one ran out.
@@ -100,7 +113,7 @@ void HealthChecker::update(const ControlConfig& config) {
           }
           continue;
         }
-        if (old != targets_.end()) {
+        if (old != targets_.end() && old->first == key) {  // (a renamed one probed otherwise: dropped below)
           unschedule(key, old->second);
           targets_.erase(old);  // a probe in flight for it no longer counts (its generation is gone)
         }

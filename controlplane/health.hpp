@@ -50,7 +50,9 @@ class HealthChecker {
   // Backends whose service probes them as before keep their counts, their
   // next due time and the result of a probe in flight; the others start
   // over from "not checked"; backends no longer configured are dropped.
-  void update(const ControlConfig& config);
+  // A renamed service's backends (new name -> old name, renamed_services)
+  // keep their old name's health if probed as before.
+  void update(const ControlConfig& config, const std::map<std::string, std::string>& renamed = {});
   std::map<BackendKey, BackendHealth> snapshot() const;
   std::size_t threads() const;
   // Probes started later than one interval after they were due: the pool

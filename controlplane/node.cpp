@@ -129,19 +129,23 @@ void Node::reload(ControlConfig next) {
   // must leave the running YAML in place, or every later change would be
   // merged with the refused one (and refused too).
   Overlay overlay = overlay_;
+  const std::map<std::string, std::string> renamed = renamed_services(base_.services, next.services);
+  overlay.rename_services(renamed);
   const bool dropped = drop_overlay_duplicates(next, overlay);
   ControlConfig merged = merge(next, overlay);
   if (std::string err = validate_merged(merged); !err.empty()) {
     spdlog::error("reload refused: with the API changes kept in {}, {}", base_.state_file, err);
     return;
   }
-  if (dropped) {
-    spdlog::info("reload: API changes now in the configuration file dropped from {}", base_.state_file);
-    if (!persist(overlay)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
-  }
+  for (const auto& [to, from] : renamed)
+    spdlog::info("reload: service {} renamed {}: its backends' health, its route and its API changes carry over",
+                 from, to);
+  if (dropped) spdlog::info("reload: API changes now in the configuration file dropped from {}", base_.state_file);
+  if ((dropped || !renamed.empty()) && !persist(overlay))
+    spdlog::warn("cannot write the state file '{}'", base_.state_file);
   overlay_ = std::move(overlay);
   base_ = std::move(next);
-  apply(std::move(merged));
+  apply(std::move(merged), renamed);
   spdlog::info("configuration reloaded: {} service(s)", config_.services.size());
 }
 
@@ -175,22 +179,24 @@ bool Node::persist(const Overlay& overlay) const {
   return base_.state_file.empty() || write_file_atomically(base_.state_file, overlay.to_json(), true);
 }
 
-void Node::apply(ControlConfig next) {
+void Node::apply(ControlConfig next, const std::map<std::string, std::string>& renamed) {
   // Unchanged services keep their health and their route state: a change
-  // flaps nothing it does not touch.
+  // flaps nothing it does not touch. A renamed one keeps its old name's.
   std::map<std::string, ServiceRoute> routes;
   for (const ServiceConfig& s : next.services) {
+    const auto r = renamed.find(s.spec.name);
+    const std::string& was = r == renamed.end() ? s.spec.name : r->second;
     const ServiceConfig* old = nullptr;
     for (const ServiceConfig& o : config_.services)
-      if (o.spec.name == s.spec.name) old = &o;
+      if (o.spec.name == was) old = &o;
     // The same VIP keeps its route state, whatever its quorum or hold-down
     // became: a withdrawal it causes is logged and held down as any other.
     if (old && old->spec.vip == s.spec.vip)
-      routes.emplace(s.spec.name, routes_.at(s.spec.name)).first->second.retune(s.quorum, s.hold_down_ms);
+      routes.emplace(s.spec.name, routes_.at(was)).first->second.retune(s.quorum, s.hold_down_ms);
     else if (routes.emplace(s.spec.name, new_route(s)).second)
       overlay_.damping.erase(s.spec.name);  // another VIP: the old one's flapping is not its own
   }
-  health_->update(next);  // backends probed as before keep their health; it never waits for a probe
+  health_->update(next, renamed);  // backends probed as before keep their health; it never waits for a probe
   config_ = std::move(next);
   routes_ = std::move(routes);
   std::erase_if(overlay_.withdrawn_routes, [&](const std::string& n) { return !routes_.count(n); });  // gone services

@@ -88,7 +88,7 @@ class Node {
   const std::string& dataplane_socket() const { return config_.dataplane_socket; }
 
  private:
-  void apply(ControlConfig merged);
+  void apply(ControlConfig merged, const std::map<std::string, std::string>& renamed = {});
   bool persist(const Overlay& overlay) const;
   bool backend_up(const std::string& service, const BackendConfig& b, const std::map<BackendKey, BackendHealth>& health,
                   uint64_t now) const;

@@ -180,6 +180,45 @@ std::size_t Overlay::forget_registrations(const BackendId& id) {
   });
 }
 
+namespace {
+
+// Re-keys the entries of `m` whose key `name_of` names a service in
+// `old_to_new`.
+template <typename Map, typename NameOf, typename Renamed>
+void rekey(Map& m, NameOf name_of, const std::map<std::string, std::string>& old_to_new, Renamed renamed) {
+  Map out;
+  for (auto& entry : m) {
+    const auto r = old_to_new.find(name_of(entry));
+    if (r == old_to_new.end()) out.insert(std::move(entry));
+    else out.insert(renamed(std::move(entry), r->second));
+  }
+  m = std::move(out);
+}
+
+}  // namespace
+
+void Overlay::rename_services(const std::map<std::string, std::string>& renamed) {
+  std::map<std::string, std::string> old_to_new;
+  for (const auto& [to, from] : renamed) old_to_new.emplace(from, to);
+  const auto backend_entry = [](auto entry, const std::string& to) {
+    return std::pair{BackendId{to, entry.first.second}, std::move(entry.second)};
+  };
+  const auto first_name = [](const auto& entry) { return entry.first.first; };
+  rekey(admin, first_name, old_to_new, backend_entry);
+  rekey(weights, first_name, old_to_new, backend_entry);
+  rekey(added_backends, first_name, old_to_new, backend_entry);
+  rekey(deleted_backends, [](const BackendId& id) { return id.first; }, old_to_new,
+        [](BackendId id, const std::string& to) { return BackendId{to, id.second}; });
+  const auto by_name = [](const std::string& n) { return n; };
+  const auto to_name = [](std::string, const std::string& to) { return to; };
+  rekey(deleted_services, by_name, old_to_new, to_name);
+  rekey(withdrawn_routes, by_name, old_to_new, to_name);
+  rekey(damping, [](const auto& entry) { return entry.first; }, old_to_new,
+        [](auto entry, const std::string& to) { return std::pair{to, entry.second}; });
+  for (auto& [id, r] : registrations)
+    if (const auto n = old_to_new.find(r.service); n != old_to_new.end()) r.service = n->second;
+}
+
 bool drop_overlay_duplicates(const ControlConfig& base, Overlay& o) {
   const auto base_service = [&](const std::string& name) -> const ServiceConfig* {
     if (o.deleted_services.count(name)) return nullptr;  // deleted here: the API's copy is the one

@@ -61,6 +61,12 @@ struct Overlay {
   // how many registrations went.
   std::size_t forget_registrations(const BackendId& id);
 
+  // Moves what is kept for each renamed service (new name -> old name,
+  // renamed_services) to its new name: admin states, weights, added and
+  // deleted backends, registrations, a deletion, the route's withdrawal and
+  // damping.
+  void rename_services(const std::map<std::string, std::string>& renamed);
+
   std::string to_json() const;
   static Overlay from_json(const std::string& text);  // throws std::runtime_error
 };

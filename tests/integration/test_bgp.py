@@ -636,6 +636,33 @@ def reload_with_a_retuned_check_flaps_nothing(lb):
 
 
 @controlplane_case
+def a_renamed_service_keeps_its_route_and_backends(lb):
+    # Renaming a service in the file (same VIP, protocol and port) is a new
+    # label on the same thing: its backends keep their health, the route
+    # stays announced, and what the operator set through the API (backend
+    # 3 disabled) still holds under the new name. Before, the renamed
+    # service started its checks over and the VIP left the router until they
+    # rose again.
+    p = start_cp_api(lb, [service()])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    ctl(lb, "backend", "disable", "web", L.backend_addr(3))
+    L.wait_until(lambda: dp_backend_state(lb, L.backend_addr(3)) == "down", 5, what="backend 3 disabled", diag=lb.diag)
+    write_cp_api_config(lb, [service(name="www")])
+    p.send(signal.SIGHUP)
+    L.wait_until(lambda: {s["name"] for s in (lb.dataplane_state() or {}).get("services", [])} == {"www"}, 5,
+                 what="the dataplane holding the renamed service", diag=lb.diag)
+    t_end = time.monotonic() + (RISE + 1) * INTERVAL + 1
+    while time.monotonic() < t_end:
+        states = [dp_backend_state(lb, L.backend_addr(i)) for i in (1, 2, 3)]
+        assert states == ["up", "up", "down"], f"after the rename the dataplane has {states}\n{lb.diag()}"
+        assert VIP_P in lb.router_routes(), f"the VIP left the router on a rename\n{lb.diag()}"
+        time.sleep(0.1)
+    admin = {b["address"]: b["admin_state"] for b in ctl(lb, "service", "show", "www")["backends"]}
+    assert admin[L.backend_addr(3)] == "disabled", admin
+    assert "renamed" in p.log(tail=1 << 24), "the rename is not logged:\n" + p.log()[-2000:]
+
+
+@controlplane_case
 def hold_down_holds_across_a_restart(lb):
     # Withdrawn, then restarted with the backends back: the state file says
     # the route was withdrawn, so the hold-down runs as it would have.

@@ -130,6 +130,37 @@ TEST(HealthChecker, AnUpdateThatChangesTheProbeStartsTheBackendOver) {
   EXPECT_EQ(h.successes, 0u);
 }
 
+TEST(HealthChecker, ARenamedServiceKeepsItsBackendsHealthAndGoesOnProbingThem) {
+  uint16_t port = 0;
+  const int fd = test::bound_on_loopback(SOCK_STREAM, port);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  ControlConfig c = config(port, 1, 100);
+  HealthChecker checker(c);
+  ASSERT_TRUE(wait_for(checker, {"web", kLoopback}, is_up).healthy);
+  c.services[0].spec.name = "www";
+  checker.update(c, {{"www", "web"}});
+  const auto now = checker.snapshot();
+  EXPECT_EQ(now.count({"web", kLoopback}), 0u);
+  ASSERT_EQ(now.count({"www", kLoopback}), 1u);
+  EXPECT_TRUE(now.at({"www", kLoopback}).healthy) << "a rename started the checks over";
+  // Still probed under its new name: it goes down when the port closes.
+  ::close(fd);
+  EXPECT_TRUE(is_down_checked(wait_for(checker, {"www", kLoopback}, is_down_checked)));
+}
+
+TEST(HealthChecker, ANewNameWithoutTheRenameStartsOver) {
+  uint16_t port = 0;
+  const int fd = test::bound_on_loopback(SOCK_STREAM, port);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  ControlConfig c = config(port, 1, 100);
+  HealthChecker checker(c);
+  ASSERT_TRUE(wait_for(checker, {"web", kLoopback}, is_up).healthy);
+  c.services[0].spec.name = "www";
+  checker.update(c);
+  ::close(fd);
+  EXPECT_FALSE(checker.snapshot().at({"www", kLoopback}).healthy);
+}
+
 TEST(HealthChecker, UpdatedFasterThanItsIntervalItStillFindsBackendsDown) {
   // Three backends spread over a 300 ms interval (offsets 0, 100, 200 ms),
   // the configuration re-applied every 50 ms, as API calls in a row do:
