@@ -130,35 +130,33 @@ TEST(HealthChecker, AnUpdateThatChangesTheProbeStartsTheBackendOver) {
   EXPECT_EQ(h.successes, 0u);
 }
 
-TEST(HealthChecker, ARenamedServiceKeepsItsBackendsHealthAndGoesOnProbingThem) {
+// One TCP backend of "web" found up, then its service renamed "www" by an
+// update given `renamed`: its health as "www" right after the update, and
+// once its port has closed (still probed, it goes down).
+std::pair<BackendHealth, BackendHealth> rename_an_up_backend(const std::map<std::string, std::string>& renamed) {
   uint16_t port = 0;
   const int fd = test::bound_on_loopback(SOCK_STREAM, port);
-  ASSERT_EQ(::listen(fd, 16), 0);
+  EXPECT_EQ(::listen(fd, 16), 0);
   ControlConfig c = config(port, 1, 100);
   HealthChecker checker(c);
-  ASSERT_TRUE(wait_for(checker, {"web", kLoopback}, is_up).healthy);
+  EXPECT_TRUE(wait_for(checker, {"web", kLoopback}, is_up).healthy);
   c.services[0].spec.name = "www";
-  checker.update(c, {{"www", "web"}});
-  const auto now = checker.snapshot();
-  EXPECT_EQ(now.count({"web", kLoopback}), 0u);
-  ASSERT_EQ(now.count({"www", kLoopback}), 1u);
-  EXPECT_TRUE(now.at({"www", kLoopback}).healthy) << "a rename started the checks over";
-  // Still probed under its new name: it goes down when the port closes.
+  checker.update(c, renamed);
+  EXPECT_EQ(checker.snapshot().count({"web", kLoopback}), 0u);
+  const BackendHealth after = checker.snapshot().at({"www", kLoopback});
   ::close(fd);
-  EXPECT_TRUE(is_down_checked(wait_for(checker, {"www", kLoopback}, is_down_checked)));
+  return {after, wait_for(checker, {"www", kLoopback}, is_down_checked)};
+}
+
+TEST(HealthChecker, ARenamedServiceKeepsItsBackendsHealthAndGoesOnProbingThem) {
+  const auto [after, closed] = rename_an_up_backend({{"www", "web"}});
+  EXPECT_TRUE(after.healthy) << "a rename started the checks over";
+  EXPECT_TRUE(is_down_checked(closed)) << "no longer probed under its new name";
 }
 
 TEST(HealthChecker, ANewNameWithoutTheRenameStartsOver) {
-  uint16_t port = 0;
-  const int fd = test::bound_on_loopback(SOCK_STREAM, port);
-  ASSERT_EQ(::listen(fd, 16), 0);
-  ControlConfig c = config(port, 1, 100);
-  HealthChecker checker(c);
-  ASSERT_TRUE(wait_for(checker, {"web", kLoopback}, is_up).healthy);
-  c.services[0].spec.name = "www";
-  checker.update(c);
-  ::close(fd);
-  EXPECT_FALSE(checker.snapshot().at({"www", kLoopback}).healthy);
+  const auto [after, closed] = rename_an_up_backend({});
+  EXPECT_FALSE(after.healthy);  // rise 2: not up again before a second probe
 }
 
 TEST(HealthChecker, UpdatedFasterThanItsIntervalItStillFindsBackendsDown) {
