@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "health.hpp"
@@ -134,17 +135,15 @@ TEST(HealthChecker, AnUpdateThatChangesTheProbeStartsTheBackendOver) {
 // update given `renamed`: its health as "www" right after the update, and
 // once its port has closed (still probed, it goes down).
 std::pair<BackendHealth, BackendHealth> rename_an_up_backend(const std::map<std::string, std::string>& renamed) {
-  uint16_t port = 0;
-  const int fd = test::bound_on_loopback(SOCK_STREAM, port);
-  EXPECT_EQ(::listen(fd, 16), 0);
-  ControlConfig c = config(port, 1, 100);
+  std::optional<HangingPort> listening(std::in_place);  // listens: a TCP check connects
+  ControlConfig c = config(listening->port(), 1, 100);
   HealthChecker checker(c);
   EXPECT_TRUE(wait_for(checker, {"web", kLoopback}, is_up).healthy);
   c.services[0].spec.name = "www";
   checker.update(c, renamed);
   EXPECT_EQ(checker.snapshot().count({"web", kLoopback}), 0u);
   const BackendHealth after = checker.snapshot().at({"www", kLoopback});
-  ::close(fd);
+  listening.reset();  // closed
   return {after, wait_for(checker, {"www", kLoopback}, is_down_checked)};
 }
 
