@@ -378,6 +378,7 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
   dp::DesiredState want;
   inherited_.clear();
   for (const IpAddress& a : config_.node_addresses) want.add_node_addresses(a.to_string());
+  for (const IpAddress& a : bgp_peers_) want.add_bgp_peers(a.to_string());
   for (const ServiceConfig& svc : config_.services) {
     to_proto(svc.spec, *want.add_services());
     for (const BackendConfig& b : svc.backends) {

@@ -161,6 +161,7 @@ class Node {
   // while served).
   std::map<std::string, uint32_t> dataplane_servable_;
   uint32_t get_state_failures_ = 0;  // in a row; a few and nothing counts as held
+  std::vector<IpAddress> bgp_peers_;  // gobgpd's neighbours, as last listed: for the dataplane's policer
   mutable std::mutex status_mu_;
   NodeStatus status_;
   std::string last_dataplane_error_;  // liveness

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "node.hpp"
+#include "bgp_peers.hpp"
 #include "node_helpers.hpp"
 
 namespace anylb::cp {
@@ -139,7 +140,9 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
     publish_status(health, now, false, {});
     return log_once(last_gobgp_error_, error);
   }
-  const auto peers = gobgp_.peers(error);
+  std::string peers_error;
+  const auto peers = gobgp_.peers(peers_error);
+  if (peers_error.empty()) bgp_peers_ = bgp_peer_addresses(peers);  // the next sync gives them to the dataplane
   const std::vector<PathSpec> wanted = wanted_paths(*asn);
   std::set<std::string> wanted_texts;  // looked up, not scanned: 1024 services, every pass
   for (const PathSpec& w : wanted) wanted_texts.insert(w.text());

@@ -58,6 +58,9 @@ struct DesiredState {
   std::vector<IpAddress> node_addresses;
   std::vector<ServiceSpec> services;
   std::vector<BackendSpec> backends;
+  // The node's BGP peers (the control plane's gobgpd's): the exception
+  // path polices BGP from these apart. Empty: any source may be one.
+  std::vector<IpAddress> bgp_peers;
 };
 
 // A spec is whitespace- or comma-separated key=value pairs, e.g.

@@ -6,9 +6,11 @@
 // burst, one for each class of what the node needs, so that a flood in one
 // class cannot starve another: the link (ARP, IPv6 neighbour discovery),
 // BGP, the backends (health-check replies: they come from a backend's
-// address), and the rest. (A flood of spoofed BGP-port packets still
-// competes with the real session: only the peers' addresses, or TTL
-// security, would tell them apart.) Pure logic on the pipeline's
+// address), and the rest. BGP is TCP to or from port 179 sent by one of
+// the node's peers (the control plane passes gobgpd's): a flood of
+// spoofed BGP-port packets from elsewhere falls in the rest and leaves the
+// sessions their bucket. With no peers known (a dataplane without a
+// control plane) any source may be one. Pure logic on the pipeline's
 // millisecond clock.
 #pragma once
 
@@ -49,12 +51,15 @@ class TokenBucket {
 
 enum class ExceptionClass : uint8_t { link, bgp, backend, other };
 
-inline ExceptionClass exception_class(const ParsedPacket& p, bool from_backend) {
+// `from_backend`: the source is one of the backends' addresses;
+// `from_peer`: it is one of the node's BGP peers, or no peers are known.
+inline ExceptionClass exception_class(const ParsedPacket& p, bool from_backend, bool from_peer) {
   if (p.kind == PacketKind::arp) return ExceptionClass::link;
   if (p.kind == PacketKind::icmp_other && p.family == IpFamily::v6 && p.icmp_type >= 133 && p.icmp_type <= 137)
     return ExceptionClass::link;  // router and neighbour solicitation/advertisement, redirect
   constexpr uint16_t kBgpPort = 179;
-  if (p.kind == PacketKind::flow && p.key.proto == kProtoTcp && (p.key.src_port == kBgpPort || p.key.dst_port == kBgpPort))
+  if (from_peer && p.kind == PacketKind::flow && p.key.proto == kProtoTcp &&
+      (p.key.src_port == kBgpPort || p.key.dst_port == kBgpPort))
     return ExceptionClass::bgp;
   return from_backend ? ExceptionClass::backend : ExceptionClass::other;
 }
@@ -63,9 +68,9 @@ class ExceptionPolicer {
  public:
   explicit ExceptionPolicer(uint32_t rate_per_s = 0)
       : buckets_{TokenBucket(rate_per_s), TokenBucket(rate_per_s), TokenBucket(rate_per_s), TokenBucket(rate_per_s)} {}
-  // `from_backend`: the source is one of the backends' addresses.
-  bool admit(const ParsedPacket& p, bool from_backend, FlowClock now) {
-    return buckets_[static_cast<std::size_t>(exception_class(p, from_backend))].take(now);
+  // `from_backend`, `from_peer`: as for exception_class.
+  bool admit(const ParsedPacket& p, bool from_backend, bool from_peer, FlowClock now) {
+    return buckets_[static_cast<std::size_t>(exception_class(p, from_backend, from_peer))].take(now);
   }
 
  private:

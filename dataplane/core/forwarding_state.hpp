@@ -135,6 +135,12 @@ struct ForwardingState {
   bool is_backend(const IpAddress& a) const {
     return std::binary_search(backend_addresses.begin(), backend_addresses.end(), a);
   }
+  // The node's BGP peers, sorted: only their port-179 traffic is policed
+  // as BGP. None: the peers are not known, and any source may be one.
+  std::vector<IpAddress> bgp_peers;
+  bool may_be_bgp_peer(const IpAddress& a) const {
+    return bgp_peers.empty() || std::binary_search(bgp_peers.begin(), bgp_peers.end(), a);
+  }
 };
 
 // Ids present in `after` but not in `before` (null: none were): fresh, or

@@ -102,8 +102,10 @@ Verdict Pipeline::parse_drop(const ForwardingState& st, FrameBuffer f, const Par
 
 Verdict Pipeline::to_kernel(const ForwardingState& st, const ParsedPacket& p, FrameBuffer f, FlowClock now) {
   if (!exception_present_) return dropped(DropReason::exception_no_interface);
-  const bool from_backend = p.kind != PacketKind::arp && st.is_backend(IpAddress{p.key.src, p.key.family});
-  if (!policer_.admit(p, from_backend, now)) return dropped(DropReason::exception_policed);
+  const IpAddress src{p.key.src, p.key.family};
+  const bool ip = p.kind != PacketKind::arp;
+  if (!policer_.admit(p, ip && st.is_backend(src), ip && st.may_be_bgp_peer(src), now))
+    return dropped(DropReason::exception_policed);
   counters_.exception_packets.add();
   return Verdict{Action::exception, DropReason::count_, 0, f.len, 0};
 }

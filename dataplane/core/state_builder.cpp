@@ -146,6 +146,9 @@ std::unique_ptr<StateBuilder::Prepared> StateBuilder::prepare(const DesiredState
   std::sort(st->backend_addresses.begin(), st->backend_addresses.end());
   st->backend_addresses.erase(std::unique(st->backend_addresses.begin(), st->backend_addresses.end()),
                               st->backend_addresses.end());
+  st->bgp_peers = state.bgp_peers;
+  std::sort(st->bgp_peers.begin(), st->bgp_peers.end());
+  st->bgp_peers.erase(std::unique(st->bgp_peers.begin(), st->bgp_peers.end()), st->bgp_peers.end());
 
   out->state = std::move(st);
   return out;

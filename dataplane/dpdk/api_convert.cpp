@@ -20,6 +20,14 @@ std::optional<DesiredState> from_proto(const pb::DesiredState& in, std::string& 
     }
     st.node_addresses.push_back(*a);
   }
+  for (int i = 0; i < in.bgp_peers_size(); ++i) {
+    auto a = IpAddress::parse(in.bgp_peers(i));
+    if (!a) {
+      error = at("state.bgp_peers", i) + ": '" + in.bgp_peers(i) + "' is not an IPv4 or IPv6 address";
+      return std::nullopt;
+    }
+    st.bgp_peers.push_back(*a);
+  }
   for (int i = 0; i < in.services_size(); ++i) {
     const pb::Service& s = in.services(i);
     const std::string f = at("state.services", i);
@@ -117,6 +125,7 @@ void to_proto(const DesiredState& in, pb::DesiredState& out) {
   for (const IpAddress& a : in.node_addresses) out.add_node_addresses(a.to_string());
   for (const ServiceSpec& s : in.services) to_proto(s, *out.add_services());
   for (const BackendSpec& b : in.backends) to_proto(b, *out.add_backends());
+  for (const IpAddress& a : in.bgp_peers) out.add_bgp_peers(a.to_string());
 }
 
 std::optional<FlowKey> from_proto(const pb::FiveTuple& in, const std::string& field, std::string& error) {

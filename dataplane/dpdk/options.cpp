@@ -20,7 +20,7 @@ namespace {
 // Raw option values, before validation.
 struct RawOptions {
   std::string eal;
-  std::vector<std::string> services, backends, node_addresses;
+  std::vector<std::string> services, backends, node_addresses, bgp_peers;
   uint32_t tcp_timeout = 300, tcp_closing_timeout = 10, tcp_syn_timeout = 10, udp_timeout = 60;
 };
 
@@ -97,6 +97,9 @@ po::options_description describe(DataplaneOptions& o, RawOptions& raw) {
       ("node-address", po::value(&raw.node_addresses)->composing()->value_name("ADDR"),
        "an address of this node: traffic to it goes to the exception path, and the first of each "
        "family is the outer source of ipip/gue; repeat for more")
+      ("bgp-peer", po::value(&raw.bgp_peers)->composing()->value_name("ADDR"),
+       "a BGP peer's address: the exception path polices BGP from the peers apart from the rest "
+       "(none: from any source); repeat for more")
       ("service", po::value(&raw.services)->composing()->value_name("SPEC"),
        "a service: \"name=NAME vip=ADDR proto=tcp|udp port=N|any mode=l2-dsr|ipip|gue "
        "[fragments=drop|hash] [gue-port=N]\"; repeat for more")
@@ -213,14 +216,22 @@ std::string origin_of(const Origins& origins, const std::string& key, std::size_
 ParseResult build_state(const RawOptions& raw, const Origins& origins, DesiredState& state) {
   auto fail = [](std::string m) { return ParseResult{ParseResult::Status::usage_error, std::move(m)}; };
   state = DesiredState{};
-  for (std::size_t i = 0; i < raw.node_addresses.size(); ++i) {
-    auto a = IpAddress::parse(raw.node_addresses[i]);
-    if (!a)
-      return fail(origin_of(origins, "node-address", i) + ": option 'node-address': '" + raw.node_addresses[i] +
-                  "' is not an IPv4 or IPv6 address");
-    state.node_addresses.push_back(*a);
-  }
   std::string error;
+  const auto addresses = [&](const std::vector<std::string>& texts, const std::string& key,
+                             std::vector<IpAddress>& out) {
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      auto a = IpAddress::parse(texts[i]);
+      if (!a) {
+        error = origin_of(origins, key, i) + ": option '" + key + "': '" + texts[i] + "' is not an IPv4 or IPv6 address";
+        return false;
+      }
+      out.push_back(*a);
+    }
+    return true;
+  };
+  if (!addresses(raw.node_addresses, "node-address", state.node_addresses) ||
+      !addresses(raw.bgp_peers, "bgp-peer", state.bgp_peers))
+    return fail(error);
   for (std::size_t i = 0; i < raw.services.size(); ++i) {
     auto s = parse_service_spec(raw.services[i], error);
     if (!s) return fail(origin_of(origins, "service", i) + ": option 'service': " + error);

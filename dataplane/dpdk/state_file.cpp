@@ -29,6 +29,8 @@ std::string desired_state_to_json(const DesiredState& state, uint64_t generation
     if (!b.mac.is_zero()) backend["mac"] = b.mac.to_string();  // none: the neighbour table gives it
     j["backends"].push_back(backend);
   }
+  j["bgp_peers"] = json::array();
+  for (const IpAddress& a : state.bgp_peers) j["bgp_peers"].push_back(a.to_string());
   return j.dump(1);
 }
 
@@ -89,6 +91,18 @@ std::optional<DesiredState> desired_state_from_json(const std::string& text, uin
       if (!parsed) { error = "backends[" + std::to_string(i) + "]: " + error; return std::nullopt; }
       parsed->origin = "backends[" + std::to_string(i++) + "]";
       st.backends.push_back(*parsed);
+    }
+    if (j.contains("bgp_peers")) {  // files written before 2026-12-02 have none
+      i = 0;
+      for (const auto& a : j.at("bgp_peers")) {
+        auto ip = IpAddress::parse(a.get<std::string>());
+        if (!ip) {
+          error = "bgp_peers[" + std::to_string(i) + "]: '" + a.get<std::string>() + "' is not an address";
+          return std::nullopt;
+        }
+        st.bgp_peers.push_back(*ip);
+        ++i;
+      }
     }
     error = validate_desired_state(st);
     if (!error.empty()) return std::nullopt;

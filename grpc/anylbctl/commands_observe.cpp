@@ -196,9 +196,14 @@ void cmd_node(const Cli& cli, Dataplane& dp) {
   nlohmann::json j = {{"generation", l.generation()}, {"packets_forwarded", l.packets_forwarded()},
                       {"lcores", l.lcores()}, {"lcores_alive", l.lcores_alive()}, {"uptime_ms", l.uptime_ms()},
                       {"flow_pinning_version", l.flow_pinning_version()},
-                      {"node_addresses", st.state().node_addresses()}};
-  std::string addrs;
-  for (const auto& a : st.state().node_addresses()) addrs += (addrs.empty() ? "" : ", ") + a;
+                      {"node_addresses", st.state().node_addresses()}, {"bgp_peers", st.state().bgp_peers()}};
+  const auto joined = [](const auto& list) {
+    std::string out;
+    for (const auto& a : list) out += (out.empty() ? "" : ", ") + a;
+    return out;
+  };
+  const std::string addrs = joined(st.state().node_addresses());
+  const std::string peers = joined(st.state().bgp_peers());
   nlohmann::json ports = nlohmann::json::array();
   std::string links;
   for (const auto& p : l.ports()) {
@@ -217,7 +222,8 @@ void cmd_node(const Cli& cli, Dataplane& dp) {
             std::to_string(l.lcores()) + " workers polling, " + std::to_string(l.packets_forwarded()) +
             " packets forwarded, up " + std::to_string(l.uptime_ms() / 1000) + " s, flow pinning version " +
             std::to_string(l.flow_pinning_version()) + "\naddresses: " +
-            (addrs.empty() ? "none" : addrs) + links + verdict + "\n");
+            (addrs.empty() ? "none" : addrs) + "\nBGP peers: " + (peers.empty() ? "any source" : peers) + links +
+            verdict + "\n");
 }
 
 }  // namespace anylb::ctl

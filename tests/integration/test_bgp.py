@@ -773,6 +773,26 @@ CTL = ARGS[2] if len(ARGS) > 2 else os.path.join(REPO, "build", "grpc", "anylbct
 DRAIN_WAIT = 3
 
 
+@controlplane_case
+def the_dataplane_learns_gobgpds_peers(lb):
+    # The dataplane polices port-179 traffic as BGP only from the node's
+    # peers: the controlplane passes it gobgpd's neighbours, and follows
+    # a neighbour added or deleted at run time.
+    start_cp(lb, [service()])
+    def peers():
+        return (lb.dataplane_state() or {}).get("bgp_peers")
+    L.wait_until(lambda: peers() == [L.ROUTER_LINK4], 10, what="the router as the dataplane's one BGP peer",
+                 diag=lambda: f"{peers()}")
+    extra = "198.18.100.9"  # not on the link: the session never comes up, which does not matter here
+    lb.gobgp("neighbor", "add", extra, "as", "65009")
+    try:
+        L.wait_until(lambda: peers() == sorted([L.ROUTER_LINK4, extra]), 10, what="the added neighbour",
+                     diag=lambda: f"{peers()}")
+    finally:
+        lb.gobgp("neighbor", "del", extra, check=False)
+    L.wait_until(lambda: peers() == [L.ROUTER_LINK4], 10, what="the deleted neighbour gone", diag=lambda: f"{peers()}")
+
+
 def start_cp_api(lb, services, state_file=True, fresh=True, extra=None):
     """A controlplane with its API socket, state file (emptied first unless
     not `fresh`: an earlier case's would carry over) and metrics in the lab;

@@ -95,12 +95,14 @@ def invalid_requests_change_nothing():
         def group_mac(d): d["backends"][0]["mac"] = "ff:ff:ff:ff:ff:ff"
         def multicast_vip(d): d["services"][0]["vip"] = "224.0.0.5"
         def loopback_node(d): d["node_addresses"] = ["127.0.0.1"]
+        def bad_peer(d): d["bgp_peers"] = ["198.18.0.1", "router1"]
         cases = [(bad_address, "198.18.1.300"), (unknown_service, "no service named 'nope'"),
                  (weight, "weight"), (duplicate, "key 'address': already a backend"),
                  (spaced_name, "services[1]: key 'name': 'web prod' has ' '"),
                  (no_mac, "key 'mac': required"), (group_mac, "key 'mac': ff:ff:ff:ff:ff:ff is a group"),
                  (multicast_vip, "key 'vip': 224.0.0.5 is not a host's unicast address"),
-                 (loopback_node, "node address '127.0.0.1' (node_addresses, --node-address): is not a host's unicast address")]
+                 (loopback_node, "node address '127.0.0.1' (node_addresses, --node-address): is not a host's unicast address"),
+                 (bad_peer, "bgp_peers[1]: 'router1' is not an address")]
         for change, needle in cases:
             code, _, err = apply_doc(dp, state_doc(5, extra=change), check=False)
             assert code == 1 and needle in err, f"{change.__name__}: exit {code}: {err}"
@@ -173,6 +175,7 @@ def anylbctl_commands_print_tables_and_json():
             [("net_af_packet0", True, "net_pcap1"), ("net_pcap1", True, "net_pcap1")], node
         assert node["ports_not_forwarding"] == "", node
         assert "port net_af_packet0: link up" in out and "NOT FORWARDING" not in out, out
+        assert node["bgp_peers"] == [] and "BGP peers: any source\n" in out, (node, out)
         before = dp.ctl("state", json_out=True)
         for args, says in ((["trace", "1.2.3.4", "5.6.7.8:80", "tcp"], ""), (["service"], ""),
                            (["backend", "frob", "web", "1.1.1.1"], ""), (["stats", "--interval", "-1"], "--interval"),
@@ -235,6 +238,7 @@ def applied_state_survives_a_restart():
         doc["services"].append(dict(doc["services"][0], name="Web-prod.2_b", port=81))
         doc["backends"].append({"service": "Web-prod.2_b", "address": "198.18.1.13", "mac": h.mac_of(0x11, 13),
                                 "weight": 7, "state": "up"})
+        doc["bgp_peers"] = ["198.18.0.1", "2001:db8:f::1"]
     with h.Dataplane(START) as dp:
         apply_doc(dp, state_doc(0, backends=2, extra=more))
         dp.ctl("backend", "drain", "web", "198.18.1.11")
@@ -245,6 +249,7 @@ def applied_state_survives_a_restart():
         assert [(b["service"], b["address"], b["state"]) for b in state["backends"]] == [
             ("web", "198.18.1.10", "up"), ("web", "198.18.1.11", "draining"), ("web", "198.18.1.12", "up"),
             ("Web-prod.2_b", "198.18.1.13", "up")], state["backends"]
+        assert state["bgp_peers"] == ["198.18.0.1", "2001:db8:f::1"], state
         assert state == before, (before, state)
         assert "restored generation 3" in dp.read_log()
         dp.stop()

@@ -108,6 +108,28 @@ def a_flood_at_the_node_is_policed_and_arp_still_answered():
 
 
 @tap.case
+def a_spoofed_bgp_flood_leaves_the_peers_session_its_share():
+    # --bgp-peer: only the peer's port-179 traffic is policed as BGP. 300
+    # SYNs to port 179 from a source that is not the peer go in the rest's
+    # bucket; the peer's SYN after them still reaches the kernel, whose
+    # answer (a reset: nothing listens on 179 here) leaves the port.
+    with with_exception_interface(CONFIG, "--exception-rate", "20", "--bgp-peer", PEER) as dp:
+        exception_interface_up(dp, f"{h.NODE4}/24")
+        spoofed = [Ether(dst=h.PORT_MAC, src=h.CLIENT_MAC) / IP(src="198.18.0.66", dst=h.NODE4) /
+                   TCP(sport=30000 + i, dport=179, flags="S") for i in range(300)]
+        peer_syn = Ether(dst=h.PORT_MAC, src=h.CLIENT_MAC) / IP(src=PEER, dst=h.NODE4) / TCP(sport=45000, dport=179,
+                                                                                           flags="S")
+        dp.send([arp_for_the_node()] + spoofed + [peer_syn])  # the ARP request tells the kernel the peer's MAC
+        keep_polling(dp, 2)
+        dp.wait_for(lambda c: c["from_kernel_packets"] >= 2, what="the kernel's answers")
+        out = dp.stop()
+    policed = dp.final["drops"]["exception_policed"]
+    assert 300 - 32 - 20 <= policed <= 300 - 32, f"{policed} of 300 spoofed SYNs policed"
+    assert any(TCP in p and p[IP].dst == PEER and p[TCP].sport == 179 and p[TCP].dport == 45000 and "R" in p[TCP].flags
+               for p in out), "the peer's SYN did not reach the kernel"
+
+
+@tap.case
 def a_frame_too_big_for_the_kernel_interface_is_dropped_alone():
     # --mtu 2000 on the port, 1500 on the TAP: net_tap would refuse the big
     # frame and every frame queued after it; the worker drops it alone.

@@ -48,22 +48,37 @@ ParsedPacket parsed(const Bytes& frame) {
 TEST(ExceptionPolicer, ClassesAreTheLinkBgpTheBackendsAndTheRest) {
   using C = ExceptionClass;
   EXPECT_EQ(exception_class(parsed(ethernet(kEtherTypeArp, std::nullopt, "ff:ff:ff:ff:ff:ff") +
-                                   arp_request(kRouter4, kNode4)), false), C::link);
+                                   arp_request(kRouter4, kNode4)), false, true), C::link);
   EXPECT_EQ(exception_class(parsed(ethernet(kEtherTypeIpv6) +
                                    ipv6(kRouter6, kNode6, kProtoIcmp6,
-                                        icmp6(kIcmp6NeighborSolicitation, 0, address_bytes(kNode6)))), true),
+                                        icmp6(kIcmp6NeighborSolicitation, 0, address_bytes(kNode6)))), true, true),
             C::link);
-  EXPECT_EQ(exception_class(parsed(tcp4_frame(40000, 179, kTcpSyn, kRouter4, kNode4)), false), C::bgp);
-  EXPECT_EQ(exception_class(parsed(tcp4_frame(179, 40000, kTcpAck, kRouter4, kNode4)), false), C::bgp);
-  EXPECT_EQ(exception_class(parsed(tcp4_frame(80, 40000, kTcpAck, "198.18.1.10", kNode4)), true), C::backend);
-  EXPECT_EQ(exception_class(parsed(tcp4_frame(40000, 22, kTcpSyn, kRouter4, kNode4)), false), C::other);
-  EXPECT_EQ(exception_class(parsed(udp4_frame(40000, 179, kRouter4, kNode4)), false), C::other);
+  EXPECT_EQ(exception_class(parsed(tcp4_frame(40000, 179, kTcpSyn, kRouter4, kNode4)), false, true), C::bgp);
+  EXPECT_EQ(exception_class(parsed(tcp4_frame(179, 40000, kTcpAck, kRouter4, kNode4)), false, true), C::bgp);
+  EXPECT_EQ(exception_class(parsed(tcp4_frame(80, 40000, kTcpAck, "198.18.1.10", kNode4)), true, true), C::backend);
+  EXPECT_EQ(exception_class(parsed(tcp4_frame(40000, 22, kTcpSyn, kRouter4, kNode4)), false, true), C::other);
+  EXPECT_EQ(exception_class(parsed(udp4_frame(40000, 179, kRouter4, kNode4)), false, true), C::other);
   EXPECT_EQ(exception_class(parsed(ethernet(kEtherTypeIpv4) +
-                                   ipv4(kRouter4, kNode4, kProtoIcmp, icmp4(kIcmpEchoRequest, 0, payload(8)))), false),
+                                   ipv4(kRouter4, kNode4, kProtoIcmp, icmp4(kIcmpEchoRequest, 0, payload(8)))), false, true),
             C::other);
   EXPECT_EQ(exception_class(parsed(ethernet(kEtherTypeIpv6) +
-                                   ipv6(kRouter6, kNode6, kProtoIcmp6, icmp6(kIcmp6EchoRequest, 0, payload(8)))), false),
+                                   ipv6(kRouter6, kNode6, kProtoIcmp6, icmp6(kIcmp6EchoRequest, 0, payload(8)))), false, true),
             C::other);
+}
+
+TEST(ExceptionPolicer, BgpIsWhatAPeerSends) {
+  using C = ExceptionClass;
+  const ParsedPacket bgp = parsed(tcp4_frame(179, 40000, kTcpAck, kRouter4, kNode4));
+  EXPECT_EQ(exception_class(bgp, false, true), C::bgp);
+  EXPECT_EQ(exception_class(bgp, false, false), C::other) << "port 179 from a source that is not a peer";
+  EXPECT_EQ(exception_class(bgp, true, false), C::backend);
+  // A spoofed flood at port 179 empties the rest's bucket, not the peers'.
+  ExceptionPolicer policer(1000);
+  int admitted = 0;
+  for (int i = 0; i < 1000; ++i) admitted += policer.admit(bgp, false, false, 7);
+  EXPECT_EQ(admitted, 100);
+  EXPECT_TRUE(policer.admit(bgp, false, true, 7)) << "the peer's session starved by a spoofed flood";
+  EXPECT_FALSE(policer.admit(parsed(tcp4_frame(40000, 22, kTcpSyn, kRouter4, kNode4)), false, false, 7));
 }
 
 TEST(ExceptionPolicer, AFloodInOneClassLeavesTheOthersTheirShare) {
@@ -71,12 +86,12 @@ TEST(ExceptionPolicer, AFloodInOneClassLeavesTheOthersTheirShare) {
   const ParsedPacket flood = parsed(tcp4_frame(40000, 22, kTcpSyn, kRouter4, kNode4));
   const ParsedPacket bgp = parsed(tcp4_frame(40000, 179, kTcpSyn, kRouter4, kNode4));
   int admitted = 0;
-  for (int i = 0; i < 1000; ++i) admitted += policer.admit(flood, false, 7);
-  for (int i = 0; i < 1000; ++i) admitted += policer.admit(bgp, false, 7);
+  for (int i = 0; i < 1000; ++i) admitted += policer.admit(flood, false, true, 7);
+  for (int i = 0; i < 1000; ++i) admitted += policer.admit(bgp, false, true, 7);
   EXPECT_EQ(admitted, 200);
-  EXPECT_TRUE(policer.admit(flood, true, 7)) << "a backend's reply has a bucket of its own";
+  EXPECT_TRUE(policer.admit(flood, true, true, 7)) << "a backend's reply has a bucket of its own";
   EXPECT_TRUE(policer.admit(parsed(ethernet(kEtherTypeArp, std::nullopt, "ff:ff:ff:ff:ff:ff") +
-                                   arp_request(kRouter4, kNode4)), false, 7));
+                                   arp_request(kRouter4, kNode4)), false, false, 7));
 }
 
 }  // namespace

@@ -122,6 +122,7 @@ TEST(Options, BadValuesAreUsageErrorsNamingTheOption) {
       {{"--maglev-size", "5"}, {"maglev-size"}},
       {{"--maglev-size", "16777259"}, {"maglev-size"}},  // prime, but above 2^24
       {{"--log-level", "loud"}, {"log-level", "loud"}},
+      {{"--bgp-peer", "router1"}, {"bgp-peer", "router1", "not an IPv4 or IPv6 address"}},
       {{"--flow-capacity", "0"}, {"flow-capacity"}},
       {{"--flow-capacity", "lots"}, {"flow-capacity"}},
       {{"--tcp-timeout", "0"}, {"tcp-timeout"}},
@@ -277,7 +278,8 @@ TEST(Options, ValidConfigFillsTheOptions) {
       "service = name=dns vip=2001:db8:a::53 proto=udp port=any mode=gue gue-port=6081 fragments=hash\n"
       "backend = service=web address=198.18.1.10 mac=02:00:00:00:01:0a\n"
       "backend = service=web address=198.18.1.11 mac=02:00:00:00:01:0b weight=50 state=draining\n"
-      "backend = service=dns address=2001:db8:b::1 mac=02:00:00:00:02:01 state=down\n");
+      "backend = service=dns address=2001:db8:b::1 mac=02:00:00:00:02:01 state=down\n"
+      "bgp-peer = 198.18.0.1\n");
   DataplaneOptions o;
   const ParseResult r = parse({"--config", file.path(), "--mtu", "2000", "--backend",
                                "service=web address=198.18.1.12 mac=02:00:00:00:01:0c"},
@@ -325,6 +327,7 @@ TEST(Options, ValidConfigFillsTheOptions) {
   EXPECT_TRUE(mentions(s.backends[2].origin, {file.path(), "line 18"}));
   EXPECT_EQ(s.backends[3].service, "dns");
   EXPECT_EQ(s.backends[3].state, BackendState::down);
+  EXPECT_EQ(s.bgp_peers, (std::vector<IpAddress>{*IpAddress::parse("198.18.0.1")}));
 }
 
 TEST(Options, ReloadRereadsTheDesiredState) {

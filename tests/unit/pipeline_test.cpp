@@ -342,6 +342,24 @@ TEST_F(PipelineTest, TheExceptionPathIsPoliced) {
             DropReason::exception_no_interface);
 }
 
+// Once the peers are known, port 179 from anyone else is the rest's: a
+// spoofed flood of it leaves the real session its bucket.
+TEST_F(PipelineTest, OnlyThePeersBgpIsPolicedAsBgp) {
+  DesiredState ds = web_state(3);
+  ds.bgp_peers = {IpAddress::parse(kRouter4).value()};
+  const auto st = apply(ds);
+  pipeline_.exception_path(true, 1000);
+  std::size_t to_kernel = 0;
+  for (int round = 0; round < 10; ++round)
+    for (const Sent& s : send(*st, std::vector<Bytes>(30, tcp4_frame(179, 40000, kTcpAck, kClient4, kNode4))))
+      to_kernel += s.verdict.action == Action::exception;
+  EXPECT_EQ(to_kernel, 100u);
+  EXPECT_EQ(send_one(*st, tcp4_frame(179, 40000, kTcpAck, kRouter4, kNode4)).verdict.action, Action::exception)
+      << "the peer's session starved by a spoofed flood";
+  EXPECT_EQ(send_one(*st, tcp4_frame(40000, 22, kTcpSyn, kRouter4, kNode4)).verdict.drop,
+            DropReason::exception_policed) << "the peer's other traffic is the rest's";
+}
+
 Bytes cut_frame(Bytes f, std::size_t len) {
   f.resize(len);
   return f;
