@@ -36,6 +36,7 @@ struct alignas(64) LcoreCounters {
   RelaxedCounter from_kernel_packets;  // sent by the kernel on an exception interface
   RelaxedCounter fragments_hashed;
   RelaxedCounter icmp_errors_forwarded;
+  RelaxedCounter icmp_errors_pinned_elsewhere;  // of those, to the backend another worker's table pinned
   RelaxedCounter icmp_too_big_sent;  // our own errors for packets too big to encapsulate
   RelaxedCounter outer_fragments_sent;  // encapsulated packets without DF, sent as outer IPv4 fragments
   RelaxedCounter flows_repinned;  // a flow whose backend went down, moved on its next packet

@@ -150,9 +150,10 @@ int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id
   // The entry is written whole, a line of streaming stores: a plain store
   // would first read the line for ownership, though every byte of it
   // changes, and for a new flow (a SYN flood's every packet) that line is
-  // nowhere in cache: one of its three DRAM lines. Only this lcore reads
-  // its entries (queries are answered on it), and a core sees its own
-  // streaming stores in program order. The line is put together in
+  // nowhere in cache: one of its three DRAM lines. A core sees its own
+  // streaming stores in program order (queries are answered on this
+  // lcore); another lcore's `peek` may see the signature before the line,
+  // and then finds the old key: a miss. The line is put together in
   // registers (an aligned Entry on the stack cost a realigned frame: 26
   // instructions, callgrind).
   static_assert(offsetof(Entry, backend_id) == 40 && offsetof(Entry, service_id) == 44 &&
@@ -168,6 +169,17 @@ int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id
   _mm_stream_si128(to + 3, _mm_cvtsi32_si128(closing));  // closing, then zeros
   stats_.inserts.add();
   return slot;
+}
+
+FlowTable::Pinned FlowTable::peek(const FlowKey& key, uint64_t hash, FlowClock now) const {
+  const int32_t slot = lookup(key, hash, now);
+  if (slot == kMiss) return {};
+  const Entry& e = entries_[slot];
+  // Both ids in one aligned load (insert writes them in one store), then
+  // the key again: if the owner reused the entry in between, a miss.
+  const uint64_t ids = __atomic_load_n(reinterpret_cast<const uint64_t*>(&e.backend_id), __ATOMIC_ACQUIRE);
+  if (!(e.key == key)) return {};
+  return Pinned{static_cast<uint32_t>(ids), static_cast<uint32_t>(ids >> 32)};
 }
 
 void FlowTable::sweep(FlowClock now, uint32_t buckets) {

@@ -85,6 +85,17 @@ class FlowTable {
   // The same, given prefetch_entry's answer for this hash at this `now`,
   // with no insert since.
   inline int32_t lookup(const FlowKey& key, uint64_t hash, FlowClock now, uint32_t first_matches) const;
+  // Another lcore's look at this table (an ICMP error about a flow that
+  // RSS gave another worker): `key`'s live entry's backend and service, or
+  // backend 0. The owner may be writing the entry meanwhile, and no lock
+  // orders the two: the entry's key is compared again after the ids are
+  // read, so an entry rewritten for another flow reads as a miss, and the
+  // caller checks the ids against its forwarding state before use.
+  struct Pinned {
+    uint32_t backend_id = 0;
+    uint32_t service_id = 0;
+  };
+  Pinned peek(const FlowKey& key, uint64_t hash, FlowClock now) const;
   Entry& entry(int32_t slot) { return entries_[slot]; }
   const Entry& entry(int32_t slot) const { return entries_[slot]; }
   void touch(int32_t slot, FlowClock expires) { buckets_[slot / kWays].expires[slot % kWays] = expires; }

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <span>
+#include <utility>
+#include <vector>
 
 #include "counters.hpp"
 #include "encap.hpp"
@@ -80,6 +82,13 @@ class Pipeline {
     policer_ = ExceptionPolicer(rate_per_s);
   }
 
+  // The other workers' flow tables, which an ICMP error about a flow this
+  // lcore does not carry is looked up in (at most kOtherLookupsPerS a
+  // second: a flood of forged errors costs other cores' cache lines; past
+  // it, the Maglev pick). They must outlive this pipeline.
+  void set_other_tables(std::vector<const FlowTable*> tables) { other_tables_ = std::move(tables); }
+  static constexpr uint32_t kOtherLookupsPerS = 100000;
+
   // The backend a packet's flow would use now, and whether the flow table
   // decided it (for tracing and tests); 0 if none.
   uint32_t pick_backend(const ForwardingState& st, uint32_t service_id, uint64_t hash) const;
@@ -109,6 +118,11 @@ class Pipeline {
   [[gnu::noinline, gnu::cold]] Verdict fragment(const ForwardingState& st, const PortContext& port, FlowClock now,
                                                 FrameBuffer f, const ParsedPacket& p, uint64_t hash,
                                                 const AddressEntry& dst);
+  // An ICMP error about one of our flows: to the flow's backend. Rare: out
+  // of the burst loop, as fragment.
+  [[gnu::noinline, gnu::cold]] Verdict icmp_error(const ForwardingState& st, const PortContext& port, FlowClock now,
+                                                  FrameBuffer f, const ParsedPacket& p, uint64_t hash,
+                                                  const AddressEntry& dst);
   // A frame for the node: to the kernel, within the exception path's rate.
   [[gnu::noinline, gnu::cold]] Verdict to_kernel(const ForwardingState& st, const ParsedPacket& p, FrameBuffer f,
                                                  FlowClock now);
@@ -167,6 +181,8 @@ class Pipeline {
   bool inserted_ = false;  // this burst inserted a flow: first_matches_ may be stale
   ExceptionPolicer policer_;  // to_kernel's
   bool exception_present_ = true;
+  std::vector<const FlowTable*> other_tables_;  // icmp_error's, in worker order
+  TokenBucket other_lookups_{kOtherLookupsPerS};
 };
 
 }  // namespace anylb

@@ -152,6 +152,7 @@ class ApiServer::Service final : public pb::Dataplane::Service {
     resp->set_exception_packets(c["exception_packets"].get<uint64_t>());
     resp->set_fragments_hashed(c["fragments_hashed"].get<uint64_t>());
     resp->set_icmp_errors_forwarded(c["icmp_errors_forwarded"].get<uint64_t>());
+    resp->set_icmp_errors_pinned_elsewhere(c["icmp_errors_pinned_elsewhere"].get<uint64_t>());
     resp->set_flows_repinned(c["flows_repinned"].get<uint64_t>());
     resp->set_icmp_too_big_sent(c["icmp_too_big_sent"].get<uint64_t>());
     resp->set_outer_fragments_sent(c["outer_fragments_sent"].get<uint64_t>());

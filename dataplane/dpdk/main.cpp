@@ -175,6 +175,7 @@ int main(int argc, char** argv) {
 
     std::atomic<bool> stop{false};
     std::vector<std::unique_ptr<WorkerContext>> contexts;
+    FlowTables flow_tables;  // outlives the workers, as contexts do
     // However this scope is left (an error after a launch: the API socket,
     // a worker that cannot start), the workers stop before what they use
     // (their contexts and flow tables, the publisher) is destroyed.
@@ -191,7 +192,7 @@ int main(int argc, char** argv) {
       auto ctx = std::make_unique<WorkerContext>();
       ctx->config = WorkerConfig{worker_id++, ports, egress, exception, opts.mtu, opts.timeouts, opts.flow_capacity,
                                  rte_lcore_count() - 1, opts.exception_rate};
-      ctx->shared = WorkerShared{&publisher, &stop};
+      ctx->shared = WorkerShared{&publisher, &stop, &flow_tables};
       ctx->counters = std::make_unique<LcoreCounters>(opts.limits.max_services, opts.limits.max_backends);
       if (rte_eal_remote_launch(worker_main, ctx.get(), lcore) != 0)
         throw std::runtime_error("cannot launch a worker on lcore " + std::to_string(lcore));
@@ -206,6 +207,8 @@ int main(int argc, char** argv) {
                                  " could not map its flow table (" +
                                  std::to_string(FlowTable::bytes_for(opts.flow_capacity) >> 20) + " MiB)");
     }
+    for (const auto& ctx : contexts) flow_tables.all.push_back(ctx->flows.get());
+    flow_tables.ready.store(true, std::memory_order_release);
     // An id reused by another service or backend must not carry over what
     // its previous owner counted. During its quarantine no worker counts it.
     control.on_new_ids([&contexts](const NewIds& ids) {

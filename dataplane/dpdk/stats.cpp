@@ -50,7 +50,7 @@ nlohmann::json collect_counters(const std::vector<std::unique_ptr<WorkerContext>
   out["drops"] = drops;
   out["drops_total"] = total_drops;
 
-  uint64_t exc = 0, frag = 0, icmp = 0, too_big = 0, repinned = 0, from_kernel = 0, outer_frags = 0;
+  uint64_t exc = 0, frag = 0, icmp = 0, icmp_elsewhere = 0, too_big = 0, repinned = 0, from_kernel = 0, outer_frags = 0;
   json lcores = json::array();
   json flows = {{"occupancy", 0}, {"inserts", 0}, {"evictions", 0}, {"expirations", 0}, {"capacity", 0}};
   for (const auto& w : workers) {
@@ -58,6 +58,7 @@ nlohmann::json collect_counters(const std::vector<std::unique_ptr<WorkerContext>
     from_kernel += w->counters->from_kernel_packets.read();
     frag += w->counters->fragments_hashed.read();
     icmp += w->counters->icmp_errors_forwarded.read();
+    icmp_elsewhere += w->counters->icmp_errors_pinned_elsewhere.read();
     too_big += w->counters->icmp_too_big_sent.read();
     outer_frags += w->counters->outer_fragments_sent.read();
     repinned += w->counters->flows_repinned.read();
@@ -78,6 +79,7 @@ nlohmann::json collect_counters(const std::vector<std::unique_ptr<WorkerContext>
   out["from_kernel_packets"] = from_kernel;
   out["fragments_hashed"] = frag;
   out["icmp_errors_forwarded"] = icmp;
+  out["icmp_errors_pinned_elsewhere"] = icmp_elsewhere;
   out["icmp_too_big_sent"] = too_big;
   out["outer_fragments_sent"] = outer_frags;
   out["flows_repinned"] = repinned;

@@ -102,6 +102,9 @@ int worker_main(void* arg) {
     return -1;
   }
   ctx.flows_ready.store(true, std::memory_order_release);
+  while (!ctx.shared.tables->ready.load(std::memory_order_acquire))  // main fills it once every table is mapped
+    if (ctx.shared.stop->load(std::memory_order_relaxed)) return 0;   // another's could not be: main stops
+    else rte_pause();
   LcoreCounters& counters = *ctx.counters;
   // On the heap: on the stack its size placed the loop's own arrays, and how
   // they then shared cache sets with its burst arrays cost 12% of est-1m and
@@ -111,6 +114,10 @@ int worker_main(void* arg) {
   Pipeline& pipeline = *owned_pipeline;
   pipeline.set_ipv4_id_lane(static_cast<uint16_t>(cfg.worker_id), static_cast<uint16_t>(cfg.workers));
   pipeline.exception_path(!cfg.exception.empty(), cfg.exception_rate);
+  std::vector<const FlowTable*> others;
+  for (const FlowTable* t : ctx.shared.tables->all)
+    if (t != ctx.flows.get()) others.push_back(t);
+  pipeline.set_other_tables(std::move(others));
   StatePublisher& publisher = *ctx.shared.publisher;
   publisher.register_worker(cfg.worker_id);
 

@@ -40,9 +40,18 @@ struct WorkerConfig {
   uint32_t exception_rate = 0;  // frames a second to the kernel, per ExceptionPolicer class; 0 = no limit
 };
 
+// Every worker's flow table, by worker id, filled by main once all are
+// mapped: each worker's pipeline looks the others' up for ICMP errors about
+// flows RSS gave another worker.
+struct FlowTables {
+  std::vector<const FlowTable*> all;
+  std::atomic<bool> ready{false};
+};
+
 struct WorkerShared {
   StatePublisher* publisher = nullptr;
   std::atomic<bool>* stop = nullptr;
+  FlowTables* tables = nullptr;
 };
 
 // Everything a worker owns; the control thread reads its counters and flow

@@ -117,6 +117,7 @@ void cmd_stats(const Cli& cli, Dataplane& dp) {
   const std::pair<const char*, uint64_t> events[] = {
       {"exception_packets", b.exception_packets()},         {"from_kernel_packets", b.from_kernel_packets()},
       {"fragments_hashed", b.fragments_hashed()},           {"icmp_errors_forwarded", b.icmp_errors_forwarded()},
+      {"icmp_errors_pinned_elsewhere", b.icmp_errors_pinned_elsewhere()},
       {"icmp_too_big_sent", b.icmp_too_big_sent()},         {"outer_fragments_sent", b.outer_fragments_sent()},
       {"flows_repinned", b.flows_repinned()},               {"unresolved_backends", b.unresolved_backends()}};
   j["events"] = nlohmann::json::object();

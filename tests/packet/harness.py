@@ -128,7 +128,7 @@ class Dataplane:
                  tx_port=False, live=False, in_netns=False):
         Dataplane._seq += 1
         self.live = live
-        self.writer = None
+        self.writers = []  # fifo mode: one pipe a RX queue
         self.proc = None
         self.prefix = f"anylbpkt{os.getpid()}_{Dataplane._seq}"
         self.dir = tempfile.mkdtemp(prefix=f"anylb-pkt-{os.getpid()}-")  # the PID: sweep_stale knows a dead run's
@@ -166,10 +166,13 @@ class Dataplane:
             write_pcap(empty, [])
             vdev = f"net_af_packet0,iface=rx0 --vdev=net_pcap1,rx_pcap={empty},tx_pcap={self.out}"
             extra_args = (*extra_args, "--tx-port", "net_pcap1")
-        elif fifo:
-            self.fifo = os.path.join(self.dir, "in.fifo")
-            os.mkfifo(self.fifo)
-            vdev = f"net_pcap0,rx_pcap={self.fifo},tx_pcap={self.out}"
+        elif fifo:  # True, or the number of RX queues, each fed by a pipe of its own
+            self.fifos = [os.path.join(self.dir, "in.fifo" if q == 0 else f"in{q}.fifo") for q in range(int(fifo))]
+            for path in self.fifos:
+                os.mkfifo(path)
+            self.fifo = self.fifos[0]
+            vdev = (f"net_pcap0,rx_pcap={self.fifo},tx_pcap={self.out}" if len(self.fifos) == 1 else
+                    "net_pcap0," + ",".join(f"rx_pcap={f},tx_pcap={self.out}.{q}" for q, f in enumerate(self.fifos)))
         else:
             rx_path = os.path.join(self.dir, "in.pcap")
             write_pcap(rx_path, rx or [])
@@ -201,23 +204,29 @@ class Dataplane:
         if self not in _live:  # stop() took it off: started again
             _live.append(self)
         if self.fifo:
-            # Opening blocks until the dataplane opens its end; bounded by the
-            # process dying first.
-            deadline = time.time() + 20
-            fd = None
-            while fd is None:
-                try:
-                    fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
-                except OSError:
-                    if self.proc.poll() is not None or time.time() > deadline:
-                        raise AssertionError("dataplane did not open its RX pipe:\n" + self.read_log())
-                    time.sleep(0.02)
-            os.set_blocking(fd, True)
-            self.writer = os.fdopen(fd, "wb")
-            self.writer.write(PCAP_HEADER)
-            self.writer.flush()
+            # The dataplane opens its pipes in queue order, each once the one
+            # before has its header.
+            self.writers = [self._open_pipe(path) for path in self.fifos]
         self.wait_for(lambda c: c is not None, what="first counters")
         return self
+
+    def _open_pipe(self, path):
+        """Opens an RX pipe once the dataplane has its end open (bounded by
+        the process dying first) and writes the pcap header."""
+        deadline = time.time() + 20
+        fd = None
+        while fd is None:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    raise AssertionError(f"dataplane did not open its RX pipe {path}:\n" + self.read_log())
+                time.sleep(0.02)
+        os.set_blocking(fd, True)
+        writer = os.fdopen(fd, "wb")
+        writer.write(PCAP_HEADER)
+        writer.flush()
+        return writer
 
     def ctl(self, *args, json_out=False, check=True):
         """Runs anylbctl against this dataplane; returns (exit code, stdout, stderr) or parsed JSON."""
@@ -243,9 +252,9 @@ class Dataplane:
         except OSError:
             return ""
 
-    def send(self, packets, filler=True):
-        """Writes packets into the pipe (fifo mode), then the filler; or, live,
-        sends them into the veth."""
+    def send(self, packets, filler=True, queue=0):
+        """Writes packets into RX queue `queue`'s pipe (fifo mode), then the
+        filler; or, live, sends them into the veth."""
         if self.live:
             # In chunks, each read before the next is sent: a live capture
             # socket drops what it cannot buffer, and a test must not.
@@ -261,8 +270,9 @@ class Dataplane:
                               what=f"{len(chunk)} packets read from the veth")
             return
         now = time.time()
-        self.writer.write(b"".join(pcap_record(p, now) for p in list(packets) + (filler_packets() if filler else [])))
-        self.writer.flush()
+        writer = self.writers[queue]
+        writer.write(b"".join(pcap_record(p, now) for p in list(packets) + (filler_packets() if filler else [])))
+        writer.flush()
 
     def counters(self):
         try:
@@ -334,8 +344,8 @@ class Dataplane:
         self._release()
 
     def _close_writer(self):
-        if self.writer:
-            writer, self.writer = self.writer, None
+        writers, self.writers = self.writers, []
+        for writer in writers:
             writer.close()
 
     def _release(self):

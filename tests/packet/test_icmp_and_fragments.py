@@ -92,6 +92,45 @@ def packet_too_big_reaches_the_flows_backend():
     assert not h.drops(c), h.drops(c)
 
 
+def trace(dp, client, port):
+    return dp.ctl("trace", f"{client}:{port}", "203.0.113.10:80", "tcp", json_out=True)
+
+
+@tap.case
+def an_error_on_another_worker_reaches_the_flows_backend():
+    # Two workers, one RX pipe each (RSS, as net_pcap has none). 64 flows
+    # come in on queue 0; then two more backends, so Maglev would now send
+    # some of them elsewhere; then their packet-too-big errors come in on
+    # queue 1, whose worker never saw the flows (a router's address hashes
+    # elsewhere than the client's): it finds them in worker 0's table.
+    web = ["service = name=web4 vip=203.0.113.10 proto=tcp port=80 mode=l2-dsr"]
+    three = [f"node-address = {h.NODE4}"] + web + h.backend_lines("web4", "198.18.1", 3, mac_base=0x11)
+    five = [f"node-address = {h.NODE4}"] + web + h.backend_lines("web4", "198.18.1", 5, mac_base=0x11)
+    clients = [(f"198.51.100.{i % 200 + 1}", 5000 + i) for i in range(64)]
+    with h.Dataplane(three, fifo=2, workers=2) as dp:
+        dp.send([h.to_vip("203.0.113.10", port, src=client) for client, port in clients], queue=0)
+        dp.wait_forwarded(64)
+        dp.reload(five)
+        dp.send([too_big_v4(client, port) for client, port in clients], queue=1)
+        dp.wait_for(lambda c: c["icmp_errors_forwarded"] >= 64, what="64 ICMP errors forwarded")
+        out = dp.stop()
+    flow_backend = {(p[IP].src, p[TCP].sport): p[Ether].dst for p in out if TCP in p and ICMP not in p}
+    with h.Dataplane(five) as fresh:  # no flows: a trace says where Maglev puts each now
+        now = [trace(fresh, client, port) for client, port in clients]
+        fresh.stop()
+    assert all(t["decision"] == "maglev" for t in now), now
+    moved = sum(1 for (client, port), t in zip(clients, now)
+                if h.mac_of(0x11, int(t["backend"].split(".")[-1])) != flow_backend.get((client, port)))
+    errors = [p for p in out if ICMP in p]
+    assert len(flow_backend) == 64 and len(errors) == 64, (len(flow_backend), len(errors), h.drops(dp.final))
+    for p in errors:
+        quoted = p[ICMP].payload
+        assert flow_backend[(quoted.dst, quoted.payload.dport)] == p[Ether].dst, \
+            f"the error about {quoted.dst}:{quoted.payload.dport} went to another backend than its flow"
+    assert moved >= 5, f"only {moved} of 64 flows would move: the case proves little"
+    assert dp.final["icmp_errors_pinned_elsewhere"] == 64, dp.final["icmp_errors_pinned_elsewhere"]
+
+
 @tap.case
 def icmp_errors_that_lie_are_dropped():
     good = too_big_v4("198.51.100.1", 5000)

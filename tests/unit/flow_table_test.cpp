@@ -2,9 +2,11 @@
 // the 32-bit millisecond clock), the sweep, eviction when full, and touch.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "flow_table.hpp"
@@ -62,6 +64,43 @@ TEST(FlowTable, InsertThenLookupHitsAndOthersMiss) {
     const Flow f = flow(i);
     EXPECT_EQ(t.lookup(f.key, f.hash, now + 1), FlowTable::kMiss) << "flow " << i << " was never inserted";
   }
+}
+
+// peek: what another lcore sees of a table (an ICMP error's worker).
+TEST(FlowTable, PeekFindsLiveFlowsOnly) {
+  FlowTable t(1024);
+  const FlowClock now = 5000;
+  for (uint32_t i = 0; i < 100; ++i) t.insert(flow(i).key, flow(i).hash, 7 + i, 3, now, now + kTimeout);
+  for (uint32_t i = 0; i < 100; ++i) {
+    const FlowTable::Pinned p = t.peek(flow(i).key, flow(i).hash, now + 1);
+    EXPECT_EQ(p.backend_id, 7 + i);
+    EXPECT_EQ(p.service_id, 3u);
+  }
+  EXPECT_EQ(t.peek(flow(100).key, flow(100).hash, now + 1).backend_id, 0u) << "never inserted";
+  EXPECT_EQ(t.peek(flow(0).key, flow(0).hash, now + kTimeout + 1).backend_id, 0u) << "expired";
+}
+
+// Peeked while the owner keeps rewriting the same few buckets (a 1024-flow
+// table taking 20000 flows): a flow found always comes with its own
+// backend, never with the one of the flow that took its entry.
+TEST(FlowTable, PeekWhileTheOwnerWritesNeverMixesFlows) {
+  FlowTable t(1024);
+  std::atomic<bool> done{false};
+  std::thread owner([&] {
+    for (uint32_t round = 0; round < 20 && !done.load(); ++round)
+      for (uint32_t i = 0; i < 20000; ++i) t.insert(flow(i).key, flow(i).hash, 1 + i, 1, 0, kTimeout);
+    done.store(true);
+  });
+  uint64_t found = 0, peeks = 0;
+  for (uint32_t i = 0; !done.load() && peeks < 20'000'000; i = (i + 7919) % 20000, ++peeks) {
+    const FlowTable::Pinned p = t.peek(flow(i).key, flow(i).hash, 1);
+    if (p.backend_id == 0) continue;
+    ++found;
+    ASSERT_EQ(p.backend_id, 1 + i) << "flow " << i << " peeked with another flow's backend";
+  }
+  done.store(true);
+  owner.join();
+  EXPECT_GT(found, 0u);
 }
 
 // The signature only narrows the search: the key decides. A different key

@@ -52,6 +52,11 @@ class PipelineTest : public ::testing::Test {
 
   // Runs frames through process_burst, 32 at a time, as a worker would.
   std::vector<Sent> send(const ForwardingState& st, const std::vector<Bytes>& frames, FlowClock now = kStart) {
+    return send_via(pipeline_, st, frames, now);
+  }
+  // The same through another pipeline (another worker's).
+  std::vector<Sent> send_via(Pipeline& pipeline, const ForwardingState& st, const std::vector<Bytes>& frames,
+                             FlowClock now = kStart) {
     std::vector<Sent> out;
     for (std::size_t first = 0; first < frames.size(); first += 32) {
       const std::size_t n = std::min<std::size_t>(32, frames.size() - first);
@@ -63,7 +68,7 @@ class PipelineTest : public ::testing::Test {
         burst.push_back(buffers.back().frame());
       }
       std::vector<Verdict> verdicts(n);
-      pipeline_.process_burst(st, port_, now, burst, verdicts.data());
+      pipeline.process_burst(st, port_, now, burst, verdicts.data());
       for (std::size_t i = 0; i < n; ++i) {
         const Verdict& v = verdicts[i];
         const bool sent =

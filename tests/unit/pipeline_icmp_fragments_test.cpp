@@ -57,6 +57,59 @@ TEST_F(PipelineTest, IcmpErrorsReachTheBackendThatOwnsTheFlow) {
   EXPECT_EQ(flows_.stats().inserts.read(), 200u) << "an ICMP error creates no flow";
 }
 
+// RSS hashes an error's outer addresses (a router's, the VIP), so it mostly
+// reaches a worker that does not carry the flow: that worker finds the flow
+// in the others' tables.
+TEST_F(PipelineTest, IcmpErrorsAboutAnotherWorkersFlowsReachTheirBackends) {
+  DesiredState s = web_state(3);
+  const std::vector<uint32_t> pinned = backends_of(*apply(s), syns(100));  // on this fixture's worker
+  s.backends.push_back(backend("web", "198.18.1.98"));
+  s.backends.push_back(backend("web", "198.18.1.99"));
+  const auto after = apply(s);
+  FlowTable its_flows(4096);  // the worker the errors come to: none of the flows
+  LcoreCounters its_counters(kMaxServices, kMaxBackends);
+  Pipeline errors_worker(its_flows, its_counters, FlowTimeouts{});
+  errors_worker.set_other_tables({&flows_});
+  std::size_t moved = 0;
+  for (uint16_t i = 0; i < 100; ++i) {
+    const Sent e = send_via(errors_worker, *after, {frag_needed4_frame(static_cast<uint16_t>(10000 + i), 80)},
+                            kStart + 50).at(0);
+    EXPECT_EQ(e.verdict.action, Action::forward) << ::testing::PrintToString(e.verdict.drop);
+    EXPECT_EQ(e.verdict.backend_id, pinned[i]) << "frag-needed for flow " << i;
+    moved += maglev_choice(*after, "web", syn_key(i)) != pinned[i];
+  }
+  ASSERT_GT(moved, 10u) << "too few flows whose Maglev pick moved: the case proves little";
+  EXPECT_EQ(its_counters.icmp_errors_pinned_elsewhere.read(), 100u);
+  EXPECT_EQ(its_counters.icmp_errors_forwarded.read(), 100u);
+  EXPECT_EQ(its_flows.stats().inserts.read(), 0u) << "an ICMP error creates no flow";
+
+  // A flow nobody carries: the Maglev pick.
+  EXPECT_EQ(send_via(errors_worker, *after, {frag_needed4_frame(55555, 80)}, kStart + 50).at(0).verdict.backend_id,
+            maglev_choice(*after, "web", flow_key(kClient4, kVip4, 55555, 80, kProtoTcp)));
+  // Its pinned backend down: the flow's own worker would move it, so the
+  // error goes by Maglev too.
+  const std::size_t i = static_cast<std::size_t>(
+      std::find_if(pinned.begin(), pinned.end(), [&](uint32_t b) { return b != pinned[0]; }) - pinned.begin());
+  DesiredState down = s;
+  for (BackendSpec& b : down.backends)
+    if (b.address == after->backends[pinned[0]].address) b.state = BackendState::down;
+  const auto without = apply(down);
+  EXPECT_EQ(send_via(errors_worker, *without, {frag_needed4_frame(10000, 80)}, kStart + 60).at(0).verdict.backend_id,
+            maglev_choice(*without, "web", syn_key(0)));
+  EXPECT_EQ(send_via(errors_worker, *without, {frag_needed4_frame(static_cast<uint16_t>(10000 + i), 80)},
+                     kStart + 60).at(0).verdict.backend_id,
+            pinned[i]) << "another flow's backend is still up";
+
+  // A flood of errors looks in the other tables at most
+  // kOtherLookupsPerS a second (a tenth of a second of burst); past it,
+  // the Maglev pick.
+  const uint64_t looked = its_counters.icmp_errors_pinned_elsewhere.read();
+  const std::vector<Bytes> flood(Pipeline::kOtherLookupsPerS / 10, frag_needed4_frame(static_cast<uint16_t>(10000 + i), 80));
+  send_via(errors_worker, *without, flood, kStart + 60);
+  EXPECT_LT(its_counters.icmp_errors_pinned_elsewhere.read() - looked, flood.size());
+  EXPECT_GT(its_counters.icmp_errors_pinned_elsewhere.read() - looked, flood.size() - 200);
+}
+
 // Fragments of one datagram, and of one client, go to one backend.
 TEST_F(PipelineTest, FragmentsWithPolicyHashShareABackend) {
   DesiredState s;
