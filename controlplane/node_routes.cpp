@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <set>
 
-#include "node.hpp"
 #include "bgp_peers.hpp"
+#include "node.hpp"
 #include "node_helpers.hpp"
 
 namespace anylb::cp {

@@ -36,12 +36,15 @@ struct alignas(64) LcoreCounters {
   RelaxedCounter from_kernel_packets;  // sent by the kernel on an exception interface
   RelaxedCounter fragments_hashed;
   RelaxedCounter icmp_errors_forwarded;
-  RelaxedCounter icmp_errors_pinned_elsewhere;  // of those, to the backend another worker's table pinned
   RelaxedCounter icmp_too_big_sent;  // our own errors for packets too big to encapsulate
   RelaxedCounter outer_fragments_sent;  // encapsulated packets without DF, sent as outer IPv4 fragments
   RelaxedCounter flows_repinned;  // a flow whose backend went down, moved on its next packet
   std::vector<EndpointCounters> services;  // by service id; sized once, never resized
   std::vector<EndpointCounters> backends;  // by backend id
+  // Of icmp_errors_forwarded, those to the backend another worker's table
+  // pinned. Last: a counter added before the vectors moved them, and the
+  // burst loop reads them.
+  RelaxedCounter icmp_errors_pinned_elsewhere;
 
   void drop(DropReason r) { drops[static_cast<std::size_t>(r)].add(); }
 };

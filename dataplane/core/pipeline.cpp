@@ -190,8 +190,27 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
       memo_service_ = sid;
       return forward_flow(st, port, now, f, p, hash, first_matches, sid);
     }
-    case PacketKind::icmp_error:
-      return icmp_error(st, port, now, f, p, hash, *dst);
+    case PacketKind::icmp_error: {
+      // About a flow we carry: follow the flow table if this lcore has the
+      // flow, else another worker's (pinned_elsewhere), else the Maglev
+      // table (which gave the flow its backend).
+      const uint32_t sid = st.addresses.service(*dst, p.key.proto, p.key.dst_port);
+      if (sid == 0) return dropped(DropReason::no_service);
+      uint32_t backend = 0;
+      const int32_t slot = flows_.lookup(p.key, hash, now);
+      if (slot != FlowTable::kMiss) {
+        const BackendEntry& b = st.backends[flows_.entry(slot).backend_id];
+        if (b.present && b.service_id == sid && b.state != BackendState::down)
+          backend = flows_.entry(slot).backend_id;
+      } else {
+        backend = pinned_elsewhere(st, sid, p.key, hash, now);
+      }
+      if (backend == 0) backend = pick_backend(st, sid, hash);
+      if (backend == 0) return dropped(DropReason::no_backend);
+      const Verdict v = forward(st, port, now, f, p, hash, sid, backend);
+      if (v.action != Action::drop) counters_.icmp_errors_forwarded.add();  // counted as sent, not as tried
+      return v;
+    }
     case PacketKind::fragment:
       return fragment(st, port, now, f, p, hash, *dst);
     case PacketKind::icmp_other:
@@ -255,41 +274,25 @@ Pipeline::Pipeline(FlowTable& flows, LcoreCounters& counters, FlowTimeouts timeo
   }
 }
 
-// About a flow we carry (invariant 5: it reaches the flow's backend): the
-// backend this lcore's flow table pinned the flow to; else, the flow's
-// packets coming to another worker (RSS hashed the error's outer addresses,
-// not the flow's), the one another worker's table pinned it to; else the
+// An ICMP error about a flow this lcore does not carry (invariant 5: it
+// reaches the flow's backend): RSS hashed the error's outer addresses, not
+// the flow's, so the flow's packets mostly come to another worker. The
+// backend that worker's table pinned the flow to, if usable; else 0 (the
 // Maglev pick, which gave the flow its backend unless the service's
-// backends changed since.
-Verdict Pipeline::icmp_error(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,
-                             const ParsedPacket& p, uint64_t hash, const AddressEntry& dst) {
-  const uint32_t sid = st.addresses.service(dst, p.key.proto, p.key.dst_port);
-  if (sid == 0) return dropped(DropReason::no_service);
-  const auto usable = [&](uint32_t id) {
-    if (id == 0 || id >= st.backends.size()) return false;  // read from another lcore: checked, never trusted
-    const BackendEntry& b = st.backends[id];
-    return b.present && b.service_id == sid && b.state != BackendState::down;
-  };
-  uint32_t backend = 0;
-  const int32_t slot = flows_.lookup(p.key, hash, now);
-  if (slot != FlowTable::kMiss) {
-    if (usable(flows_.entry(slot).backend_id)) backend = flows_.entry(slot).backend_id;
-  } else if (!other_tables_.empty() && other_lookups_.take(now)) {
-    for (const FlowTable* t : other_tables_) {
-      const FlowTable::Pinned pin = t->peek(p.key, hash, now);
-      if (pin.backend_id == 0) continue;
-      if (pin.service_id == sid && usable(pin.backend_id)) {
-        backend = pin.backend_id;
-        counters_.icmp_errors_pinned_elsewhere.add();
-      }
-      break;  // a flow lives in one worker's table
-    }
+// backends changed since).
+uint32_t Pipeline::pinned_elsewhere(const ForwardingState& st, uint32_t service_id, const FlowKey& key,
+                                    uint64_t hash, FlowClock now) {
+  if (others_ == nullptr || !others_->lookups.take(now)) return 0;
+  for (const FlowTable* t : others_->tables) {
+    const FlowTable::Pinned pin = t->peek(key, hash, now);
+    if (pin.backend_id == 0) continue;
+    if (pin.service_id != service_id || pin.backend_id >= st.backends.size()) return 0;  // checked, never trusted
+    const BackendEntry& b = st.backends[pin.backend_id];
+    if (!b.present || b.service_id != service_id || b.state == BackendState::down) return 0;
+    counters_.icmp_errors_pinned_elsewhere.add();
+    return pin.backend_id;  // a flow lives in one worker's table
   }
-  if (backend == 0) backend = pick_backend(st, sid, hash);
-  if (backend == 0) return dropped(DropReason::no_backend);
-  const Verdict v = forward(st, port, now, f, p, hash, sid, backend);
-  if (v.action != Action::drop) counters_.icmp_errors_forwarded.add();  // counted as sent, not as tried
-  return v;
+  return 0;
 }
 
 Verdict Pipeline::fragment(const ForwardingState& st, const PortContext& port, FlowClock now, FrameBuffer f,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <utility>
 #include <vector>
@@ -86,7 +87,9 @@ class Pipeline {
   // lcore does not carry is looked up in (at most kOtherLookupsPerS a
   // second: a flood of forged errors costs other cores' cache lines; past
   // it, the Maglev pick). They must outlive this pipeline.
-  void set_other_tables(std::vector<const FlowTable*> tables) { other_tables_ = std::move(tables); }
+  void set_other_tables(std::vector<const FlowTable*> tables) {
+    others_ = tables.empty() ? nullptr : std::make_unique<OtherTables>(std::move(tables));
+  }
   static constexpr uint32_t kOtherLookupsPerS = 100000;
 
   // The backend a packet's flow would use now, and whether the flow table
@@ -118,11 +121,10 @@ class Pipeline {
   [[gnu::noinline, gnu::cold]] Verdict fragment(const ForwardingState& st, const PortContext& port, FlowClock now,
                                                 FrameBuffer f, const ParsedPacket& p, uint64_t hash,
                                                 const AddressEntry& dst);
-  // An ICMP error about one of our flows: to the flow's backend. Rare: out
-  // of the burst loop, as fragment.
-  [[gnu::noinline, gnu::cold]] Verdict icmp_error(const ForwardingState& st, const PortContext& port, FlowClock now,
-                                                  FrameBuffer f, const ParsedPacket& p, uint64_t hash,
-                                                  const AddressEntry& dst);
+  // The backend another worker's flow table pinned an ICMP error's flow
+  // to (0: none, or not usable now). Rare: out of the burst loop.
+  [[gnu::noinline, gnu::cold]] uint32_t pinned_elsewhere(const ForwardingState& st, uint32_t service_id,
+                                                         const FlowKey& key, uint64_t hash, FlowClock now);
   // A frame for the node: to the kernel, within the exception path's rate.
   [[gnu::noinline, gnu::cold]] Verdict to_kernel(const ForwardingState& st, const ParsedPacket& p, FrameBuffer f,
                                                  FlowClock now);
@@ -181,8 +183,14 @@ class Pipeline {
   bool inserted_ = false;  // this burst inserted a flow: first_matches_ may be stale
   ExceptionPolicer policer_;  // to_kernel's
   bool exception_present_ = true;
-  std::vector<const FlowTable*> other_tables_;  // icmp_error's, in worker order
-  TokenBucket other_lookups_{kOtherLookupsPerS};
+  // icmp_error's, apart: one pointer in the Pipeline, whose size and
+  // layout the burst loop's speed depends on (perf/RESULTS.md).
+  struct OtherTables {
+    explicit OtherTables(std::vector<const FlowTable*> t) : tables(std::move(t)) {}
+    std::vector<const FlowTable*> tables;  // in worker order
+    TokenBucket lookups{kOtherLookupsPerS};
+  };
+  std::unique_ptr<OtherTables> others_;
 };
 
 }  // namespace anylb
