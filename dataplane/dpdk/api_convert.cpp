@@ -8,26 +8,28 @@ namespace {
 
 std::string at(const std::string& list, int i) { return list + "[" + std::to_string(i) + "]"; }
 
+// A repeated address field into `out`; false, with `error` naming the
+// entry, at the first that is not an address.
+bool addresses(const google::protobuf::RepeatedPtrField<std::string>& in, const std::string& field,
+               std::vector<IpAddress>& out, std::string& error) {
+  for (int i = 0; i < in.size(); ++i) {
+    auto a = IpAddress::parse(in[i]);
+    if (!a) {
+      error = at(field, i) + ": '" + in[i] + "' is not an IPv4 or IPv6 address";
+      return false;
+    }
+    out.push_back(*a);
+  }
+  return true;
+}
+
 }  // namespace
 
 std::optional<DesiredState> from_proto(const pb::DesiredState& in, std::string& error) {
   DesiredState st;
-  for (int i = 0; i < in.node_addresses_size(); ++i) {
-    auto a = IpAddress::parse(in.node_addresses(i));
-    if (!a) {
-      error = at("state.node_addresses", i) + ": '" + in.node_addresses(i) + "' is not an IPv4 or IPv6 address";
-      return std::nullopt;
-    }
-    st.node_addresses.push_back(*a);
-  }
-  for (int i = 0; i < in.bgp_peers_size(); ++i) {
-    auto a = IpAddress::parse(in.bgp_peers(i));
-    if (!a) {
-      error = at("state.bgp_peers", i) + ": '" + in.bgp_peers(i) + "' is not an IPv4 or IPv6 address";
-      return std::nullopt;
-    }
-    st.bgp_peers.push_back(*a);
-  }
+  if (!addresses(in.node_addresses(), "state.node_addresses", st.node_addresses, error) ||
+      !addresses(in.bgp_peers(), "state.bgp_peers", st.bgp_peers, error))
+    return std::nullopt;
   for (int i = 0; i < in.services_size(); ++i) {
     const pb::Service& s = in.services(i);
     const std::string f = at("state.services", i);
