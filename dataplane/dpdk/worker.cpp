@@ -102,9 +102,12 @@ int worker_main(void* arg) {
     return -1;
   }
   ctx.flows_ready.store(true, std::memory_order_release);
-  while (!ctx.shared.tables->ready.load(std::memory_order_acquire))  // main fills it once every table is mapped
-    if (ctx.shared.stop->load(std::memory_order_relaxed)) return 0;   // another's could not be: main stops
-    else rte_pause();
+  // The other workers' tables (pinned_elsewhere): main lists them once
+  // every one is mapped, or stops us if one could not be.
+  while (!ctx.shared.tables->ready.load(std::memory_order_acquire)) {
+    if (ctx.shared.stop->load(std::memory_order_relaxed)) return 0;
+    rte_pause();
+  }
   LcoreCounters& counters = *ctx.counters;
   // On the heap: on the stack its size placed the loop's own arrays, and how
   // they then shared cache sets with its burst arrays cost 12% of est-1m and
