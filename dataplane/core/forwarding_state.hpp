@@ -41,6 +41,11 @@ struct BackendEntry {
   uint32_t service_id = 0;
   IpAddress address;
   MacAddress mac;
+  // Whether a flow of `service_id` pinned here stays: draining keeps its
+  // flows; down, gone or now another service's loses them.
+  bool keeps_flows_of(uint32_t service_id_) const {
+    return present && service_id == service_id_ && state != BackendState::down;
+  }
 };
 
 // What a destination address is to this node: found with one hash probe per

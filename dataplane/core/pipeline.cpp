@@ -140,9 +140,8 @@ inline uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t servi
       if (tcp_closing_after_[t] != e.closing) e.closing = tcp_closing_after_[t];
     }
     const BackendEntry& b = backends_[e.backend_id];
-    // Draining backends keep their flows; a backend that is down or gone
-    // (or now serves another service) loses them to the current table.
-    if (b.present && b.service_id == service_id && b.state != BackendState::down) {
+    // A backend that no longer keeps the flow loses it to the current table.
+    if (b.keeps_flows_of(service_id)) {
       flows_.touch(slot, now + timeout);
       return e.backend_id;
     }
@@ -199,9 +198,7 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
       uint32_t backend = 0;
       const int32_t slot = flows_.lookup(p.key, hash, now);
       if (slot != FlowTable::kMiss) {
-        const BackendEntry& b = st.backends[flows_.entry(slot).backend_id];
-        if (b.present && b.service_id == sid && b.state != BackendState::down)
-          backend = flows_.entry(slot).backend_id;
+        if (st.backends[flows_.entry(slot).backend_id].keeps_flows_of(sid)) backend = flows_.entry(slot).backend_id;
       } else {
         backend = pinned_elsewhere(st, sid, p.key, hash, now);
       }
@@ -286,9 +283,9 @@ uint32_t Pipeline::pinned_elsewhere(const ForwardingState& st, uint32_t service_
   for (const FlowTable* t : others_->tables) {
     const FlowTable::Pinned pin = t->peek(key, hash, now);
     if (pin.backend_id == 0) continue;
-    if (pin.service_id != service_id || pin.backend_id >= st.backends.size()) return 0;  // checked, never trusted
-    const BackendEntry& b = st.backends[pin.backend_id];
-    if (!b.present || b.service_id != service_id || b.state == BackendState::down) return 0;
+    if (pin.service_id != service_id || pin.backend_id >= st.backends.size() ||  // checked, never trusted
+        !st.backends[pin.backend_id].keeps_flows_of(service_id))
+      return 0;
     counters_.icmp_errors_pinned_elsewhere.add();
     return pin.backend_id;  // a flow lives in one worker's table
   }

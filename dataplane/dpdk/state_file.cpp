@@ -57,11 +57,22 @@ std::optional<DesiredState> desired_state_from_json(const std::string& text, uin
     } else if (source != nullptr) {
       *source = StateSource::options;
     }
-    for (const auto& a : j.at("node_addresses")) {
-      auto ip = IpAddress::parse(a.get<std::string>());
-      if (!ip) { error = "node_addresses: '" + a.get<std::string>() + "' is not an address"; return std::nullopt; }
-      st.node_addresses.push_back(*ip);
-    }
+    // A list of addresses; false, with `error` naming the entry, at the
+    // first that is not one.
+    const auto addresses = [&](const char* name, std::vector<IpAddress>& out) {
+      std::size_t k = 0;
+      for (const auto& a : j.at(name)) {
+        auto ip = IpAddress::parse(a.get<std::string>());
+        if (!ip) {
+          error = std::string(name) + "[" + std::to_string(k) + "]: '" + a.get<std::string>() + "' is not an address";
+          return false;
+        }
+        out.push_back(*ip);
+        ++k;
+      }
+      return true;
+    };
+    if (!addresses("node_addresses", st.node_addresses)) return std::nullopt;
     std::size_t i = 0;
     for (const auto& s : j.at("services")) {
       const SpecFields fields = {
@@ -92,18 +103,8 @@ std::optional<DesiredState> desired_state_from_json(const std::string& text, uin
       parsed->origin = "backends[" + std::to_string(i++) + "]";
       st.backends.push_back(*parsed);
     }
-    if (j.contains("bgp_peers")) {  // files written before 2026-12-02 have none
-      i = 0;
-      for (const auto& a : j.at("bgp_peers")) {
-        auto ip = IpAddress::parse(a.get<std::string>());
-        if (!ip) {
-          error = "bgp_peers[" + std::to_string(i) + "]: '" + a.get<std::string>() + "' is not an address";
-          return std::nullopt;
-        }
-        st.bgp_peers.push_back(*ip);
-        ++i;
-      }
-    }
+    // Files written before 2026-12-02 have no bgp_peers.
+    if (j.contains("bgp_peers") && !addresses("bgp_peers", st.bgp_peers)) return std::nullopt;
     error = validate_desired_state(st);
     if (!error.empty()) return std::nullopt;
     return st;
