@@ -44,10 +44,7 @@ namespace {
 
 // The state file at start: its directory made now (e.g. /var/lib/anylb on
 // a fresh node), or the first API change would be refused for want of it.
-// Without what the YAML (`base`) now has itself: the file's copy stands,
-// and the state file is written back without the API's.
-Overlay read_overlay(const ControlConfig& base) {
-  const std::string& path = base.state_file;
+Overlay read_overlay(const std::string& path) {
   if (path.empty()) return {};
   std::error_code ec;
   if (const auto dir = std::filesystem::path(path).parent_path(); !dir.empty())
@@ -61,48 +58,43 @@ Overlay read_overlay(const ControlConfig& base) {
   spdlog::info("restored {} API change(s) from {}", o.admin.size() + o.weights.size() + o.added_services.size() +
                    o.deleted_services.size() + o.added_backends.size() + o.deleted_backends.size() + o.registrations.size(),
                path);
-  if (drop_overlay_duplicates(base, o)) {
-    spdlog::info("API changes now in the configuration file dropped from {}", path);
-    if (!write_file_atomically(path, o.to_json(), true)) spdlog::warn("cannot write the state file '{}'", path);
-  }
   return o;
 }
 
 }  // namespace
 
 Node::Node(ControlConfig config)
-    : base_(std::move(config)),
-      overlay_(read_overlay(base_)),
-      config_(merge(base_, overlay_)),
-      health_(std::make_unique<HealthChecker>(config_)),
+    : health_(std::make_unique<HealthChecker>(ControlConfig{})),  // its targets come with the commit below
       dataplane_(dp::Dataplane::NewStub(
-          grpc::CreateChannel("unix:" + config_.dataplane_socket, grpc::InsecureChannelCredentials()))),
-      gobgp_(config_.gobgp_api) {
+          grpc::CreateChannel("unix:" + config.dataplane_socket, grpc::InsecureChannelCredentials()))),
+      gobgp_(config.gobgp_api) {
+  const std::string state_file = config.state_file;
+  Overlay overlay = read_overlay(state_file);
+  // Without what the YAML now has itself: the file's copy stands, and the
+  // state file is written back without the API's.
+  const bool dropped = drop_overlay_duplicates(config, overlay);
+  if (dropped) spdlog::info("API changes now in the configuration file dropped from {}", state_file);
   // The YAML was checked alone; with the API changes it must hold too, or
   // the dataplane would refuse what we push and VIPs go out unserved.
-  if (std::string err = validate_merged(config_); !err.empty())
-    throw std::runtime_error("with the API changes kept in '" + base_.state_file + "' (state_file): " + err);
-  for (const ServiceConfig& s : config_.services) routes_.emplace(s.spec.name, new_route(s));
-  std::erase_if(overlay_.withdrawn_routes, [&](const std::string& n) { return !routes_.count(n); });
-  std::erase_if(overlay_.damping, [&](const auto& d) { return !routes_.count(d.first); });
-  // The earlier run's damping, decayed over the time since (wall clock: the
-  // monotonic one starts again; a clock set back decays nothing).
-  for (const auto& [name, d] : overlay_.damping) {
-    const uint64_t wall = wall_clock_ms();
-    routes_.at(name).restore_penalty(decayed_penalty(d.penalty, wall > d.at_unix_ms ? wall - d.at_unix_ms : 0),
-                                     monotonic_ms());
-  }
-  index_registrations();
+  if (ChangeError e = commit(std::move(config), std::move(overlay), {}, dropped); e.kind != ChangeError::none)
+    throw std::runtime_error("with the API changes kept in '" + state_file + "' (state_file): " + e.message);
   // Drained before the restart: still drained, its wait over (step() dates it).
   draining_ = overlay_.node_draining;
   if (draining_) spdlog::info("node drained (state file): VIPs stay withdrawn until `anylbctl node undrain`");
 }
 
 // A service's route state from scratch: withdrawn before (the state file
-// says so) means a hold-down first, as after a withdrawal of this run.
+// says so) means a hold-down first, as after a withdrawal of this run, and
+// the damping penalty it had, decayed over the time since (wall clock: the
+// monotonic one starts again; a clock set back decays nothing).
 ServiceRoute Node::new_route(const ServiceConfig& s) const {
   ServiceRoute r(s.quorum, s.hold_down_ms);
   if (overlay_.withdrawn_routes.count(s.spec.name)) r.remember_withdrawal();
+  if (const auto d = overlay_.damping.find(s.spec.name); d != overlay_.damping.end()) {
+    const uint64_t wall = wall_clock_ms();
+    r.restore_penalty(decayed_penalty(d->second.penalty, wall > d->second.at_unix_ms ? wall - d->second.at_unix_ms : 0),
+                      monotonic_ms());
+  }
   return r;
 }
 
@@ -132,20 +124,13 @@ void Node::reload(ControlConfig next) {
   const std::map<std::string, std::string> renamed = renamed_services(base_.services, next.services);
   overlay.rename_services(renamed);
   const bool dropped = drop_overlay_duplicates(next, overlay);
-  ControlConfig merged = merge(next, overlay);
-  if (std::string err = validate_merged(merged); !err.empty()) {
-    spdlog::error("reload refused: with the API changes kept in {}, {}", base_.state_file, err);
-    return;
-  }
+  if (ChangeError e = commit(std::move(next), std::move(overlay), renamed, dropped || !renamed.empty());
+      e.kind != ChangeError::none)
+    return spdlog::error("reload refused: with the API changes kept in {}, {}", base_.state_file, e.message);
   for (const auto& [to, from] : renamed)
     spdlog::info("reload: service {} renamed {}: its backends' health, its route and its API changes carry over",
                  from, to);
   if (dropped) spdlog::info("reload: API changes now in the configuration file dropped from {}", base_.state_file);
-  if ((dropped || !renamed.empty()) && !persist(overlay))
-    spdlog::warn("cannot write the state file '{}'", base_.state_file);
-  overlay_ = std::move(overlay);
-  base_ = std::move(next);
-  apply(std::move(merged), renamed);
   spdlog::info("configuration reloaded: {} service(s)", config_.services.size());
 }
 
@@ -154,12 +139,21 @@ ChangeError Node::change(const std::function<ChangeError(Overlay&, const Control
   Overlay next = overlay_;
   ChangeError e = fn(next, config_);
   if (e.kind != ChangeError::none) return e;
-  ControlConfig merged = merge(base_, next);
+  return commit(base_, std::move(next), {}, true);
+}
+
+ChangeError Node::commit(ControlConfig base, Overlay overlay, const std::map<std::string, std::string>& renamed,
+                         bool overlay_changed) {
+  ControlConfig merged = merge(base, overlay);
   if (std::string err = validate_merged(merged); !err.empty()) return {ChangeError::invalid, err};
-  // Persist first: what runs is always what a restart restores.
-  if (!persist(next)) return {ChangeError::internal, "cannot write the state file '" + base_.state_file + "'"};
-  overlay_ = std::move(next);
-  apply(std::move(merged));
+  // Persisted before it runs: what runs is always what a restart restores.
+  if (overlay_changed) {
+    if (!persist(overlay)) return {ChangeError::internal, "cannot write the state file '" + base.state_file + "'"};
+    state_dirty_ = false;  // the file now holds the route records too
+  }
+  overlay_ = std::move(overlay);
+  base_ = std::move(base);
+  apply(std::move(merged), renamed);
   return {};
 }
 
@@ -191,10 +185,12 @@ void Node::apply(ControlConfig next, const std::map<std::string, std::string>& r
       if (o.spec.name == was) old = &o;
     // The same VIP keeps its route state, whatever its quorum or hold-down
     // became: a withdrawal it causes is logged and held down as any other.
-    if (old && old->spec.vip == s.spec.vip)
+    if (old && old->spec.vip == s.spec.vip) {
       routes.emplace(s.spec.name, routes_.at(was)).first->second.retune(s.quorum, s.hold_down_ms);
-    else if (routes.emplace(s.spec.name, new_route(s)).second)
-      overlay_.damping.erase(s.spec.name);  // another VIP: the old one's flapping is not its own
+      continue;
+    }
+    if (old) overlay_.damping.erase(s.spec.name);  // another VIP: the old one's flapping is not its own
+    routes.emplace(s.spec.name, new_route(s));
   }
   health_->update(next, renamed);  // backends probed as before keep their health; it never waits for a probe
   config_ = std::move(next);
@@ -257,8 +253,9 @@ bool Node::inherits_up(const ServiceConfig& s, const BackendConfig& b,
 // have been missing for its TTL and the drain wait again (it may register
 // anew, e.g. restarted with its id lost, and replace its registration).
 void Node::expire_registrations(uint64_t now) {
-  bool changed = false;
-  for (auto it = overlay_.registrations.begin(); it != overlay_.registrations.end();) {
+  Overlay next = overlay_;
+  std::vector<std::string> removed;
+  for (auto it = next.registrations.begin(); it != next.registrations.end();) {
     const Registration& r = it->second;
     const char* why = nullptr;
     if (r.deregistered_ms && elapsed_ms(*r.deregistered_ms, now) >= config_.drain_wait_ms)
@@ -266,24 +263,24 @@ void Node::expire_registrations(uint64_t now) {
     else if (!r.deregistered_ms && elapsed_ms(r.last_heartbeat_ms, now) > r.ttl_ms + config_.drain_wait_ms)
       why = "its heartbeats missing";
     if (why) {
-      spdlog::info("registration {} ({} in {}) removed, {}", it->first, r.backend.address.to_string(), r.service, why);
+      removed.push_back("registration " + it->first + " (" + r.backend.address.to_string() + " in " + r.service +
+                        ") removed, " + why);
       // Its admin state and weight go with it: the next pod at this address
       // must not inherit them.
-      overlay_.admin.erase({r.service, r.backend.address});
-      overlay_.weights.erase({r.service, r.backend.address});
-      it = overlay_.registrations.erase(it);
-      changed = true;
+      next.admin.erase({r.service, r.backend.address});
+      next.weights.erase({r.service, r.backend.address});
+      it = next.registrations.erase(it);
     } else {
       ++it;
     }
   }
-  if (!changed) return;
-  index_registrations();
-  if (!persist(overlay_)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
-  ControlConfig merged = merge(base_, overlay_);
-  if (std::string err = validate_merged(merged); !err.empty())
-    return spdlog::error("registrations expired, but the configuration without them is invalid: {}", err);
-  apply(std::move(merged));
+  if (removed.empty()) return;
+  // Refused (the state file unwritable, say): the registrations stay, in
+  // what runs and in the file alike, and the next pass tries again.
+  if (ChangeError e = commit(base_, std::move(next), {}, true); e.kind != ChangeError::none)
+    return log_once(last_expiry_error_, "registrations expired, but kept: " + e.message);
+  log_once(last_expiry_error_, "");
+  for (const std::string& line : removed) spdlog::info("{}", line);
 }
 
 void Node::drain(bool on) { drain_request_ = on ? 1 : 0; }
@@ -305,7 +302,7 @@ void Node::step(uint64_t now) {
     draining_ = req == 1;
     drain_started_ = now;
     overlay_.node_draining = draining_;
-    if (!persist(overlay_)) spdlog::warn("cannot write the state file '{}'", base_.state_file);
+    state_dirty_ = true;  // written by this pass's sync_routes
     spdlog::info("node {}", draining_ ? "draining: graceful-shutdown announcements, then withdrawal"
                                       : "undrained: announcements restored");
   }
@@ -429,7 +426,8 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
 }
 
 void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uint64_t now, bool gobgp_ok,
-                          std::vector<std::pair<std::string, std::string>> peers) {
+                          std::vector<std::pair<std::string, std::string>> peers,
+                          const std::vector<PrefixDecision>& decisions) {
   NodeStatus st;
   st.name = config_.node_name;
   st.draining = draining_;
@@ -441,16 +439,25 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
   st.late_probes = health_->late_probes();
   st.peers = std::move(peers);
   st.addresses = config_.node_addresses;
-  std::map<std::string, bool> announced;
+  // A route's line shows what gobgpd holds from us, and the rule's reason;
+  // where the two differ (gobgpd down, a refused add or withdrawal), why.
+  std::map<std::string, const PrefixDecision*> by_prefix;
+  for (const PrefixDecision& d : decisions) by_prefix[d.prefix] = &d;
+  const auto route_line = [&](RouteStatus& rs, const PrefixDecision& d, const std::string& reason) {
+    const PathSpec* held = announcer_.holds(d.prefix);
+    rs.announced = held != nullptr;
+    rs.draining = held && d.graceful;
+    rs.reason = reason;
+    if (d.announce && !held) rs.reason += gobgp_ok ? "; not in gobgpd yet (see the log)" : "; gobgpd unreachable";
+    if (!d.announce && held) rs.reason += "; gobgpd still holds it (withdrawal refused, see the log)";
+  };
   for (const ServiceConfig& s : config_.services) {
     const ServiceRoute& r = routes_.at(s.spec.name);
-    announced[s.spec.name] = r.announced();
     RouteStatus rs;
     rs.prefix = host_prefix(s.spec.vip);
     rs.service = s.spec.name;
-    rs.announced = r.announced();
-    rs.draining = r.state() == Announcement::draining;
-    rs.reason = r.reason();
+    const PrefixDecision& d = *by_prefix.at(rs.prefix);
+    route_line(rs, d, d.service_reasons.at(s.spec.name));
     rs.total = static_cast<uint32_t>(s.backends.size());
     rs.quorum = r.needed(rs.total);
     rs.hold_down_remaining_ms = r.hold_down_remaining(now);
@@ -475,46 +482,14 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
     st.services.push_back(s.spec);
     st.routes.push_back(rs);
   }
-  // The host route is one per VIP (see wanted_paths): a service's line says
-  // when another service on its VIP decides it.
-  for (RouteStatus& rs : st.routes) {
-    const std::string& vip = rs.prefix;
-    const auto first = std::find_if(config_.services.begin(), config_.services.end(),
-                                    [&](const ServiceConfig& s) { return host_prefix(s.spec.vip) == vip; });
-    const bool any = first->vip_policy == CoverPolicy::any;
-    for (const RouteStatus& other : st.routes) {
-      if (other.prefix != vip || other.service == rs.service || other.announced == rs.announced) continue;
-      if (!any && rs.announced) {
-        rs.announced = false;
-        rs.reason += "; withdrawn: service '" + other.service + "' on the same VIP is (vip_policy all)";
-      } else if (any && !rs.announced) {
-        rs.announced = true;
-        rs.reason += "; announced: service '" + other.service + "' on the same VIP is (vip_policy any)";
-      }
-    }
-  }
   for (const CoverConfig& c : config_.covers) {
     RouteStatus rs;
-    rs.prefix = cover_prefix(c);  // as gobgpd names it, so that kept_ below matches
-    std::vector<bool> states;
-    std::string names;
-    for (const std::string& n : c.services) {
-      states.push_back(announced[n]);
-      names += (names.empty() ? "" : ", ") + n + (announced[n] ? " up" : " down");
-    }
-    rs.announced = covering_announced(c.policy, states);
-    rs.draining = rs.announced && draining_;
-    rs.reason = std::string("covering (") + (c.policy == CoverPolicy::any ? "any" : "all") + "): " + names +
-                (rs.draining ? "; node draining (graceful shutdown)" : "");
+    rs.prefix = cover_prefix(c);  // as gobgpd names it
+    const PrefixDecision& d = *by_prefix.at(rs.prefix);
+    route_line(rs, d, d.reason);
     for (uint32_t cm : c.communities) rs.communities.push_back(community_name(cm));
     st.routes.push_back(rs);
   }
-  // What sync_routes keeps from an earlier run is in BGP: say so.
-  for (RouteStatus& rs : st.routes)
-    if (!rs.announced && kept_.count(rs.prefix)) {
-      rs.announced = true;
-      rs.reason += "; kept from an earlier run while the first checks run";
-    }
   std::lock_guard lock(status_mu_);
   status_ = std::move(st);
 }

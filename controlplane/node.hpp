@@ -13,6 +13,8 @@
 #include <set>
 #include <string>
 
+#include "announcement_rule.hpp"
+#include "announcer.hpp"
 #include "config.hpp"
 #include "dataplane.grpc.pb.h"
 #include "gobgp_client.hpp"
@@ -88,7 +90,14 @@ class Node {
   const std::string& dataplane_socket() const { return config_.dataplane_socket; }
 
  private:
-  void apply(ControlConfig merged, const std::map<std::string, std::string>& renamed = {});
+  // The one way a configuration change takes effect (start, reload, API
+  // change, registration expiry): merge the YAML and the overlay, validate
+  // the result, persist the overlay, then apply. A step that fails leaves
+  // what runs, and what the state file holds, as they were.
+  // `overlay_changed`: false when it is what the state file holds already.
+  ChangeError commit(ControlConfig base, Overlay overlay, const std::map<std::string, std::string>& renamed,
+                     bool overlay_changed);
+  void apply(ControlConfig merged, const std::map<std::string, std::string>& renamed);
   bool persist(const Overlay& overlay) const;
   bool backend_up(const std::string& service, const BackendConfig& b, const std::map<BackendKey, BackendHealth>& health,
                   uint64_t now) const;
@@ -114,10 +123,16 @@ class Node {
                    uint64_t now) const;
   void sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uint64_t now);
   bool dataplane_alive();
+  // One BGP pass (node_routes.cpp): route states updated, the announcement
+  // rule applied, gobgpd synced, the state file written once.
   void sync_routes(uint64_t now_ms, const std::map<BackendKey, BackendHealth>& health);
-  std::vector<PathSpec> wanted_paths(uint32_t asn) const;
+  void update_routes(uint64_t now_ms, const std::map<BackendKey, BackendHealth>& health);
+  bool first_checks_running(uint64_t now_ms) const;
+  std::map<std::string, RouteView> route_views() const;
+  void write_state();  // the overlay, if this pass changed it
   void publish_status(const std::map<BackendKey, BackendHealth>& health, uint64_t now_ms, bool gobgp_ok,
-                      std::vector<std::pair<std::string, std::string>> peers);
+                      std::vector<std::pair<std::string, std::string>> peers,
+                      const std::vector<PrefixDecision>& decisions);
 
   std::mutex mu_;        // step() and API changes
   ControlConfig base_;   // the YAML
@@ -126,8 +141,11 @@ class Node {
   std::unique_ptr<HealthChecker> health_;
   std::unique_ptr<anylb::dataplane::v1::Dataplane::Stub> dataplane_;
   GobgpClient gobgp_;
+  Announcer announcer_{gobgp_};                  // what gobgpd has from us
   std::map<std::string, ServiceRoute> routes_;  // by service name
-  std::map<std::string, PathSpec> sent_;        // what gobgpd has from us, by prefix
+  bool state_dirty_ = false;                    // the overlay changed since the state file was written
+  std::string last_state_error_;
+  std::string last_expiry_error_;
   static constexpr uint64_t kDataplaneCheckMs = 500;
   static constexpr uint32_t kDataplaneFall = 3;         // failed checks in a row...
   static constexpr uint64_t kDataplaneGraceMs = 1500;   // ...or failing this long: not forwarding
@@ -139,18 +157,12 @@ class Node {
   std::atomic<int> drain_request_{-1};  // -1 none, 0 undrain, 1 drain
   bool draining_ = false;
   uint64_t drain_started_ = 0;
-  // Paths an earlier run left in gobgpd are kept for a while after the
-  // start, until the first health checks can have found the services fine,
-  // unless they find them not (keeps_left_path): withdrawn at once, every
-  // restart (an upgrade) would flap every VIP, which is what leaving them at
-  // exit is for.
+  // When the first pass ran: routes an earlier run left announced are kept
+  // while this run's first checks run (first_checks_running), unless they
+  // find the service down; withdrawn at once, every restart (an upgrade)
+  // would flap every VIP, which is what leaving them at exit is for.
   std::optional<uint64_t> started_;
-  std::set<std::string> kept_;  // such prefixes, kept in the last pass
   std::set<BackendKey> inherited_;  // backends the last sync kept up for the dataplane (inherits_up)
-  // By service: enough backends up or not yet found down for its quorum.
-  std::map<std::string, bool> may_serve_;
-  bool keeps_left_path(uint64_t now, const std::string& prefix) const;
-  PathSpec withdrawal_of(const std::string& prefix, bool v6, uint32_t asn) const;
   ServiceRoute new_route(const ServiceConfig& s) const;
   uint64_t dataplane_generation_ = 0;
   // By service we want: how many backends the dataplane sends its new flows
@@ -173,7 +185,5 @@ class Node {
 // configuration's and those the state file says an earlier run announced,
 // since no health checks would run for them.
 void withdraw_paths_of(const ControlConfig& config);
-// Withdraws each of `ours` that gobgpd holds as a local path; returns those withdrawn.
-std::set<std::string> withdraw_held(GobgpClient& gobgp, const std::set<std::string>& ours);
 
 }  // namespace anylb::cp

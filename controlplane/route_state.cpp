@@ -30,10 +30,20 @@ void ServiceRoute::restore_penalty(double penalty, uint64_t now) {
     current_hold_down_ms_ = static_cast<uint64_t>(static_cast<double>(hold_down_ms_) * damping_factor(penalty));
 }
 
+bool ServiceRoute::keep_from_earlier_run() {
+  if (announced() || withdrawn_at_) return false;  // this run decided already
+  state_ = Announcement::announced;
+  kept_ = true;
+  reason_ = "kept from an earlier run while the first checks run";
+  return true;
+}
+
 bool ServiceRoute::update(uint64_t now, const RouteInputs& in) {
   const Announcement before = state_;
   const uint32_t need = quorum_.needed(in.total);
-  const bool quorum_ok = in.total > 0 && in.healthy >= need;
+  kept_ = kept_ && announced() && in.first_checks_running;
+  const uint32_t counted = kept_ ? std::max(in.healthy, in.not_found_down) : in.healthy;
+  const bool quorum_ok = in.total > 0 && counted >= need;
   const bool eligible = quorum_ok && in.dataplane_ok && in.dataplane_holds && !in.drain_expired;
   if (eligible) {
     if (!eligible_since_) eligible_since_ = now;
@@ -41,8 +51,9 @@ bool ServiceRoute::update(uint64_t now, const RouteInputs& in) {
     eligible_since_.reset();
   }
 
-  const std::string counts = std::to_string(in.healthy) + "/" + std::to_string(in.total) + " healthy, quorum " +
-                             std::to_string(need);
+  const std::string counts =
+      std::to_string(counted) + "/" + std::to_string(in.total) + (kept_ ? " not found down" : " healthy") +
+      ", quorum " + std::to_string(need);
   if (!eligible) {
     if (announced()) {
       withdrawn_at_ = now;
@@ -67,7 +78,9 @@ bool ServiceRoute::update(uint64_t now, const RouteInputs& in) {
   } else {
     state_ = in.node_draining ? Announcement::draining : Announcement::announced;
     reason_ = in.node_draining ? counts + ": node draining (graceful shutdown)" : counts;
+    if (kept_) reason_ += "; kept from an earlier run while the first checks run";
   }
+  if (!announced()) kept_ = false;
   return state_ != before;
 }
 

@@ -28,6 +28,13 @@ struct RouteInputs {
   bool dataplane_holds = true;  // the dataplane serves it as pushed, to a quorum (it may refuse a push)
   bool node_draining = false;
   bool drain_expired = false;  // the node drain's wait is over: withdraw
+  // While this run's first checks run (rise probes for every backend), a
+  // route an earlier run left announced (ServiceRoute::keep_from_earlier_run)
+  // counts the backends not yet found down (`fall` failures in a row) as
+  // healthy: a restart or upgrade does not flap its VIP, yet a service the
+  // checks find dead is withdrawn as soon as they do.
+  bool first_checks_running = false;
+  uint32_t not_found_down = 0;
 };
 
 // One service's host route. After a withdrawal, the route comes back only
@@ -67,6 +74,13 @@ class ServiceRoute {
   void remember_withdrawal() {
     if (!announced()) withdrawn_at_ = 0;
   }
+  // The route an earlier run left announced in gobgpd: a route of this run
+  // that has neither been announced nor withdrawn yet takes it over as
+  // announced, so that leaving it is a withdrawal like any other (hold-down,
+  // damping penalty, the state file's record). Returns true if taken over.
+  bool keep_from_earlier_run();
+  // Taken over, and kept on the first checks' count (RouteInputs) so far.
+  bool kept_from_earlier_run() const { return kept_; }
   // The damping penalty at `now_ms` (decayed).
   double penalty(uint64_t now_ms) const;
   // An earlier run's penalty, decayed to `now_ms` (a restart must not reset
@@ -89,6 +103,7 @@ class ServiceRoute {
   std::optional<uint64_t> withdrawn_at_;    // set once a route has been withdrawn
   std::optional<uint64_t> eligible_since_;  // start of the current unbroken eligible run
   std::string reason_ = "not evaluated yet";
+  bool kept_ = false;  // keep_from_earlier_run, until the first checks are over or it is withdrawn
 };
 
 // RFC 4786 4.8: any = coupled to any one service (4.8.3), all = pessimistic

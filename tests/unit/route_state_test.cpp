@@ -197,6 +197,81 @@ TEST(ServiceRoute, DrainAnnouncesGracefullyThenWithdraws) {
   EXPECT_EQ(r.reason(), "node drained");
 }
 
+// A route an earlier run left announced: kept while the first checks have
+// not found too many backends down, and its withdrawal is one like any
+// other: hold-down and damping penalty (before, it was only forgotten, and
+// came back at once).
+RouteInputs first_checks(uint32_t healthy_now, uint32_t not_found_down, uint32_t total) {
+  RouteInputs in = healthy(healthy_now, total);
+  in.first_checks_running = true;
+  in.not_found_down = not_found_down;
+  return in;
+}
+
+TEST(ServiceRoute, KeptFromAnEarlierRunWhileTheFirstChecksRun) {
+  ServiceRoute r({2, 0}, 8000);
+  ASSERT_TRUE(r.keep_from_earlier_run());
+  EXPECT_TRUE(r.announced() && r.kept_from_earlier_run());
+  EXPECT_FALSE(r.update(0, first_checks(0, 3, 3)));  // nothing checked yet: kept
+  EXPECT_TRUE(r.announced());
+  EXPECT_NE(r.reason().find("kept from an earlier run"), std::string::npos) << r.reason();
+  EXPECT_FALSE(r.update(500, first_checks(2, 3, 3)));
+  EXPECT_FALSE(r.update(1000, healthy(3, 3)));  // first checks over: no longer kept, still announced
+  EXPECT_TRUE(r.announced());
+  EXPECT_FALSE(r.kept_from_earlier_run());
+  EXPECT_EQ(r.penalty(1000), 0.0);
+}
+
+TEST(ServiceRoute, AKeptRouteTheFirstChecksFindDownIsHeldDownAndDamped) {
+  ServiceRoute r({1, 0}, 8000);
+  ASSERT_TRUE(r.keep_from_earlier_run());
+  EXPECT_TRUE(r.update(700, first_checks(0, 0, 1)));  // its only backend failed `fall` probes
+  EXPECT_FALSE(r.announced());
+  EXPECT_FALSE(r.kept_from_earlier_run());
+  EXPECT_DOUBLE_EQ(r.penalty(700), 1.0);
+  EXPECT_FALSE(r.update(1000, healthy(1, 1)));  // back at once: held down, as any withdrawal
+  EXPECT_EQ(r.hold_down_remaining(1000), 8000u);
+  EXPECT_FALSE(r.update(8999, healthy(1, 1)));
+  EXPECT_TRUE(r.update(9000, healthy(1, 1)));
+  // Its next withdrawal counts the first: damped (twice the hold-down, less
+  // the first penalty's decay over the 9.3 s since).
+  EXPECT_TRUE(r.update(10000, healthy(0, 1)));
+  EXPECT_GT(r.hold_down_remaining(10000), 15800u);
+  EXPECT_LE(r.hold_down_remaining(10000), 16000u);
+}
+
+TEST(ServiceRoute, AKeptRouteIsWithdrawnWithTheDataplane) {
+  ServiceRoute r({1, 0}, 8000);
+  ASSERT_TRUE(r.keep_from_earlier_run());
+  RouteInputs in = first_checks(0, 1, 1);
+  in.dataplane_ok = false;
+  EXPECT_TRUE(r.update(0, in));
+  EXPECT_EQ(r.reason(), "dataplane not forwarding");
+}
+
+TEST(ServiceRoute, OnlyARouteThisRunHasNotDecidedIsTakenOver) {
+  ServiceRoute announced({1, 0}, 0);
+  announced.update(0, healthy(1, 1));
+  EXPECT_FALSE(announced.keep_from_earlier_run());
+  ServiceRoute withdrawn({1, 0}, 0);
+  withdrawn.update(0, healthy(1, 1));
+  withdrawn.update(10, healthy(0, 1));
+  EXPECT_FALSE(withdrawn.keep_from_earlier_run());
+  ServiceRoute remembered({1, 0}, 5000);
+  remembered.remember_withdrawal();  // the state file says withdrawn
+  EXPECT_FALSE(remembered.keep_from_earlier_run());
+  ServiceRoute fresh({1, 0}, 0);
+  fresh.update(0, healthy(0, 1));  // below quorum, never announced: not decided yet
+  EXPECT_TRUE(fresh.keep_from_earlier_run());
+}
+
+// A route this run announced does not count backends not found down.
+TEST(ServiceRoute, FirstChecksCountOnlyForAKeptRoute) {
+  ServiceRoute r({1, 0}, 0);
+  EXPECT_FALSE(r.update(0, first_checks(0, 1, 1)));
+  EXPECT_FALSE(r.announced());
+}
+
 TEST(CoveringPrefix, AnyAndAllPolicies) {
   EXPECT_TRUE(covering_announced(CoverPolicy::any, {false, true}));
   EXPECT_FALSE(covering_announced(CoverPolicy::any, {false, false}));
