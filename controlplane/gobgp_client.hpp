@@ -1,7 +1,7 @@
 // The control plane's side of gobgpd's gRPC API (GoBGP 3.10, Debian):
-// announce and withdraw our paths, read what the global RIB holds. See
-// shared GOBGP_NOTES.md: a DeletePath with neither uuid nor path withdraws
-// every local path, so every withdrawal here names its path.
+// announce and withdraw our paths, read what the global RIB holds. A
+// DeletePath with neither uuid nor path withdraws every local path (GoBGP
+// 3.10), so every withdrawal here names its path.
 #pragma once
 
 #include <cstdint>

@@ -7,7 +7,7 @@
 // pinning_version_test holds golden values for all three: a change that
 // alters them must bump this. Nodes report it (anylbctl node); a rolling
 // upgrade across a bump re-pins the flows ECMP moves while versions are
-// mixed (README, "Upgrades").
+// mixed (docs/operations.md, "Upgrades").
 //
 // 1: the first builds' mix64 flow hash; 2: the multiply-fold flow hash.
 #pragma once

@@ -112,7 +112,7 @@ int worker_main(void* arg) {
   // On the heap: on the stack its size placed the loop's own arrays, and how
   // they then shared cache sets with its burst arrays cost 12% of est-1m and
   // SYN-flood throughput when it grew by 100 bytes (alternating bench.py
-  // runs, perf/RESULTS.md, tenth session).
+  // runs, 2026-12-01, f9883d0; perf/RESULTS.md, "Code layout").
   auto owned_pipeline = std::make_unique<Pipeline>(*ctx.flows, counters, cfg.timeouts);
   Pipeline& pipeline = *owned_pipeline;
   pipeline.set_ipv4_id_lane(static_cast<uint16_t>(cfg.worker_id), static_cast<uint16_t>(cfg.workers));

@@ -1,4 +1,4 @@
-// Maglev invariants (ARCHITECTURE.md, invariants 1-3): balance, weights,
+// Maglev invariants (docs/ARCHITECTURE.md, invariants 1-3): balance, weights,
 // independence from listing order, and how many slots move when a backend
 // is removed, goes down or drains. The measured figures are printed and
 // recorded as test properties so they can be reported.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Invariant 1 (ARCHITECTURE.md): the same backend set gives the same Maglev
+# Invariant 1 (docs/ARCHITECTURE.md): the same backend set gives the same Maglev
 # table on every node, whatever order the backends are listed in. Runs
 # maglev_digest (path in $1) as separate processes on 100 backends listed in
 # different orders and compares the digests; a different set must give a
