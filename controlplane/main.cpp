@@ -13,6 +13,7 @@
 #include "config.hpp"
 #include "metrics.hpp"
 #include "node.hpp"
+#include "start_guard.hpp"
 
 namespace po = boost::program_options;
 
@@ -61,19 +62,34 @@ int main(int argc, char** argv) {
   }
 
   anylb::cp::ControlConfig config;
+  std::string config_error;
   try {
     config = anylb::cp::load_config(config_path);
   } catch (const anylb::cp::ConfigError& e) {
-    std::fprintf(stderr, "anylb-controlplane: %s\n", e.what());
-    return 2;
+    config_error = e.what();
   } catch (const YAML::Exception& e) {  // what the checks did not reach
-    std::fprintf(stderr, "anylb-controlplane: %s: %s\n", config_path.c_str(), e.what());
-    return 2;
+    config_error = config_path + ": " + e.what();
   }
   if (check_only) {
+    if (!config_error.empty()) {
+      std::fprintf(stderr, "anylb-controlplane: %s\n", config_error.c_str());
+      return 2;
+    }
     std::printf("%s: valid, %zu service(s)\n", config_path.c_str(), config.services.size());
     return 0;
   }
+
+  // One control plane per node: a second one, started by mistake, touches
+  // nothing (the routes are the running one's). Any other start that
+  // fails withdraws what an earlier run left in gobgpd: nothing would
+  // check it (a restart that works keeps it: see Node).
+  const anylb::cp::ControlConfig known = config_error.empty() ? config : anylb::cp::salvage_config(config_path);
+  anylb::cp::InstanceLock lock;
+  if (const std::string busy = lock.take(known); !busy.empty()) {
+    std::fprintf(stderr, "anylb-controlplane: not started: %s; its routes are left as they are\n", busy.c_str());
+    return 2;
+  }
+  if (!config_error.empty()) return anylb::cp::fail_start(known, config_error);
 
   spdlog::info("node {}: {} service(s), dataplane {}, gobgpd {}", config.node_name, config.services.size(),
                config.dataplane_socket, config.gobgp_api);
@@ -84,20 +100,16 @@ int main(int argc, char** argv) {
   const anylb::cp::ControlConfig configured = config;
   try {
     node_ptr = std::make_unique<anylb::cp::Node>(std::move(config));  // reads the state file
-  } catch (const std::exception& e) {
-    // The state file, or the API changes in it, cannot run: fail closed. The
-    // paths an earlier run left would stay announced with nothing checking
-    // what they draw. (Not for a busy socket below: that may be another
-    // instance, whose routes are not ours to take away.)
-    anylb::cp::withdraw_paths_of(configured);
-    std::fprintf(stderr, "anylb-controlplane: %s\n", e.what());
-    return 2;
+  } catch (const std::exception& e) {  // the state file, or the API changes in it, cannot run
+    return anylb::cp::fail_start(configured, e.what());
   }
   try {
     if (!api_socket.empty() || !api_tcp.empty()) api = std::make_unique<anylb::cp::ApiServer>(*node_ptr, api_socket, api_tcp);
     if (!metrics.empty()) metrics_server = std::make_unique<anylb::cp::MetricsServer>(*node_ptr, metrics);
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // a listener that cannot bind (we hold the node's lock: not another instance's)
     std::fprintf(stderr, "anylb-controlplane: %s\n", e.what());
+    std::fprintf(stderr, "anylb-controlplane: not started: withdrawing the paths of our prefixes gobgpd holds\n");
+    node_ptr->withdraw_all();
     return 2;
   }
   std::signal(SIGHUP, on_signal);

@@ -109,7 +109,12 @@ Overlay Overlay::from_json(const std::string& text) {
       ServiceConfig sc;
       sc.spec = *s;
       sc.spec.origin = "API";
-      sc.quorum = Quorum{e.at("quorum").get<uint32_t>(), 0};
+      // As the configuration file's and the API's: a quorum of 0 would
+      // announce the VIP with no healthy backend.
+      const auto quorum = e.at("quorum").get<int64_t>();
+      if (quorum < 1 || quorum > 65534)
+        throw std::runtime_error(where + ": key 'quorum': " + std::to_string(quorum) + " is not a number from 1 to 65534");
+      sc.quorum = Quorum{static_cast<uint32_t>(quorum), 0};
       sc.check.type = CheckType::tcp;
       o.added_services.push_back(sc);
     }

@@ -120,5 +120,34 @@ TEST_F(NodeCommit, AnApiChangeThatFailsValidationWritesNothing) {
   EXPECT_EQ(fs::exists(state_file()) ? fs::last_write_time(state_file()) : fs::file_time_type{}, before);
 }
 
+// A quorum read from the state file is range-checked like the YAML's: a
+// restored quorum of 0 would announce a VIP with no healthy backend.
+TEST_F(NodeCommit, AStateFileQuorumOutOfRangeIsRefusedNamingIt) {
+  Overlay o;
+  ServiceConfig api;
+  api.spec.name = "api";
+  api.spec.vip = ip("203.0.113.11");
+  api.spec.port = 443;
+  api.spec.proto = 6;
+  api.quorum = Quorum{1, 0};
+  o.added_services = {api};
+  for (const char* bad : {"0", "65535", "-1"}) {
+    std::string text = o.to_json();
+    const auto at = text.find("\"quorum\": 1");
+    ASSERT_NE(at, std::string::npos) << text;
+    text.replace(at, 11, std::string("\"quorum\": ") + bad);
+    std::ofstream(state_file()) << text;
+    try {
+      Node node(config());
+      ADD_FAILURE() << "a state file with quorum " << bad << " was taken";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("added_services[0]: key 'quorum': " + std::string(bad)), std::string::npos)
+          << e.what();
+    }
+  }
+  std::ofstream(state_file()) << o.to_json();
+  EXPECT_NO_THROW(Node node(config()));
+}
+
 }  // namespace
 }  // namespace anylb::cp

@@ -1,0 +1,46 @@
+// What a start does before it runs anything, and when it fails: one control
+// plane per node (an instance lock), and a failed start that withdraws the
+// paths an earlier run left, since nothing would check them.
+#pragma once
+
+#include <string>
+
+#include "config.hpp"
+
+namespace anylb::cp {
+
+// What can be read of a configuration file that load_config refused: the
+// state file, gobgpd's API, the API socket, the services' VIPs and the
+// covering prefixes, each where it parses (a YAML error elsewhere does not
+// hide them; a file that is not YAML at all is scanned line by line for the
+// state file and gobgpd's API). Never throws.
+ControlConfig salvage_config(const std::string& path);
+
+// An exclusive lock held for the life of the process (released by the
+// kernel however it ends, kill -9 included), on a file beside the node's
+// state file, or beside its API socket without one: two control planes of
+// one node would fight over its paths and its state file.
+class InstanceLock {
+ public:
+  InstanceLock() = default;
+  ~InstanceLock();
+  InstanceLock(const InstanceLock&) = delete;
+  InstanceLock& operator=(const InstanceLock&) = delete;
+
+  // Takes the lock of `config`'s node. Returns "" when taken (or when the
+  // node has neither a state file nor an API socket to lock beside);
+  // otherwise why not, naming the file and the holder's PID.
+  std::string take(const ControlConfig& config);
+  const std::string& path() const { return path_; }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+// A start that cannot run: withdraws every path of ours gobgpd holds (the
+// configuration's prefixes, and those the state file records), logs each,
+// and says so on stderr with `why`. Returns the exit status, 2.
+int fail_start(const ControlConfig& known, const std::string& why);
+
+}  // namespace anylb::cp
