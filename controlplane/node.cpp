@@ -124,7 +124,7 @@ void Node::reload(ControlConfig next) {
   const std::map<std::string, std::string> renamed = renamed_services(base_.services, next.services);
   overlay.rename_services(renamed);
   const bool dropped = drop_overlay_duplicates(next, overlay);
-  if (ChangeError e = commit(std::move(next), std::move(overlay), renamed, dropped || !renamed.empty());
+  if (ChangeError e = commit(std::move(next), std::move(overlay), renamed, dropped || !renamed.empty(), true);
       e.kind != ChangeError::none)
     return spdlog::error("reload refused: with the API changes kept in {}, {}", base_.state_file, e.message);
   for (const auto& [to, from] : renamed)
@@ -139,13 +139,15 @@ ChangeError Node::change(const std::function<ChangeError(Overlay&, const Control
   Overlay next = overlay_;
   ChangeError e = fn(next, config_);
   if (e.kind != ChangeError::none) return e;
-  return commit(base_, std::move(next), {}, true);
+  return commit(base_, std::move(next), {}, true, true);
 }
 
 ChangeError Node::commit(ControlConfig base, Overlay overlay, const std::map<std::string, std::string>& renamed,
-                         bool overlay_changed) {
+                         bool overlay_changed, bool ask_dataplane) {
   ControlConfig merged = merge(base, overlay);
   if (std::string err = validate_merged(merged); !err.empty()) return {ChangeError::invalid, err};
+  if (ask_dataplane)
+    if (std::string err = dataplane_refuses(merged); !err.empty()) return {ChangeError::invalid, err};
   // Persisted before it runs: what runs is always what a restart restores.
   if (overlay_changed) {
     if (!persist(overlay)) return {ChangeError::internal, "cannot write the state file '" + base.state_file + "'"};
@@ -327,6 +329,38 @@ void Node::step(uint64_t now) {
   sync_routes(now, health);
 }
 
+// The dataplane's desired state for `c`, each backend in the state `state_of` gives.
+dp::DesiredState Node::desired_state(
+    const ControlConfig& c, const std::function<BackendState(const ServiceConfig&, const BackendConfig&)>& state_of) const {
+  dp::DesiredState want;
+  for (const IpAddress& a : c.node_addresses) want.add_node_addresses(a.to_string());
+  for (const IpAddress& a : bgp_peers_) want.add_bgp_peers(a.to_string());
+  for (const ServiceConfig& svc : c.services) {
+    to_proto(svc.spec, *want.add_services());
+    for (const BackendConfig& b : svc.backends)
+      to_proto(BackendSpec{svc.spec.name, b.address, b.mac, b.weight, state_of(svc, b), ""}, *want.add_backends());
+  }
+  return want;
+}
+
+// What the dataplane would refuse `merged` for, asked before a change is
+// accepted (its own checks: a backend without a MAC on a dataplane that
+// cannot resolve one, say), so the change is refused naming the field
+// instead of wedging every later push. A dataplane that does not answer
+// refuses nothing: the push says what it takes.
+std::string Node::dataplane_refuses(const ControlConfig& merged) {
+  grpc::ClientContext ctx;
+  deadline(ctx, 1000);
+  dp::ApplyStateRequest req;
+  req.set_validate_only(true);
+  *req.mutable_state() = desired_state(merged, [](const ServiceConfig&, const BackendConfig&) { return BackendState::up; });
+  dp::ApplyStateResponse resp;
+  const grpc::Status s = dataplane_->ApplyState(&ctx, req, &resp);
+  if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) return "refused by the dataplane: " + s.error_message();
+  if (!s.ok()) spdlog::warn("change not checked by the dataplane ({}): taken on the control plane's checks", s.error_message());
+  return "";
+}
+
 bool Node::dataplane_alive() {
   grpc::ClientContext ctx;
   deadline(ctx, 1000);
@@ -372,24 +406,15 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
     if (b.state() != dp::BACKEND_STATE_DOWN)
       if (auto a = IpAddress::parse(b.address())) serving.insert({b.service(), *a});
 
-  dp::DesiredState want;
   inherited_.clear();
-  for (const IpAddress& a : config_.node_addresses) want.add_node_addresses(a.to_string());
-  for (const IpAddress& a : bgp_peers_) want.add_bgp_peers(a.to_string());
-  for (const ServiceConfig& svc : config_.services) {
-    to_proto(svc.spec, *want.add_services());
-    for (const BackendConfig& b : svc.backends) {
-      const bool checked_up = backend_up(svc.spec.name, b, health, now);
-      const bool inherited =
-          !checked_up && serving.count({svc.spec.name, b.address}) && inherits_up(svc, b, health, now);
-      if (inherited) inherited_.insert({svc.spec.name, b.address});
-      const bool up = checked_up || inherited;
-      const BackendState state = !up ? BackendState::down
-                                 : backend_draining(svc.spec.name, b) ? BackendState::draining
-                                                                      : BackendState::up;
-      to_proto(BackendSpec{svc.spec.name, b.address, b.mac, b.weight, state, ""}, *want.add_backends());
-    }
-  }
+  const dp::DesiredState want = desired_state(config_, [&](const ServiceConfig& svc, const BackendConfig& b) {
+    const bool checked_up = backend_up(svc.spec.name, b, health, now);
+    const bool inherited = !checked_up && serving.count({svc.spec.name, b.address}) && inherits_up(svc, b, health, now);
+    if (inherited) inherited_.insert({svc.spec.name, b.address});
+    return !(checked_up || inherited)        ? BackendState::down
+           : backend_draining(svc.spec.name, b) ? BackendState::draining
+                                                : BackendState::up;
+  });
   const std::set<BackendRef> no_mac = unresolved(want, have);
   if (google::protobuf::util::MessageDifferencer::Equivalent(want, have.state())) {
     dataplane_servable_ = servable(want, no_mac);

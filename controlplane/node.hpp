@@ -94,9 +94,15 @@ class Node {
   // change, registration expiry): merge the YAML and the overlay, validate
   // the result, persist the overlay, then apply. A step that fails leaves
   // what runs, and what the state file holds, as they were.
-  // `overlay_changed`: false when it is what the state file holds already.
+  // `overlay_changed`: false when it is what the state file holds already;
+  // `ask_dataplane`: an operator's change (API, reload), checked by the
+  // dataplane too before it is taken (dataplane_refuses).
   ChangeError commit(ControlConfig base, Overlay overlay, const std::map<std::string, std::string>& renamed,
-                     bool overlay_changed);
+                     bool overlay_changed, bool ask_dataplane = false);
+  std::string dataplane_refuses(const ControlConfig& merged);
+  anylb::dataplane::v1::DesiredState desired_state(
+      const ControlConfig& c,
+      const std::function<BackendState(const ServiceConfig&, const BackendConfig&)>& state_of) const;
   void apply(ControlConfig merged, const std::map<std::string, std::string>& renamed);
   bool persist(const Overlay& overlay) const;
   bool backend_up(const std::string& service, const BackendConfig& b, const std::map<BackendKey, BackendHealth>& health,

@@ -64,10 +64,15 @@ class ApiServer::Service final : public pb::Dataplane::Service {
 
   grpc::Status ApplyState(grpc::ServerContext*, const pb::ApplyStateRequest* req,
                           pb::ApplyStateResponse* resp) override {
-    if (req->generation() == 0) return invalid("generation: must be set (greater than the applied one)");
+    if (req->generation() == 0 && !req->validate_only())
+      return invalid("generation: must be set (greater than the applied one)");
     std::string error;
     auto state = from_proto(req->state(), error);
     if (!state) return invalid(error);
+    if (req->validate_only()) {
+      error = ctx_.control->check(*state);
+      return error.empty() ? grpc::Status::OK : invalid(error);
+    }
     const ApplyResult r = ctx_.control->apply(*state, req->generation(), now_ms(), StateSource::api);
     resp->set_generation(r.generation);
     switch (r.status) {

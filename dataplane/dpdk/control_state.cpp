@@ -4,6 +4,16 @@
 
 namespace anylb {
 
+std::string ControlState::check(const DesiredState& state) const {
+  if (std::string error = validate_desired_state(state); !error.empty()) return error;
+  if (!resolves_macs_)
+    for (const BackendSpec& b : state.backends)
+      if (b.mac.is_zero())  // it would never resolve: down for good, and nothing said why
+        return "backend " + b.address.to_string() + (b.origin.empty() ? "" : " (" + b.origin + ")") +
+               ": key 'mac': required, since this dataplane has no --exception-interface to resolve it by";
+  return "";
+}
+
 ApplyResult ControlState::apply(const DesiredState& state, uint64_t generation, uint64_t now_ms, StateSource source) {
   std::lock_guard lock(mu_);
   ApplyResult r;
@@ -24,14 +34,7 @@ ApplyResult ControlState::apply(const DesiredState& state, uint64_t generation, 
     r.generation = generation_;
     return r;
   }
-  r.error = validate_desired_state(state);
-  if (r.error.empty() && !resolves_macs_)
-    for (const BackendSpec& b : state.backends)
-      if (b.mac.is_zero()) {  // it would never resolve: down for good, and nothing said why
-        r.error = "backend " + b.address.to_string() + (b.origin.empty() ? "" : " (" + b.origin + ")") +
-                  ": key 'mac': required, since this dataplane has no --exception-interface to resolve it by";
-        break;
-      }
+  r.error = check(state);
   if (!r.error.empty()) {
     r.status = ApplyStatus::invalid;
     r.generation = generation_;

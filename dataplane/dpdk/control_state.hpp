@@ -40,6 +40,10 @@ class ControlState {
   static constexpr uint64_t kMaxGenerationStep = uint64_t{1} << 32;
   ApplyResult apply(const DesiredState& state, uint64_t generation, uint64_t now_ms,
                     StateSource source = StateSource::options);
+  // What apply refuses a state for, whatever the generation (empty: none):
+  // also what the control plane asks before it accepts a change
+  // (ApplyStateRequest.validate_only), so both daemons judge alike.
+  std::string check(const DesiredState& state) const;
 
   uint64_t generation() const;
   StateSource source() const;  // of the applied state
