@@ -24,17 +24,17 @@ bool is_v6(const std::string& prefix) { return prefix.find(':') != std::string::
 
 }  // namespace
 
-Announcer::Rib Announcer::read(const std::set<std::string>& ours) {
+Announcer::Rib Announcer::read(const std::set<std::string>& ours, uint32_t asn) {
   Rib rib;
   for (bool v6 : {false, true}) {
-    const auto held = gobgp_.local_prefixes(v6, ours, rib.error);
+    const auto held = gobgp_.local_paths(v6, ours, asn, rib.error);
     if (!held) {  // the adds and withdrawals go on regardless
       rib.whole = false;
       continue;
     }
     rib.held.insert(held->begin(), held->end());
     std::erase_if(sent_, [&](const auto& s) { return s.second.prefix.is_v4() != v6 && !held->count(s.first); });
-    for (const std::string& p : *held)
+    for (const auto& [p, path] : *held)
       if (!sent_.count(p)) rib.left.insert(p);
   }
   return rib;
@@ -47,6 +47,11 @@ bool Announcer::sync(const std::vector<PrefixDecision>& decisions, const Rib& ri
   for (const PrefixDecision& d : decisions) {
     if (!d.announce) continue;
     wanted[d.prefix] = &*d.path;
+    if (const auto left = rib.held.find(d.prefix); rib.left.count(d.prefix) && left->second == *d.path) {
+      sent_[d.prefix] = *d.path;  // the earlier run's path, as wanted: ours now
+      record.insert(d.prefix);
+      continue;
+    }
     if (const PathSpec* have = holds(d.prefix); !have || !(*have == *d.path)) {
       to_send.push_back(&*d.path);
       record.insert(d.prefix);
@@ -100,12 +105,12 @@ std::set<std::string> withdraw_held(GobgpClient& gobgp, const std::set<std::stri
   std::set<std::string> withdrawn;
   std::string error;
   for (bool v6 : {false, true}) {
-    const auto rib = gobgp.local_prefixes(v6, ours, error);
+    const auto rib = gobgp.local_paths(v6, ours, 0, error);
     if (!rib) {
       spdlog::warn("{}", error);
       continue;
     }
-    for (const std::string& p : *rib) {
+    for (const auto& [p, path] : *rib) {
       if (gobgp.withdraw(withdrawal_path(p, v6), error)) withdrawn.insert(p);
       else spdlog::warn("{}", error);
     }

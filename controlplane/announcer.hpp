@@ -24,15 +24,17 @@ class Announcer {
   // added by an operator under one of our prefixes). A path we sent that
   // gobgpd lost (it restarted) is forgotten, so the next sync sends it again.
   struct Rib {
-    std::set<std::string> held;
+    std::map<std::string, PathSpec> held;  // by prefix, with its attributes
     std::set<std::string> left;
     bool whole = true;  // both families read
     std::string error;  // the last family's failure
   };
-  Rib read(const std::set<std::string>& ours);
+  Rib read(const std::set<std::string>& ours, uint32_t asn);
 
   // Adds and withdraws until gobgpd holds what `decisions` announce, with
-  // their paths. `record` is the state file's list of the prefixes we have
+  // their paths. A path an earlier run left that is the one wanted is
+  // taken over as it is, not sent again: a restart sends the peers no
+  // UPDATE. `record` is the state file's list of the prefixes we have
   // put in gobgpd: the paths about to be sent join it, then `write_state`
   // is called (once, before anything is sent: a crash in between leaves a
   // record of a path gobgpd may not hold, which costs nothing; the other

@@ -292,7 +292,8 @@ ControlConfig load_config(const std::string& path) {
   }
   if (!root["node"]) r.fail(root, "node", "is missing");
   const YAML::Node& node = root["node"];
-  r.known(node, "node", {"name", "dataplane_socket", "node_addresses", "next_hop", "next_hop_v6", "drain_wait", "state_file"});
+  r.known(node, "node", {"name", "dataplane_socket", "node_addresses", "next_hop", "next_hop_v6", "drain_wait", "state_file",
+                         "orphan_timeout"});
   if (node["state_file"]) c.state_file = r.str(node["state_file"], "node.state_file");
   if (node["name"]) {
     c.node_name = r.str(node["name"], "node.name");
@@ -318,6 +319,7 @@ ControlConfig load_config(const std::string& path) {
     if (!a.is_v4() && !c.next_hop_v6) c.next_hop_v6 = a;
   }
   if (node["drain_wait"]) c.drain_wait_ms = r.duration_ms(node["drain_wait"], "node.drain_wait", kDayMs);
+  if (node["orphan_timeout"]) c.orphan_timeout_ms = r.duration_ms(node["orphan_timeout"], "node.orphan_timeout", kDayMs);
   if (root["gobgp"]) {
     r.known(root["gobgp"], "gobgp", {"api"});
     if (root["gobgp"]["api"]) c.gobgp_api = r.str(root["gobgp"]["api"], "gobgp.api");

@@ -76,6 +76,9 @@ struct ControlConfig {
   std::optional<IpAddress> next_hop_v4, next_hop_v6;  // BGP next hops (default: the first node address per family)
   std::string gobgp_api = "127.0.0.1:50051";
   uint64_t drain_wait_ms = 30'000;  // graceful-shutdown announcements before the withdrawal
+  // Paths no control plane has confirmed for this long are withdrawn
+  // (orphan_guard.hpp); 0: never.
+  uint64_t orphan_timeout_ms = 10'000;
   std::string api_socket = "/run/anylb/controlplane.sock";  // anylb.v1 for anylbctl; empty: none
   std::string api_tcp;              // optional explicit "ADDRESS:PORT" for anylb.v1 over TCP
   std::string metrics_listen;       // optional "ADDRESS:PORT" for Prometheus /metrics

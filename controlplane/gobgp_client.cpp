@@ -71,6 +71,33 @@ apipb::Path build_path(const PathSpec& p, bool withdraw) {
   return path;
 }
 
+// A path read back from the RIB, in the terms build_path writes it in. A
+// prepend counts only an AS_SEQUENCE of our own AS alone; anything else
+// in the AS path makes it a path we would not have sent (prepend ~0).
+PathSpec path_of(const std::string& prefix, const apipb::Path& path, uint32_t asn) {
+  PathSpec p;
+  const auto slash = prefix.find('/');
+  p.prefix = IpAddress::parse(prefix.substr(0, slash)).value_or(IpAddress{});
+  std::from_chars(prefix.data() + slash + 1, prefix.data() + prefix.size(), p.length);
+  p.asn = asn;
+  for (const google::protobuf::Any& a : path.pattrs()) {
+    if (apipb::NextHopAttribute nh; a.UnpackTo(&nh)) {
+      p.next_hop = IpAddress::parse(nh.next_hop()).value_or(IpAddress{});
+    } else if (apipb::MpReachNLRIAttribute mp; a.UnpackTo(&mp) && mp.next_hops_size() > 0) {
+      p.next_hop = IpAddress::parse(mp.next_hops(0)).value_or(IpAddress{});
+    } else if (apipb::CommunitiesAttribute c; a.UnpackTo(&c)) {
+      p.communities.assign(c.communities().begin(), c.communities().end());
+    } else if (apipb::MultiExitDiscAttribute med; a.UnpackTo(&med)) {
+      p.med = med.med();
+    } else if (apipb::AsPathAttribute as; a.UnpackTo(&as)) {
+      for (const apipb::AsSegment& seg : as.segments())
+        for (uint32_t n : seg.numbers())
+          p.prepend = (seg.type() == apipb::AsSegment::AS_SEQUENCE && n == asn && p.prepend != ~0u) ? p.prepend + 1 : ~0u;
+    }
+  }
+  return p;
+}
+
 }  // namespace
 
 GobgpClient::GobgpClient(const std::string& target) : impl_(std::make_unique<Impl>()) {
@@ -120,8 +147,8 @@ bool GobgpClient::withdraw(const PathSpec& p, std::string& error) {
   return s.ok();
 }
 
-std::optional<std::set<std::string>> GobgpClient::local_prefixes(bool ipv6, const std::set<std::string>& among,
-                                                                 std::string& error) {
+std::optional<std::map<std::string, PathSpec>> GobgpClient::local_paths(bool ipv6, const std::set<std::string>& among,
+                                                                        uint32_t asn, std::string& error) {
   apipb::ListPathRequest req;
   req.set_table_type(apipb::GLOBAL);
   req.mutable_family()->set_afi(ipv6 ? apipb::Family::AFI_IP6 : apipb::Family::AFI_IP);
@@ -140,15 +167,16 @@ std::optional<std::set<std::string>> GobgpClient::local_prefixes(bool ipv6, cons
     q->set_prefix(p);
     q->set_type(apipb::TableLookupPrefix::EXACT);
   }
-  if (req.prefixes_size() == 0) return std::set<std::string>{};  // none asked: an empty list would mean all
+  if (req.prefixes_size() == 0) return std::map<std::string, PathSpec>{};  // none asked: an empty list would mean all
   grpc::ClientContext ctx;
   deadline(ctx);
   auto reader = impl_->stub->ListPath(&ctx, req);
-  std::set<std::string> out;
+  std::map<std::string, PathSpec> out;
   apipb::ListPathResponse resp;
   while (reader->Read(&resp))
     for (const auto& path : resp.destination().paths())
-      if (path.neighbor_ip().empty() || path.neighbor_ip() == "<nil>") out.insert(resp.destination().prefix());
+      if (path.neighbor_ip().empty() || path.neighbor_ip() == "<nil>")
+        out[resp.destination().prefix()] = path_of(resp.destination().prefix(), path, asn);
   const grpc::Status s = reader->Finish();
   if (!s.ok()) {
     error = "gobgpd ListPath: " + s.error_message();

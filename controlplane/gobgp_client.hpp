@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -37,10 +38,12 @@ class GobgpClient {
   bool add(const PathSpec& p, std::string& error);
   bool withdraw(const PathSpec& p, std::string& error);
   // Which of `among` ("203.0.113.10/32", this family's) have a locally
-  // originated path in the global RIB. Only those are asked for: the RIB
-  // may hold a full table the peers sent, too big to read every pass.
-  std::optional<std::set<std::string>> local_prefixes(bool ipv6, const std::set<std::string>& among,
-                                                      std::string& error);
+  // originated path in the global RIB, and that path as we would have sent
+  // it (next hop, communities, MED, prepend of `asn`). Only those are asked
+  // for: the RIB may hold a full table the peers sent, too big to read
+  // every pass.
+  std::optional<std::map<std::string, PathSpec>> local_paths(bool ipv6, const std::set<std::string>& among,
+                                                             uint32_t asn, std::string& error);
   // (neighbor address, session state name) of every configured peer.
   std::vector<std::pair<std::string, std::string>> peers(std::string& error);
 

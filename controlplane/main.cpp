@@ -13,6 +13,7 @@
 #include "config.hpp"
 #include "metrics.hpp"
 #include "node.hpp"
+#include "orphan_guard.hpp"
 #include "start_guard.hpp"
 
 namespace po = boost::program_options;
@@ -90,6 +91,23 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!config_error.empty()) return anylb::cp::fail_start(known, config_error);
+  // Forked now, before any thread: the dead-man's switch of our paths.
+  std::unique_ptr<anylb::cp::OrphanGuard> guard;
+  if (config.orphan_timeout_ms > 0) {
+    try {
+      guard = std::make_unique<anylb::cp::OrphanGuard>(config, lock.path());
+    } catch (const std::exception& e) {
+      return anylb::cp::fail_start(config, e.what());
+    }
+    spdlog::info("orphan guard (pid {}): withdraws our paths {} ms after this process ends, unless another control "
+                 "plane of the node takes over",
+                 guard->pid(), config.orphan_timeout_ms);
+  }
+  // A start that fails below has withdrawn everything: nothing to guard.
+  const auto failed = [&](int status) {
+    if (guard) guard->dismiss();
+    return status;
+  };
 
   spdlog::info("node {}: {} service(s), dataplane {}, gobgpd {}", config.node_name, config.services.size(),
                config.dataplane_socket, config.gobgp_api);
@@ -101,7 +119,7 @@ int main(int argc, char** argv) {
   try {
     node_ptr = std::make_unique<anylb::cp::Node>(std::move(config));  // reads the state file
   } catch (const std::exception& e) {  // the state file, or the API changes in it, cannot run
-    return anylb::cp::fail_start(configured, e.what());
+    return failed(anylb::cp::fail_start(configured, e.what()));
   }
   try {
     if (!api_socket.empty() || !api_tcp.empty()) api = std::make_unique<anylb::cp::ApiServer>(*node_ptr, api_socket, api_tcp);
@@ -110,7 +128,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "anylb-controlplane: %s\n", e.what());
     std::fprintf(stderr, "anylb-controlplane: not started: withdrawing the paths of our prefixes gobgpd holds\n");
     node_ptr->withdraw_all();
-    return 2;
+    return failed(2);
   }
   std::signal(SIGHUP, on_signal);
   std::signal(SIGINT, on_signal);
@@ -127,9 +145,13 @@ int main(int argc, char** argv) {
       }
     }
     node_ptr->step(anylb::cp::monotonic_ms());
+    if (guard) guard->update(node_ptr->owned_prefixes());
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  if (withdraw_on_exit) node_ptr->withdraw_all();
+  if (withdraw_on_exit) {
+    node_ptr->withdraw_all();
+    if (guard) guard->dismiss();
+  }
   spdlog::info("stopping");
   return 0;
 }

@@ -117,6 +117,10 @@ void Node::reload(ControlConfig next) {
   keep("api.tcp", next.api_tcp, base_.api_tcp);
   keep("metrics.listen", next.metrics_listen, base_.metrics_listen);
   keep("node.state_file", next.state_file, base_.state_file);
+  if (next.orphan_timeout_ms != base_.orphan_timeout_ms) {  // the guard was forked with the old one
+    spdlog::warn("reload: node.orphan_timeout changed: takes effect at the next restart");
+    next.orphan_timeout_ms = base_.orphan_timeout_ms;
+  }
   // Checked with the API changes before anything is taken: a refused file
   // must leave the running YAML in place, or every later change would be
   // merged with the refused one (and refused too).
@@ -286,6 +290,11 @@ void Node::expire_registrations(uint64_t now) {
 }
 
 void Node::drain(bool on) { drain_request_ = on ? 1 : 0; }
+
+std::set<std::string> Node::owned_prefixes() {
+  std::lock_guard lock(mu_);
+  return our_prefixes(config_, overlay_.announced_prefixes);
+}
 
 NodeStatus Node::status() const {
   std::lock_guard lock(status_mu_);

@@ -87,6 +87,9 @@ class Node {
   // after the configured wait; undrain restores. Safe from any thread.
   void drain(bool on);
   NodeStatus status() const;                  // safe from any thread
+  // Ours to withdraw: the configuration's prefixes and those announced
+  // (the state file's record). Safe from any thread.
+  std::set<std::string> owned_prefixes();
   const std::string& dataplane_socket() const { return config_.dataplane_socket; }
 
  private:

@@ -77,7 +77,7 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
     std::string peers_error;
     peers = gobgp_.peers(peers_error);
     if (peers_error.empty()) bgp_peers_ = bgp_peer_addresses(peers);  // the next sync gives them to the dataplane
-    rib = announcer_.read(our_prefixes(config_, overlay_.announced_prefixes));
+    rib = announcer_.read(our_prefixes(config_, overlay_.announced_prefixes), *asn);
     // What an earlier run left announced is this run's to keep or withdraw.
     for (const ServiceConfig* s : services_left_announced(config_, rib.left, overlay_.withdrawn_routes))
       if (routes_.at(s->spec.name).keep_from_earlier_run())

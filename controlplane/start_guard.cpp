@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -81,10 +82,24 @@ InstanceLock::~InstanceLock() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+std::string instance_lock_path(const ControlConfig& config) {
+  struct stat ns {};
+  const unsigned long netns = ::stat("/proc/self/ns/net", &ns) == 0 ? static_cast<unsigned long>(ns.st_ino) : 0;
+  std::string api;
+  for (char ch : config.gobgp_api) api += std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' ? ch : '_';
+  char name[64];
+  std::snprintf(name, sizeof name, "controlplane-netns%lu-", netns);
+  return std::string(kLockDir) + "/" + name + api + ".lock";
+}
+
+long lock_holder(const std::string& lock_path) {
+  std::ifstream f(lock_path);
+  long pid = 0;
+  return f >> pid ? pid : 0;
+}
+
 std::string InstanceLock::take(const ControlConfig& config) {
-  const std::string& beside = !config.state_file.empty() ? config.state_file : config.api_socket;
-  if (beside.empty()) return "";
-  path_ = beside + ".lock";
+  path_ = instance_lock_path(config);
   std::error_code ec;
   if (const auto dir = std::filesystem::path(path_).parent_path(); !dir.empty())
     std::filesystem::create_directories(dir, ec);

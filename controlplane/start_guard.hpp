@@ -17,9 +17,17 @@ namespace anylb::cp {
 ControlConfig salvage_config(const std::string& path);
 
 // An exclusive lock held for the life of the process (released by the
-// kernel however it ends, kill -9 included), on a file beside the node's
-// state file, or beside its API socket without one: two control planes of
-// one node would fight over its paths and its state file.
+// kernel however it ends, kill -9 included). A node is its gobgpd: the
+// lock is named after gobgpd's API address and the network namespace it is
+// reached from (instance_lock_path), so two control planes of one node,
+// which would fight over its paths, cannot both run, whatever their files.
+std::string instance_lock_path(const ControlConfig& config);
+
+inline constexpr const char* kLockDir = "/run/anylb";
+
+// The PID written in a lock file (0 if none).
+long lock_holder(const std::string& lock_path);
+
 class InstanceLock {
  public:
   InstanceLock() = default;
@@ -27,9 +35,8 @@ class InstanceLock {
   InstanceLock(const InstanceLock&) = delete;
   InstanceLock& operator=(const InstanceLock&) = delete;
 
-  // Takes the lock of `config`'s node. Returns "" when taken (or when the
-  // node has neither a state file nor an API socket to lock beside);
-  // otherwise why not, naming the file and the holder's PID.
+  // Takes the lock of `config`'s node. Returns "" when taken; otherwise
+  // why not, naming the file and the holder's PID.
   std::string take(const ControlConfig& config);
   const std::string& path() const { return path_; }
 
