@@ -111,7 +111,7 @@ void fill_backend(const BackendStatus& b, v1::Backend* o) {
 void fill_service(const ServiceSpec& s, v1::Service* o) {
   o->set_name(s.name);
   o->set_vip(s.vip.to_string());
-  o->set_protocol(s.proto == 6 ? v1::PROTOCOL_TCP : v1::PROTOCOL_UDP);
+  o->set_protocol(s.proto == kProtoTcp ? v1::PROTOCOL_TCP : v1::PROTOCOL_UDP);
   o->set_port(s.port);
   o->set_mode(s.mode == ForwardingMode::l2_dsr ? v1::FORWARDING_MODE_L2_DSR
               : s.mode == ForwardingMode::ipip ? v1::FORWARDING_MODE_IPIP
@@ -279,7 +279,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
       if (sc.spec.port == kAnyPort) return {ChangeError::invalid, "service.port: an any-port service added through the API needs a port to check; use the configuration file"};
       // Its check is a TCP connect to the service port: a UDP service's
       // backends would refuse it and never come up.
-      if (sc.spec.proto == 17)
+      if (sc.spec.proto == kProtoUdp)
         return {ChangeError::invalid, "service.protocol: a UDP service needs a check of its own (udp-dns, exec); use the configuration file"};
       o.added_services.push_back(sc);  // a configured one deleted here stays deleted, as for backends
       return {};

@@ -9,7 +9,7 @@ namespace anylb {
 
 namespace {
 
-std::string proto_name(uint8_t p) { return p == 6 ? "tcp" : p == 17 ? "udp" : std::to_string(p); }
+std::string proto_name(uint8_t p) { return p == kProtoTcp ? "tcp" : p == kProtoUdp ? "udp" : std::to_string(p); }
 
 }  // namespace
 
