@@ -111,7 +111,7 @@ void fill_backend(const BackendStatus& b, v1::Backend* o) {
 void fill_service(const ServiceSpec& s, v1::Service* o) {
   o->set_name(s.name);
   o->set_vip(s.vip.to_string());
-  o->set_protocol(s.proto == 6 ? v1::PROTOCOL_TCP : v1::PROTOCOL_UDP);
+  o->set_protocol(s.proto == kProtoTcp ? v1::PROTOCOL_TCP : v1::PROTOCOL_UDP);
   o->set_port(s.port);
   o->set_mode(s.mode == ForwardingMode::l2_dsr ? v1::FORWARDING_MODE_L2_DSR
               : s.mode == ForwardingMode::ipip ? v1::FORWARDING_MODE_IPIP
@@ -279,7 +279,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
       if (sc.spec.port == kAnyPort) return {ChangeError::invalid, "service.port: an any-port service added through the API needs a port to check; use the configuration file"};
       // Its check is a TCP connect to the service port: a UDP service's
       // backends would refuse it and never come up.
-      if (sc.spec.proto == 17)
+      if (sc.spec.proto == kProtoUdp)
         return {ChangeError::invalid, "service.protocol: a UDP service needs a check of its own (udp-dns, exec); use the configuration file"};
       o.added_services.push_back(sc);  // a configured one deleted here stays deleted, as for backends
       return {};
@@ -506,87 +506,6 @@ ApiServer::ApiServer(Node& node, const std::string& socket_path, const std::stri
 ApiServer::~ApiServer() {
   server_->Shutdown();
   if (!path_.empty()) ::unlink(path_.c_str());
-}
-
-namespace {
-
-// A label value as Prometheus' text format escapes it: backslash, quote and
-// line feed (a raw line feed would break the whole scrape).
-std::string label(const std::string& v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
-
-}  // namespace
-
-std::string render_metrics(const NodeStatus& st, const anylb::dataplane::v1::GetCountersResponse* c) {
-  std::string m;
-  auto line = [&](const std::string& name, const std::string& labels, double v) {
-    m += name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(v) + "\n";
-  };
-  m += "# HELP anylb_node_info The node's identity.\n# TYPE anylb_node_info gauge\n";
-  line("anylb_node_info", "node=\"" + label(st.name) + "\"", 1);
-  m += "# TYPE anylb_node_draining gauge\n";
-  line("anylb_node_draining", "", st.draining);
-  m += "# HELP anylb_dataplane_up 1 while the dataplane answers and every worker polls.\n# TYPE anylb_dataplane_up gauge\n";
-  line("anylb_dataplane_up", "", st.dataplane_ok);
-  m += "# TYPE anylb_gobgp_up gauge\n";
-  line("anylb_gobgp_up", "", st.gobgp_ok);
-  m += "# HELP anylb_bgp_session_established 1 when the BGP session with the peer is established.\n"
-       "# TYPE anylb_bgp_session_established gauge\n";
-  for (const auto& [peer, state] : st.peers)
-    line("anylb_bgp_session_established", "peer=\"" + label(peer) + "\",state=\"" + label(state) + "\"", state == "established");
-  m += "# HELP anylb_route_announced 1 while the prefix is announced.\n# TYPE anylb_route_announced gauge\n";
-  for (const RouteStatus& r : st.routes)
-    line("anylb_route_announced", "prefix=\"" + label(r.prefix) + "\",service=\"" + label(r.service) + "\"", r.announced);
-  m += "# HELP anylb_health_probe_threads Threads probing backends.\n# TYPE anylb_health_probe_threads gauge\n";
-  line("anylb_health_probe_threads", "", static_cast<double>(st.probe_threads));
-  m += "# HELP anylb_health_probes_late_total Probes started over an interval after they were due (too few threads).\n"
-       "# TYPE anylb_health_probes_late_total counter\n";
-  line("anylb_health_probes_late_total", "", static_cast<double>(st.late_probes));
-  m += "# TYPE anylb_backend_healthy gauge\n";
-  for (const BackendStatus& b : st.backends)
-    line("anylb_backend_healthy", "service=\"" + label(b.service) + "\",backend=\"" + label(b.address.to_string()) + "\"",
-         b.health.healthy);
-  if (c != nullptr) {
-    m += "# TYPE anylb_service_packets_total counter\n";
-    for (const auto& s : c->services())
-      line("anylb_service_packets_total", "service=\"" + label(s.service().name()) + "\"",
-           static_cast<double>(s.counters().packets()));
-    m += "# TYPE anylb_service_new_flows_total counter\n";
-    for (const auto& s : c->services())
-      line("anylb_service_new_flows_total", "service=\"" + label(s.service().name()) + "\"",
-           static_cast<double>(s.counters().new_flows()));
-    m += "# TYPE anylb_backend_packets_total counter\n";
-    for (const auto& b : c->backends())
-      line("anylb_backend_packets_total",
-           "service=\"" + label(b.backend().service()) + "\",backend=\"" + label(b.backend().address()) + "\"",
-           static_cast<double>(b.counters().packets()));
-    m += "# TYPE anylb_drops_total counter\n";
-    for (const auto& [reason, n] : c->drops()) line("anylb_drops_total", "reason=\"" + label(reason) + "\"", static_cast<double>(n));
-    m += "# TYPE anylb_port_packets_total counter\n";
-    for (const auto& p : c->ports()) {
-      line("anylb_port_packets_total", "port=\"" + label(p.name()) + "\",direction=\"rx\"", static_cast<double>(p.rx_packets()));
-      line("anylb_port_packets_total", "port=\"" + label(p.name()) + "\",direction=\"tx\"", static_cast<double>(p.tx_packets()));
-    }
-    // What a port lost on its own, which no worker saw (ring full, no mbuf, errors).
-    m += "# TYPE anylb_port_lost_total counter\n";
-    for (const auto& p : c->ports()) {
-      const std::pair<const char*, uint64_t> lost[] = {{"rx_missed", p.rx_missed()}, {"rx_no_mbuf", p.rx_no_mbuf()},
-                                                       {"rx_errors", p.rx_errors()}, {"tx_errors", p.tx_errors()}};
-      for (const auto& [kind, n] : lost)
-        line("anylb_port_lost_total", "port=\"" + label(p.name()) + "\",kind=\"" + label(kind) + "\"", static_cast<double>(n));
-    }
-  }
-  return m;
 }
 
 }  // namespace anylb::cp

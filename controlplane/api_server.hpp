@@ -1,6 +1,6 @@
 // Serves the operator API (anylb.v1) on a unix socket (and on TCP when an
-// explicit address is configured): routes, health, node, drain, trace.
-// Changing services or backends through this API is not implemented yet.
+// explicit address is configured): routes, health, node, drain, trace, and
+// changes to services and backends (passed on to the dataplane).
 #pragma once
 
 #include <memory>
@@ -23,9 +23,5 @@ class ApiServer {
   std::unique_ptr<grpc::Server> server_;
   std::string path_;
 };
-
-// Prometheus text format: node, dataplane, BGP sessions, routes, backend health,
-// and the dataplane's counters per service and backend.
-std::string render_metrics(const NodeStatus& st, const anylb::dataplane::v1::GetCountersResponse* counters);
 
 }  // namespace anylb::cp

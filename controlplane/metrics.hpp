@@ -1,4 +1,4 @@
-// The Prometheus endpoint (cpp-httplib): GET /metrics.
+// The Prometheus endpoint (cpp-httplib): GET /metrics, and what it serves.
 #pragma once
 
 #include <memory>
@@ -8,6 +8,7 @@
 #include "node.hpp"
 
 namespace httplib { class Server; }
+namespace anylb::dataplane::v1 { class GetCountersResponse; }
 
 namespace anylb::cp {
 
@@ -20,5 +21,9 @@ class MetricsServer {
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;
 };
+
+// Prometheus text format: node, dataplane, BGP sessions, routes, backend health,
+// and the dataplane's counters per service and backend (none if `counters` is null).
+std::string render_metrics(const NodeStatus& st, const anylb::dataplane::v1::GetCountersResponse* counters);
 
 }  // namespace anylb::cp

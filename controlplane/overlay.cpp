@@ -50,7 +50,7 @@ std::string Overlay::to_json() const {
   for (const auto& [id, w] : weights) j["weights"].push_back({{"service", id.first}, {"address", id.second.to_string()}, {"weight", w}});
   j["added_services"] = json::array();
   for (const ServiceConfig& s : added_services)
-    j["added_services"].push_back({{"name", s.spec.name}, {"vip", s.spec.vip.to_string()}, {"proto", s.spec.proto == 6 ? "tcp" : "udp"},
+    j["added_services"].push_back({{"name", s.spec.name}, {"vip", s.spec.vip.to_string()}, {"proto", s.spec.proto == kProtoTcp ? "tcp" : "udp"},
                                    {"port", s.spec.port}, {"mode", std::string(to_string(s.spec.mode))},
                                    {"fragments", std::string(to_string(s.spec.fragments))}, {"quorum", s.quorum.count},
                                    {"gue_port", s.spec.gue_port}});

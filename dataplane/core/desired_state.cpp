@@ -108,8 +108,8 @@ std::optional<ServiceSpec> parse_service_fields(const SpecFields& pairs, std::st
       s.vip = *a;
       have_vip = true;
     } else if (k == "proto") {
-      if (v == "tcp") s.proto = 6;
-      else if (v == "udp") s.proto = 17;
+      if (v == "tcp") s.proto = kProtoTcp;
+      else if (v == "udp") s.proto = kProtoUdp;
       else { error = bad(k, v, "is not tcp or udp"); return std::nullopt; }
     } else if (k == "port") {
       if (v == "any") s.port = kAnyPort;
@@ -224,7 +224,7 @@ std::string validate_desired_state(const DesiredState& state) {
       return "service '" + s.name + "'" + where(s.origin) + ": name already used by another service";
     if (!keys.emplace(s.vip, s.proto, s.port).second)
       return "service '" + s.name + "'" + where(s.origin) + ": another service already has vip " +
-             s.vip.to_string() + " " + (s.proto == 6 ? "tcp" : "udp") + " port " +
+             s.vip.to_string() + " " + (s.proto == kProtoTcp ? "tcp" : "udp") + " port " +
              (s.port == kAnyPort ? std::string("any") : std::to_string(s.port));
     for (const IpAddress& a : state.node_addresses)
       if (a == s.vip)

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "flow_key.hpp"
 #include "ip_address.hpp"
 
 namespace anylb {
@@ -37,7 +38,7 @@ std::string name_problem(std::string_view name);
 struct ServiceSpec {
   std::string name;
   IpAddress vip;
-  uint8_t proto = 6;             // 6 tcp, 17 udp
+  uint8_t proto = kProtoTcp;     // or kProtoUdp
   uint16_t port = kAnyPort;      // 0 = every port
   ForwardingMode mode = ForwardingMode::l2_dsr;
   FragmentPolicy fragments = FragmentPolicy::drop;

@@ -73,7 +73,7 @@ RewriteResult encapsulate(FrameBuffer f, const ParsedPacket& p, const EncapParam
       store_be16(udp + 6, c == 0 ? 0xffff : c);
     }
   }
-  return RewriteResult{extra, p.l3_offset + outer_total, DropReason::count_, fragment};
+  return RewriteResult{extra, p.l3_offset + outer_total, DropReason::none, fragment};
 }
 
 }  // namespace anylb

@@ -25,7 +25,7 @@ struct FrameBuffer {
 struct RewriteResult {
   uint32_t prepended = 0;  // data moved back by this many bytes
   uint32_t len = 0;        // new frame length
-  DropReason drop = DropReason::count_;
+  DropReason drop = DropReason::none;
   bool fragment = false;   // longer than the MTU: to be sent as outer fragments (fragment.hpp)
 };
 
@@ -40,7 +40,7 @@ inline void write_macs(std::byte* frame, const MacAddress& dst, const MacAddress
 // per-packet rewrite of the common mode.
 inline RewriteResult rewrite_l2_dsr(FrameBuffer f, const MacAddress& backend, const MacAddress& port) {
   write_macs(f.data, backend, port);
-  return RewriteResult{0, f.len, DropReason::count_};
+  return RewriteResult{0, f.len, DropReason::none};
 }
 
 // Bytes encapsulation puts in front of the IP packet: the outer IP header

@@ -42,7 +42,7 @@ void AddressMap::build(const std::vector<ServiceEntry>& services, const std::vec
     ports_.insert(ports_.end(), list.begin(), list.end());
     // A fragment carries no port: it belongs to the any-port service of its
     // protocol, else to the only port service, else it is ambiguous.
-    for (uint8_t proto : {uint8_t{6}, uint8_t{17}}) {
+    for (uint8_t proto : {kProtoTcp, kProtoUdp}) {
       uint32_t chosen = 0, seen = 0;
       for (const ServicePort& sp : list) {
         if (sp.proto != proto) continue;
@@ -50,7 +50,7 @@ void AddressMap::build(const std::vector<ServiceEntry>& services, const std::vec
         if (chosen == 0 || sp.port == kAnyPort) chosen = sp.service_id;
       }
       const bool has_any = seen > 0 && services[chosen].spec.port == kAnyPort;
-      (proto == 6 ? e.fragment_tcp : e.fragment_udp) = seen > 1 && !has_any ? kAmbiguous : chosen;
+      (proto == kProtoTcp ? e.fragment_tcp : e.fragment_udp) = seen > 1 && !has_any ? kAmbiguous : chosen;
     }
   }
   for (const IpAddress& a : node_addresses) slot_for(a).node = true;

@@ -15,7 +15,7 @@ constexpr uint8_t kIpv6Auth = 51;
 constexpr uint8_t kIpv6DestOpts = 60;
 constexpr uint8_t kIpv6Mobility = 135;
 
-constexpr DropReason kOk = DropReason::count_;
+constexpr DropReason kOk = DropReason::none;
 
 DropReason drop(DropReason r) { return r; }
 
@@ -26,7 +26,7 @@ struct Ipv6Chain {
   bool fragment = false;      // a fragment header with offset != 0 or M set
   bool first_fragment = false;  // ... with offset 0: the transport header follows it
   uint8_t fragment_l4 = 0;    // a first fragment's protocol behind Destination Options
-  DropReason drop = DropReason::count_;
+  DropReason drop = DropReason::none;
 };
 
 // Walks extension headers in [ip, ip + len), bounded in count.
@@ -116,7 +116,7 @@ DropReason parse_icmp_inner(const std::byte* inner, std::size_t len, IpFamily fa
     if (len < 40) return DropReason::icmp_inner_truncated;
     if ((load_u8(inner) >> 4) != 6) return DropReason::icmp_inner_unsupported;
     Ipv6Chain c = walk_ipv6_chain(inner, len, DropReason::icmp_inner_truncated);
-    if (c.drop != DropReason::count_) return c.drop;
+    if (c.drop != DropReason::none) return c.drop;
     // A quoted first fragment has its ports (a large DNS answer's Packet Too
     // Big quotes one, RFC 8201): as the IPv4 branch, only later ones have none.
     if (c.fragment && !c.first_fragment) return DropReason::icmp_inner_unsupported;
@@ -132,7 +132,7 @@ DropReason parse_icmp_inner(const std::byte* inner, std::size_t len, IpFamily fa
   if (key.src_port == 0 || key.dst_port == 0) return DropReason::l4_bad_port;  // no flow uses port 0
   key.proto = proto;
   key.family = family;
-  return DropReason::count_;
+  return DropReason::none;
 }
 
 // TCP, UDP or ICMP at `l4` within an IP packet of `ip_len` bytes.
@@ -230,7 +230,7 @@ DropReason parse_ipv6(ParsedPacket& p, const std::byte* ip, std::size_t avail) {
   std::memcpy(p.key.src.data(), ip + 8, 16);
   std::memcpy(p.key.dst.data(), ip + 24, 16);
   Ipv6Chain c = walk_ipv6_chain(ip, total, DropReason::ipv6_truncated);
-  if (c.drop != DropReason::count_) return drop(c.drop);
+  if (c.drop != DropReason::none) return drop(c.drop);
   if (c.fragment) {
     if (martian_flow(p, c.proto)) return drop(DropReason::martian_source);
     p.key.proto = c.proto;

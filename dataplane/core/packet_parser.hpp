@@ -62,8 +62,8 @@ struct ParsedPacket {
 
 struct ParseOutcome {
   ParsedPacket packet;
-  DropReason drop = DropReason::count_;  // count_ = no drop
-  bool ok() const { return drop == DropReason::count_; }
+  DropReason drop = DropReason::none;
+  bool ok() const { return drop == DropReason::none; }
 };
 
 // Source addresses no host sends from, as the kernel's own martian check
@@ -139,11 +139,11 @@ inline bool parse_ipv4_l4_fast(const std::byte* d, std::size_t len, ParsedPacket
   return true;
 }
 
-// Fills `out` and returns DropReason::count_, or returns why the frame is
+// Fills `out` and returns DropReason::none, or returns why the frame is
 // dropped. Inline so that the burst loop inlines the one-pass path (the
 // call per packet cost 4 instructions: callgrind).
 inline DropReason parse_packet(std::span<const std::byte> frame, ParsedPacket& out) {
-  if (parse_ipv4_l4_fast(frame.data(), frame.size(), out)) return DropReason::count_;
+  if (parse_ipv4_l4_fast(frame.data(), frame.size(), out)) return DropReason::none;
   return parse_packet_general(frame, out);
 }
 

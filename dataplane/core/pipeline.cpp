@@ -41,7 +41,7 @@ void Pipeline::process_burst(const ForwardingState& st, const PortContext& port,
       std::memcpy(mac, frames[i].data, 6);
       std::memcpy(frames[i].data, frames[i].data + 6, 6);
       std::memcpy(frames[i].data + 6, mac, 6);
-      verdicts[i] = Verdict{Action::forward, DropReason::count_, 0, frames[i].len, 0};
+      verdicts[i] = Verdict{Action::forward, DropReason::none, 0, frames[i].len, 0};
     }
     return;
   }
@@ -51,7 +51,7 @@ void Pipeline::process_burst(const ForwardingState& st, const PortContext& port,
     ParsedPacket& p = parsed_[i];
     drops_[i] = parse_packet({frames[i].data, frames[i].len}, p);
     hashes_[i] = 0;
-    if (drops_[i] == DropReason::count_ && needs_hash(p.kind)) {
+    if (drops_[i] == DropReason::none && needs_hash(p.kind)) {
       hashes_[i] = flow_hash(p.key);
       if (p.kind == PacketKind::flow) flows_.prefetch_bucket(hashes_[i]);
     }
@@ -61,7 +61,7 @@ void Pipeline::process_burst(const ForwardingState& st, const PortContext& port,
   uint64_t misses = 0;  // bit i: packet i's flow is not in its first bucket
   for (std::size_t i = 0; i < n; ++i) {
     first_matches_[i] = 0;
-    if (drops_[i] == DropReason::count_ && parsed_[i].kind == PacketKind::flow) {
+    if (drops_[i] == DropReason::none && parsed_[i].kind == PacketKind::flow) {
       first_matches_[i] = flows_.prefetch_entry(hashes_[i], now);
       if (first_matches_[i] == 0) misses |= uint64_t{1} << i;
     }
@@ -79,7 +79,7 @@ void Pipeline::process_burst(const ForwardingState& st, const PortContext& port,
   std::memcpy(rx_mac.data(), port.rx_mac.bytes.data(), 6);
   rx_mac_bits_ = mac_bits(rx_mac.data());
   for (std::size_t i = 0; i < n; ++i)
-    verdicts[i] = drops_[i] == DropReason::count_
+    verdicts[i] = drops_[i] == DropReason::none
                       ? decide(st, port, now, frames[i], parsed_[i], hashes_[i], first_matches_[i])
                       : parse_drop(st, frames[i], parsed_[i], drops_[i], now);
 }
@@ -107,7 +107,7 @@ Verdict Pipeline::to_kernel(const ForwardingState& st, const ParsedPacket& p, Fr
   if (!policer_.admit(p, ip && st.is_backend(src), ip && st.may_be_bgp_peer(src), now))
     return dropped(DropReason::exception_policed);
   counters_.exception_packets.add();
-  return Verdict{Action::exception, DropReason::count_, 0, f.len, 0};
+  return Verdict{Action::exception, DropReason::none, 0, f.len, 0};
 }
 
 uint32_t Pipeline::pick_backend(const ForwardingState& st, uint32_t service_id, uint64_t hash) const {
@@ -250,14 +250,14 @@ inline Verdict Pipeline::forward(const ForwardingState& st, const PortContext& p
     if (r.drop == DropReason::encap_too_big) return too_big(port, now, f, p, overhead);
     if (r.fragment) action = Action::forward_fragments;
   }
-  if (r.drop != DropReason::count_) return dropped(r.drop);
+  if (r.drop != DropReason::none) return dropped(r.drop);
   EndpointCounters& sc = service_counters_[service_id];
   sc.packets.add();
   sc.bytes.add(r.len);
   EndpointCounters& bc = backend_counters_[backend_id];
   bc.packets.add();
   bc.bytes.add(r.len);
-  return Verdict{action, DropReason::count_, static_cast<uint16_t>(r.prepended), r.len, backend_id};
+  return Verdict{action, DropReason::none, static_cast<uint16_t>(r.prepended), r.len, backend_id};
 }
 
 Pipeline::Pipeline(FlowTable& flows, LcoreCounters& counters, FlowTimeouts timeouts)
@@ -318,10 +318,10 @@ Verdict Pipeline::too_big(const PortContext& port, FlowClock now, FrameBuffer f,
   }
   if (too_big_in_window_ >= kTooBigPerMs || port.mtu <= overhead) return dropped(DropReason::encap_too_big);
   const RewriteResult r = make_too_big_reply(f, p, port.rx_mac, port.mtu - overhead);
-  if (r.drop != DropReason::count_) return dropped(r.drop);
+  if (r.drop != DropReason::none) return dropped(r.drop);
   ++too_big_in_window_;
   counters_.icmp_too_big_sent.add();
-  return Verdict{Action::reply, DropReason::count_, static_cast<uint16_t>(r.prepended), r.len, 0};
+  return Verdict{Action::reply, DropReason::none, static_cast<uint16_t>(r.prepended), r.len, 0};
 }
 
 }  // namespace anylb

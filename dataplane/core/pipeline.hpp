@@ -56,7 +56,7 @@ enum class Action : uint8_t { forward, exception, drop, reply, forward_fragments
 
 struct Verdict {
   Action action = Action::drop;
-  DropReason drop = DropReason::count_;
+  DropReason drop = DropReason::none;
   uint16_t prepended = 0;  // bytes added in front of the frame (headers: a few dozen)
   uint32_t len = 0;        // frame length after rewriting
   uint32_t backend_id = 0;

@@ -70,7 +70,7 @@ RewriteResult make_too_big_reply(FrameBuffer f, const ParsedPacket& p, const Mac
     store_be32(icmp + 4, std::max<uint32_t>(mtu, 1280));  // IPv6 links carry 1280 at least
     store_be16(icmp + 2, ipv6_upper_checksum(ip, icmp, payload, kProtoIcmp6));
   }
-  return RewriteResult{extra, p.l3_offset + extra + quote, DropReason::count_};
+  return RewriteResult{extra, p.l3_offset + extra + quote, DropReason::none};
 }
 
 }  // namespace anylb

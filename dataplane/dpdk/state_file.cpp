@@ -19,7 +19,7 @@ std::string desired_state_to_json(const DesiredState& state, uint64_t generation
   for (const IpAddress& a : state.node_addresses) j["node_addresses"].push_back(a.to_string());
   j["services"] = json::array();
   for (const ServiceSpec& s : state.services)
-    j["services"].push_back({{"name", s.name}, {"vip", s.vip.to_string()}, {"proto", s.proto == 6 ? "tcp" : "udp"},
+    j["services"].push_back({{"name", s.name}, {"vip", s.vip.to_string()}, {"proto", s.proto == kProtoTcp ? "tcp" : "udp"},
                              {"port", s.port}, {"mode", std::string(to_string(s.mode))},
                              {"fragments", std::string(to_string(s.fragments))}, {"gue_port", s.gue_port}});
   j["backends"] = json::array();

@@ -9,7 +9,7 @@ namespace anylb {
 
 namespace {
 
-std::string proto_name(uint8_t p) { return p == 6 ? "tcp" : p == 17 ? "udp" : std::to_string(p); }
+std::string proto_name(uint8_t p) { return p == kProtoTcp ? "tcp" : p == kProtoUdp ? "udp" : std::to_string(p); }
 
 }  // namespace
 
@@ -44,7 +44,7 @@ nlohmann::json collect_counters(const std::vector<std::unique_ptr<WorkerContext>
   for (std::size_t r = 0; r < kDropReasonCount; ++r) {
     uint64_t n = 0;
     for (const auto& w : workers) n += w->counters->drops[r].read();
-    drops[std::string(kDropReasonNames[r])] = n;
+    drops[std::string(kDropReasons[r].name)] = n;
     total_drops += n;
   }
   out["drops"] = drops;

@@ -65,14 +65,14 @@ void push_fragments(rte_mbuf* m, uint32_t mtu, uint32_t id, uint16_t port, uint1
   // room (the frame itself may use part of its headroom).
   const uint32_t fresh_room = rte_pktmbuf_data_room_size(m->pool) - RTE_PKTMBUF_HEADROOM;
   rte_mbuf* rest[kMaxFragments];
-  DropReason refused = DropReason::count_;
+  DropReason refused = DropReason::none;
   if (plan.count < 2 || plan.count > kMaxFragments + 1 || m->nb_segs != 1 || plan.frame_len(1) > fresh_room)
     refused = DropReason::encap_too_big;
   else if (rte_pktmbuf_headroom(m) < plan.grows)
     refused = DropReason::encap_no_headroom;
   else if (rte_pktmbuf_alloc_bulk(m->pool, rest, plan.count - 1) != 0)
     refused = DropReason::no_mbuf;
-  if (refused != DropReason::count_) {
+  if (refused != DropReason::none) {
     c.drop(refused);
     rte_pktmbuf_free(m);
     return;

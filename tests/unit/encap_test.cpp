@@ -82,7 +82,7 @@ TEST(Encap, L2DsrRewritesOnlyTheMacs) {
   const Bytes in = tcp4_frame() + Bytes(6);  // padded: padding must stay for DSR
   Buffer buf(in, 64);
   const RewriteResult r = rewrite_l2_dsr(buf.frame(), kBackendMac, kOurMac);
-  ASSERT_EQ(r.drop, DropReason::count_);
+  ASSERT_EQ(r.drop, DropReason::none);
   EXPECT_EQ(r.prepended, 0u);
   EXPECT_EQ(r.len, in.size());
   const Bytes out = buf.result(r);
@@ -101,7 +101,7 @@ TEST(Encap, Ipv4InIpv4) {
   const Bytes in = ethernet(kEtherTypeIpv4) + inner + Bytes(6);  // 54 bytes + Ethernet padding
   Buffer buf(in, 128);
   const RewriteResult r = encapsulate(buf.frame(), parsed(in), params(kBackendV4));
-  ASSERT_EQ(r.drop, DropReason::count_);
+  ASSERT_EQ(r.drop, DropReason::none);
   EXPECT_EQ(r.prepended, 20u);
   EXPECT_EQ(r.len, 14 + 20 + inner.size()) << "padding dropped";
   const Bytes out = buf.result(r);
@@ -124,7 +124,7 @@ TEST(Encap, Ipv4InIpv4WithoutDontFragment) {
   const Bytes in = ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoUdp, udp(40000, 53, payload(30)), f);
   Buffer buf(in, 128);
   const RewriteResult r = encapsulate(buf.frame(), parsed(in), params(kBackendV4));
-  ASSERT_EQ(r.drop, DropReason::count_);
+  ASSERT_EQ(r.drop, DropReason::none);
   const Bytes out = buf.result(r);
   EXPECT_EQ(get16(out, 14 + 6), 0) << "DF not invented";
   EXPECT_EQ(internet_checksum(slice(out, 14, 20)), 0);
@@ -135,7 +135,7 @@ TEST(Encap, Ipv6InIpv6) {
   const Bytes in = ethernet(kEtherTypeIpv6) + inner;
   Buffer buf(in, 128);
   const RewriteResult r = encapsulate(buf.frame(), parsed(in), params(kBackendV6));
-  ASSERT_EQ(r.drop, DropReason::count_);
+  ASSERT_EQ(r.drop, DropReason::none);
   EXPECT_EQ(r.prepended, 40u);
   EXPECT_EQ(r.len, in.size() + 40);
   const Bytes out = buf.result(r);
@@ -150,7 +150,7 @@ TEST(Encap, Ipv4InIpv6AndIpv6InIpv4) {
   const Bytes in4 = tcp4_frame();
   Buffer b4(in4, 128);
   const RewriteResult r4 = encapsulate(b4.frame(), parsed(in4), params(kBackendV6));
-  ASSERT_EQ(r4.drop, DropReason::count_);
+  ASSERT_EQ(r4.drop, DropReason::none);
   const Bytes out4 = b4.result(r4);
   check_outer_ipv6(out4, check_ethernet(out4, kEtherTypeIpv6, false), kProtoIpip, 40);
   EXPECT_EQ(slice(out4, 54, 40), slice(in4, 14, 40));
@@ -158,7 +158,7 @@ TEST(Encap, Ipv4InIpv6AndIpv6InIpv4) {
   const Bytes in6 = tcp6_frame();
   Buffer b6(in6, 128);
   const RewriteResult r6 = encapsulate(b6.frame(), parsed(in6), params(kBackendV4));
-  ASSERT_EQ(r6.drop, DropReason::count_);
+  ASSERT_EQ(r6.drop, DropReason::none);
   const Bytes out6 = b6.result(r6);
   check_outer_ipv4(out6, check_ethernet(out6, kEtherTypeIpv4, false), kProtoIpv6, 60, 0);
   EXPECT_EQ(slice(out6, 34, 60), slice(in6, 14, 60));
@@ -169,7 +169,7 @@ TEST(Encap, VlanTagIsKept) {
   const Bytes in = ethernet(kEtherTypeIpv4, 100) + inner;
   Buffer buf(in, 128);
   const RewriteResult r = encapsulate(buf.frame(), parsed(in), params(kBackendV6));
-  ASSERT_EQ(r.drop, DropReason::count_);
+  ASSERT_EQ(r.drop, DropReason::none);
   const Bytes out = buf.result(r);
   const std::size_t l3 = check_ethernet(out, kEtherTypeIpv6, true);
   EXPECT_EQ(l3, 18u);
@@ -184,7 +184,7 @@ TEST(Encap, GueOverIpv4) {
   const Bytes in = ethernet(kEtherTypeIpv4) + inner;
   Buffer buf(in, 128);
   const RewriteResult r = encapsulate(buf.frame(), parsed(in), params(kBackendV4, 6080));
-  ASSERT_EQ(r.drop, DropReason::count_);
+  ASSERT_EQ(r.drop, DropReason::none);
   EXPECT_EQ(r.prepended, 28u);
   const Bytes out = buf.result(r);
   const std::size_t l3 = check_ethernet(out, kEtherTypeIpv4, false);
@@ -207,7 +207,7 @@ TEST(Encap, GueSourcePortFollowsTheFlowHash) {
     EncapParams e = params(kBackendV4, 6080);
     e.flow_hash = mix64(i);
     const RewriteResult r = encapsulate(buf.frame(), p, e);
-    ASSERT_EQ(r.drop, DropReason::count_);
+    ASSERT_EQ(r.drop, DropReason::none);
     const uint16_t port = get16(buf.result(r), 34);
     EXPECT_GE(port, 49152);
     ports.push_back(port);
@@ -221,7 +221,7 @@ TEST(Encap, GueOverIpv6HasAValidUdpChecksum) {
   const Bytes in = ethernet(kEtherTypeIpv6) + inner;
   Buffer buf(in, 128);
   const RewriteResult r = encapsulate(buf.frame(), parsed(in), params(kBackendV6, 6081));
-  ASSERT_EQ(r.drop, DropReason::count_);
+  ASSERT_EQ(r.drop, DropReason::none);
   EXPECT_EQ(r.prepended, 48u);
   const Bytes out = buf.result(r);
   const std::size_t l3 = check_ethernet(out, kEtherTypeIpv6, false);
@@ -259,7 +259,7 @@ TEST(Encap, NoHeadroomIsDroppedAndLeavesTheFrame) {
     EXPECT_EQ(short_buf.bytes, before) << "a failed encap must not write";
 
     Buffer exact(in, c.needed);
-    EXPECT_EQ(encapsulate(exact.frame(), parsed(in), params(c.backend, c.gue_port)).drop, DropReason::count_)
+    EXPECT_EQ(encapsulate(exact.frame(), parsed(in), params(c.backend, c.gue_port)).drop, DropReason::none)
         << "exactly " << c.needed << " bytes of headroom suffice";
   }
 }
@@ -272,7 +272,7 @@ TEST(Encap, TooBigForTheMtuIsDropped) {
     const Bytes before = buf.bytes;
     const RewriteResult r = encapsulate(buf.frame(), parsed(in), params(kBackendV4, 0, 1500));
     if (inner_len == 1480) {
-      EXPECT_EQ(r.drop, DropReason::count_);
+      EXPECT_EQ(r.drop, DropReason::none);
       EXPECT_EQ(get16(buf.result(r), 16), 1500);
     } else {
       EXPECT_EQ(r.drop, DropReason::encap_too_big);
@@ -284,7 +284,7 @@ TEST(Encap, TooBigForTheMtuIsDropped) {
     const Bytes in = ethernet(kEtherTypeIpv6) + ipv6(kClient6, kVip6, kProtoUdp, udp(40000, 53, payload(inner_len - 48)));
     Buffer buf(in, 128);
     const RewriteResult r = encapsulate(buf.frame(), parsed(in), params(kBackendV6, 6080, 1500));
-    EXPECT_EQ(r.drop, inner_len == 1452 ? DropReason::count_ : DropReason::encap_too_big) << inner_len;
+    EXPECT_EQ(r.drop, inner_len == 1452 ? DropReason::none : DropReason::encap_too_big) << inner_len;
   }
 }
 
@@ -320,7 +320,7 @@ TEST(Encap, TooBigWithoutDontFragmentLeavesAsOuterFragments) {
     IdLane ids(0x4242, 65536, 65536);  // gives 0x4242 first
     e.ipv4_ids = &ids;
     const RewriteResult r = encapsulate(buf.frame(), parsed(in), e);
-    ASSERT_EQ(r.drop, DropReason::count_);
+    ASSERT_EQ(r.drop, DropReason::none);
     ASSERT_TRUE(r.fragment);
     const Bytes whole = buf.result(r);
     const std::size_t l3 = vlan ? 18 : 14;
@@ -375,7 +375,7 @@ TEST(Encap, Ipv4WithoutDontFragmentOverIpv6LeavesAsFragments) {
       const Bytes in = (vlan ? ethernet(kEtherTypeIpv4, 100) : ethernet(kEtherTypeIpv4)) + inner;
       Buffer buf(in, 128);
       const RewriteResult r = encapsulate(buf.frame(), parsed(in), params(kBackendV6, gue, 1500));
-      ASSERT_EQ(r.drop, DropReason::count_);
+      ASSERT_EQ(r.drop, DropReason::none);
       ASSERT_TRUE(r.fragment);
       const Bytes whole = buf.result(r);
       const std::size_t l3 = vlan ? 18 : 14;

@@ -305,12 +305,12 @@ TEST(Options, ValidConfigFillsTheOptions) {
   ASSERT_EQ(s.services.size(), 2u);
   EXPECT_EQ(s.services[0].name, "web");
   EXPECT_EQ(s.services[0].port, 80);
-  EXPECT_EQ(s.services[0].proto, 6);
+  EXPECT_EQ(s.services[0].proto, kProtoTcp);
   EXPECT_EQ(s.services[0].mode, ForwardingMode::l2_dsr);
   EXPECT_EQ(s.services[0].fragments, FragmentPolicy::drop);
   EXPECT_EQ(s.services[1].vip, *IpAddress::parse("2001:db8:a::53"));
   EXPECT_EQ(s.services[1].port, kAnyPort);
-  EXPECT_EQ(s.services[1].proto, 17);
+  EXPECT_EQ(s.services[1].proto, kProtoUdp);
   EXPECT_EQ(s.services[1].mode, ForwardingMode::gue);
   EXPECT_EQ(s.services[1].gue_port, 6081);
   EXPECT_EQ(s.services[1].fragments, FragmentPolicy::hash);

@@ -355,13 +355,13 @@ std::vector<DropCase> drop_cases() {
 TEST(MartianSource, OnlyTheListedRangesAndOnlyTcpUdp) {
   for (std::string_view ok : {"1.0.0.0", "126.255.255.255", "128.0.0.0", "223.255.255.255", "240.0.0.1",
                               "255.255.255.254", "10.0.0.1", "198.51.100.7"})
-    EXPECT_EQ(parse(from4(ok, kProtoTcp, tcp(40000, 80))).drop, DropReason::count_) << ok;
+    EXPECT_EQ(parse(from4(ok, kProtoTcp, tcp(40000, 80))).drop, DropReason::none) << ok;
   for (std::string_view ok : {"::2", "::fffe:c633:6407", "fe80::1", "fe00::1", "2001:db8::1", "::198.51.100.7"})
-    EXPECT_EQ(parse(from6(ok, kProtoTcp, tcp(40000, 80))).drop, DropReason::count_) << ok;
+    EXPECT_EQ(parse(from6(ok, kProtoTcp, tcp(40000, 80))).drop, DropReason::none) << ok;
   const ParseOutcome icmp = parse(from4("0.0.0.0", kProtoIcmp, icmp4(8, 0, {})));
-  EXPECT_EQ(icmp.drop, DropReason::count_);
+  EXPECT_EQ(icmp.drop, DropReason::none);
   EXPECT_EQ(icmp.packet.kind, PacketKind::icmp_other);
-  EXPECT_EQ(parse(from6("::", kProtoIcmp6, icmp6(135, 0, Bytes(20)))).drop, DropReason::count_);
+  EXPECT_EQ(parse(from6("::", kProtoIcmp6, icmp6(135, 0, Bytes(20)))).drop, DropReason::none);
 }
 
 // An ICMP error whose quote is unusable keeps the outer packet's key: the

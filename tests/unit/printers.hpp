@@ -14,7 +14,7 @@
 namespace anylb {
 
 inline void PrintTo(DropReason r, std::ostream* os) {
-  *os << (r == DropReason::count_ ? std::string_view("ok") : drop_reason_name(r));
+  *os << (r == DropReason::none ? std::string_view("ok") : drop_reason_name(r));
 }
 
 inline void PrintTo(PacketKind k, std::ostream* os) {

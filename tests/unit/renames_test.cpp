@@ -9,7 +9,7 @@
 namespace anylb::cp {
 namespace {
 
-ServiceConfig svc(const std::string& name, const std::string& vip, uint16_t port, uint8_t proto = 6) {
+ServiceConfig svc(const std::string& name, const std::string& vip, uint16_t port, uint8_t proto = kProtoTcp) {
   ServiceConfig s;
   s.spec.name = name;
   s.spec.vip = *IpAddress::parse(vip);
