@@ -2,6 +2,7 @@
 // counts) and its changes, one anylb.v1 request each.
 #include "controlplane_target.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 

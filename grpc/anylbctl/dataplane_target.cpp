@@ -7,7 +7,6 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "desired_state.hpp"
 #include "ip_address.hpp"
 
 namespace anylb::ctl {

@@ -3,6 +3,7 @@
 #include "verbs.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
