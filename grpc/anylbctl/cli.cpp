@@ -1,9 +1,10 @@
+// The checks and printing every command uses.
 #include "cli.hpp"
 
 #include <charconv>
 #include <cstdio>
 
-#include <grpcpp/grpcpp.h>
+#include "ip_address.hpp"
 
 namespace anylb::ctl {
 
@@ -17,71 +18,6 @@ bool Cli::has_flag(const std::string& name) const {
   for (const auto& [k, v] : flags)
     if (k == name) return true;
   return false;
-}
-
-Dataplane::Dataplane(const std::string& socket_path) : path_(socket_path) {
-  auto channel = grpc::CreateChannel("unix:" + socket_path, grpc::InsecureChannelCredentials());
-  stub_ = pb::Dataplane::NewStub(channel);
-}
-
-void Dataplane::check(const grpc::Status& s, const char* what) {
-  if (s.ok()) return;
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && s.error_message().find("connect") != std::string::npos)
-    throw OperationFailed(std::string(what) + ": cannot reach the dataplane at " + path_ + " (is anylb-dataplane running?)");
-  throw OperationFailed(std::string(what) + ": " + s.error_message());
-}
-
-pb::GetStateResponse Dataplane::state() {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  pb::GetStateResponse resp;
-  check(stub_->GetState(&ctx, pb::GetStateRequest{}, &resp), "get state");
-  return resp;
-}
-
-uint64_t Dataplane::apply(const pb::DesiredState& state, uint64_t generation) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  pb::ApplyStateRequest req;
-  req.set_generation(generation);
-  *req.mutable_state() = state;
-  pb::ApplyStateResponse resp;
-  check(stub_->ApplyState(&ctx, req, &resp), "apply");
-  return resp.generation();
-}
-
-pb::GetCountersResponse Dataplane::counters() {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  pb::GetCountersResponse resp;
-  check(stub_->GetCounters(&ctx, pb::GetCountersRequest{}, &resp), "counters");
-  return resp;
-}
-
-pb::TraceResponse Dataplane::trace(const pb::FiveTuple& flow) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  pb::TraceRequest req;
-  *req.mutable_flow() = flow;
-  pb::TraceResponse resp;
-  check(stub_->Trace(&ctx, req, &resp), "trace");
-  return resp;
-}
-
-pb::ListFlowsResponse Dataplane::flows(const pb::ListFlowsRequest& req) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  pb::ListFlowsResponse resp;
-  check(stub_->ListFlows(&ctx, req, &resp), "flows");
-  return resp;
-}
-
-pb::GetLivenessResponse Dataplane::liveness() {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  pb::GetLivenessResponse resp;
-  check(stub_->GetLiveness(&ctx, pb::GetLivenessRequest{}, &resp), "liveness");
-  return resp;
 }
 
 void print(const Cli& cli, const nlohmann::json& j, const std::string& human) {
@@ -100,6 +36,29 @@ uint64_t number64(const std::string& s, const char* what, uint64_t min, uint64_t
 
 uint32_t number(const std::string& s, const char* what, uint32_t min, uint32_t max) {
   return static_cast<uint32_t>(number64(s, what, min, max));
+}
+
+// "198.51.100.1:1234" or "[2001:db8::1]:1234" -> address, port.
+std::pair<std::string, uint32_t> endpoint(const std::string& s, const char* what) {
+  std::string addr, port;
+  if (!s.empty() && s[0] == '[') {
+    const auto close = s.find("]:");
+    if (close == std::string::npos) throw UsageError(std::string(what) + ": '" + s + "' is not [ADDRESS]:PORT");
+    addr = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+  } else {
+    const auto colon = s.rfind(':');
+    if (colon == std::string::npos || s.find(':') != colon)
+      throw UsageError(std::string(what) + ": '" + s + "' is not ADDRESS:PORT (IPv6: [ADDRESS]:PORT)");
+    addr = s.substr(0, colon);
+    port = s.substr(colon + 1);
+  }
+  uint32_t p = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc() || end != port.data() + port.size() || p == 0 || p > 65535)
+    throw UsageError(std::string(what) + ": port '" + port + "' is not 1-65535");
+  if (!IpAddress::parse(addr)) throw UsageError(std::string(what) + ": '" + addr + "' is not an IP address");
+  return {addr, p};
 }
 
 std::string endpoint_text(const std::string& address, uint32_t port) {
@@ -123,26 +82,6 @@ void add_flow(const FlowRow& f, nlohmann::json& j, Table& t) {
                {"backend", f.backend}, {"worker", f.worker}, {"expires_in_ms", f.expires_in_ms}});
   t.add({f.source, f.destination, f.proto, f.service, f.backend, std::to_string(f.worker),
          std::to_string(f.expires_in_ms / 1000) + "s"});
-}
-
-std::string protocol_name(pb::Protocol p) { return p == pb::PROTOCOL_TCP ? "tcp" : p == pb::PROTOCOL_UDP ? "udp" : "?"; }
-
-std::string mode_name(pb::ForwardingMode m) {
-  switch (m) {
-    case pb::FORWARDING_MODE_L2_DSR: return "l2-dsr";
-    case pb::FORWARDING_MODE_IPIP: return "ipip";
-    case pb::FORWARDING_MODE_GUE: return "gue";
-    default: return "?";
-  }
-}
-
-std::string state_name(pb::BackendState s) {
-  switch (s) {
-    case pb::BACKEND_STATE_UP: case pb::BACKEND_STATE_UNSPECIFIED: return "up";
-    case pb::BACKEND_STATE_DRAINING: return "draining";
-    case pb::BACKEND_STATE_DOWN: return "down";
-    default: return "?";
-  }
 }
 
 }  // namespace anylb::ctl

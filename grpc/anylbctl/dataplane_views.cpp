@@ -1,39 +1,26 @@
-// stats, flows, trace, health, node: read-only views of the dataplane.
-#include <charconv>
+// The dataplane target's views: what its desired state, counters, liveness
+// and flow tables hold.
 #include <chrono>
-#include <cstdlib>
 #include <thread>
 
-#include "cli.hpp"
-#include "ip_address.hpp"
+#include <grpcpp/grpcpp.h>
+
+#include "dataplane_target.hpp"
 #include "table.hpp"
 
 namespace anylb::ctl {
 
-// "198.51.100.1:1234" or "[2001:db8::1]:1234" -> address, port.
-std::pair<std::string, uint32_t> endpoint(const std::string& s, const char* what) {
-  std::string addr, port;
-  if (!s.empty() && s[0] == '[') {
-    const auto close = s.find("]:");
-    if (close == std::string::npos) throw UsageError(std::string(what) + ": '" + s + "' is not [ADDRESS]:PORT");
-    addr = s.substr(1, close - 1);
-    port = s.substr(close + 2);
-  } else {
-    const auto colon = s.rfind(':');
-    if (colon == std::string::npos || s.find(':') != colon)
-      throw UsageError(std::string(what) + ": '" + s + "' is not ADDRESS:PORT (IPv6: [ADDRESS]:PORT)");
-    addr = s.substr(0, colon);
-    port = s.substr(colon + 1);
-  }
-  uint32_t p = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (ec != std::errc() || end != port.data() + port.size() || p == 0 || p > 65535)
-    throw UsageError(std::string(what) + ": port '" + port + "' is not 1-65535");
-  if (!IpAddress::parse(addr)) throw UsageError(std::string(what) + ": '" + addr + "' is not an IP address");
-  return {addr, p};
+namespace {
+
+nlohmann::json service_json(const pb::Service& s) {
+  return {{"name", s.name()}, {"vip", s.vip()}, {"proto", protocol_name(s.protocol())}, {"port", s.port()},
+          {"mode", mode_name(s.mode())}, {"fragments", s.fragments() == pb::FRAGMENT_POLICY_HASH ? "hash" : "drop"}};
 }
 
-namespace {
+nlohmann::json backend_json(const pb::Backend& b) {
+  return {{"service", b.service()}, {"address", b.address()}, {"mac", b.mac()}, {"weight", b.weight()},
+          {"state", state_name(b.state())}};
+}
 
 std::string decision_name(pb::TraceResponse::Decision d) {
   switch (d) {
@@ -50,12 +37,46 @@ std::string decision_name(pb::TraceResponse::Decision d) {
 
 }  // namespace
 
-void cmd_stats(const Cli& cli, Dataplane& dp) {
-  // Totals now, rates over --interval seconds (two reads).
-  const double interval = interval_seconds(cli);
-  const pb::GetCountersResponse a = dp.counters();
+Output DataplaneTarget::services() {
+  const pb::GetStateResponse st = state();
+  nlohmann::json j = nlohmann::json::array();
+  Table t({"NAME", "VIP", "PROTO", "PORT", "MODE", "FRAGMENTS", "BACKENDS"});
+  for (const auto& s : st.state().services()) {
+    int n = 0;
+    for (const auto& b : st.state().backends()) n += b.service() == s.name();
+    nlohmann::json sj = service_json(s);
+    sj["backends"] = n;
+    j.push_back(sj);
+    t.add({s.name(), s.vip(), protocol_name(s.protocol()), s.port() == 0 ? "any" : std::to_string(s.port()),
+           mode_name(s.mode()), sj["fragments"], std::to_string(n)});
+  }
+  return {j, t.str()};
+}
+
+Output DataplaneTarget::service(const std::string& name) {
+  const pb::GetStateResponse st = state();
+  const pb::Service* s = nullptr;
+  for (const auto& x : st.state().services())
+    if (x.name() == name) s = &x;
+  if (s == nullptr) throw OperationFailed("no service named '" + name + "'");
+  nlohmann::json j = service_json(*s);
+  j["backends"] = nlohmann::json::array();
+  Table t({"ADDRESS", "MAC", "WEIGHT", "STATE"});
+  for (const auto& b : st.state().backends())
+    if (b.service() == name) {
+      j["backends"].push_back(backend_json(b));
+      t.add({b.address(), b.mac(), std::to_string(b.weight()), state_name(b.state())});
+    }
+  return {j, "service " + name + ": " + s->vip() + " " + protocol_name(s->protocol()) + " port " +
+                 (s->port() == 0 ? std::string("any") : std::to_string(s->port())) + " mode " + mode_name(s->mode()) +
+                 "\n" + t.str()};
+}
+
+Output DataplaneTarget::stats(double interval) {
+  // Totals now, rates over the interval (two reads).
+  const pb::GetCountersResponse a = counters();
   std::this_thread::sleep_for(std::chrono::duration<double>(interval));
-  const pb::GetCountersResponse b = dp.counters();
+  const pb::GetCountersResponse b = counters();
   const double dt = static_cast<double>(b.monotonic_ms() - a.monotonic_ms()) / 1000.0;
   auto rate = [&](uint64_t x, uint64_t y) { return dt > 0 && y >= x ? static_cast<double>(y - x) / dt : 0.0; };
 
@@ -126,47 +147,44 @@ void cmd_stats(const Cli& cli, Dataplane& dp) {
     j["events"][name] = n;
     if (n) event_text += "  " + std::string(name) + " " + std::to_string(n) + "\n";
   }
-  print(cli, j,
+  return {j,
         ports.str() + "\n" + services.str() + "\n" + backends.str() + "\nflows " + std::to_string(b.flows().occupancy()) +
             " of " + std::to_string(b.flows().capacity()) + ", evictions " + std::to_string(b.flows().evictions()) +
             "\nevents:" + (event_text.empty() ? std::string(" none\n") : "\n" + event_text) +
-            "drops:" + (drops.empty() ? std::string(" none\n") : "\n" + drops));
+            "drops:" + (drops.empty() ? std::string(" none\n") : "\n" + drops)};
 }
 
-void cmd_flows(const Cli& cli, Dataplane& dp) {
+FlowPage DataplaneTarget::flows(const FlowQuery& query) {
   pb::ListFlowsRequest req;
-  req.set_service(cli.flag("service"));
-  req.set_backend(cli.flag("backend"));
-  const uint32_t limit = number(cli.flag("limit", "100"), "--limit", 1, 0xffffffffu);
-  nlohmann::json j = nlohmann::json::array();
-  Table t = flow_table();
-  do {
-    req.set_page_size(std::min<uint32_t>(limit - static_cast<uint32_t>(j.size()), 1000));
-    const pb::ListFlowsResponse resp = dp.flows(req);
-    for (const auto& f : resp.flows()) {
-      const auto& ft = f.flow();
-      add_flow({endpoint_text(ft.source(), ft.source_port()), endpoint_text(ft.destination(), ft.destination_port()),
-                protocol_name(ft.protocol()), f.service(), f.backend(), f.worker(), f.expires_in_ms()},
-               j, t);
-    }
-    req.set_page_token(resp.next_page_token());
-  } while (!req.page_token().empty() && j.size() < limit);
-  print(cli, j, t.str());
+  req.set_service(query.service);
+  req.set_backend(query.backend);
+  req.set_page_token(query.page_token);
+  req.set_page_size(query.page_size);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  pb::ListFlowsResponse resp;
+  check(stub_->ListFlows(&ctx, req, &resp), "flows");
+  FlowPage page{{}, resp.next_page_token()};
+  for (const auto& f : resp.flows()) {
+    const auto& ft = f.flow();
+    page.rows.push_back({endpoint_text(ft.source(), ft.source_port()), endpoint_text(ft.destination(), ft.destination_port()),
+                         protocol_name(ft.protocol()), f.service(), f.backend(), f.worker(), f.expires_in_ms()});
+  }
+  return page;
 }
 
-void cmd_trace(const Cli& cli, Dataplane& dp) {
-  if (cli.args.size() != 4) throw UsageError("trace SRC:PORT DST:PORT PROTO");
-  const auto [src, sport] = endpoint(cli.args[1], "source");
-  const auto [dst, dport] = endpoint(cli.args[2], "destination");
-  if (cli.args[3] != "tcp" && cli.args[3] != "udp") throw UsageError("protocol: '" + cli.args[3] + "' is not tcp or udp");
-  if (cli.to_control) return cmd_control_trace(cli, src, sport, dst, dport, cli.args[3] == "tcp");
-  pb::FiveTuple f;
-  f.set_source(src);
-  f.set_destination(dst);
-  f.set_source_port(sport);
-  f.set_destination_port(dport);
-  f.set_protocol(cli.args[3] == "tcp" ? pb::PROTOCOL_TCP : pb::PROTOCOL_UDP);
-  const pb::TraceResponse r = dp.trace(f);
+Output DataplaneTarget::trace(const FiveTuple& flow) {
+  pb::TraceRequest req;
+  pb::FiveTuple& f = *req.mutable_flow();
+  f.set_source(flow.source);
+  f.set_destination(flow.destination);
+  f.set_source_port(flow.source_port);
+  f.set_destination_port(flow.destination_port);
+  f.set_protocol(flow.tcp ? pb::PROTOCOL_TCP : pb::PROTOCOL_UDP);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  pb::TraceResponse r;
+  check(stub_->Trace(&ctx, req, &r), "trace");
   nlohmann::json j = {{"decision", decision_name(r.decision())}, {"service", r.service()},
                       {"backend", r.backend().address()}, {"maglev_slot", r.maglev_slot()},
                       {"slot_backend", r.slot_backend()}, {"explanation", r.explanation()}};
@@ -175,12 +193,12 @@ void cmd_trace(const Cli& cli, Dataplane& dp) {
   if (!r.service().empty()) human += "service:  " + r.service() + "\n";
   if (!r.backend().address().empty()) human += "backend:  " + r.backend().address() + " (" + r.backend().mac() + ")\n";
   human += "why:      " + r.explanation() + "\n";
-  print(cli, j, human);
+  return {j, human};
 }
 
-void cmd_health(const Cli& cli, Dataplane& dp) {
+Output DataplaneTarget::health() {
   // Until the control plane runs health checks, the states the dataplane holds.
-  const pb::GetStateResponse st = dp.state();
+  const pb::GetStateResponse st = state();
   nlohmann::json j = nlohmann::json::array();
   Table t({"SERVICE", "BACKEND", "STATE", "WEIGHT"});
   for (const auto& b : st.state().backends()) {
@@ -188,12 +206,12 @@ void cmd_health(const Cli& cli, Dataplane& dp) {
                  {"weight", b.weight()}});
     t.add({b.service(), b.address(), state_name(b.state()), std::to_string(b.weight())});
   }
-  print(cli, j, t.str());
+  return {j, t.str()};
 }
 
-void cmd_node(const Cli& cli, Dataplane& dp) {
-  const pb::GetLivenessResponse l = dp.liveness();
-  const pb::GetStateResponse st = dp.state();
+Output DataplaneTarget::node() {
+  const pb::GetLivenessResponse l = liveness();
+  const pb::GetStateResponse st = state();
   nlohmann::json j = {{"generation", l.generation()}, {"packets_forwarded", l.packets_forwarded()},
                       {"lcores", l.lcores()}, {"lcores_alive", l.lcores_alive()}, {"uptime_ms", l.uptime_ms()},
                       {"flow_pinning_version", l.flow_pinning_version()},
@@ -218,13 +236,13 @@ void cmd_node(const Cli& cli, Dataplane& dp) {
   j["ports_not_forwarding"] = l.ports_not_forwarding();
   const std::string verdict =
       l.ports_not_forwarding().empty() ? "" : "\nNOT FORWARDING: " + l.ports_not_forwarding();
-  print(cli, j,
+  return {j,
         "dataplane: generation " + std::to_string(l.generation()) + ", " + std::to_string(l.lcores_alive()) + " of " +
             std::to_string(l.lcores()) + " workers polling, " + std::to_string(l.packets_forwarded()) +
             " packets forwarded, up " + std::to_string(l.uptime_ms() / 1000) + " s, flow pinning version " +
             std::to_string(l.flow_pinning_version()) + "\naddresses: " +
             (addrs.empty() ? "none" : addrs) + "\nBGP peers: " + (peers.empty() ? "any source" : peers) + links +
-            verdict + "\n");
+            verdict + "\n"};
 }
 
 }  // namespace anylb::ctl
