@@ -1,5 +1,6 @@
 """What the BGP integration tests (test_bgp*.py) share: the one lab a file's
-cases run in and the controlplane they start in it.
+cases run in, the controlplane they start in it, and the runner of the cases
+written as rows.
 
 Each file is one process (one lab, one TAP stream). Run as root:
 FILE [CONTROLPLANE [DATAPLANE [ANYLBCTL]]] [--only=CASE,CASE]
@@ -7,6 +8,7 @@ The scaffolding cases announce by hand with the gobgp CLI; the controlplane
 cases are skipped while the controlplane binary does not exist.
 ANYLB_KEEP_LAB=1 keeps the lab's configs and daemon logs in /tmp/anylb-bgp-PID-*.
 """
+import dataclasses
 import json
 import os
 import signal
@@ -186,3 +188,113 @@ def route_of(lb, service_name):
     """The controlplane's route status of one service (anylbctl routes)."""
     return next(r for r in ctl(lb, "routes") if r["service"] == service_name)
 
+
+# ---- cases as rows: a configuration in, the router's state out ----------------
+# A row starts a controlplane on `services` (backends `down` stopped first),
+# then runs its steps: each acts on the backends or reloads the file, then
+# waits for every prefix it names, in order, each within `within` seconds of
+# the wait before it (the first: of the step's actions), and only then checks
+# what the announced ones carry, as the hand-written cases did.
+
+@dataclasses.dataclass(frozen=True)
+class Up:
+    """Announced within `within` s, carrying exactly `communities` (if given),
+    through `via` (if given), with every string of `detail` in BIRD's route."""
+    within: float
+    communities: set = None
+    via: str = None
+    detail: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Down:
+    """Withdrawn within `within` s."""
+    within: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Out:
+    """Not announced, and stays so for `seconds`."""
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    stop: tuple = ()       # backends killed (connections refused)
+    start: tuple = ()      # backends started again
+    status: dict = dataclasses.field(default_factory=dict)   # backend: HTTP status it answers, listening
+    reload: list = None    # services written to the file, then SIGHUP
+    expect: dict = dataclasses.field(default_factory=dict)   # prefix: Up | Down | Out, waited for in order
+    reasons: dict = dataclasses.field(default_factory=dict)  # service: (announced, words of its reason)
+    dataplane_has: str = None  # a VIP the dataplane's state must hold
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    name: str
+    services: list
+    steps: tuple
+    down: tuple = ()       # backends stopped before the controlplane starts
+    extra: dict = None     # more top-level config sections (covering_prefixes...)
+    api: bool = False      # with its API (no state file): for `reasons` and reloads
+
+
+def row_case(row):
+    """Registers `row` as a TAP case of its own, named row.name."""
+    def fn(lb):
+        run_row(lb, row)
+    fn.__name__ = row.name
+    return controlplane_case(fn)
+
+
+def run_row(lb, row):
+    for i in row.down:
+        lb.stop_backend(i)
+    if row.api:
+        p = start_cp_api(lb, row.services, state_file=False, extra=row.extra)
+    else:
+        p = start_cp(lb, row.services, extra=row.extra)
+    for n, step in enumerate(row.steps, 1):
+        where = f"step {n}"
+        for i in step.stop:
+            lb.stop_backend(i)
+        for i in step.start:
+            lb.start_backend(i)
+        for i, code in step.status.items():
+            lb.set_backend_status(i, code)
+        if step.reload is not None:
+            if row.api:
+                write_cp_api_config(lb, step.reload, state_file=False, extra=row.extra)
+            else:
+                L.write_controlplane_config(lb.path("cp.yaml"), step.reload,
+                                            dataplane_socket=lb.path("dataplane.sock"), extra=row.extra)
+            p.send(signal.SIGHUP)
+        for prefix, want in step.expect.items():
+            if isinstance(want, Out):
+                assert stays(lb, prefix, want.seconds, present=False), \
+                    f"{where}: {prefix} announced within {want.seconds}s\n{lb.diag()}"
+            else:
+                until_routed(lb, prefix, want.within, present=isinstance(want, Up))
+        for prefix, want in step.expect.items():
+            if isinstance(want, Up):
+                check_route(lb, prefix, want, where)
+        for name, (announced, words) in step.reasons.items():
+            r = route_of(lb, name)
+            assert r["announced"] == announced and words in r["reason"], f"{where}: {r}"
+        if step.dataplane_has:
+            state = lb.dataplane_state()
+            assert state is not None and step.dataplane_has in str(state), \
+                f"{where}: service not pushed to the dataplane: {state}"
+
+
+def check_route(lb, prefix, want, where):
+    detail = lb.router_route_detail(prefix)
+    if want.communities is not None:
+        got = lb.router_communities(prefix)
+        assert got == set(want.communities), f"{where}: {prefix} carries {got}, not {set(want.communities)}\n{detail}"
+    for s in want.detail:
+        assert s in detail, f"{where}: no '{s}' in {prefix}\n{detail}"
+    if want.via:
+        fam = "-6" if ":" in prefix else "-4"
+        shown = L.run("ip", "-n", lb.router, fam, "route", "show", prefix).stdout
+        assert f"via {want.via}" in shown, f"{where}: {prefix} not via {want.via}: {shown}"

@@ -4,86 +4,67 @@ MED, IPv6 host routes, covering prefixes and VIPs shared by services.
 Usage (root): test_bgp_attributes.py [CONTROLPLANE [DATAPLANE [ANYLBCTL]]] [--only=CASE,CASE]
 (the lab and the controlplane's fixtures: bgp_cases.py).
 """
-import signal
 import time
 
 import bgp_lab as L
-from bgp_cases import (ANNOUNCE_WITHIN, CP, VIP2, VIP2_P, VIP_P, WITHDRAW_WITHIN, controlplane_case, ctl, main,
-                        route_of, service, start_cp, start_cp_api, stop_by_sigterm, until_routed,
-                        write_cp_api_config)
+from bgp_cases import (ANNOUNCE_WITHIN, Down, Row, Step, Up, VIP2, VIP2_P, VIP_P, WITHDRAW_WITHIN,
+                        controlplane_case, ctl, main, row_case, service, start_cp_api, stop_by_sigterm,
+                        until_routed)
 
 
-@controlplane_case
-def ipv6_vip_announced_as_host_route(lb):
-    vip6 = "2001:db8:10::10"
-    prefix = vip6 + "/128"
-    start_cp(lb, [service("web6", vip6, communities=["65000:600"])])
-    until_routed(lb, prefix, ANNOUNCE_WITHIN)
-    assert lb.router_communities(prefix) == {"65000:600"}, lb.router_route_detail(prefix)
-    assert f"via {L.NODE_LINK6}" in L.run("ip", "-n", lb.router, "-6", "route", "show", prefix).stdout
-    lb.stop_backend(1)
-    lb.stop_backend(2)
-    until_routed(lb, prefix, WITHDRAW_WITHIN + 1, present=False)
+VIP6, VIP6_P = "2001:db8:10::10", "2001:db8:10::10/128"
+COVER = "203.0.113.0/24"
+WEB_COMMUNITIES = {L.NO_EXPORT, "65000:100"}  # service()'s default
 
 
-@controlplane_case
-def communities_arrive_as_configured(lb):
-    start_cp(lb, [service(), service("api", VIP2, communities=["65000:200", "65000:201"])])
-    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
-    until_routed(lb, VIP2_P, ANNOUNCE_WITHIN)
-    assert lb.router_communities(VIP_P) == {L.NO_EXPORT, "65000:100"}, lb.router_route_detail(VIP_P)
-    assert lb.router_communities(VIP2_P) == {"65000:200", "65000:201"}, lb.router_route_detail(VIP2_P)
+def sharing(policy):
+    """Two services on one VIP, both checked on the backends' port 80: web
+    needs 2 healthy backends, alt 3."""
+    web, alt = service(quorum=2), service("alt", quorum=3, communities=["65000:200"])
+    alt["port"] = 8080
+    for s in (web, alt):
+        s["vip_policy"] = policy
+    return [web, alt]
 
 
-@controlplane_case
-def covering_prefix_follows_its_policy_and_med_arrives(lb):
-    web, api = service(quorum=2), service("api", VIP2, quorum=3, communities=["65000:200"])
-    web["med"] = 50
-    cover = "203.0.113.0/24"
-    extra = {"covering_prefixes": [{"prefix": cover, "policy": "all", "services": ["web", "api"],
-                                    "communities": ["no-export"]}]}
-    L.write_controlplane_config(lb.path("cp.yaml"), [web, api], dataplane_socket=lb.path("dataplane.sock"), extra=extra)
-    lb.start_controlplane(CP, lb.path("cp.yaml"))
-    until_routed(lb, cover, ANNOUNCE_WITHIN)
-    assert "BGP.med: 50" in lb.router_route_detail(VIP_P), lb.router_route_detail(VIP_P)
-    assert lb.router_communities(cover) == {L.NO_EXPORT}
+# A configuration in, the router's routes and what they carry out.
+ROWS = (
+    Row("ipv6_vip_announced_as_host_route", [service("web6", VIP6, communities=["65000:600"])], steps=(
+        Step(expect={VIP6_P: Up(ANNOUNCE_WITHIN, communities={"65000:600"}, via=L.NODE_LINK6)}),
+        Step(stop=(1, 2), expect={VIP6_P: Down(WITHDRAW_WITHIN + 1)}),
+    )),
+    Row("communities_arrive_as_configured",
+        [service(), service("api", VIP2, communities=["65000:200", "65000:201"])], steps=(
+            Step(expect={VIP_P: Up(ANNOUNCE_WITHIN, communities=WEB_COMMUNITIES),
+                         VIP2_P: Up(ANNOUNCE_WITHIN, communities={"65000:200", "65000:201"})}),
+        )),
     # Policy "all" (RFC 4786 4.8.2): one service below quorum takes the cover
-    # away while the other keeps its own route.
-    lb.stop_backend(3)  # api (quorum 3) falls, web (quorum 2) stays
-    until_routed(lb, VIP2_P, WITHDRAW_WITHIN + 2, present=False)
-    until_routed(lb, cover, 3, present=False)
-    assert VIP_P in lb.router_routes(), "web's own route went with the cover"
-
-
-@controlplane_case
-def shared_vip_follows_its_vip_policy(lb):
-    # Two services on one VIP, both checked on the backends' port 80: web
-    # needs 2 healthy backends, alt 3.
-    def services(policy):
-        web, alt = service(quorum=2), service("alt", quorum=3, communities=["65000:200"])
-        alt["port"] = 8080
-        for s in (web, alt):
-            s["vip_policy"] = policy
-        return [web, alt]
-    p = start_cp_api(lb, services("all"), state_file=False)
-    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
-    assert lb.router_communities(VIP_P) == {L.NO_EXPORT, "65000:100", "65000:200"}, lb.router_route_detail(VIP_P)
-    # "all" (RFC 4786 4.8.2): alt below its quorum takes the VIP away, and
-    # web's traffic with it; the routes say why.
-    lb.stop_backend(3)
-    until_routed(lb, VIP_P, WITHDRAW_WITHIN + 2, present=False)
-    web = route_of(lb, "web")
-    assert not web["announced"] and "'alt' on the same VIP" in web["reason"], web
-    # "any" (4.8.3), reloaded: the VIP comes back on web alone, with only
-    # web's communities, and goes when web falls too.
-    write_cp_api_config(lb, services("any"), state_file=False)
-    p.send(signal.SIGHUP)
-    until_routed(lb, VIP_P, 10)
-    assert lb.router_communities(VIP_P) == {L.NO_EXPORT, "65000:100"}, lb.router_route_detail(VIP_P)
-    alt = route_of(lb, "alt")
-    assert alt["announced"] and "'web' on the same VIP" in alt["reason"], alt
-    lb.stop_backend(2)
-    until_routed(lb, VIP_P, WITHDRAW_WITHIN + 2, present=False)
+    # away while the other keeps its own route. Up(0): there already.
+    Row("covering_prefix_follows_its_policy_and_med_arrives",
+        [service(quorum=2) | {"med": 50}, service("api", VIP2, quorum=3, communities=["65000:200"])],
+        extra={"covering_prefixes": [{"prefix": COVER, "policy": "all", "services": ["web", "api"],
+                                      "communities": ["no-export"]}]},
+        steps=(
+            Step(expect={COVER: Up(ANNOUNCE_WITHIN, communities={L.NO_EXPORT}),
+                         VIP_P: Up(0, detail=("BGP.med: 50",))}),
+            # api (quorum 3) falls, web (quorum 2) stays
+            Step(stop=(3,), expect={VIP2_P: Down(WITHDRAW_WITHIN + 2), COVER: Down(3), VIP_P: Up(0)}),
+        )),
+    # "all" (4.8.2): alt below its quorum takes the VIP away, and web's
+    # traffic with it; the routes say why. "any" (4.8.3), reloaded: the VIP
+    # comes back on web alone, with only web's communities, and goes when web
+    # falls too.
+    Row("shared_vip_follows_its_vip_policy", sharing("all"), api=True, steps=(
+        Step(expect={VIP_P: Up(ANNOUNCE_WITHIN, communities=WEB_COMMUNITIES | {"65000:200"})}),
+        Step(stop=(3,), expect={VIP_P: Down(WITHDRAW_WITHIN + 2)},
+             reasons={"web": (False, "'alt' on the same VIP")}),
+        Step(reload=sharing("any"), expect={VIP_P: Up(10, communities=WEB_COMMUNITIES)},
+             reasons={"alt": (True, "'web' on the same VIP")}),
+        Step(stop=(2,), expect={VIP_P: Down(WITHDRAW_WITHIN + 2)}),
+    )),
+)
+for _row in ROWS:
+    row_case(_row)
 
 
 @controlplane_case

@@ -6,41 +6,30 @@ Usage (root): test_bgp_health.py [CONTROLPLANE [DATAPLANE [ANYLBCTL]]] [--only=C
 """
 import time
 
-from bgp_cases import (ANNOUNCE_WITHIN, FALL, HOLD_DOWN, INTERVAL, RISE, VIP, VIP_P, WITHDRAW_WITHIN,
-                        controlplane_case, main, service, start_cp, stays, until_routed)
+from bgp_cases import (ANNOUNCE_WITHIN, Down, FALL, HOLD_DOWN, INTERVAL, Out, RISE, Row, Step, Up, VIP, VIP_P,
+                        WITHDRAW_WITHIN, controlplane_case, main, row_case, service, start_cp, stays,
+                        until_routed)
 
 
-@controlplane_case
-def vip_announced_only_with_quorum(lb):
-    lb.stop_backend(2)
-    lb.stop_backend(3)
-    start_cp(lb, [service(quorum=2)])
-    assert stays(lb, VIP_P, 4, present=False), "announced with 1 healthy backend of quorum 2"
-    lb.start_backend(2)
-    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
-    state = lb.dataplane_state()
-    assert state is not None and VIP in str(state), f"service not pushed to the dataplane: {state}"
-
-
-@controlplane_case
-def vip_quorum_as_percentage(lb):
-    lb.stop_backend(2)
-    lb.stop_backend(3)
-    start_cp(lb, [service(quorum="50%")])  # 1 of 3 is under 50 %, 2 of 3 over it
-    assert stays(lb, VIP_P, 3, present=False), "announced with 1 of 3 healthy at quorum 50%"
-    lb.start_backend(3)
-    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
-
-
-@controlplane_case
-def vip_withdrawn_within_fall_times_interval(lb):
-    start_cp(lb, [service(quorum=2)])
-    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
-    t0 = time.monotonic()
-    lb.stop_backend(2)           # refused connections
-    lb.set_backend_status(3, 500)  # listening, wrong status
-    t = until_routed(lb, VIP_P, WITHDRAW_WITHIN + 5, present=False)
-    assert t - t0 <= WITHDRAW_WITHIN, f"withdrawn after {t - t0:.1f}s, promised {WITHDRAW_WITHIN}s"
+# Backends in, the router's table out: a VIP is announced only at its quorum
+# and goes within the promised bound once below it.
+ROWS = (
+    Row("vip_announced_only_with_quorum", [service(quorum=2)], down=(2, 3), steps=(
+        Step(expect={VIP_P: Out(4)}),  # 1 healthy backend of quorum 2
+        Step(start=(2,), expect={VIP_P: Up(ANNOUNCE_WITHIN)}, dataplane_has=VIP),
+    )),
+    Row("vip_quorum_as_percentage", [service(quorum="50%")], down=(2, 3), steps=(
+        Step(expect={VIP_P: Out(3)}),  # 1 of 3 is under 50 %, 2 of 3 over it
+        Step(start=(3,), expect={VIP_P: Up(ANNOUNCE_WITHIN)}),
+    )),
+    Row("vip_withdrawn_within_fall_times_interval", [service(quorum=2)], steps=(
+        Step(expect={VIP_P: Up(ANNOUNCE_WITHIN)}),
+        # Refused connections on 2, a wrong status from 3 (still listening).
+        Step(stop=(2,), status={3: 500}, expect={VIP_P: Down(WITHDRAW_WITHIN)}),
+    )),
+)
+for _row in ROWS:
+    row_case(_row)
 
 
 @controlplane_case
