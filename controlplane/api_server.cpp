@@ -481,6 +481,11 @@ class ApiServer::Service final : public v1::Anylb::Service {
     o->set_dataplane_problem(st.dataplane_problem);
     o->set_dataplane_generation(st.dataplane_generation);
     for (const IpAddress& a : st.addresses) o->add_addresses(a.to_string());
+    for (const auto& [service, why] : st.refused) {
+      v1::RefusedService* r = o->add_refused();
+      r->set_service(service);
+      r->set_reason(why);
+    }
   }
   Node& node_;
   std::unique_ptr<anylb::dataplane::v1::Dataplane::Stub> dataplane_;

@@ -88,6 +88,10 @@ std::string render_metrics(const NodeStatus& st, const anylb::dataplane::v1::Get
   m += "# HELP anylb_route_announced 1 while the prefix is announced.\n# TYPE anylb_route_announced gauge\n";
   for (const RouteStatus& r : st.routes)
     line("anylb_route_announced", "prefix=\"" + label(r.prefix) + "\",service=\"" + label(r.service) + "\"", r.announced);
+  m += "# HELP anylb_service_refused 1 while the dataplane refuses the service as pushed (why: anylbctl node); "
+       "its routes are withdrawn.\n# TYPE anylb_service_refused gauge\n";
+  for (const ServiceSpec& s : st.services)
+    line("anylb_service_refused", "service=\"" + label(s.name) + "\"", st.refused.count(s.name) > 0);
   m += "# HELP anylb_health_probe_threads Threads probing backends.\n# TYPE anylb_health_probe_threads gauge\n";
   line("anylb_health_probe_threads", "", static_cast<double>(st.probe_threads));
   m += "# HELP anylb_health_probes_late_total Probes started over an interval after they were due (too few threads).\n"

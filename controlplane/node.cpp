@@ -1,6 +1,5 @@
 #include "node.hpp"
 
-#include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -11,22 +10,12 @@
 #include <set>
 #include <sstream>
 
-#include "api_convert.hpp"
 #include "node_helpers.hpp"
-#include "servable.hpp"
 #include "state_file.hpp"
 
 namespace anylb::cp {
 
 namespace dp = ::anylb::dataplane::v1;
-
-namespace {
-
-void deadline(grpc::ClientContext& ctx, int ms) {
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(ms));
-}
-
-}  // namespace
 
 Overlay read_state_file(const std::string& path) {
   if (path.empty() || !std::filesystem::exists(path)) return {};
@@ -338,127 +327,6 @@ void Node::step(uint64_t now) {
   sync_routes(now, health);
 }
 
-// The dataplane's desired state for `c`, each backend in the state `state_of` gives.
-dp::DesiredState Node::desired_state(
-    const ControlConfig& c, const std::function<BackendState(const ServiceConfig&, const BackendConfig&)>& state_of) const {
-  dp::DesiredState want;
-  for (const IpAddress& a : c.node_addresses) want.add_node_addresses(a.to_string());
-  for (const IpAddress& a : bgp_peers_) want.add_bgp_peers(a.to_string());
-  for (const ServiceConfig& svc : c.services) {
-    to_proto(svc.spec, *want.add_services());
-    for (const BackendConfig& b : svc.backends)
-      to_proto(BackendSpec{svc.spec.name, b.address, b.mac, b.weight, state_of(svc, b), ""}, *want.add_backends());
-  }
-  return want;
-}
-
-// What the dataplane would refuse `merged` for, asked before a change is
-// accepted (its own checks: a backend without a MAC on a dataplane that
-// cannot resolve one, say), so the change is refused naming the field
-// instead of wedging every later push. A dataplane that does not answer
-// refuses nothing: the push says what it takes.
-std::string Node::dataplane_refuses(const ControlConfig& merged) {
-  grpc::ClientContext ctx;
-  deadline(ctx, 1000);
-  dp::ApplyStateRequest req;
-  req.set_validate_only(true);
-  *req.mutable_state() = desired_state(merged, [](const ServiceConfig&, const BackendConfig&) { return BackendState::up; });
-  dp::ApplyStateResponse resp;
-  const grpc::Status s = dataplane_->ApplyState(&ctx, req, &resp);
-  if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) return "refused by the dataplane: " + s.error_message();
-  if (!s.ok()) spdlog::warn("change not checked by the dataplane ({}): taken on the control plane's checks", s.error_message());
-  return "";
-}
-
-bool Node::dataplane_alive() {
-  grpc::ClientContext ctx;
-  deadline(ctx, 1000);
-  dp::GetLivenessResponse resp;
-  const grpc::Status s = dataplane_->GetLiveness(&ctx, dp::GetLivenessRequest{}, &resp);
-  if (!s.ok()) {
-    log_once(last_dataplane_error_, "dataplane at " + config_.dataplane_socket + ": " + s.error_message());
-    return false;
-  }
-  if (resp.lcores() == 0 || resp.lcores_alive() < resp.lcores()) {
-    log_once(last_dataplane_error_, "dataplane: only " + std::to_string(resp.lcores_alive()) + " of " +
-                                        std::to_string(resp.lcores()) + " workers polling");
-    return false;
-  }
-  if (!resp.ports_not_forwarding().empty()) {  // polling, but what it forwards would go nowhere
-    log_once(last_dataplane_error_, "dataplane: " + resp.ports_not_forwarding());
-    return false;
-  }
-  log_once(last_dataplane_error_, "");
-  return true;
-}
-
-void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uint64_t now) {
-  grpc::ClientContext get_ctx;
-  deadline(get_ctx, 1000);
-  dp::GetStateResponse have;
-  grpc::Status s = dataplane_->GetState(&get_ctx, dp::GetStateRequest{}, &have);
-  if (!s.ok()) {
-    // One slow answer keeps what the last one showed; several, and what the
-    // dataplane holds is unknown.
-    if (++get_state_failures_ >= 5) dataplane_servable_.clear();
-    return log_once(last_sync_error_, "dataplane GetState: " + s.error_message());
-  }
-  get_state_failures_ = 0;
-  // Also repairs a restarted dataplane: whatever it holds, it ends up with ours.
-  dataplane_generation_ = have.generation();
-
-  // What the dataplane serves now from each backend: after a restart of
-  // ours it is the last run's verdict, kept until this run's checks give
-  // their own (see inherits_up).
-  std::set<BackendKey> serving;
-  for (const dp::Backend& b : have.state().backends())
-    if (b.state() != dp::BACKEND_STATE_DOWN)
-      if (auto a = IpAddress::parse(b.address())) serving.insert({b.service(), *a});
-
-  inherited_.clear();
-  const dp::DesiredState want = desired_state(config_, [&](const ServiceConfig& svc, const BackendConfig& b) {
-    const bool checked_up = backend_up(svc.spec.name, b, health, now);
-    const bool inherited = !checked_up && serving.count({svc.spec.name, b.address}) && inherits_up(svc, b, health, now);
-    if (inherited) inherited_.insert({svc.spec.name, b.address});
-    return !(checked_up || inherited)        ? BackendState::down
-           : backend_draining(svc.spec.name, b) ? BackendState::draining
-                                                : BackendState::up;
-  });
-  const std::set<BackendRef> no_mac = unresolved(want, have);
-  if (google::protobuf::util::MessageDifferencer::Equivalent(want, have.state())) {
-    dataplane_servable_ = servable(want, no_mac);
-    return log_once(last_sync_error_, "");
-  }
-  grpc::ClientContext apply_ctx;
-  deadline(apply_ctx, 2000);
-  dp::ApplyStateRequest req;
-  req.set_generation(have.generation() + 1);
-  *req.mutable_state() = want;
-  dp::ApplyStateResponse resp;
-  s = dataplane_->ApplyState(&apply_ctx, req, &resp);
-  if (!s.ok()) {
-    log_once(last_sync_error_, "dataplane ApplyState: " + s.error_message());
-    const auto code = s.error_code();
-    if (code != grpc::StatusCode::DEADLINE_EXCEEDED && code != grpc::StatusCode::UNAVAILABLE &&
-        code != grpc::StatusCode::CANCELLED) {
-      dataplane_servable_ = servable(want, have.state(), no_mac);  // refused: it still has what it had
-      return;
-    }
-    // No answer: it may have taken the push. What it holds now decides;
-    // unknown, the last verdict stands (as for a failed GetState).
-    grpc::ClientContext again;
-    deadline(again, 1000);
-    dp::GetStateResponse now_have;
-    if (dataplane_->GetState(&again, dp::GetStateRequest{}, &now_have).ok())
-      dataplane_servable_ = servable(want, now_have.state(), unresolved(want, now_have));
-    return;
-  }
-  log_once(last_sync_error_, "");
-  dataplane_servable_ = servable(want, no_mac);
-  dataplane_generation_ = resp.generation();
-  spdlog::info("pushed generation {} to the dataplane", resp.generation());
-}
-
 void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uint64_t now, bool gobgp_ok,
                           std::vector<std::pair<std::string, std::string>> peers,
                           const std::vector<PrefixDecision>& decisions) {
@@ -467,6 +335,7 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
   st.draining = draining_;
   st.dataplane_ok = dataplane_ok_;
   st.dataplane_problem = last_dataplane_error_;
+  st.refused = refused_;
   st.dataplane_generation = dataplane_generation_;
   st.gobgp_ok = gobgp_ok;
   st.probe_threads = health_->threads();
@@ -492,6 +361,8 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
     rs.service = s.spec.name;
     const PrefixDecision& d = *by_prefix.at(rs.prefix);
     route_line(rs, d, d.service_reasons.at(s.spec.name));
+    if (const auto refused = refused_.find(s.spec.name); refused != refused_.end())
+      rs.reason += "; " + refused->second;
     rs.total = static_cast<uint32_t>(s.backends.size());
     rs.quorum = r.needed(rs.total);
     rs.hold_down_remaining_ms = r.hold_down_remaining(now);

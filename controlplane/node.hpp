@@ -51,6 +51,7 @@ struct NodeStatus {
   bool draining = false;
   bool dataplane_ok = false;
   std::string dataplane_problem;  // the last liveness check's failure; empty when it passed
+  std::map<std::string, std::string> refused;  // services the dataplane refused (by name), and why
   uint64_t dataplane_generation = 0;
   bool gobgp_ok = false;
   std::size_t probe_threads = 0;
@@ -103,6 +104,10 @@ class Node {
   ChangeError commit(ControlConfig base, Overlay overlay, const std::map<std::string, std::string>& renamed,
                      bool overlay_changed, bool ask_dataplane = false);
   std::string dataplane_refuses(const ControlConfig& merged);
+  std::string dataplane_refuses(const anylb::dataplane::v1::DesiredState& state);
+  void push_what_it_takes(const anylb::dataplane::v1::DesiredState& want,
+                          const anylb::dataplane::v1::GetStateResponse& have);
+  std::map<std::string, std::string> refused_;  // services the dataplane refused, and why (its words)
   anylb::dataplane::v1::DesiredState desired_state(
       const ControlConfig& c,
       const std::function<BackendState(const ServiceConfig&, const BackendConfig&)>& state_of) const;

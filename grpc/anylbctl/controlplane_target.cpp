@@ -33,13 +33,21 @@ v1::BackendAdminState admin_state(AdminState s) {
 Output node_output(const v1::Node& n) {
   std::string addrs;
   for (const auto& a : n.addresses()) addrs += (addrs.empty() ? "" : ", ") + a;
+  nlohmann::json refused = nlohmann::json::array();
+  std::string refused_text;
+  for (const auto& r : n.refused()) {
+    refused.push_back({{"service", r.service()}, {"reason", r.reason()}});
+    refused_text += "refused by the dataplane: service " + r.service() + ": " + r.reason() + "\n";
+  }
   nlohmann::json j = {{"name", n.name()}, {"draining", n.draining()}, {"dataplane_alive", n.dataplane_alive()},
                       {"dataplane_problem", n.dataplane_problem()},
-                      {"dataplane_generation", n.dataplane_generation()}, {"addresses", n.addresses()}};
+                      {"dataplane_generation", n.dataplane_generation()}, {"addresses", n.addresses()},
+                      {"refused", refused}};
   return {j, "node " + n.name() + (n.draining() ? " (draining)" : "") + "\ndataplane: " +
                  (n.dataplane_alive() ? "forwarding" : "NOT forwarding") +
                  (n.dataplane_problem().empty() ? "" : " (" + n.dataplane_problem() + ")") + ", generation " +
-                 std::to_string(n.dataplane_generation()) + "\naddresses: " + (addrs.empty() ? "none" : addrs) + "\n"};
+                 std::to_string(n.dataplane_generation()) + "\naddresses: " + (addrs.empty() ? "none" : addrs) + "\n" +
+                 refused_text};
 }
 
 nlohmann::json detail_json(const v1::ServiceDetail& d) {

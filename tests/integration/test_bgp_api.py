@@ -4,6 +4,7 @@ changed, registered and drained, the node drained, metrics.
 Usage (root): test_bgp_api.py [CONTROLPLANE [DATAPLANE [ANYLBCTL]]] [--only=CASE,CASE]
 (the lab and the controlplane's fixtures: bgp_cases.py).
 """
+import json
 import re
 import signal
 
@@ -243,6 +244,24 @@ def metrics_show_routes_sessions_and_health(lb):
     ctl(lb, "node", "drain")
     L.wait_until(lambda: metrics(scrape()).get("anylb_node_draining") == 1, 5, what="anylb_node_draining 1",
                  diag=scrape)
+
+
+@controlplane_case
+def a_change_the_dataplane_would_refuse_is_refused_naming_the_field(lb):
+    # This dataplane has no exception interface: a backend without a MAC
+    # would never resolve. The control plane asks the dataplane before it
+    # takes the change, so the call is refused with the field named, and
+    # nothing changes: later health changes still reach the dataplane.
+    start_cp_api(lb, [service()])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    r = ctl(lb, "backend", "add", "web", "198.18.1.99", check=False)
+    assert r.returncode != 0 and "key 'mac'" in r.stderr, (r.returncode, r.stderr)
+    assert "198.18.1.99" not in json.dumps(ctl(lb, "service", "show", "web")), "the refused backend was kept"
+    with open(lb.path("cp-state.json")) as f:
+        assert "198.18.1.99" not in f.read(), "the refused backend was persisted"
+    lb.stop_backend(3)
+    L.wait_until(lambda: dp_backend_state(lb, L.backend_addr(3)) == "down", WITHDRAW_WITHIN,
+                 what="a dead backend down in the dataplane after the refusal", diag=lb.diag)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import threading
 import time
 
 import bgp_lab as L
-from bgp_cases import (ANNOUNCE_WITHIN, DP, HOLD_DOWN, VIP2, VIP2_P, VIP_P, controlplane_case, ctl,
+from bgp_cases import (ANNOUNCE_WITHIN, DP, FALL, HOLD_DOWN, INTERVAL, VIP2, VIP2_P, VIP_P, controlplane_case, ctl,
                         dp_backend_state, main, service, start_cp, start_cp_api, stays, until_routed)
 
 
@@ -156,6 +156,35 @@ def a_service_the_dataplane_refuses_is_not_announced(lb):
         os.rmdir(path)
     # The next push lands: tun is announced.
     until_routed(lb, VIP2_P, ANNOUNCE_WITHIN)
+
+
+@controlplane_case
+def a_service_the_dataplane_refuses_does_not_hold_up_the_others(lb):
+    # api's backends have no MAC, and this dataplane has no exception
+    # interface to resolve one: it refuses api. The push used to be refused
+    # whole, every pass, so health changes stopped reaching the dataplane.
+    # Now web is pushed and announced as usual, its dead backend reaches the
+    # dataplane, and api alone is withdrawn, saying why.
+    api = service("api", VIP2, quorum=1)
+    for b in api["backends"]:
+        del b["mac"]
+    start_cp_api(lb, [service(quorum=2), api])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    L.wait_until(lambda: all(dp_backend_state(lb, L.backend_addr(i)) == "up" for i in (1, 2, 3)), ANNOUNCE_WITHIN,
+                 what="web's backends up in the dataplane")
+    lb.stop_backend(3)
+    L.wait_until(lambda: dp_backend_state(lb, L.backend_addr(3)) == "down", FALL * INTERVAL + 3,
+                 what="web's dead backend down in the dataplane", diag=lb.diag)
+    assert VIP_P in lb.router_routes(), f"web (quorum 2 of 3) was withdrawn\n{lb.diag()}"
+    assert stays(lb, VIP2_P, 2, present=False), f"api, which the dataplane refuses, was announced\n{lb.diag()}"
+    refused = {r["service"]: r["reason"] for r in ctl(lb, "node")["refused"]}
+    assert set(refused) == {"api"} and "key 'mac'" in refused["api"], refused
+    routes = {r["prefix"]: r for r in ctl(lb, "routes")}
+    assert not routes[VIP2_P]["announced"] and "key 'mac'" in routes[VIP2_P]["reason"], routes[VIP2_P]
+    metrics = L.run("ip", "netns", "exec", lb.node, "curl", "-s", "--max-time", "3",
+                    "http://127.0.0.1:19100/metrics", check=False).stdout
+    assert 'anylb_service_refused{service="api"} 1' in metrics and \
+        'anylb_service_refused{service="web"} 0' in metrics, metrics
 
 
 if __name__ == "__main__":

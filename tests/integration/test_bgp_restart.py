@@ -9,9 +9,9 @@ import signal
 import time
 
 import bgp_lab as L
-from bgp_cases import (ANNOUNCE_WITHIN, CP, HOLD_DOWN, VIP2, VIP2_P, VIP_P, WITHDRAW_WITHIN, announce_by_hand,
-                        controlplane_case, dp_backend_state, leave_the_path, main, route_of, service, start_cp,
-                        start_cp_api, stays, stop_by_sigterm, until_routed)
+from bgp_cases import (ANNOUNCE_WITHIN, CP, HOLD_DOWN, INTERVAL, RISE, VIP2, VIP2_P, VIP_P, WITHDRAW_WITHIN,
+                        announce_by_hand, controlplane_case, dp_backend_state, leave_the_path, main, route_of,
+                        service, start_cp, start_cp_api, stays, stop_by_sigterm, until_routed)
 
 
 @controlplane_case
@@ -173,6 +173,31 @@ def a_state_file_that_cannot_run_fails_closed(lb):
     rc = p.wait(10)
     assert rc == 2 and "cp-state.json" in p.log(), f"exit {rc}:\n{p.log()}"
     until_routed(lb, VIP_P, 5, present=False)
+
+
+@controlplane_case
+def a_withdrawal_at_start_is_held_down_and_damped(lb):
+    # All announced; the controlplane killed; a backend dies (web needs all
+    # three); the next start withdraws what the last run left, as it must.
+    # That withdrawal is one like any other: the route comes back only
+    # after HOLD_DOWN of unbroken eligibility, and it counts for damping, in
+    # the state file. (It came back 0.03-0.12 s after the backend did.)
+    start_cp_api(lb, [service(quorum=3)])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    lb.stop("controlplane", signal.SIGKILL)
+    lb.stop_backend(3)
+    start_cp_api(lb, [service(quorum=3)], fresh=False)
+    until_routed(lb, VIP_P, WITHDRAW_WITHIN + 2, present=False)
+    L.wait_until(lambda: "web" in json.load(open(lb.path("cp-state.json"))).get("withdrawn_routes", []), 3,
+                 what="the withdrawal in the state file")
+    with open(lb.path("cp-state.json")) as f:
+        state = json.load(f)
+    assert state["damping"]["web"]["penalty"] > 0.9, state.get("damping")
+    lb.start_backend(3)
+    L.wait_until(lambda: route_of(lb, "web")["healthy"] == 3, RISE * INTERVAL + 3, what="backend 3 healthy again")
+    assert stays(lb, VIP_P, HOLD_DOWN - 1.5, present=False), \
+        f"back before the hold-down ({HOLD_DOWN}s) of a withdrawal made at start\n{lb.diag()}"
+    until_routed(lb, VIP_P, 4)
 
 
 if __name__ == "__main__":
