@@ -33,7 +33,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+sys.path.insert(0, HERE)
 import bgp_lab as L  # noqa: E402  (Proc, run, wait_until: the lab helpers)
 
 REPO = os.path.abspath(os.path.join(HERE, ".."))

@@ -16,9 +16,9 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lab"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import bgp_lab as L  # noqa: E402
+import bgp_lab as L  # noqa: E402  (lab/: the namespaces, daemons and configs the lab and tests share)
 from tap import Skip, Tap  # noqa: E402  (tests/tap.py, shared with the packet tests)
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))

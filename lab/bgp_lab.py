@@ -30,7 +30,7 @@ ROUTER_LINK6, NODE_LINK6 = "2001:db8:ff:100::1", "2001:db8:ff:100::2"
 NODE_LAN4, NODE_LAN6 = "198.18.1.1", "2001:db8:ff:1::1"
 GOBGP_API_PORT = 50051  # on the node namespace's own loopback: no clash with the host
 NO_EXPORT = "65535:65281"
-HTTP_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lab", "backend_http.py")
+HTTP_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "backend_http.py")
 
 
 def backend_addr(i):
