@@ -103,14 +103,6 @@ class Node {
   // dataplane too before it is taken (dataplane_refuses).
   ChangeError commit(ControlConfig base, Overlay overlay, const std::map<std::string, std::string>& renamed,
                      bool overlay_changed, bool ask_dataplane = false);
-  std::string dataplane_refuses(const ControlConfig& merged);
-  std::string dataplane_refuses(const anylb::dataplane::v1::DesiredState& state);
-  void push_what_it_takes(const anylb::dataplane::v1::DesiredState& want,
-                          const anylb::dataplane::v1::GetStateResponse& have);
-  std::map<std::string, std::string> refused_;  // services the dataplane refused, and why (its words)
-  anylb::dataplane::v1::DesiredState desired_state(
-      const ControlConfig& c,
-      const std::function<BackendState(const ServiceConfig&, const BackendConfig&)>& state_of) const;
   void apply(ControlConfig merged, const std::map<std::string, std::string>& renamed);
   bool persist(const Overlay& overlay) const;
   bool backend_up(const std::string& service, const BackendConfig& b, const std::map<BackendKey, BackendHealth>& health,
@@ -135,8 +127,17 @@ class Node {
   void expire_registrations(uint64_t now);
   bool inherits_up(const ServiceConfig& s, const BackendConfig& b, const std::map<BackendKey, BackendHealth>& health,
                    uint64_t now) const;
-  void sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uint64_t now);
+  // The dataplane side (node_dataplane.cpp): liveness, the desired state
+  // and its push, and what the dataplane would refuse.
   bool dataplane_alive();
+  void sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uint64_t now);
+  anylb::dataplane::v1::DesiredState desired_state(
+      const ControlConfig& c,
+      const std::function<BackendState(const ServiceConfig&, const BackendConfig&)>& state_of) const;
+  std::string dataplane_refuses(const ControlConfig& merged);
+  std::string dataplane_refuses(const anylb::dataplane::v1::DesiredState& state);
+  void push_what_it_takes(const anylb::dataplane::v1::DesiredState& want,
+                          const anylb::dataplane::v1::GetStateResponse& have);
   // One BGP pass (node_routes.cpp): route states updated, the announcement
   // rule applied, gobgpd synced, the state file written once.
   void sync_routes(uint64_t now_ms, const std::map<BackendKey, BackendHealth>& health);
@@ -183,9 +184,10 @@ class Node {
   // to, when it serves it as we want (the service alike, and no flows to a
   // backend we hold down or removed). All of them after a push it took;
   // after one it refused, judged from what it still holds. A VIP is
-  // announced only when this reaches its quorum (invariant: announced only
-  // while served).
+  // announced only when this reaches its quorum (invariant 6: announced
+  // only while served).
   std::map<std::string, uint32_t> dataplane_servable_;
+  std::map<std::string, std::string> refused_;  // services the dataplane refuses, and why (its words)
   uint32_t get_state_failures_ = 0;  // in a row; a few and nothing counts as held
   std::vector<IpAddress> bgp_peers_;  // gobgpd's neighbours, as last listed: for the dataplane's policer
   mutable std::mutex status_mu_;

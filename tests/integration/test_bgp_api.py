@@ -8,7 +8,7 @@ import json
 import re
 import signal
 
-import bgp_lab as L
+from bgp_cases import L  # lab/bgp_lab.py, on the path bgp_cases sets
 from bgp_cases import (ANNOUNCE_WITHIN, DRAIN_WAIT, HOLD_DOWN, INTERVAL, RISE, VIP, VIP2, VIP_P,
                         WITHDRAW_WITHIN, controlplane_case, ctl, dp_backend_state, main, service, start_cp_api,
                         stays, stop_by_sigterm, until_routed, write_cp_api_config)

@@ -6,7 +6,7 @@ Usage (root): test_bgp_attributes.py [CONTROLPLANE [DATAPLANE [ANYLBCTL]]] [--on
 """
 import time
 
-import bgp_lab as L
+from bgp_cases import L  # lab/bgp_lab.py, on the path bgp_cases sets
 from bgp_cases import (ANNOUNCE_WITHIN, Down, Row, Step, Up, VIP2, VIP2_P, VIP_P, WITHDRAW_WITHIN,
                         controlplane_case, ctl, main, row_case, service, start_cp_api, stop_by_sigterm,
                         until_routed)

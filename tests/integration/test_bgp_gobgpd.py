@@ -6,7 +6,7 @@ Usage (root): test_bgp_gobgpd.py [CONTROLPLANE [DATAPLANE [ANYLBCTL]]] [--only=C
 (the lab and the controlplane's fixtures: bgp_cases.py).
 """
 
-import bgp_lab as L
+from bgp_cases import L  # lab/bgp_lab.py, on the path bgp_cases sets
 from bgp_cases import (ANNOUNCE_WITHIN, SESSION_TIMEOUT, VIP_P, WITHDRAW_WITHIN, announce_by_hand,
                         controlplane_case, lab, main, service, start_cp, stays, tap, until_routed)
 

@@ -12,7 +12,7 @@ import re
 import signal
 import time
 
-import bgp_lab as L
+from bgp_cases import L  # lab/bgp_lab.py, on the path bgp_cases sets
 from bgp_cases import (ANNOUNCE_WITHIN, CP, VIP_P, controlplane_case, main, service, start_cp_api, stays,
                        stop_by_sigterm, until_routed, write_cp_api_config)
 

@@ -11,7 +11,7 @@ import struct
 import threading
 import time
 
-import bgp_lab as L
+from bgp_cases import L  # lab/bgp_lab.py, on the path bgp_cases sets
 from bgp_cases import (ANNOUNCE_WITHIN, DP, FALL, HOLD_DOWN, INTERVAL, VIP2, VIP2_P, VIP_P, controlplane_case, ctl,
                         dp_backend_state, main, service, start_cp, start_cp_api, stays, until_routed)
 

@@ -9,7 +9,7 @@ import re
 import signal
 import time
 
-import bgp_lab as L
+from bgp_cases import L  # lab/bgp_lab.py, on the path bgp_cases sets
 from bgp_cases import (ANNOUNCE_WITHIN, CP, INTERVAL, RISE, VIP2, VIP2_P, VIP_P, controlplane_case, ctl,
                         dp_backend_state, main, service, start_cp, start_cp_api, stays, until_routed,
                         write_cp_api_config)

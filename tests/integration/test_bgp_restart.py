@@ -8,7 +8,7 @@ import json
 import signal
 import time
 
-import bgp_lab as L
+from bgp_cases import L  # lab/bgp_lab.py, on the path bgp_cases sets
 from bgp_cases import (ANNOUNCE_WITHIN, CP, HOLD_DOWN, INTERVAL, RISE, VIP2, VIP2_P, VIP_P, WITHDRAW_WITHIN,
                         announce_by_hand, controlplane_case, dp_backend_state, leave_the_path, main, route_of,
                         service, start_cp, start_cp_api, stays, stop_by_sigterm, until_routed)
