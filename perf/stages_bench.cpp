@@ -151,6 +151,21 @@ void BM_MaglevBuild(benchmark::State& st) {
 BENCHMARK(BM_MaglevBuild)->Args({65537, 10})->Args({65537, 100})->Args({65537, 1000})
     ->Args({655373, 10})->Args({655373, 100})->Args({655373, 1000})->Unit(benchmark::kMillisecond);
 
+// Skewed weights (the first backend at 10000, the rest at 1): a build that
+// walked every backend every round cost rounds x N here, seconds at N=60000.
+void BM_MaglevBuildSkewed(benchmark::State& st) {
+  const auto size = static_cast<uint32_t>(st.range(0));
+  std::vector<MaglevBackend> backends;
+  for (int64_t i = 0; i < st.range(1); ++i) {
+    std::array<std::byte, 4> a{std::byte{10}, static_cast<std::byte>(i >> 16), static_cast<std::byte>(i >> 8),
+                               static_cast<std::byte>(i & 0xff)};
+    backends.push_back({IpAddress::v4(a.data()), i == 0 ? 10000u : 1u});
+  }
+  for (auto _ : st) benchmark::DoNotOptimize(build_maglev_table(backends, size));
+}
+BENCHMARK(BM_MaglevBuildSkewed)->Args({65537, 1000})->Args({65537, 10000})->Args({65537, 65534})
+    ->Unit(benchmark::kMillisecond);
+
 // Flow lookups when the lcore's table holds `filled` flows: the packets hit
 // 65536 of them spread over the whole table (10M: the full table).
 void BM_PipelineFilledTable(benchmark::State& st) {

@@ -3,11 +3,20 @@
 // file or options). All or nothing: a refused change leaves everything as it
 // was. Applied states are persisted to the state file, so a restarted
 // dataplane comes back with what it was last told.
+//
+// Two locks. apply_mu_ serialises the changes (apply, refresh_neighbours)
+// for their whole length: validation, the build (Maglev), the state file's
+// fsync. mu_ is taken only to swap in what a change built and to read it:
+// readers (GetLiveness, GetState, GetCounters) never wait for a change in
+// progress, which took seconds with 60,000 backends and made a control
+// plane withdraw every VIP. generation() takes no lock at all.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -34,6 +43,8 @@ class ControlState {
   // (refresh_neighbours); without one a backend must come with its MAC.
   ControlState(StateLimits limits, StatePublisher& publisher, std::string state_file, bool resolves_macs)
       : builder_(limits), publisher_(publisher), state_file_(std::move(state_file)), resolves_macs_(resolves_macs) {}
+  ControlState(const ControlState&) = delete;
+  ControlState& operator=(const ControlState&) = delete;
 
   // generation 0 = the next one. A generation not above the current one is
   // stale; one more than kMaxGenerationStep above it is refused.
@@ -45,10 +56,10 @@ class ControlState {
   // (ApplyStateRequest.validate_only), so both daemons judge alike.
   std::string check(const DesiredState& state) const;
 
-  uint64_t generation() const;
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }  // no lock
   StateSource source() const;  // of the applied state
   DesiredState desired() const;
-  // All of it under one lock: a change between separate reads would pair
+  // All of it from one view: a change between separate reads would pair
   // one generation with another's state.
   struct Snapshot {
     uint64_t generation = 0;
@@ -90,25 +101,46 @@ class ControlState {
     std::lock_guard lock(mu_);
     on_new_ids_ = std::move(f);
   }
+  // Called by apply once the new state is built and persisted, just before
+  // it is swapped in, holding only apply_mu_: tests pause an apply here.
+  void on_built(std::function<void()> f) {
+    std::lock_guard lock(apply_mu_);
+    on_built_ = std::move(f);
+  }
 
  private:
-  mutable std::mutex mu_;
-  StateBuilder builder_;
-  StatePublisher& publisher_;
-  std::string state_file_;
-  bool resolves_macs_;
-  DesiredState resolve(const DesiredState& state, std::size_t& unresolved) const;
+  // What readers see, replaced whole under mu_ (built outside it).
+  struct View {
+    uint64_t generation = 0;
+    StateSource source = StateSource::options;
+    std::shared_ptr<const DesiredState> desired = std::make_shared<DesiredState>();
+    std::vector<BackendSpec> unresolved;  // given no MAC and none resolved: forwarded as down
+  };
+  std::shared_ptr<const View> view() const {
+    std::lock_guard lock(mu_);
+    return view_;
+  }
+  DesiredState resolve(const DesiredState& state, std::vector<BackendSpec>& unresolved) const;
   // Given no MAC, and the kernel's neighbours have none for it (yet).
   bool unresolved_mac(const BackendSpec& b) const { return b.mac.is_zero() && !neighbours_.count(b.address); }
-  void publish(std::unique_ptr<ForwardingState> built);
-  std::function<void(const NewIds&)> on_new_ids_;
+  // Swaps in a built snapshot and what readers see of it; apply_mu_ held.
+  void publish(std::unique_ptr<ForwardingState> built, std::shared_ptr<const View> next);
 
-  DesiredState desired_;
-  uint64_t generation_ = 0;
-  StateSource source_ = StateSource::options;
+  mutable std::mutex apply_mu_;  // a change, whole; taken before mu_, never after
+  mutable std::mutex mu_;        // view_, the publisher, on_new_ids_: short
+  // Under apply_mu_:
+  StateBuilder builder_;
   NeighbourMap neighbours_;
   std::map<IpAddress, uint32_t> missing_rounds_;  // resolved once, absent from this many rounds since
-  std::size_t unresolved_ = 0;
+  std::function<void()> on_built_;
+  // Written under both locks, read under either:
+  std::shared_ptr<const View> view_ = std::make_shared<View>();
+  std::atomic<uint64_t> generation_{0};  // view_->generation, for readers that take no lock
+  std::function<void(const NewIds&)> on_new_ids_;
+
+  StatePublisher& publisher_;
+  const std::string state_file_;
+  const bool resolves_macs_;
 };
 
 }  // namespace anylb

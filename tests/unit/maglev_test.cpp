@@ -9,11 +9,13 @@
 #include <cmath>
 #include <iomanip>
 #include <iostream>
+#include <numeric>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "hash.hpp"
 #include "maglev.hpp"
 #include "pipeline.hpp"
 #include "state_builder.hpp"
@@ -106,7 +108,8 @@ INSTANTIATE_TEST_SUITE_P(Maglev, MaglevBalance,
                                            BalanceCase{1000, 655373}),
                          [](const auto& p) { return "N" + std::to_string(p.param.n) + "_M" + std::to_string(p.param.m); });
 
-// Weighted: each backend's share within 1% (relative) of weight / total.
+// Weighted: each backend's slots floor or ceil of M x weight / total, so
+// within 1% (relative) of its share here (every share above 100 slots).
 TEST(Maglev, WeightedSharesWithinOnePercent) {
   std::mt19937 rng(7);
   std::uniform_int_distribution<uint32_t> w100_1000(100, 1000);
@@ -135,12 +138,107 @@ TEST(Maglev, WeightedSharesWithinOnePercent) {
       const double deviation = std::abs(counts[i] - share) / share;
       EXPECT_LE(deviation, 0.01) << s.name << " backend " << i << " weight " << v[i].weight << ": " << counts[i]
                                  << " slots for a share of " << share;
+      const uint64_t floor_share = uint64_t{s.m} * v[i].weight / static_cast<uint64_t>(total);
+      EXPECT_TRUE(counts[i] == floor_share || counts[i] == floor_share + 1)
+          << s.name << " backend " << i << ": " << counts[i] << " slots, not floor or ceil of " << share;
       set_worst = std::max(set_worst, deviation);
     }
     report("weighted_max_deviation_" + s.name, fixed(set_worst * 100, 4) + "%");
     worst = std::max(worst, set_worst);
   }
   report("weighted_max_deviation", fixed(worst * 100, 4) + "%");
+}
+
+// --- Skewed weights ----------------------------------------------------------
+
+// The build as specified, written plainly (maglev.cpp builds it with a heap
+// of turns, or lock-step for equal weights): quotas by largest remainder
+// (floor(M w / sum), one more by largest fraction, ties in address order);
+// then rounds, in which a backend of weight w takes a turn when
+// floor((r+1)w/max) grows, in address order, until it has its quota. The
+// fast build must match it slot for slot: tables are what pins flows
+// across nodes (pinning_version.hpp).
+std::vector<uint16_t> round_by_round_reference(const std::vector<MaglevBackend>& backends, uint32_t size) {
+  struct P {
+    uint32_t position, skip, weight;
+    uint16_t index;
+    uint64_t quota, remainder;
+  };
+  std::vector<uint16_t> order(backends.size());
+  std::iota(order.begin(), order.end(), uint16_t{0});
+  std::sort(order.begin(), order.end(), [&](uint16_t x, uint16_t y) { return backends[x].address < backends[y].address; });
+  std::vector<P> perms;
+  uint64_t max_weight = 0, total = 0;
+  for (uint16_t i : order) {
+    if (backends[i].weight == 0) continue;
+    std::span<const std::byte> id(backends[i].address.bytes.data(), backends[i].address.size());
+    perms.push_back({static_cast<uint32_t>(hash_bytes(id, 0x6d61676c65764f66ULL) % size),
+                     static_cast<uint32_t>(hash_bytes(id, 0x6d61676c6576536bULL) % (size - 1)) + 1,
+                     backends[i].weight, i, 0, 0});
+    max_weight = std::max<uint64_t>(max_weight, backends[i].weight);
+    total += backends[i].weight;
+  }
+  std::vector<uint16_t> table(size, kMaglevNoBackend);
+  if (perms.empty()) return table;
+  uint64_t given = 0;
+  for (P& p : perms) {
+    p.quota = uint64_t{size} * p.weight / total;
+    p.remainder = uint64_t{size} * p.weight % total;
+    given += p.quota;
+  }
+  std::vector<P*> by_fraction;
+  for (P& p : perms) by_fraction.push_back(&p);
+  std::stable_sort(by_fraction.begin(), by_fraction.end(), [](P* x, P* y) { return x->remainder > y->remainder; });
+  for (uint64_t k = 0; k < size - given; ++k) ++by_fraction[k]->quota;
+  uint32_t filled = 0;
+  for (uint64_t round = 0; filled < size; ++round)
+    for (P& p : perms) {
+      if ((round + 1) * p.weight / max_weight == round * p.weight / max_weight || p.quota == 0) continue;
+      --p.quota;
+      while (table[p.position] != kMaglevNoBackend) p.position = (p.position + p.skip) % size;
+      table[p.position] = p.index;
+      ++filled;
+    }
+  return table;
+}
+
+// Equal weights take the lock-step turns, others the heap: both must give
+// the reference's table.
+TEST(Maglev, AnyWeightsGiveTheRoundByRoundTable) {
+  std::mt19937 rng(11);
+  struct Set {
+    std::string name;
+    std::vector<uint32_t> weights;
+  };
+  std::vector<Set> sets = {{"10000_then_1", {10000}},    {"1_then_10000", {}},       {"10000_100_100", {10000, 100, 100}},
+                           {"4_1_1", {4, 1, 1}}, {"10000_10000_1", {10000, 10000, 1}}, {"with_zeros", {0, 7, 0, 1, 1}},
+                           {"random_1_10000", {}},       {"equal", {}}};
+  for (int i = 0; i < 299; ++i) sets[0].weights.push_back(1);
+  for (int i = 0; i < 300; ++i) sets[1].weights.push_back(i % 100 == 0 ? 10000 : 1);
+  std::uniform_int_distribution<uint32_t> any_weight(1, 10000);
+  for (int i = 0; i < 200; ++i) sets[6].weights.push_back(any_weight(rng));
+  for (int i = 0; i < 50; ++i) sets[7].weights.push_back(3);
+  for (const Set& s : sets) {
+    std::vector<MaglevBackend> v = make_backends(s.weights.size());
+    for (std::size_t i = 0; i < v.size(); ++i) v[i].weight = s.weights[i];
+    for (uint32_t m : {251u, 65537u}) {
+      std::shuffle(v.begin(), v.end(), rng);
+      EXPECT_EQ(build_maglev_table(v, m), round_by_round_reference(v, m)) << s.name << " M=" << m;
+    }
+  }
+}
+
+// One backend at 10000 and thousands at 1 (the skewed apply): its
+// share and theirs, within invariant 2's 1%.
+TEST(Maglev, OneHeavyBackendAmongManyLightOnesKeepsItsShare) {
+  std::vector<MaglevBackend> v = make_backends(10000, 1);
+  v[0].weight = 10000;
+  const double total = 10000 + 9999;
+  const std::vector<uint32_t> counts = slot_counts(build_maglev_table(v, 65537), v.size());
+  const double heavy_share = 65537 * (10000 / total);
+  EXPECT_LE(std::abs(counts[0] - heavy_share) / heavy_share, 0.01) << counts[0] << " slots for " << heavy_share;
+  // A light backend's share is 3.28 slots: whole slots are 3 or 4 of them.
+  for (std::size_t i = 1; i < v.size(); ++i) ASSERT_TRUE(counts[i] == 3 || counts[i] == 4) << i << ": " << counts[i];
 }
 
 // --- Independence from listing order --------------------------------------

@@ -19,7 +19,7 @@ namespace {
 
 using test::flow_key;
 
-TEST(PinningVersion, IsTheOneTheseValuesBelongTo) { EXPECT_EQ(kFlowPinningVersion, 2u); }
+TEST(PinningVersion, IsTheOneTheseValuesBelongTo) { EXPECT_EQ(kFlowPinningVersion, 3u); }
 
 TEST(PinningVersion, FlowHash) {
   EXPECT_EQ(flow_hash(flow_key("198.51.100.7", "203.0.113.10", 40000, 80, kProtoTcp)), 0x39e129d77a313a73ULL);
@@ -35,16 +35,30 @@ TEST(PinningVersion, MaglevSlot) {
 }
 
 // 64-bit FNV-1a over each slot's owner's address bytes, in slot order.
-TEST(PinningVersion, MaglevTable) {
-  std::vector<MaglevBackend> backends;
-  for (const char* a : {"198.18.1.10", "198.18.1.11", "198.18.1.12", "2001:db8:be::10"})
-    backends.push_back({*IpAddress::parse(a), 100});
-  backends.push_back({*IpAddress::parse("198.18.1.13"), 250});
+uint64_t table_digest(const std::vector<MaglevBackend>& backends) {
   const std::vector<uint16_t> table = build_maglev_table(backends, kMaglevDefaultSize);
   uint64_t digest = 0xcbf29ce484222325ULL;
   for (uint16_t owner : table)
     for (std::byte b : backends.at(owner).address.bytes) digest = (digest ^ std::to_integer<uint8_t>(b)) * 0x100000001b3ULL;
-  EXPECT_EQ(digest, 0xfe671c4b122ecb4cULL);
+  return digest;
+}
+
+std::vector<MaglevBackend> golden_backends() {
+  std::vector<MaglevBackend> backends;
+  for (const char* a : {"198.18.1.10", "198.18.1.11", "198.18.1.12", "2001:db8:be::10"})
+    backends.push_back({*IpAddress::parse(a), 100});
+  backends.push_back({*IpAddress::parse("198.18.1.13"), 250});
+  return backends;
+}
+
+// Version 3 (slots by largest remainder) moved 1 slot of this table.
+TEST(PinningVersion, MaglevTable) { EXPECT_EQ(table_digest(golden_backends()), 0x868b1c738c239a92ULL); }
+
+// Equal weights: the same table since version 1.
+TEST(PinningVersion, MaglevTableOfEqualWeights) {
+  std::vector<MaglevBackend> backends = golden_backends();
+  backends.back().weight = 100;
+  EXPECT_EQ(table_digest(backends), 0x54928a5926c8c9c2ULL);
 }
 
 }  // namespace
