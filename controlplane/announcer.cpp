@@ -91,30 +91,36 @@ bool Announcer::sync(const std::vector<PrefixDecision>& decisions, const Rib& ri
   return ok;
 }
 
-void Announcer::withdraw_all(const std::set<std::string>& ours, std::set<std::string>& record) {
+bool Announcer::withdraw_all(const std::set<std::string>& ours, std::set<std::string>& record) {
   std::string error;
+  bool whole = true;
   for (auto& [prefix, p] : sent_) {
     if (gobgp_.withdraw(p, error)) record.erase(prefix);
-    else spdlog::warn("{}", error);
+    else spdlog::warn("{}", error), whole = false;
   }
   sent_.clear();
-  for (const std::string& p : withdraw_held(gobgp_, ours)) record.erase(p);
+  bool held_whole = true;
+  for (const std::string& p : withdraw_held(gobgp_, ours, &held_whole)) record.erase(p);
+  return whole && held_whole;
 }
 
-std::set<std::string> withdraw_held(GobgpClient& gobgp, const std::set<std::string>& ours) {
+std::set<std::string> withdraw_held(GobgpClient& gobgp, const std::set<std::string>& ours, bool* whole) {
   std::set<std::string> withdrawn;
   std::string error;
+  bool all = true;
   for (bool v6 : {false, true}) {
     const auto rib = gobgp.local_paths(v6, ours, 0, error);
     if (!rib) {
       spdlog::warn("{}", error);
+      all = false;
       continue;
     }
     for (const auto& [p, path] : *rib) {
       if (gobgp.withdraw(withdrawal_path(p, v6), error)) withdrawn.insert(p);
-      else spdlog::warn("{}", error);
+      else spdlog::warn("{}", error), all = false;
     }
   }
+  if (whole) *whole = all;
   return withdrawn;
 }
 

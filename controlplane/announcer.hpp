@@ -49,7 +49,8 @@ class Announcer {
   void forget() { sent_.clear(); }
   // Withdraws everything of ours gobgpd holds: what this run sent, and of
   // `ours` what it holds from an earlier run; those leave `record`.
-  void withdraw_all(const std::set<std::string>& ours, std::set<std::string>& record);
+  // Returns false if gobgpd refused any of it.
+  bool withdraw_all(const std::set<std::string>& ours, std::set<std::string>& record);
 
   // The path gobgpd holds from us for `prefix`, or nullptr.
   const PathSpec* holds(const std::string& prefix) const {
@@ -64,6 +65,7 @@ class Announcer {
 
 // Withdraws each of `ours` that gobgpd holds as a local path; returns those
 // withdrawn. For a control plane that cannot start, and for withdraw_all.
-std::set<std::string> withdraw_held(GobgpClient& gobgp, const std::set<std::string>& ours);
+// `whole`, if given, is set false when gobgpd refused a read or a withdrawal.
+std::set<std::string> withdraw_held(GobgpClient& gobgp, const std::set<std::string>& ours, bool* whole = nullptr);
 
 }  // namespace anylb::cp

@@ -106,11 +106,12 @@ GobgpClient::GobgpClient(const std::string& target) : impl_(std::make_unique<Imp
 
 GobgpClient::~GobgpClient() = default;
 
-std::optional<uint32_t> GobgpClient::asn(std::string& error) {
+std::optional<uint32_t> GobgpClient::asn(std::string& error, bool* refused) {
   grpc::ClientContext ctx;
   deadline(ctx);
   apipb::GetBgpResponse resp;
   const grpc::Status s = impl_->stub->GetBgp(&ctx, apipb::GetBgpRequest{}, &resp);
+  if (refused) *refused = s.error_code() == grpc::StatusCode::UNAVAILABLE;
   if (!s.ok()) {
     error = "gobgpd: " + s.error_message();
     return std::nullopt;

@@ -34,7 +34,9 @@ class GobgpClient {
   ~GobgpClient();
 
   // Our ASN if BGP is running, nullopt (with `error`) if gobgpd is down or not started.
-  std::optional<uint32_t> asn(std::string& error);
+  // `refused`: set when nothing listens at the address (connection
+  // refused: gobgpd is not running), as opposed to a slow answer.
+  std::optional<uint32_t> asn(std::string& error, bool* refused = nullptr);
   bool add(const PathSpec& p, std::string& error);
   bool withdraw(const PathSpec& p, std::string& error);
   // Which of `among` ("203.0.113.10/32", this family's) have a locally

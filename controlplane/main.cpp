@@ -86,8 +86,9 @@ int main(int argc, char** argv) {
   // check it (a restart that works keeps it: see Node).
   const anylb::cp::ControlConfig known = config_error.empty() ? config : anylb::cp::salvage_config(config_path);
   anylb::cp::InstanceLock lock;
-  if (const std::string busy = lock.take(known); !busy.empty()) {
-    std::fprintf(stderr, "anylb-controlplane: not started: %s; its routes are left as they are\n", busy.c_str());
+  if (const std::string why = lock.take(known); !why.empty()) {
+    if (!lock.busy()) return anylb::cp::fail_start(known, why);
+    std::fprintf(stderr, "anylb-controlplane: not started: %s; its routes are left as they are\n", why.c_str());
     return 2;
   }
   if (!config_error.empty()) return anylb::cp::fail_start(known, config_error);
@@ -95,7 +96,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<anylb::cp::OrphanGuard> guard;
   if (config.orphan_timeout_ms > 0) {
     try {
-      guard = std::make_unique<anylb::cp::OrphanGuard>(config, lock.path());
+      guard = std::make_unique<anylb::cp::OrphanGuard>(config, lock.path(), lock.fd());
     } catch (const std::exception& e) {
       return anylb::cp::fail_start(config, e.what());
     }
@@ -103,9 +104,10 @@ int main(int argc, char** argv) {
                  "plane of the node takes over",
                  guard->pid(), config.orphan_timeout_ms);
   }
-  // A start that fails below has withdrawn everything: nothing to guard.
-  const auto failed = [&](int status) {
-    if (guard) guard->dismiss();
+  // A start that fails below withdraws everything: nothing left to guard,
+  // unless gobgpd refused some of it (the guard tries again in time).
+  const auto failed = [&](int status, bool whole) {
+    if (guard && whole) guard->dismiss();
     return status;
   };
 
@@ -119,7 +121,9 @@ int main(int argc, char** argv) {
   try {
     node_ptr = std::make_unique<anylb::cp::Node>(std::move(config));  // reads the state file
   } catch (const std::exception& e) {  // the state file, or the API changes in it, cannot run
-    return failed(anylb::cp::fail_start(configured, e.what()));
+    bool whole = false;
+    const int status = anylb::cp::fail_start(configured, e.what(), &whole);
+    return failed(status, whole);
   }
   try {
     if (!api_socket.empty() || !api_tcp.empty()) api = std::make_unique<anylb::cp::ApiServer>(*node_ptr, api_socket, api_tcp);
@@ -127,8 +131,7 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {  // a listener that cannot bind (we hold the node's lock: not another instance's)
     std::fprintf(stderr, "anylb-controlplane: %s\n", e.what());
     std::fprintf(stderr, "anylb-controlplane: not started: withdrawing the paths of our prefixes gobgpd holds\n");
-    node_ptr->withdraw_all();
-    return failed(2);
+    return failed(2, node_ptr->withdraw_all());
   }
   std::signal(SIGHUP, on_signal);
   std::signal(SIGINT, on_signal);
@@ -148,10 +151,7 @@ int main(int argc, char** argv) {
     if (guard) guard->update(node_ptr->owned_prefixes());
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  if (withdraw_on_exit) {
-    node_ptr->withdraw_all();
-    if (guard) guard->dismiss();
-  }
+  if (withdraw_on_exit && node_ptr->withdraw_all() && guard) guard->dismiss();
   spdlog::info("stopping");
   return 0;
 }

@@ -184,14 +184,16 @@ void Node::apply(ControlConfig next, const std::map<std::string, std::string>& r
       routes.emplace(s.spec.name, routes_.at(was)).first->second.retune(s.quorum, s.hold_down_ms);
       continue;
     }
-    if (old) overlay_.damping.erase(s.spec.name);  // another VIP: the old one's flapping is not its own
+    if (old) state_dirty_ |= overlay_.damping.erase(s.spec.name) > 0;  // another VIP: the old one's flapping is not its own
     routes.emplace(s.spec.name, new_route(s));
   }
   health_->update(next, renamed);  // backends probed as before keep their health; it never waits for a probe
   config_ = std::move(next);
   routes_ = std::move(routes);
-  std::erase_if(overlay_.withdrawn_routes, [&](const std::string& n) { return !routes_.count(n); });  // gone services
-  std::erase_if(overlay_.damping, [&](const auto& d) { return !routes_.count(d.first); });
+  // Gone services: what the state file kept for their routes goes too
+  // (written by the next pass: commit persisted the overlay before this).
+  state_dirty_ |= std::erase_if(overlay_.withdrawn_routes, [&](const std::string& n) { return !routes_.count(n); }) > 0;
+  state_dirty_ |= std::erase_if(overlay_.damping, [&](const auto& d) { return !routes_.count(d.first); }) > 0;
   index_registrations();
 }
 

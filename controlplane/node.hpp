@@ -83,7 +83,7 @@ class Node {
   // A registration's heartbeat: it changes no configuration, so nothing is
   // rebuilt or written (the time is not persisted). Safe from any thread.
   ChangeError heartbeat(const std::string& registration_id);
-  void withdraw_all();                        // on shutdown when asked to
+  bool withdraw_all();  // on shutdown when asked to; false if gobgpd refused any of it
   // Drain: re-announce with GRACEFUL_SHUTDOWN and a prepend, then withdraw
   // after the configured wait; undrain restores. Safe from any thread.
   void drain(bool on);
@@ -177,6 +177,7 @@ class Node {
   // find the service down; withdrawn at once, every restart (an upgrade)
   // would flap every VIP, which is what leaving them at exit is for.
   std::optional<uint64_t> started_;
+  bool rib_read_ = false;  // gobgpd's RIB read whole once: an earlier run's routes taken over
   std::set<BackendKey> inherited_;  // backends the last sync kept up for the dataplane (inherits_up)
   ServiceRoute new_route(const ServiceConfig& s) const;
   uint64_t dataplane_generation_ = 0;
@@ -189,6 +190,7 @@ class Node {
   std::map<std::string, uint32_t> dataplane_servable_;
   std::map<std::string, std::string> refused_;  // services the dataplane refuses, and why (its words)
   uint32_t get_state_failures_ = 0;  // in a row; a few and nothing counts as held
+  bool dataplane_state_read_ = false;  // GetState answered once in this run
   std::vector<IpAddress> bgp_peers_;  // gobgpd's neighbours, as last listed: for the dataplane's policer
   mutable std::mutex status_mu_;
   NodeStatus status_;
@@ -200,6 +202,7 @@ class Node {
 // in it are invalid): withdraws every path of ours gobgpd holds, the
 // configuration's and those the state file says an earlier run announced,
 // since no health checks would run for them.
-void withdraw_paths_of(const ControlConfig& config);
+// Returns false if gobgpd refused any of it (or could not be read).
+bool withdraw_paths_of(const ControlConfig& config);
 
 }  // namespace anylb::cp

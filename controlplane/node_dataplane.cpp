@@ -56,7 +56,13 @@ std::string Node::dataplane_refuses(const dp::DesiredState& state) {
   req.set_validate_only(true);
   *req.mutable_state() = state;
   dp::ApplyStateResponse resp;
+  // Generation 0: a dataplane too old to know validate_only refuses it
+  // ("generation: must be set") rather than apply it; that is no verdict.
   const grpc::Status s = dataplane_->ApplyState(&ctx, req, &resp);
+  if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT && s.error_message().rfind("generation:", 0) == 0) {
+    spdlog::warn("the dataplane cannot check changes (an older build): taken on the control plane's checks");
+    return "";
+  }
   if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) return "refused by the dataplane: " + s.error_message();
   if (!s.ok()) spdlog::warn("change not checked by the dataplane ({}): taken on the control plane's checks", s.error_message());
   return "";
@@ -96,6 +102,7 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
     return log_once(last_sync_error_, "dataplane GetState: " + s.error_message());
   }
   get_state_failures_ = 0;
+  dataplane_state_read_ = true;
   // Also repairs a restarted dataplane: whatever it holds, it ends up with ours.
   dataplane_generation_ = have.generation();
 
@@ -118,6 +125,7 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
   });
   const std::set<BackendRef> no_mac = unresolved(want, have);
   if (google::protobuf::util::MessageDifferencer::Equivalent(want, have.state())) {
+    refused_.clear();
     dataplane_servable_ = servable(want, no_mac);
     return log_once(last_sync_error_, "");
   }
@@ -131,9 +139,15 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
   if (!s.ok()) {
     log_once(last_sync_error_, "dataplane ApplyState: " + s.error_message());
     const auto code = s.error_code();
+    // Refused for what it holds (a service it will not take): push what it
+    // takes. Refused for its own sake (its state file, its capacity): it
+    // still has what it had.
+    if (code == grpc::StatusCode::INVALID_ARGUMENT) return push_what_it_takes(want, have);
     if (code != grpc::StatusCode::DEADLINE_EXCEEDED && code != grpc::StatusCode::UNAVAILABLE &&
-        code != grpc::StatusCode::CANCELLED)
-      return push_what_it_takes(want, have);
+        code != grpc::StatusCode::CANCELLED) {
+      dataplane_servable_ = servable(want, have.state(), no_mac);
+      return;
+    }
     // No answer: it may have taken the push. What it holds now decides;
     // unknown, the last verdict stands (as for a failed GetState).
     grpc::ClientContext again;
@@ -158,8 +172,11 @@ void Node::sync_dataplane(const std::map<BackendKey, BackendHealth>& health, uin
 // every other service go on reaching the dataplane.
 void Node::push_what_it_takes(const dp::DesiredState& want, const dp::GetStateResponse& have) {
   dp::DesiredState take = have.state();
-  *take.mutable_node_addresses() = want.node_addresses();
-  *take.mutable_bgp_peers() = want.bgp_peers();
+  dp::DesiredState node_fields = take;  // the node's addresses and peers, tried first and alone
+  *node_fields.mutable_node_addresses() = want.node_addresses();
+  *node_fields.mutable_bgp_peers() = want.bgp_peers();
+  if (std::string why = dataplane_refuses(node_fields); why.empty()) take = std::move(node_fields);
+  else log_once(last_sync_error_, "node_addresses or bgp_peers " + why);
   std::map<std::string, std::string> refused;
   for (const std::string& name : changed_services(want, have.state())) {
     const dp::DesiredState trial = with_service_from(take, name, want);

@@ -36,9 +36,12 @@ void Node::update_routes(uint64_t now, const std::map<BackendKey, BackendHealth>
     }
     in.first_checks_running = first_checks;
     in.dataplane_ok = dataplane_ok_;
-    // The dataplane's own backends for it must reach the quorum too.
+    // The dataplane's own backends for it must reach the quorum too; not
+    // known before its state has been read once (a route an earlier run
+    // left is not withdrawn for that while the first checks run).
     const auto servable_here = dataplane_servable_.find(s.spec.name);
-    in.dataplane_holds = servable_here != dataplane_servable_.end() && servable_here->second >= r.needed(in.total);
+    in.dataplane_holds = (servable_here != dataplane_servable_.end() && servable_here->second >= r.needed(in.total)) ||
+                         (first_checks && !dataplane_state_read_ && r.kept_from_earlier_run());
     in.node_draining = draining_;
     in.drain_expired = draining_ && now - drain_started_ >= config_.drain_wait_ms;
     if (!r.update(now, in)) continue;
@@ -78,11 +81,16 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
     peers = gobgp_.peers(peers_error);
     if (peers_error.empty()) bgp_peers_ = bgp_peer_addresses(peers);  // the next sync gives them to the dataplane
     rib = announcer_.read(our_prefixes(config_, overlay_.announced_prefixes), *asn);
-    // What an earlier run left announced is this run's to keep or withdraw.
-    for (const ServiceConfig* s : services_left_announced(config_, rib.left, overlay_.withdrawn_routes))
-      if (routes_.at(s->spec.name).keep_from_earlier_run())
-        spdlog::info("keeping {} (service {}, left by an earlier run) while the first checks run",
-                     host_prefix(s->spec.vip), s->spec.name);
+    // What an earlier run left announced is this run's to keep or withdraw:
+    // taken over at the first read of gobgpd's RIB, while the first checks
+    // run. Later, what this run did not send is not a route of this run
+    // (after a blip of gobgpd's API everything it holds looks "left").
+    if (!rib_read_ && rib.whole && first_checks_running(now))
+      for (const ServiceConfig* s : services_left_announced(config_, rib.left, overlay_.withdrawn_routes))
+        if (routes_.at(s->spec.name).keep_from_earlier_run())
+          spdlog::info("keeping {} (service {}, left by an earlier run) while the first checks run",
+                       host_prefix(s->spec.vip), s->spec.name);
+    rib_read_ |= rib.whole;
   } else {
     announcer_.forget();
   }
@@ -107,7 +115,7 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
   log_once(last_gobgp_error_, !rib.whole ? rib.error : !synced ? sync_error : "");
 }
 
-void withdraw_paths_of(const ControlConfig& config) {
+bool withdraw_paths_of(const ControlConfig& config) {
   std::set<std::string> announced;  // what an earlier run announced, if its file can be read at all
   try {
     announced = read_state_file(config.state_file).announced_prefixes;
@@ -116,17 +124,22 @@ void withdraw_paths_of(const ControlConfig& config) {
   }
   const std::set<std::string> ours = our_prefixes(config, announced);
   GobgpClient gobgp(config.gobgp_api);
-  for (const std::string& p : withdraw_held(gobgp, ours)) spdlog::warn("withdrew {}: no health checks run for it", p);
+  bool whole = true;
+  for (const std::string& p : withdraw_held(gobgp, ours, &whole))
+    spdlog::warn("withdrew {}: no health checks run for it", p);
+  return whole;
 }
 
 // Everything of ours gobgpd holds: what this run sent, and what an earlier
 // run left (the state file's record, the configuration's prefixes), even
 // if this run has not yet taken it over or could not read the RIB lately.
-void Node::withdraw_all() {
+bool Node::withdraw_all() {
   std::lock_guard lock(mu_);
-  announcer_.withdraw_all(our_prefixes(config_, overlay_.announced_prefixes), overlay_.announced_prefixes);
+  const bool whole =
+      announcer_.withdraw_all(our_prefixes(config_, overlay_.announced_prefixes), overlay_.announced_prefixes);
   state_dirty_ = true;
   write_state();
+  return whole;
 }
 
 }  // namespace anylb::cp

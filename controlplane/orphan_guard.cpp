@@ -75,12 +75,15 @@ bool taken_over(const GuardSettings& g) {
       spdlog::info("orphan guard: control plane pid {} took over; leaving the paths to it", lock_holder(g.lock_path));
       std::_Exit(0);
     }
-    // A gobgpd that is gone has lost its paths (nothing to withdraw), and
-    // one restarted starts without them.
+    // A gobgpd that is gone (nothing listens: connection refused) has lost
+    // its paths, and one restarted starts without them. A slow one still
+    // holds them: keep trying.
     const auto now = Clock::now();
-    if (!gobgp.asn(error)) {
-      if (unreachable_since == Clock::time_point::max()) unreachable_since = now;
-      if (now - unreachable_since > std::chrono::seconds(2)) {
+    bool refused = false;
+    if (!gobgp.asn(error, &refused)) {
+      if (!refused) unreachable_since = Clock::time_point::max();
+      else if (unreachable_since == Clock::time_point::max()) unreachable_since = now;
+      if (refused && now - unreachable_since > std::chrono::seconds(2)) {
         spdlog::info("orphan guard: {}: nothing left to withdraw", error);
         std::_Exit(0);
       }
@@ -94,27 +97,30 @@ bool taken_over(const GuardSettings& g) {
         } catch (const std::exception& e) {
           spdlog::warn("orphan guard: {}", e.what());
         }
-        for (const std::string& p : withdraw_held(gobgp, all))
+        bool whole = true;
+        for (const std::string& p : withdraw_held(gobgp, all, &whole))
           spdlog::warn("withdrew {}: no control plane confirmed it for {} ms (node.orphan_timeout)", p, g.timeout_ms);
-        std::_Exit(0);
+        if (whole) std::_Exit(0);  // else what gobgpd refused is tried again
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 
-void write_all(int fd, const std::string& text) {
+// False if the guard is gone (it was killed): nothing guards the paths.
+bool write_all(int fd, const std::string& text) {
   for (std::size_t done = 0; done < text.size();) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // the guard is gone: nothing to tell
+    if (n <= 0) return false;
     done += static_cast<std::size_t>(n);
   }
+  return true;
 }
 
 }  // namespace
 
-OrphanGuard::OrphanGuard(const ControlConfig& config, const std::string& lock_path) {
+OrphanGuard::OrphanGuard(const ControlConfig& config, const std::string& lock_path, int lock_fd) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("orphan guard: pipe: ") + std::strerror(errno));
   GuardSettings g{config.orphan_timeout_ms, config.gobgp_api, config.state_file, lock_path, ::getpid()};
@@ -125,12 +131,13 @@ OrphanGuard::OrphanGuard(const ControlConfig& config, const std::string& lock_pa
     // Its own session: a signal to the control plane's process group (a
     // terminal's Ctrl-C) is not for it. The instance lock and every other
     // descriptor of the control plane are closed: the lock must go with it.
+    if (lock_fd >= 0) ::close(lock_fd);
     ::setsid();
     ::prctl(PR_SET_NAME, "anylb-cp-guard");
     ::signal(SIGHUP, SIG_IGN);
     ::signal(SIGINT, SIG_IGN);
     ::signal(SIGPIPE, SIG_IGN);
-    ::dup2(fds[0], 3);
+    if (fds[0] != 3) ::dup2(fds[0], 3);
     ::close_range(4, ~0U, 0);
     guard_main(3, g, ours);
   }
@@ -145,15 +152,16 @@ OrphanGuard::~OrphanGuard() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void OrphanGuard::dismiss() {
-  write_all(fd_, "!\n");
-}
+void OrphanGuard::dismiss() { write_all(fd_, "!\n"); }
 
 void OrphanGuard::update(const std::set<std::string>& ours) {
-  if (ours == sent_) return;
+  if (ours == sent_ || gone_) return;
   std::string text;
   for (const std::string& p : ours) text += p + "\n";
-  write_all(fd_, text + ".\n");
+  if (!write_all(fd_, text + ".\n")) {
+    gone_ = true;
+    spdlog::error("orphan guard (pid {}) is gone: nothing will withdraw our paths if this process dies", pid_);
+  }
   sent_ = ours;
 }
 

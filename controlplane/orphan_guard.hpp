@@ -7,8 +7,9 @@
 // however it ended, kill -9 included) it waits `node.orphan_timeout` for
 // another control plane of the node to take the instance lock. If none
 // does, it withdraws every path of those prefixes gobgpd holds, and those
-// the state file records; if one does, it leaves without touching
-// anything. A gobgpd that is gone holds no paths: the guard leaves too.
+// the state file records (trying again what gobgpd refused); if one does,
+// it leaves without touching anything. A gobgpd that is not running
+// (connection refused for 2 s) holds no paths: the guard leaves too.
 #pragma once
 
 #include <set>
@@ -22,7 +23,9 @@ class OrphanGuard {
  public:
   // Forks the guard for `config`'s node (lock_path: its instance lock).
   // Call before any thread starts. Throws std::runtime_error if it cannot.
-  OrphanGuard(const ControlConfig& config, const std::string& lock_path);
+  // `lock_fd`: the instance lock's descriptor, closed in the guard (the
+  // lock must go with the control plane).
+  OrphanGuard(const ControlConfig& config, const std::string& lock_path, int lock_fd);
   ~OrphanGuard();  // the guard's countdown starts (as it does when this process dies)
   OrphanGuard(const OrphanGuard&) = delete;
   OrphanGuard& operator=(const OrphanGuard&) = delete;
@@ -39,6 +42,7 @@ class OrphanGuard {
   int fd_ = -1;  // the pipe's write end
   long pid_ = 0;
   std::set<std::string> sent_;
+  bool gone_ = false;  // a write found the guard dead (logged once)
 };
 
 }  // namespace anylb::cp

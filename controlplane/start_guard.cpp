@@ -6,7 +6,9 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -30,7 +32,6 @@ ControlConfig salvage_yaml(const YAML::Node& root) {
   ControlConfig c;
   quietly([&] { c.state_file = root["node"]["state_file"].as<std::string>(); });
   quietly([&] { c.gobgp_api = root["gobgp"]["api"].as<std::string>(); });
-  quietly([&] { c.api_socket = root["api"]["socket"].as<std::string>(); });
   quietly([&] {
     for (const YAML::Node& s : root["services"])
       quietly([&] {
@@ -111,7 +112,8 @@ std::string InstanceLock::take(const ControlConfig& config) {
     const ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);
     ::close(fd_);
     fd_ = -1;
-    if (err == EWOULDBLOCK)
+    busy_ = err == EWOULDBLOCK;
+    if (busy_)
       return "another control plane of this node is running (pid " + std::string(pid, n > 0 ? std::strcspn(pid, "\n") : 0) +
              ", holding '" + path_ + "')";
     return "cannot lock '" + path_ + "': " + std::strerror(err);
@@ -122,11 +124,12 @@ std::string InstanceLock::take(const ControlConfig& config) {
   return "";
 }
 
-int fail_start(const ControlConfig& known, const std::string& why) {
+int fail_start(const ControlConfig& known, const std::string& why, bool* whole) {
   std::fprintf(stderr, "anylb-controlplane: %s\n", why.c_str());
   std::fprintf(stderr, "anylb-controlplane: not started: withdrawing the paths of our prefixes gobgpd holds (%s)\n",
                known.gobgp_api.c_str());
-  withdraw_paths_of(known);
+  const bool all = withdraw_paths_of(known);
+  if (whole) *whole = all;
   return 2;
 }
 

@@ -10,8 +10,7 @@
 namespace anylb::cp {
 
 // What can be read of a configuration file that load_config refused: the
-// state file, gobgpd's API, the API socket, the services' VIPs and the
-// covering prefixes, each where it parses (a YAML error elsewhere does not
+// state file, gobgpd's API, the services' VIPs and the covering prefixes, each where it parses (a YAML error elsewhere does not
 // hide them; a file that is not YAML at all is scanned line by line for the
 // state file and gobgpd's API). Never throws.
 ControlConfig salvage_config(const std::string& path);
@@ -38,16 +37,22 @@ class InstanceLock {
   // Takes the lock of `config`'s node. Returns "" when taken; otherwise
   // why not, naming the file and the holder's PID.
   std::string take(const ControlConfig& config);
+  // After a refused take: another process holds the lock (rather than the
+  // lock file being unusable).
+  bool busy() const { return busy_; }
   const std::string& path() const { return path_; }
+  int fd() const { return fd_; }
 
  private:
   int fd_ = -1;
+  bool busy_ = false;
   std::string path_;
 };
 
 // A start that cannot run: withdraws every path of ours gobgpd holds (the
 // configuration's prefixes, and those the state file records), logs each,
-// and says so on stderr with `why`. Returns the exit status, 2.
-int fail_start(const ControlConfig& known, const std::string& why);
+// and says so on stderr with `why`. Returns the exit status, 2; `whole`,
+// if given, says whether gobgpd took every withdrawal.
+int fail_start(const ControlConfig& known, const std::string& why, bool* whole = nullptr);
 
 }  // namespace anylb::cp
