@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "api.grpc.pb.h"  // anylb/v1/anylb.proto
+#include "api_channel.hpp"
 #include "dataplane.grpc.pb.h"
 #include "health.hpp"
 
@@ -127,7 +128,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
   explicit Service(Node& node)
       : node_(node),
         dataplane_(anylb::dataplane::v1::Dataplane::NewStub(
-            grpc::CreateChannel("unix:" + node.dataplane_socket(), grpc::InsecureChannelCredentials()))) {}
+            api_channel("unix:" + node.dataplane_socket()))) {}
 
   // Flows, traces and counters live in the dataplane: asked there, in the
   // operator API's terms.
@@ -501,6 +502,7 @@ ApiServer::ApiServer(Node& node, const std::string& socket_path, const std::stri
     builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
   }
   if (!tcp.empty()) builder.AddListeningPort(tcp, grpc::InsecureServerCredentials());
+  api_message_limits(builder, false);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (!server_) throw std::runtime_error("api: cannot listen on '" + socket_path + "' / '" + tcp + "'");

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "api_channel.hpp"
 #include "dataplane.grpc.pb.h"
 #include "drop_reason.hpp"
 
@@ -19,7 +20,7 @@ MetricsServer::MetricsServer(Node& node, const std::string& listen) : http_(std:
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   const int port = std::stoi(listen.substr(colon + 1));
   auto stub = std::shared_ptr<anylb::dataplane::v1::Dataplane::Stub>(anylb::dataplane::v1::Dataplane::NewStub(
-      grpc::CreateChannel("unix:" + node.dataplane_socket(), grpc::InsecureChannelCredentials())));
+      api_channel("unix:" + node.dataplane_socket())));
   http_->Get("/metrics", [&node, stub](const httplib::Request&, httplib::Response& res) {
     // The dataplane's counters are read per scrape, so they are never stale.
     grpc::ClientContext ctx;

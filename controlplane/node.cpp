@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "api_channel.hpp"
 #include "node_helpers.hpp"
 #include "state_file.hpp"
 
@@ -55,7 +56,7 @@ Overlay read_overlay(const std::string& path) {
 Node::Node(ControlConfig config)
     : health_(std::make_unique<HealthChecker>(ControlConfig{})),  // its targets come with the commit below
       dataplane_(dp::Dataplane::NewStub(
-          grpc::CreateChannel("unix:" + config.dataplane_socket, grpc::InsecureChannelCredentials()))),
+          api_channel("unix:" + config.dataplane_socket))),
       gobgp_(config.gobgp_api) {
   const std::string state_file = config.state_file;
   Overlay overlay = read_overlay(state_file);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "api_convert.hpp"
+#include "api_channel.hpp"
 #include "dataplane.grpc.pb.h"
 #include "flow_page_token.hpp"
 #include "pinning_version.hpp"
@@ -406,6 +407,7 @@ ApiServer::ApiServer(ApiContext ctx, const std::string& socket_path)
   clear_socket_path(socket_path);
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
+  api_message_limits(builder, true);  // ApplyState's request is as large as GetState's answer
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (!server_) throw std::runtime_error("option 'api-socket': cannot listen on '" + socket_path + "'");

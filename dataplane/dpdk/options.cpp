@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "api_limits.hpp"
 #include "flow_table.hpp"
 #include "maglev.hpp"
 
@@ -282,10 +283,11 @@ std::string check_ranges(const DataplaneOptions& o, const RawOptions& raw, const
   if (!is_prime(o.limits.maglev_size) || o.limits.maglev_size < 7 || o.limits.maglev_size > kMaglevMaxSize)
     return bad("maglev-size", std::to_string(o.limits.maglev_size) + " is not a prime between 7 and " +
                                   std::to_string(kMaglevMaxSize));
-  if (o.limits.max_services == 0 || o.limits.max_services > 1'000'000)
-    return bad("max-services", "must be 1 to 1000000");
-  if (o.limits.max_backends == 0 || o.limits.max_backends > 16'000'000)
-    return bad("max-backends", "must be 1 to 16000000");
+  // At most what one API message carries (api_limits.hpp).
+  if (o.limits.max_services == 0 || o.limits.max_services > kApiMaxServices)
+    return bad("max-services", "must be 1 to " + std::to_string(kApiMaxServices));
+  if (o.limits.max_backends == 0 || o.limits.max_backends > kApiMaxBackends)
+    return bad("max-backends", "must be 1 to " + std::to_string(kApiMaxBackends));
   if (o.eal_args.empty()) return bad("eal", "no EAL arguments (give at least the lcores, e.g. --eal \"-l 0-1\")");
   for (std::size_t i = 0; i < o.ports.size(); ++i)  // else the second setup of one port fails, naming no option
     for (std::size_t j = 0; j < i; ++j)

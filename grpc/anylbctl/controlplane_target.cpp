@@ -8,6 +8,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "api_channel.hpp"
 #include "table.hpp"
 
 namespace anylb::ctl {
@@ -81,7 +82,7 @@ v1::Backend backend_message(const BackendSpec& spec) {
 
 ControlPlaneTarget::ControlPlaneTarget(const std::string& address) : address_(address) {
   const std::string target = address.find(':') != std::string::npos && address[0] != '/' ? address : "unix:" + address;
-  stub_ = v1::Anylb::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  stub_ = v1::Anylb::NewStub(api_channel(target));
 }
 
 // UNAVAILABLE is the control plane's only when the connection failed: it

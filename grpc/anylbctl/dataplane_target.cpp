@@ -7,6 +7,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "api_channel.hpp"
 #include "ip_address.hpp"
 
 namespace anylb::ctl {
@@ -37,7 +38,7 @@ pb::BackendState backend_state(AdminState s) {
 }  // namespace
 
 DataplaneTarget::DataplaneTarget(const std::string& socket_path) : path_(socket_path) {
-  stub_ = pb::Dataplane::NewStub(grpc::CreateChannel("unix:" + socket_path, grpc::InsecureChannelCredentials()));
+  stub_ = pb::Dataplane::NewStub(api_channel("unix:" + socket_path));
 }
 
 void DataplaneTarget::check(const grpc::Status& s, const char* what) const {

@@ -148,6 +148,9 @@ TEST(Options, BadValuesAreUsageErrorsNamingTheOption) {
        {"backend", "mac", "group"}},
       {{"--max-services", "0"}, {"max-services"}},
       {{"--max-backends", "0"}, {"max-backends"}},
+      // Past what one API message carries (api_limits.hpp).
+      {{"--max-backends", "1000001"}, {"max-backends", "1000000"}},
+      {{"--max-services", "1000001"}, {"max-services", "1000000"}},
       {{"--bogus", "1"}, {"bogus"}},
       {{"--config", "/nonexistent/anylb.conf"}, {"config", "/nonexistent/anylb.conf"}},
       {{"--node-address", "nowhere"}, {"node-address", "nowhere", "command line"}},
