@@ -480,6 +480,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
     o->set_draining(st.draining);
     o->set_dataplane_alive(st.dataplane_ok);
     o->set_dataplane_problem(st.dataplane_problem);
+    o->set_gobgp_problem(st.gobgp_problem);
     o->set_dataplane_generation(st.dataplane_generation);
     for (const IpAddress& a : st.addresses) o->add_addresses(a.to_string());
     for (const auto& [service, why] : st.refused) {

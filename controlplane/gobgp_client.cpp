@@ -106,12 +106,16 @@ GobgpClient::GobgpClient(const std::string& target) : impl_(std::make_unique<Imp
 
 GobgpClient::~GobgpClient() = default;
 
-std::optional<uint32_t> GobgpClient::asn(std::string& error, bool* refused) {
+std::optional<uint32_t> GobgpClient::asn(std::string& error, Reach* reach) {
   grpc::ClientContext ctx;
-  deadline(ctx);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
   apipb::GetBgpResponse resp;
   const grpc::Status s = impl_->stub->GetBgp(&ctx, apipb::GetBgpRequest{}, &resp);
-  if (refused) *refused = s.error_code() == grpc::StatusCode::UNAVAILABLE;
+  if (reach)
+    *reach = s.ok()                                                    ? Reach::answered
+             : s.error_code() == grpc::StatusCode::UNAVAILABLE       ? Reach::refused
+             : s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ? Reach::slow
+                                                                     : Reach::other;
   if (!s.ok()) {
     error = "gobgpd: " + s.error_message();
     return std::nullopt;

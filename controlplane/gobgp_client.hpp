@@ -34,9 +34,13 @@ class GobgpClient {
   ~GobgpClient();
 
   // Our ASN if BGP is running, nullopt (with `error`) if gobgpd is down or not started.
-  // `refused`: set when nothing listens at the address (connection
-  // refused: gobgpd is not running), as opposed to a slow answer.
-  std::optional<uint32_t> asn(std::string& error, bool* refused = nullptr);
+  // How a call went: nothing listens at the address (gobgpd is not
+  // running), or no answer within the deadline (gobgpd stopped or stuck:
+  // it still holds its paths).
+  enum class Reach { answered, refused, slow, other };
+  // Asked first each pass, with a short deadline (1 s): a gobgpd that does
+  // not answer must not hold up the node's loop for long.
+  std::optional<uint32_t> asn(std::string& error, Reach* reach = nullptr);
   bool add(const PathSpec& p, std::string& error);
   bool withdraw(const PathSpec& p, std::string& error);
   // Which of `among` ("203.0.113.10/32", this family's) have a locally

@@ -341,6 +341,7 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
   st.refused = refused_;
   st.dataplane_generation = dataplane_generation_;
   st.gobgp_ok = gobgp_ok;
+  st.gobgp_problem = gobgp_ok ? "" : last_gobgp_error_;
   st.probe_threads = health_->threads();
   st.late_probes = health_->late_probes();
   st.peers = std::move(peers);
@@ -354,7 +355,7 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
     rs.announced = held != nullptr;
     rs.draining = held && d.graceful;
     rs.reason = reason;
-    if (d.announce && !held) rs.reason += gobgp_ok ? "; not in gobgpd yet (see the log)" : "; gobgpd unreachable";
+    if (d.announce && !held && gobgp_ok) rs.reason += "; not in gobgpd yet (see the log)";
     if (!d.announce && held) rs.reason += "; gobgpd still holds it (withdrawal refused, see the log)";
   };
   for (const ServiceConfig& s : config_.services) {

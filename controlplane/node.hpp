@@ -54,6 +54,7 @@ struct NodeStatus {
   std::map<std::string, std::string> refused;  // services the dataplane refused (by name), and why
   uint64_t dataplane_generation = 0;
   bool gobgp_ok = false;
+  std::string gobgp_problem;  // why gobgpd's API did not answer; empty when it did
   std::size_t probe_threads = 0;
   uint64_t late_probes = 0;  // health probes started over an interval late
   std::vector<std::pair<std::string, std::string>> peers;  // BGP sessions
@@ -169,6 +170,8 @@ class Node {
   uint64_t dataplane_failing_since_ = 0;
   uint64_t next_dataplane_check_ = 0;
   std::string last_gobgp_error_;
+  static constexpr uint64_t kGobgpQuietMs = 2000;  // after a gobgpd that did not answer
+  uint64_t gobgp_quiet_until_ = 0;
   std::atomic<int> drain_request_{-1};  // -1 none, 0 undrain, 1 drain
   bool draining_ = false;
   uint64_t drain_started_ = 0;

@@ -73,7 +73,16 @@ void Node::write_state() {
 
 void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& health) {
   std::string error;
-  const auto asn = gobgp_.asn(error);
+  // A gobgpd that does not answer (stopped, stuck) is asked again only
+  // after a pause: each ask waits its deadline, and the pass must go on
+  // pushing health changes to the dataplane meanwhile. It still holds what
+  // we sent, so that is not forgotten (a gobgpd that refuses connections,
+  // or answers, has lost it or says what it holds).
+  std::optional<uint32_t> asn;
+  GobgpClient::Reach reach = GobgpClient::Reach::slow;
+  if (now >= gobgp_quiet_until_) asn = gobgp_.asn(error, &reach);
+  else error = last_gobgp_error_;
+  if (reach == GobgpClient::Reach::slow && now >= gobgp_quiet_until_) gobgp_quiet_until_ = now + kGobgpQuietMs;
   Announcer::Rib rib;
   std::vector<std::pair<std::string, std::string>> peers;
   if (asn) {
@@ -91,7 +100,7 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
           spdlog::info("keeping {} (service {}, left by an earlier run) while the first checks run",
                        host_prefix(s->spec.vip), s->spec.name);
     rib_read_ |= rib.whole;
-  } else {
+  } else if (reach != GobgpClient::Reach::slow) {
     announcer_.forget();
   }
   update_routes(now, health);
@@ -100,8 +109,8 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
       decide_announcements({config_, views, draining_, asn.value_or(0), rib.left});
   if (!asn) {
     write_state();
-    publish_status(health, now, false, {}, decisions);
-    return log_once(last_gobgp_error_, error);
+    log_once(last_gobgp_error_, error);
+    return publish_status(health, now, false, {}, decisions);
   }
   const std::set<std::string> record_before = overlay_.announced_prefixes;
   std::string sync_error;

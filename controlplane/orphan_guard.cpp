@@ -79,17 +79,17 @@ bool taken_over(const GuardSettings& g) {
     // its paths, and one restarted starts without them. A slow one still
     // holds them: keep trying.
     const auto now = Clock::now();
-    bool refused = false;
-    if (!gobgp.asn(error, &refused)) {
-      if (!refused) unreachable_since = Clock::time_point::max();
-      else if (unreachable_since == Clock::time_point::max()) unreachable_since = now;
-      if (refused && now - unreachable_since > std::chrono::seconds(2)) {
+    GobgpClient::Reach reach{};
+    const bool answered = gobgp.asn(error, &reach).has_value();
+    if (reach == GobgpClient::Reach::refused) {
+      if (unreachable_since == Clock::time_point::max()) unreachable_since = now;
+      if (now - unreachable_since > std::chrono::seconds(2)) {
         spdlog::info("orphan guard: {}: nothing left to withdraw", error);
         std::_Exit(0);
       }
     } else {
       unreachable_since = Clock::time_point::max();
-      if (now >= deadline) {
+      if (answered && now >= deadline) {
         std::set<std::string> all = ours;
         try {
           const auto record = read_state_file(g.state_file).announced_prefixes;

@@ -43,12 +43,13 @@ Output node_output(const v1::Node& n) {
   nlohmann::json j = {{"name", n.name()}, {"draining", n.draining()}, {"dataplane_alive", n.dataplane_alive()},
                       {"dataplane_problem", n.dataplane_problem()},
                       {"dataplane_generation", n.dataplane_generation()}, {"addresses", n.addresses()},
-                      {"refused", refused}};
+                      {"refused", refused}, {"gobgp_problem", n.gobgp_problem()}};
   return {j, "node " + n.name() + (n.draining() ? " (draining)" : "") + "\ndataplane: " +
                  (n.dataplane_alive() ? "forwarding" : "NOT forwarding") +
                  (n.dataplane_problem().empty() ? "" : " (" + n.dataplane_problem() + ")") + ", generation " +
-                 std::to_string(n.dataplane_generation()) + "\naddresses: " + (addrs.empty() ? "none" : addrs) + "\n" +
-                 refused_text};
+                 std::to_string(n.dataplane_generation()) + "\ngobgpd: " +
+                 (n.gobgp_problem().empty() ? "answering" : "NOT answering (" + n.gobgp_problem() + ")") +
+                 "\naddresses: " + (addrs.empty() ? "none" : addrs) + "\n" + refused_text};
 }
 
 nlohmann::json detail_json(const v1::ServiceDetail& d) {

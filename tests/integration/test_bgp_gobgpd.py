@@ -76,7 +76,7 @@ def gobgpd_restart_restores_routes(lb):
 @controlplane_case
 def withdrawals_touch_only_our_paths(lb):
     # GoBGP withdraws every local path on a DeletePath naming neither uuid nor
-    # path (GOBGP_NOTES pitfall 3): ours always name the path.
+    # path: ours always name the path.
     foreign = "203.0.113.128/25"
     start_cp(lb, [service()])
     until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
