@@ -125,7 +125,7 @@ class Dataplane:
         return subprocess.run(["ip", "netns", "exec", self.netns, *cmd], check=True, capture_output=True, text=True)
 
     def __init__(self, config_lines, rx=None, fifo=False, workers=1, extra_args=(), rx_per_queue=None,
-                 tx_port=False, live=False, in_netns=False):
+                 tx_port=False, live=False, in_netns=False, state_file=None):
         Dataplane._seq += 1
         self.live = live
         self.writers = []  # fifo mode: one pipe a RX queue
@@ -185,7 +185,7 @@ class Dataplane:
         lcores = "0@0,1@1" if workers == 1 else "0@0," + ",".join(f"{i}@1" for i in range(1, workers + 1))
         eal = f"--lcores={lcores} --no-huge -m 256 --no-pci --no-telemetry --file-prefix {self.prefix} --vdev={vdev}"
         self.api = os.path.join(self.dir, "api.sock")
-        self.state_file = os.path.join(self.dir, "state.json")
+        self.state_file = state_file or os.path.join(self.dir, "state.json")
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []  # ip execs: the PID stays the dataplane's
         self.args = [*prefix, binary(), "--config", self.config, "--eal", eal, "--counters-file", self.counters_path,
                      "--api-socket", self.api, "--state-file", self.state_file,

@@ -8,6 +8,8 @@ import concurrent.futures
 import json
 import os
 import re
+import subprocess
+import tempfile
 
 from scapy.all import Ether
 
@@ -311,6 +313,47 @@ def a_reload_does_not_replace_what_the_api_applied():
             after = json.loads(dp.ctl("state")[1])
             assert after == before and [s["name"] for s in after["services"]] == ["web"], (before, after)
         dp.stop()
+
+
+@tap.case
+def a_full_state_filesystem_refuses_the_apply_and_loses_nothing():
+    # The state file's filesystem full (a 256 KiB tmpfs, filled): the apply
+    # is refused with a clear error, the file still holds the last state
+    # whole, nothing half-written is left beside it, and the dataplane
+    # still forwards that last state. Room again: the same apply lands.
+    fs = tempfile.mkdtemp(prefix=f"anylb-pkt-{os.getpid()}-fs-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", fs], check=True)
+    try:
+        state = os.path.join(fs, "state.json")
+        with h.Dataplane(START, live=True, state_file=state) as dp:
+            apply_doc(dp, state_doc(1))
+            with open(state) as f:
+                before = f.read()
+            applied = dp.ctl("state", json_out=True)
+            ballast = os.path.join(fs, "ballast")
+            fd = os.open(ballast, os.O_WRONLY | os.O_CREAT)
+            try:
+                while os.write(fd, b"\0" * 4096) > 0:
+                    pass
+            except OSError:  # full
+                pass
+            finally:
+                os.close(fd)
+            rc, _, err = apply_doc(dp, state_doc(2, backends=50), check=False)
+            assert rc != 0 and "cannot write the state file" in err, (rc, err)
+            with open(state) as f:
+                assert f.read() == before, "the state file changed under a refused apply"
+            assert sorted(os.listdir(fs)) == ["ballast", "state.json"], os.listdir(fs)
+            assert dp.ctl("state", json_out=True) == applied, "a refused apply changed the state"
+            dp.send([h.to_vip(VIP, 20000 + i, src="198.51.100.7") for i in range(20)])
+            dp.wait_forwarded(20)  # still forwarding with what was applied
+            os.unlink(ballast)
+            apply_doc(dp, state_doc(2, backends=50))
+            with open(state) as f:
+                assert json.load(f)["generation"] == applied["generation"] + 1
+    finally:
+        subprocess.run(["umount", fs], check=False)
+        os.rmdir(fs)
 
 
 if __name__ == "__main__":
