@@ -45,6 +45,14 @@ PY
 meson test -C "$builddir" --print-errorlogs "$@"
 status=$?
 
+# ThreadSanitizer: the threaded unit tests in their own tree, counted below
+# from their own report (scripts/tsan.sh; ANYLB_TSAN=0 skips it).
+reports=("$builddir/meson-logs")
+if [ "${ANYLB_TSAN:-1}" != 0 ]; then
+  ./scripts/tsan.sh || status=1
+  reports+=("${ANYLB_TSAN_BUILDDIR:-build-tsan}/meson-logs")
+fi
+
 # Count cases from meson's JUnit report (GoogleTest and TAP cases each
 # count); a test that failed as a whole (timed out, crashed, stopped before
 # its plan) with no failing case of its own counts one failure more. A case
@@ -53,21 +61,22 @@ status=$?
 # and puts an exit-code test, or a TAP file skipped whole (plan 1..0), in
 # suite "<project>" as case "<test>", whose outcome is the test's own
 # (meson's JUnit marks a timeout as no failure).
-/usr/bin/python3 - "$builddir/meson-logs" <<'PY'
+/usr/bin/python3 - "${reports[@]}" <<'PY'
 import json
 import os
 import sys
 import xml.etree.ElementTree as ET
-logs = sys.argv[1]
-try:
-    root = ET.parse(f"{logs}/testlog.junit.xml").getroot()
-    results = [json.loads(line) for line in open(f"{logs}/testlog.json")]
-except (OSError, ET.ParseError, ValueError) as e:
-    print(f"cannot read test report: {e}")
-    print("0 passed, 1 failed")
-    sys.exit(1)
+# One meson-logs directory a test run: the main one, then others (TSan),
+# each counted on its own.
+reports = []
+for logs in sys.argv[1:]:
+    try:
+        reports.append((ET.parse(f"{logs}/testlog.junit.xml").getroot(),
+                        [json.loads(line) for line in open(f"{logs}/testlog.json")]))
+    except (OSError, ET.ParseError, ValueError) as e:
+        print(f"cannot read test report: {e}")
+        reports.append(None)
 GOOD = ("OK", "SKIP", "EXPECTEDFAIL")
-failing_tests = {"anylb." + r.get("name", "") for r in results if r.get("result") not in GOOD}
 # Same rule as tests/tap.py: CI set to anything but empty, 0 or false.
 strict = os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
 # Skips that say nothing about the machine: a parameterised GoogleTest case
@@ -81,25 +90,31 @@ def owned_by(key, test):
 
 
 passed = failed = 0
-failing_keys = []
 skipped = []
-for suite in root.iter("testsuite"):
-    for case in suite.iter("testcase"):
-        key = f"{suite.get('name', '')}.{case.get('name', '')}"
-        if case.find("failure") is not None or case.find("error") is not None or key in failing_tests:
-            failed += 1
-            failing_keys.append(key)
-        elif case.find("skipped") is not None:
-            skipped.append(key)
-        else:
-            passed += 1
-for r in results:
-    if r.get("result") in GOOD:
-        continue
-    name = "anylb." + r.get("name", "")
-    if not any(owned_by(k, name) for k in failing_keys):
-        print(f"{r.get('name')}: {r.get('result')} with no failing case counted: counted as one failure")
+for report in reports:
+    if report is None:  # a run with no report (its build failed): one failure
         failed += 1
+        continue
+    root, results = report
+    failing_tests = {"anylb." + r.get("name", "") for r in results if r.get("result") not in GOOD}
+    failing_keys = []
+    for suite in root.iter("testsuite"):
+        for case in suite.iter("testcase"):
+            key = f"{suite.get('name', '')}.{case.get('name', '')}"
+            if case.find("failure") is not None or case.find("error") is not None or key in failing_tests:
+                failed += 1
+                failing_keys.append(key)
+            elif case.find("skipped") is not None:
+                skipped.append(key)
+            else:
+                passed += 1
+    for r in results:
+        if r.get("result") in GOOD:
+            continue
+        name = "anylb." + r.get("name", "")
+        if not any(owned_by(k, name) for k in failing_keys):
+            print(f"{r.get('name')}: {r.get('result')} with no failing case counted: counted as one failure")
+            failed += 1
 environment = [k for k in skipped if not k.endswith(BY_DESIGN)]
 for key in environment:
     print(f"skipped: {key}")

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -135,58 +136,108 @@ inline int32_t FlowTable::insert_slot(uint64_t hash, FlowClock now, SlotKind& ki
   return least_time_left(buckets_, b1, w1, b2, w2, now);
 }
 
+namespace {
+
+// `peek`'s loads of what the owner may be writing (atomic_ref of const
+// arrives in C++26; the memory is writable).
+template <typename T>
+T load(const T& v, std::memory_order order) {
+  return std::atomic_ref<T>(const_cast<T&>(v)).load(order);
+}
+
+}  // namespace
+
 int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id, uint32_t service_id,
                           FlowClock now, FlowClock expires, uint8_t closing) {
   SlotKind kind;
   const int32_t slot = insert_slot(hash, now, kind);
+  Bucket& bucket = buckets_[slot / kWays];
+  std::atomic_ref<uint32_t> sig(bucket.sig[slot % kWays]);
+  // A `peek` may be reading a used entry: clear its signature first, so
+  // that peek's second look at it fails. Streaming stores may pass older
+  // stores, hence the sfence. (A free way's signature is 0 already.)
+  const auto unpublish = [&sig] {
+    sig.store(0, std::memory_order_relaxed);
+#if !defined(__SANITIZE_THREAD__)
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    _mm_sfence();
+#endif
+  };
   switch (kind) {
     case SlotKind::free: stats_.occupancy.add(); break;
-    case SlotKind::expired: stats_.expirations.add(); break;
-    case SlotKind::evicted: stats_.evictions.add(); break;
+    case SlotKind::expired: stats_.expirations.add(); unpublish(); break;
+    case SlotKind::evicted: stats_.evictions.add(); unpublish(); break;
   }
-  Bucket& bucket = buckets_[slot / kWays];
-  bucket.sig[slot % kWays] = signature(hash);
-  bucket.expires[slot % kWays] = expires;
   // The entry is written whole, a line of streaming stores: a plain store
   // would first read the line for ownership, though every byte of it
   // changes, and for a new flow (a SYN flood's every packet) that line is
   // nowhere in cache: one of its three DRAM lines. A core sees its own
   // streaming stores in program order (queries are answered on this
-  // lcore); another lcore's `peek` may see the signature before the line,
-  // and then finds the old key: a miss. The line is put together in
+  // lcore); another lcore's `peek` sees them only after the sfence below
+  // and the release store of the signature. The line is put together in
   // registers (an aligned Entry on the stack cost a realigned frame: 26
   // instructions, callgrind).
-  static_assert(offsetof(Entry, backend_id) == 40 && offsetof(Entry, service_id) == 44 &&
-                offsetof(Entry, closing) == 48);
-  const auto* k = reinterpret_cast<const __m128i*>(&key);
+  static_assert(offsetof(Entry, ids) == 40 && offsetof(Entry, closing) == 48);
   uint64_t key_tail;  // the key's last 8 bytes, 32-39
   std::memcpy(&key_tail, reinterpret_cast<const std::byte*>(&key) + 32, 8);
   const uint64_t ids = (uint64_t{service_id} << 32) | backend_id;  // bytes 40-47
+#if defined(__SANITIZE_THREAD__)
+  // TSan sees neither streaming stores nor sfence: under it the line is
+  // written with release stores, which order the same way for peek.
+  {
+    uint64_t words[8] = {};
+    std::memcpy(words, &key, sizeof key);
+    words[5] = ids;
+    words[6] = closing;
+    auto* to = reinterpret_cast<uint64_t*>(&entries_[slot]);
+    for (int i = 0; i < 8; ++i) std::atomic_ref<uint64_t>(to[i]).store(words[i], std::memory_order_release);
+  }
+#else
+  const auto* k = reinterpret_cast<const __m128i*>(&key);
   auto* to = reinterpret_cast<__m128i*>(&entries_[slot]);
   _mm_stream_si128(to, _mm_loadu_si128(k));
   _mm_stream_si128(to + 1, _mm_loadu_si128(k + 1));
   _mm_stream_si128(to + 2, _mm_set_epi64x(static_cast<int64_t>(ids), static_cast<int64_t>(key_tail)));
   _mm_stream_si128(to + 3, _mm_cvtsi32_si128(closing));  // closing, then zeros
+  // Streaming stores are weakly ordered: the whole line before the signature.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  _mm_sfence();
+#endif
+  std::atomic_ref<FlowClock>(bucket.expires[slot % kWays]).store(expires, std::memory_order_relaxed);
+  sig.store(signature(hash), std::memory_order_release);
   stats_.inserts.add();
   return slot;
 }
 
 FlowTable::Pinned FlowTable::peek(const FlowKey& key, uint64_t hash, FlowClock now) const {
-  const int32_t slot = lookup(key, hash, now);
-  if (slot == kMiss) return {};
-  const Entry& e = entries_[slot];
-  // Both ids in one aligned load (insert writes them in one store), then
-  // the key again: if the owner reused the entry in between, a miss.
-  const uint64_t ids = __atomic_load_n(reinterpret_cast<const uint64_t*>(&e.backend_id), __ATOMIC_ACQUIRE);
-  if (!(e.key == key)) return {};
-  return Pinned{static_cast<uint32_t>(ids), static_cast<uint32_t>(ids >> 32)};
+  // A seqlock read with the way's signature as the sequence: the signature
+  // (acquire), the entry (acquire loads, so that none is done after the
+  // second look), the signature again. Not the owner's vector lookup: every
+  // load here must be atomic.
+  const uint32_t want = signature(hash);
+  for (const uint32_t b : {first_bucket(hash), second_bucket(hash)}) {
+    const Bucket& bucket = buckets_[b];
+    for (uint32_t w = 0; w < kWays; ++w) {
+      if (load(bucket.sig[w], std::memory_order_acquire) != want) continue;
+      if (flow_time_before(load(bucket.expires[w], std::memory_order_relaxed), now)) continue;
+      const auto* from = reinterpret_cast<const uint64_t*>(&entries_[b * kWays + w]);
+      uint64_t words[5];
+      for (int i = 0; i < 5; ++i) words[i] = load(from[i], std::memory_order_acquire);
+      const uint64_t ids = load(from[5], std::memory_order_acquire);
+      if (load(bucket.sig[w], std::memory_order_relaxed) != want) continue;  // rewritten meanwhile
+      FlowKey seen;
+      std::memcpy(&seen, words, sizeof seen);
+      if (seen == key) return Pinned{static_cast<uint32_t>(ids), static_cast<uint32_t>(ids >> 32)};
+    }
+  }
+  return {};
 }
 
 void FlowTable::sweep(FlowClock now, uint32_t buckets) {
   for (uint32_t i = 0; i < buckets; ++i) {
     Bucket& bucket = buckets_[sweep_cursor_];
     for (uint32_t m = ways(bucket, now).expired; m != 0; m &= m - 1) {  // the worker loop sweeps every turn
-      bucket.sig[__builtin_ctz(m)] = 0;
+      std::atomic_ref<uint32_t>(bucket.sig[__builtin_ctz(m)]).store(0, std::memory_order_relaxed);
       stats_.occupancy.sub();
       stats_.expirations.add();
     }

@@ -1,14 +1,24 @@
 // Per-lcore connection table: 5-tuple -> backend id, with idle timeouts.
 //
-// One table per worker lcore, so no locks and no atomics. Layout follows VPP's
+// One table per worker lcore, so no locks. Layout follows VPP's
 // lb hash: 64-byte buckets of 8 signatures and 8 expiry stamps, expiring by
 // timestamp (no deletes on the packet path). Keys live in a parallel entry
 // array, one cache line each, so a lookup touches two lines, both of which the
 // burst loop prefetches. Each key has two candidate buckets; a full pair
 // evicts the entry closest to expiry (counted). An incremental sweep reclaims
 // expired entries so occupancy stays exact.
+//
+// Only the owning lcore writes a table; one other reader, `peek`, may read
+// it from another lcore at any time. Every field `peek` reads (a way's
+// signature and expiry stamp, an entry's key and ids) is therefore written
+// with atomic (std::atomic_ref) or streaming stores and read by `peek` with
+// atomic loads; the owner's own reads stay plain. The signature is the
+// entry's sequence word: `insert` clears it before rewriting a used entry
+// and sets it (release) after, and `peek` reads it before and after the
+// entry. The ids are one 64-bit word, written whole.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #if defined(__AVX2__)
@@ -40,10 +50,14 @@ class FlowTable {
 
   struct alignas(64) Entry {
     FlowKey key;
-    uint32_t backend_id;
-    uint32_t service_id;
+    // Backend id (low half) and service id (high half) in one word, so that
+    // `peek` never sees one flow's backend with another pinning's service:
+    // written only whole (insert, repin).
+    uint64_t ids;
     uint8_t closing;  // TCP: a FIN or RST was seen (set at insert; the pipeline keeps it)
     uint8_t spare_[15];
+    uint32_t backend_id() const { return static_cast<uint32_t>(ids); }
+    uint32_t service_id() const { return static_cast<uint32_t>(ids >> 32); }
   };
   struct alignas(64) Bucket {
     uint32_t sig[kWays];      // 0 = empty
@@ -88,9 +102,11 @@ class FlowTable {
   // Another lcore's look at this table (an ICMP error about a flow that
   // RSS gave another worker): `key`'s live entry's backend and service, or
   // backend 0. The owner may be writing the entry meanwhile, and no lock
-  // orders the two: the entry's key is compared again after the ids are
-  // read, so an entry rewritten for another flow reads as a miss, and the
-  // caller checks the ids against its forwarding state before use.
+  // orders the two: every load is atomic, and the way's signature is read
+  // again after the entry, so an entry being rewritten reads as a miss.
+  // (A rewrite for another flow with the same 31-bit signature in the same
+  // slot within that window is not detected; the key is still compared, and
+  // the caller checks the ids against its forwarding state before use.)
   struct Pinned {
     uint32_t backend_id = 0;
     uint32_t service_id = 0;
@@ -98,7 +114,15 @@ class FlowTable {
   Pinned peek(const FlowKey& key, uint64_t hash, FlowClock now) const;
   Entry& entry(int32_t slot) { return entries_[slot]; }
   const Entry& entry(int32_t slot) const { return entries_[slot]; }
-  void touch(int32_t slot, FlowClock expires) { buckets_[slot / kWays].expires[slot % kWays] = expires; }
+  // Atomic stores (`peek` reads them from another lcore): a plain mov on x86.
+  void touch(int32_t slot, FlowClock expires) {
+    std::atomic_ref<FlowClock>(buckets_[slot / kWays].expires[slot % kWays]).store(expires, std::memory_order_relaxed);
+  }
+  // Moves a flow to another backend (and service): the ids in one store.
+  void repin(int32_t slot, uint32_t backend_id, uint32_t service_id) {
+    std::atomic_ref<uint64_t>(entries_[slot].ids)
+        .store((uint64_t{service_id} << 32) | backend_id, std::memory_order_release);
+  }
   FlowClock expires(int32_t slot) const { return buckets_[slot / kWays].expires[slot % kWays]; }
   bool live(int32_t slot, FlowClock now) const {
     return buckets_[slot / kWays].sig[slot % kWays] != 0 && !flow_time_before(expires(slot), now);

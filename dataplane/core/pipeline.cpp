@@ -139,16 +139,15 @@ inline uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t servi
       timeout = tcp_timeouts_[t];
       if (tcp_closing_after_[t] != e.closing) e.closing = tcp_closing_after_[t];
     }
-    const BackendEntry& b = backends_[e.backend_id];
+    const BackendEntry& b = backends_[e.backend_id()];
     // A backend that no longer keeps the flow loses it to the current table.
     if (b.keeps_flows_of(service_id)) {
       flows_.touch(slot, now + timeout);
-      return e.backend_id;
+      return e.backend_id();
     }
     const uint32_t moved = pick_backend(st, service_id, hash);
     if (moved == 0) return 0;
-    e.backend_id = moved;
-    e.service_id = service_id;
+    flows_.repin(slot, moved, service_id);  // one store: another lcore's peek may read it
     flows_.touch(slot, now + timeout);
     counters_.flows_repinned.add();
     return moved;
@@ -198,7 +197,7 @@ inline Verdict Pipeline::decide(const ForwardingState& st, const PortContext& po
       uint32_t backend = 0;
       const int32_t slot = flows_.lookup(p.key, hash, now);
       if (slot != FlowTable::kMiss) {
-        if (st.backends[flows_.entry(slot).backend_id].keeps_flows_of(sid)) backend = flows_.entry(slot).backend_id;
+        if (st.backends[flows_.entry(slot).backend_id()].keeps_flows_of(sid)) backend = flows_.entry(slot).backend_id();
       } else {
         backend = pinned_elsewhere(st, sid, p.key, hash, now);
       }

@@ -9,7 +9,7 @@ void answer_query(WorkerQuery& q, const FlowTable& flows, FlowClock now) {
     q.found = slot != FlowTable::kMiss;
     if (q.found) {
       const FlowTable::Entry& e = flows.entry(slot);
-      q.hit = FlowRecord{e.key, e.backend_id, e.service_id, flows.expires(slot)};
+      q.hit = FlowRecord{e.key, e.backend_id(), e.service_id(), flows.expires(slot)};
     }
   } else {
     q.records.clear();
@@ -21,9 +21,9 @@ void answer_query(WorkerQuery& q, const FlowTable& flows, FlowClock now) {
       const int32_t slot = static_cast<int32_t>(s);
       if (!flows.live(slot, now)) continue;
       const FlowTable::Entry& e = flows.entry(slot);
-      if (q.service_filter != 0 && e.service_id != q.service_filter) continue;
-      if (q.backend_filter != 0 && e.backend_id != q.backend_filter) continue;
-      q.records.push_back(FlowRecord{e.key, e.backend_id, e.service_id, flows.expires(slot)});
+      if (q.service_filter != 0 && e.service_id() != q.service_filter) continue;
+      if (q.backend_filter != 0 && e.backend_id() != q.backend_filter) continue;
+      q.records.push_back(FlowRecord{e.key, e.backend_id(), e.service_id(), flows.expires(slot)});
     }
     q.next_cursor = s;
   }

@@ -57,8 +57,8 @@ TEST(FlowTable, InsertThenLookupHitsAndOthersMiss) {
     const int32_t slot = t.lookup(f.key, f.hash, now + 1);
     ASSERT_NE(slot, FlowTable::kMiss) << "flow " << i;
     EXPECT_EQ(t.entry(slot).key, f.key);
-    EXPECT_EQ(t.entry(slot).backend_id, 7 + i);
-    EXPECT_EQ(t.entry(slot).service_id, 3u);
+    EXPECT_EQ(t.entry(slot).backend_id(), 7 + i);
+    EXPECT_EQ(t.entry(slot).service_id(), 3u);
   }
   for (uint32_t i = 100; i < 200; ++i) {
     const Flow f = flow(i);
@@ -101,6 +101,58 @@ TEST(FlowTable, PeekWhileTheOwnerWritesNeverMixesFlows) {
   done.store(true);
   owner.join();
   EXPECT_GT(found, 0u);
+}
+
+// Repinned (pipeline: a backend that no longer keeps the flow) while
+// peeked: the ids are one word, so a peek sees the old pair or the new one,
+// never one's backend with the other's service. Flow i is pinned to
+// backend 1000 * service + i in every round.
+TEST(FlowTable, PeekWhileTheOwnerRepinsSeesOnePair) {
+  FlowTable t(1024);
+  for (uint32_t i = 0; i < 500; ++i) t.insert(flow(i).key, flow(i).hash, 1000 + i, 1, 0, kTimeout);
+  std::atomic<bool> done{false};
+  std::thread owner([&] {
+    for (uint32_t round = 0; round < 2000 && !done.load(); ++round)
+      for (uint32_t i = 0; i < 500; ++i) {
+        const int32_t slot = t.lookup(flow(i).key, flow(i).hash, 1);
+        const uint32_t service = 1 + round % 7;
+        t.repin(slot, 1000 * service + i, service);
+        t.touch(slot, kTimeout + round);
+      }
+    done.store(true);
+  });
+  uint64_t found = 0;
+  for (uint32_t i = 0; !done.load(); i = (i + 1) % 500) {
+    const FlowTable::Pinned p = t.peek(flow(i).key, flow(i).hash, 1);
+    ASSERT_NE(p.backend_id, 0u) << "flow " << i << " is never unpublished by a repin";
+    ++found;
+    ASSERT_EQ(p.backend_id, 1000 * p.service_id + i) << "flow " << i << ": backend and service of two pinnings";
+  }
+  owner.join();
+  EXPECT_GT(found, 0u);
+}
+
+// Swept (expired entries cleared) and refilled while peeked.
+TEST(FlowTable, PeekWhileTheOwnerSweepsAndRefills) {
+  FlowTable t(1024);
+  const uint32_t buckets = static_cast<uint32_t>(t.slots() / FlowTable::kWays);
+  std::atomic<bool> done{false};
+  std::thread owner([&] {
+    for (uint32_t round = 0; round < 200; ++round) {
+      const FlowClock now = round * 2 * kTimeout;
+      t.sweep(now, buckets);
+      for (uint32_t i = 0; i < 800; ++i) t.insert(flow(i).key, flow(i).hash, 1 + i, 2, now, now + kTimeout);
+    }
+    done.store(true);
+  });
+  while (!done.load())
+    for (uint32_t i = 0; i < 800; i += 13) {
+      const FlowTable::Pinned p = t.peek(flow(i).key, flow(i).hash, 0);
+      if (p.backend_id != 0) {
+        ASSERT_EQ(p.backend_id, 1 + i);
+      }
+    }
+  owner.join();
 }
 
 // The signature only narrows the search: the key decides. A different key
@@ -243,7 +295,7 @@ TEST(FlowTable, EvictsWhenFull) {
     const Flow f = flow(i);
     const int32_t slot = t.lookup(f.key, f.hash, now);
     ASSERT_NE(slot, FlowTable::kMiss) << "recent flow " << i << " was evicted";
-    EXPECT_EQ(t.entry(slot).backend_id, i);
+    EXPECT_EQ(t.entry(slot).backend_id(), i);
   }
 }
 
@@ -260,7 +312,7 @@ TEST(FlowTable, EvictionTakesTheFlowClosestToExpiry) {
   }
   const int32_t slot = t.lookup(keeper.key, keeper.hash, 3);
   ASSERT_NE(slot, FlowTable::kMiss) << "the longest-lived flow was evicted before shorter-lived ones";
-  EXPECT_EQ(t.entry(slot).backend_id, 42u);
+  EXPECT_EQ(t.entry(slot).backend_id(), 42u);
 }
 
 // The flow hash feeds three consumers: its low bits pick the bucket, its

@@ -246,7 +246,11 @@ TEST(HealthChecker, ManyBackendsHangingAtOnceAreAllFoundDown) {
     down = count_down(checker);
   }
   EXPECT_EQ(down, 40);
+#if !defined(__SANITIZE_THREAD__)
+  // On time is a claim about speed: under TSan (several times slower, 33
+  // threads on this VM's 2 cores) probes start late; the races are checked.
   EXPECT_EQ(checker.late_probes(), 0u);
+#endif
 }
 
 TEST(HealthChecker, APoolAtItsCapCountsLateProbes) {
