@@ -377,7 +377,7 @@ TEST(FlowHash, EveryKeyBitFlipsAboutHalfTheOutputBits) {
                                               : reinterpret_cast<std::byte*>(&flipped.proto);
         *at ^= std::byte{static_cast<uint8_t>(1u << (bit % 8))};
         const uint64_t diff = flow_hash(k) ^ flow_hash(flipped);
-        for (int o = 0; o < 64; ++o) flips[o] += (diff >> o) & 1;
+        for (int o = 0; o < 64; ++o) flips[o] += static_cast<uint32_t>((diff >> o) & 1);
       }
       for (int o = 0; o < 64; ++o) {
         ASSERT_GT(flips[o], kTrials * 3 / 10) << "family " << family << " key bit " << bit << " output bit " << o;
