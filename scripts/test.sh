@@ -23,25 +23,9 @@ if ! meson compile -C "$builddir"; then
   exit 1
 fi
 
-# Reports of an earlier run must not be counted as this one's: meson's
-# logs, and each GoogleTest binary's XML (<workdir or builddir>/<name>.xml),
-# which meson reads even when the binary crashed before writing a new one.
-rm -f "$builddir/meson-logs/testlog.junit.xml" "$builddir/meson-logs/testlog.json"
-/usr/bin/python3 - "$builddir" <<'PY'
-import json
-import os
-import sys
-builddir = sys.argv[1]
-try:
-    tests = json.load(open(f"{builddir}/meson-info/intro-tests.json"))
-except (OSError, ValueError) as e:
-    sys.exit(f"cannot list the tests: {e}")
-for t in tests:
-    if t.get("protocol") == "gtest":
-        path = os.path.join(t.get("workdir") or builddir, t["name"] + ".xml")
-        if os.path.exists(path):
-            os.unlink(path)
-PY
+# Reports of an earlier run must not be counted as this one's
+# (scripts/clear_reports.py: meson's logs, each GoogleTest binary's XML).
+./scripts/clear_reports.py "$builddir"
 meson test -C "$builddir" --print-errorlogs "$@"
 status=$?
 
