@@ -159,6 +159,12 @@ def dp_backend_state(lb, address):
     return next((b["state"] for b in st.get("backends", []) if b["address"] == address), None)
 
 
+def until_backends_up_in_dataplane(lb):
+    """Waits until the dataplane holds the lab's three backends up."""
+    L.wait_until(lambda: all(dp_backend_state(lb, L.backend_addr(i)) == "up" for i in (1, 2, 3)), ANNOUNCE_WITHIN,
+                 what="the backends up in the dataplane", diag=lb.diag)
+
+
 def until_routed(lb, prefix, timeout, present=True):
     L.wait_until(lambda: (prefix in lb.router_routes()) == present, timeout,
                  what=f"{prefix} {'announced' if present else 'withdrawn'} at the router", diag=lb.diag)

@@ -10,7 +10,7 @@ import signal
 
 from bgp_cases import L  # lab/bgp_lab.py, on the path bgp_cases sets
 from bgp_cases import (ANNOUNCE_WITHIN, FALL, INTERVAL, SESSION_TIMEOUT, VIP_P, controlplane_case, ctl,
-                       dp_backend_state, main, service, start_cp_api, until_routed)
+                       dp_backend_state, main, service, start_cp_api, until_backends_up_in_dataplane, until_routed)
 
 
 @controlplane_case
@@ -30,8 +30,7 @@ def a_killed_gobgpd_gets_the_paths_back_without_a_controlplane_restart(lb):
 def a_stopped_gobgpd_holds_up_neither_checks_nor_pushes(lb):
     start_cp_api(lb, [service(quorum=2)])
     until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
-    L.wait_until(lambda: all(dp_backend_state(lb, L.backend_addr(i)) == "up" for i in (1, 2, 3)), ANNOUNCE_WITHIN,
-                 what="every backend up in the dataplane")
+    until_backends_up_in_dataplane(lb)
     gobgpd = lb.procs["gobgpd"]
     gobgpd.send(signal.SIGSTOP)
     try:

@@ -13,7 +13,8 @@ import time
 
 from bgp_cases import L  # lab/bgp_lab.py, on the path bgp_cases sets
 from bgp_cases import (ANNOUNCE_WITHIN, DP, FALL, HOLD_DOWN, INTERVAL, VIP2, VIP2_P, VIP_P, controlplane_case, ctl,
-                        dp_backend_state, main, service, start_cp, start_cp_api, stays, until_routed)
+                        dp_backend_state, main, service, start_cp, start_cp_api, stays,
+                        until_backends_up_in_dataplane, until_routed)
 
 
 @controlplane_case
@@ -132,8 +133,7 @@ def a_service_the_dataplane_refuses_is_not_announced(lb):
     until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
     # Every backend up in the dataplane first: web's state is then the same
     # in both processes, so only what is added after counts as refused.
-    L.wait_until(lambda: all(dp_backend_state(lb, L.backend_addr(i)) == "up" for i in (1, 2, 3)), ANNOUNCE_WITHIN,
-                 what="web's backends up in the dataplane")
+    until_backends_up_in_dataplane(lb)
     # The dataplane can no longer write its state file (a directory in its
     # place), so it refuses every new state, though it still forwards.
     path = lb.path("dataplane.state.json")
@@ -170,8 +170,7 @@ def a_service_the_dataplane_refuses_does_not_hold_up_the_others(lb):
         del b["mac"]
     start_cp_api(lb, [service(quorum=2), api])
     until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
-    L.wait_until(lambda: all(dp_backend_state(lb, L.backend_addr(i)) == "up" for i in (1, 2, 3)), ANNOUNCE_WITHIN,
-                 what="web's backends up in the dataplane")
+    until_backends_up_in_dataplane(lb)
     lb.stop_backend(3)
     L.wait_until(lambda: dp_backend_state(lb, L.backend_addr(3)) == "down", FALL * INTERVAL + 3,
                  what="web's dead backend down in the dataplane", diag=lb.diag)

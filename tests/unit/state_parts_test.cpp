@@ -5,28 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include "desired_state_builders.hpp"
+
 namespace anylb::cp {
 namespace {
 
 namespace dp = ::anylb::dataplane::v1;
 
-void add_service(dp::DesiredState& s, const std::string& name, const std::string& vip) {
-  dp::Service* svc = s.add_services();
-  svc->set_name(name);
-  svc->set_vip(vip);
-  svc->set_protocol(dp::PROTOCOL_TCP);
-  svc->set_port(80);
-}
-
-void add_backend(dp::DesiredState& s, const std::string& service, const std::string& address,
-                 dp::BackendState state = dp::BACKEND_STATE_UP, const std::string& mac = "02:00:00:00:00:01") {
-  dp::Backend* b = s.add_backends();
-  b->set_service(service);
-  b->set_address(address);
-  b->set_mac(mac);
-  b->set_weight(100);
-  b->set_state(state);
-}
+using testing_states::add_backend;
+using testing_states::add_service;
 
 dp::DesiredState two_services() {
   dp::DesiredState s;
