@@ -175,8 +175,11 @@ void Node::push_what_it_takes(const dp::DesiredState& want, const dp::GetStateRe
   dp::DesiredState node_fields = take;  // the node's addresses and peers, tried first and alone
   *node_fields.mutable_node_addresses() = want.node_addresses();
   *node_fields.mutable_bgp_peers() = want.bgp_peers();
-  if (std::string why = dataplane_refuses(node_fields); why.empty()) take = std::move(node_fields);
-  else log_once(last_sync_error_, "node_addresses or bgp_peers " + why);
+  // Asked only when they change: every pass of a refusal runs this.
+  if (!google::protobuf::util::MessageDifferencer::Equivalent(node_fields, take)) {
+    if (std::string why = dataplane_refuses(node_fields); why.empty()) take = std::move(node_fields);
+    else log_once(last_sync_error_, "node_addresses or bgp_peers " + why);
+  }
   std::map<std::string, std::string> refused;
   for (const std::string& name : changed_services(want, have.state())) {
     const dp::DesiredState trial = with_service_from(take, name, want);
