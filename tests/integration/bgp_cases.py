@@ -119,27 +119,30 @@ def start_cp(lb, services, extra=None):
     return lb.start_controlplane(CP, lb.path("cp.yaml"))
 
 
-def start_cp_api(lb, services, state_file=True, fresh=True, extra=None):
+def start_cp_api(lb, services, state_file=True, fresh=True, extra=None, state_path=None):
     """A controlplane with its API socket, state file (emptied first unless
-    not `fresh`: an earlier case's would carry over) and metrics in the lab;
-    `extra`: more top-level sections."""
-    if state_file and fresh and os.path.exists(lb.path("cp-state.json")):
-        os.unlink(lb.path("cp-state.json"))
-    write_cp_api_config(lb, services, state_file, extra)
+    not `fresh`: an earlier case's would carry over; at `state_path` if
+    given, else in the lab) and metrics in the lab; `extra`: more top-level
+    sections."""
+    state_path = state_path or lb.path("cp-state.json")
+    if state_file and fresh and os.path.exists(state_path):
+        os.unlink(state_path)
+    write_cp_api_config(lb, services, state_file, extra, state_path)
     p = lb.start_controlplane(CP, lb.path("cp.yaml"))
     L.wait_until(lambda: os.path.exists(lb.path("cp.sock")) or not p.alive(), 10, what="controlplane API socket")
     return p
 
 
-def write_cp_api_config(lb, services, state_file=True, extra=None):
+def write_cp_api_config(lb, services, state_file=True, extra=None, state_path=None):
     """start_cp_api's configuration (also for a reload)."""
+    state_path = state_path or lb.path("cp-state.json")
     sections = {"api": {"socket": lb.path("cp.sock")}, "metrics": {"listen": "127.0.0.1:19100"}, **(extra or {})}
     L.write_controlplane_config(lb.path("cp.yaml"), services, dataplane_socket=lb.path("dataplane.sock"),
                                 extra=sections)
     if state_file:  # node keys go under node: (write_controlplane_config has no knob for them)
         with open(lb.path("cp.yaml")) as f:
             text = f.read()
-        text = text.replace("node:\n", f"node:\n  state_file: \"{lb.path('cp-state.json')}\"\n  drain_wait: {DRAIN_WAIT}s\n", 1)
+        text = text.replace("node:\n", f"node:\n  state_file: \"{state_path}\"\n  drain_wait: {DRAIN_WAIT}s\n", 1)
         with open(lb.path("cp.yaml"), "w") as f:
             f.write(text)
 
@@ -163,6 +166,69 @@ def until_backends_up_in_dataplane(lb):
     """Waits until the dataplane holds the lab's three backends up."""
     L.wait_until(lambda: all(dp_backend_state(lb, L.backend_addr(i)) == "up" for i in (1, 2, 3)), ANNOUNCE_WITHIN,
                  what="the backends up in the dataplane", diag=lb.diag)
+
+
+# ---- a dataplane that forwards real frames ------------------------------------
+# Two veths in the node namespace: frames go in by dpinp -> dpin (port 0),
+# what the dataplane forwards leaves by dpout (--tx-port) and is read on dpoutp.
+TWO_ARMED = "net_af_packet0,iface=dpin --vdev=net_af_packet1,iface=dpout"
+TWO_ARMED_OPTS = ("--tx-port", "net_af_packet1", "--rx-descriptors", 512)
+
+
+def make_arms(lb):
+    for name in ("dpin", "dpout"):
+        L.run("ip", "-n", lb.node, "link", "add", name, "type", "veth", "peer", "name", name + "p")
+        for dev in (name, name + "p"):
+            L.run("ip", "netns", "exec", lb.node, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
+            L.run("ip", "-n", lb.node, "link", "set", dev, "up")
+
+
+def drop_arms(lb):
+    for name in ("dpin", "dpout"):
+        L.run("ip", "-n", lb.node, "link", "del", name, check=False)
+
+
+def start_two_armed_dataplane(lb):
+    """The lab's dataplane (its state file, socket, options) on the arms."""
+    return lb.start_dataplane(DP, vdev=TWO_ARMED, extra=TWO_ARMED_OPTS)
+
+
+# Runs in the node namespace: sends SYNs to a VIP into dpinp (to dpin's MAC)
+# and prints how many frames for that VIP left by dpout to one of the MACs
+# given, within a few seconds (bounded).
+_SEND_AND_COUNT = r"""
+import socket, sys, time
+from scapy.all import Ether, IP, TCP, raw
+vip, count, dst, macs = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].split(",")
+macs = {bytes.fromhex(m.replace(":", "")) for m in macs}
+rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+rx.bind(("dpoutp", 0))
+rx.settimeout(0.2)
+tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+tx.bind(("dpinp", 0))
+for i in range(count):
+    tx.send(raw(Ether(dst=dst, src="02:00:00:00:00:99") / IP(src="198.51.100.%d" % (i % 200 + 1), dst=vip) /
+                TCP(sport=20000 + i, dport=80, flags="S")))
+seen, deadline = 0, time.monotonic() + 3
+while seen < count and time.monotonic() < deadline:
+    try:
+        f = rx.recv(4096)
+    except socket.timeout:
+        continue
+    if f[:6] in macs and f[30:34] == socket.inet_aton(vip):
+        seen += 1
+print(seen)
+"""
+
+
+def forwarded(lb, vip, count=20, macs=None):
+    """How many of `count` SYNs to `vip` sent into dpin the dataplane
+    forwarded out of dpout to a backend's MAC (the lab's three by default)."""
+    dst = L.run("ip", "netns", "exec", lb.node, "cat", "/sys/class/net/dpin/address").stdout.strip()
+    macs = macs or [L.backend_mac(i) for i in (1, 2, 3)]
+    r = L.run("ip", "netns", "exec", lb.node, "/usr/bin/python3", "-c", _SEND_AND_COUNT, vip, count, dst,
+              ",".join(macs), timeout=60)
+    return int(r.stdout.strip())
 
 
 def until_routed(lb, prefix, timeout, present=True):

@@ -12,9 +12,9 @@ import threading
 import time
 
 from bgp_cases import L  # lab/bgp_lab.py, on the path bgp_cases sets
-from bgp_cases import (ANNOUNCE_WITHIN, DP, FALL, HOLD_DOWN, INTERVAL, VIP2, VIP2_P, VIP_P, controlplane_case, ctl,
-                        dp_backend_state, main, service, start_cp, start_cp_api, stays,
-                        until_backends_up_in_dataplane, until_routed)
+from bgp_cases import (ANNOUNCE_WITHIN, DP, FALL, HOLD_DOWN, INTERVAL, VIP, VIP2, VIP2_P, VIP_P, controlplane_case,
+                        ctl, dp_backend_state, drop_arms, forwarded, main, make_arms, service, start_cp, start_cp_api,
+                        start_two_armed_dataplane, stays, until_backends_up_in_dataplane, until_routed)
 
 
 @controlplane_case
@@ -97,16 +97,16 @@ def a_port_without_link_withdraws_the_routes(lb):
     # nowhere, so the route goes, naming the port (anylbctl node); back,
     # after the hold-down, once the link returns. The uplink's own carrier
     # loss is left to its router (it drops the session on that link).
-    for name in ("dpin", "dpout"):
-        L.run("ip", "-n", lb.node, "link", "add", name, "type", "veth", "peer", "name", name + "p")
-        L.run("ip", "-n", lb.node, "link", "set", name, "up")
-        L.run("ip", "-n", lb.node, "link", "set", name + "p", "up")
+    # Traffic sent in by the uplink leaves by the backend side before, and
+    # again once the routes are back.
+    make_arms(lb)
     lb.stop("dataplane")
     try:
-        lb.start_dataplane(DP, vdev="net_af_packet0,iface=dpin --vdev=net_af_packet1,iface=dpout",
-                           extra=("--tx-port", "net_af_packet1", "--rx-descriptors", 512))
+        start_two_armed_dataplane(lb)
         start_cp_api(lb, [service()])
         until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+        until_backends_up_in_dataplane(lb)
+        assert forwarded(lb, VIP) == 20, f"not forwarding before the link went\n{lb.diag()}"
         L.run("ip", "-n", lb.node, "link", "set", "dpoutp", "down")  # dpout: NO-CARRIER
         gone = until_routed(lb, VIP_P, 10, present=False)
         node = ctl(lb, "node")
@@ -117,14 +117,15 @@ def a_port_without_link_withdraws_the_routes(lb):
         back = until_routed(lb, VIP_P, HOLD_DOWN + ANNOUNCE_WITHIN + 5)
         assert back - gone >= HOLD_DOWN - 0.5, f"back {back - gone:.1f} s after the withdrawal, inside the hold-down"
         assert ctl(lb, "node")["dataplane_problem"] == "", ctl(lb, "node")
+        sent = forwarded(lb, VIP)
+        assert sent == 20, f"{sent} of 20 SYNs forwarded once the link was back\n{lb.diag()}"
         # The uplink down alone: nothing reaches this node by it, and the
         # backend side still forwards; the route stays.
         L.run("ip", "-n", lb.node, "link", "set", "dpinp", "down")
         assert stays(lb, VIP_P, 3, present=True), f"withdrawn for the uplink's own carrier\n{lb.diag()}"
     finally:
         lb.stop("dataplane")  # the next case starts a net_null one
-        for name in ("dpin", "dpout"):
-            L.run("ip", "-n", lb.node, "link", "del", name, check=False)
+        drop_arms(lb)
 
 
 @controlplane_case
