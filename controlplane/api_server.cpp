@@ -121,6 +121,13 @@ void fill_service(const ServiceSpec& s, v1::Service* o) {
   if (s.mode == ForwardingMode::gue) o->set_gue_port(s.gue_port);
 }
 
+// A request passed on to the dataplane waits as long as its caller does
+// (anylbctl --timeout), but never more than a minute: a caller with no
+// deadline must not hold an API thread for ever.
+void on_behalf_of(const grpc::ServerContext& caller, grpc::ClientContext& ctx) {
+  ctx.set_deadline(std::min(caller.deadline(), std::chrono::system_clock::now() + std::chrono::seconds(60)));
+}
+
 }  // namespace
 
 class ApiServer::Service final : public v1::Anylb::Service {
@@ -132,7 +139,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
 
   // Flows, traces and counters live in the dataplane: asked there, in the
   // operator API's terms.
-  grpc::Status Trace(grpc::ServerContext*, const v1::TraceRequest* req, v1::TraceResponse* resp) override {
+  grpc::Status Trace(grpc::ServerContext* caller, const v1::TraceRequest* req, v1::TraceResponse* resp) override {
     namespace dp = ::anylb::dataplane::v1;
     dp::TraceRequest dreq;
     const v1::FiveTuple& f = req->flow();
@@ -144,7 +151,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
     t->set_destination_port(f.destination_port());
     dp::TraceResponse dresp;
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    on_behalf_of(*caller, ctx);
     const grpc::Status s = dataplane_->Trace(&ctx, dreq, &dresp);
     if (!s.ok()) return s;
     resp->set_service(dresp.service());
@@ -153,7 +160,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status ListFlows(grpc::ServerContext*, const v1::ListFlowsRequest* req, v1::ListFlowsResponse* resp) override {
+  grpc::Status ListFlows(grpc::ServerContext* caller, const v1::ListFlowsRequest* req, v1::ListFlowsResponse* resp) override {
     namespace dp = ::anylb::dataplane::v1;
     dp::ListFlowsRequest dreq;
     dreq.set_service(req->service());
@@ -162,7 +169,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
     dreq.set_page_token(req->page_token());
     dp::ListFlowsResponse dresp;
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    on_behalf_of(*caller, ctx);
     const grpc::Status s = dataplane_->ListFlows(&ctx, dreq, &dresp);
     if (!s.ok()) return s;
     for (const dp::Flow& f : dresp.flows()) {
@@ -182,7 +189,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status GetStats(grpc::ServerContext*, const v1::GetStatsRequest* req, v1::GetStatsResponse* resp) override {
+  grpc::Status GetStats(grpc::ServerContext* caller, const v1::GetStatsRequest* req, v1::GetStatsResponse* resp) override {
     namespace dp = ::anylb::dataplane::v1;
     if (req->interval_ms() > 60000)
       return {grpc::StatusCode::INVALID_ARGUMENT,
@@ -192,7 +199,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
     for (dp::GetCountersResponse* r : {&a, &b}) {
       if (r == &b) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
       grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      on_behalf_of(*caller, ctx);
       const grpc::Status s = dataplane_->GetCounters(&ctx, {}, r);
       if (!s.ok()) return s;
     }

@@ -28,6 +28,7 @@ struct Cli {
   std::string controlplane = "/run/anylb/controlplane.sock";  // anylb-controlplane: socket path, or HOST:PORT
   bool controlplane_given = false;
   bool json = false;
+  double timeout_s = 10;  // --timeout: how long to wait for each answer
   bool help = false;
   std::vector<std::string> args;      // after the global options: the command's words
   std::vector<std::string> operands;  // the words after the command's name (accept() sets them)

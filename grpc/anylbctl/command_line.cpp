@@ -1,6 +1,8 @@
 // Reading a command line against the command table, and the help texts
 // made from it. Pure: no connection is made here (unit-tested).
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 #include "commands.hpp"
 
@@ -10,12 +12,14 @@ namespace {
 
 constexpr const char* kHead = R"(anylbctl: operate an anylb node
 
-Usage: anylbctl [--dataplane PATH] [--json] COMMAND [ARGS] [--FLAG VALUE ...]
+Usage: anylbctl [--dataplane PATH] [--json] [--timeout SEC] COMMAND [ARGS] [--FLAG VALUE ...]
 
 Global options:
   --dataplane PATH   the dataplane's API socket (default /run/anylb/dataplane.sock)
   --controlplane P   the control plane's API: socket path or HOST:PORT (default /run/anylb/controlplane.sock)
   --json             machine-readable output
+  --timeout SEC      how long to wait for each answer (default 10; a node with
+                     tens of thousands of backends may need more)
   --help             this text; 'anylbctl COMMAND --help' for one command
 
 Commands:
@@ -67,6 +71,20 @@ std::string line(const std::string& left, const std::string& right) {
   return out + right + "\n";
 }
 
+// --timeout: above 0, at most an hour.
+double timeout_seconds(const std::string& text) {
+  double s = 0;
+  std::size_t used = 0;
+  try {
+    s = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || !(s > 0 && s <= 3600))
+    throw UsageError("--timeout must be a number of seconds above 0, at most 3600 (got '" + text + "')");
+  return s;
+}
+
 }  // namespace
 
 Cli read_command_line(std::span<const std::string> argv) {
@@ -84,6 +102,9 @@ Cli read_command_line(std::span<const std::string> argv) {
       if (last) throw UsageError("--controlplane needs a PATH or HOST:PORT");
       cli.controlplane = argv[++i];
       cli.controlplane_given = true;
+    } else if (a == "--timeout") {
+      if (last) throw UsageError("--timeout needs SECONDS");
+      cli.timeout_s = timeout_seconds(argv[++i]);
     } else if (a.starts_with("--") && !cli.args.empty()) {
       if (last) throw UsageError(a + " needs a value");
       cli.flags.emplace_back(a.substr(2), argv[++i]);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include <grpcpp/grpcpp.h>
 
@@ -15,7 +16,12 @@ namespace anylb::ctl {
 
 namespace {
 
-void deadline(grpc::ClientContext& ctx) { ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10)); }
+// "10 s", "0.5 s": a --timeout as given.
+std::string seconds_text(std::chrono::milliseconds t) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", static_cast<double>(t.count()) / 1000.0);
+  return buf;
+}
 
 std::string health_name(v1::Health h) {
   return h == v1::HEALTH_UP ? "up" : h == v1::HEALTH_DOWN ? "down" : "unknown";
@@ -81,7 +87,8 @@ v1::Backend backend_message(const BackendSpec& spec) {
 
 }  // namespace
 
-ControlPlaneTarget::ControlPlaneTarget(const std::string& address) : address_(address) {
+ControlPlaneTarget::ControlPlaneTarget(const std::string& address, double timeout_s)
+    : address_(address), timeout_(std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000))) {
   const std::string target = address.find(':') != std::string::npos && address[0] != '/' ? address : "unix:" + address;
   stub_ = v1::Anylb::NewStub(api_channel(target));
 }
@@ -89,13 +96,17 @@ ControlPlaneTarget::ControlPlaneTarget(const std::string& address) : address_(ad
 // UNAVAILABLE is the control plane's only when the connection failed: it
 // passes on the dataplane's own (a stopped dataplane is not a stopped
 // control plane).
+void ControlPlaneTarget::deadline(grpc::ClientContext& ctx, std::chrono::milliseconds waits) const {
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout_ + waits);
+}
+
 void ControlPlaneTarget::check(const grpc::Status& s, const char* what) const {
   if (s.ok()) return;
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE && s.error_message().find("connect") != std::string::npos)
     throw OperationFailed(std::string(what) + ": cannot reach the control plane at " + address_ +
                           " (is anylb-controlplane running?)");
   if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
-    throw OperationFailed(std::string(what) + ": no answer from the control plane at " + address_ + " within 10 s");
+    throw OperationFailed(std::string(what) + ": no answer from the control plane at " + address_ + " within " + seconds_text(timeout_) + " (--timeout)");
   throw OperationFailed(std::string(what) + ": " + s.error_message());
 }
 
@@ -301,8 +312,7 @@ Output ControlPlaneTarget::stats(double interval) {
   v1::GetStatsRequest req;
   req.set_interval_ms(std::max<uint32_t>(1, static_cast<uint32_t>(std::lround(interval * 1000))));
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10) +
-                   std::chrono::milliseconds(req.interval_ms()));
+  deadline(ctx, std::chrono::milliseconds(req.interval_ms()));
   v1::GetStatsResponse resp;
   check(stub_->GetStats(&ctx, req, &resp), "stats");
   nlohmann::json j = {{"services", nlohmann::json::array()}, {"backends", nlohmann::json::array()}, {"drops", resp.drops()}};

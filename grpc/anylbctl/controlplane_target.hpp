@@ -2,6 +2,7 @@
 // the control plane persists it and passes it to its dataplane.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -14,7 +15,7 @@ namespace v1 = ::anylb::v1;
 
 class ControlPlaneTarget final : public Target {
  public:
-  explicit ControlPlaneTarget(const std::string& address);  // a socket path, or HOST:PORT
+  ControlPlaneTarget(const std::string& address, double timeout_s);  // a socket path, or HOST:PORT
 
   Output services() override;
   Output service(const std::string& name) override;
@@ -41,9 +42,12 @@ class ControlPlaneTarget final : public Target {
 
  private:
   void check(const grpc::Status& s, const char* what) const;
+  // The deadline of a request: --timeout from now, plus what it waits itself.
+  void deadline(grpc::ClientContext& ctx, std::chrono::milliseconds waits = {}) const;
 
   std::unique_ptr<v1::Anylb::Stub> stub_;
   std::string address_;
+  std::chrono::milliseconds timeout_;
 };
 
 }  // namespace anylb::ctl

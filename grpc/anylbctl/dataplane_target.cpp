@@ -14,8 +14,6 @@ namespace anylb::ctl {
 
 namespace {
 
-void deadline(grpc::ClientContext& ctx) { ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10)); }
-
 pb::Service* find_service(pb::DesiredState& st, const std::string& name) {
   for (auto& s : *st.mutable_services())
     if (s.name() == name) return &s;
@@ -37,8 +35,13 @@ pb::BackendState backend_state(AdminState s) {
 
 }  // namespace
 
-DataplaneTarget::DataplaneTarget(const std::string& socket_path) : path_(socket_path) {
+DataplaneTarget::DataplaneTarget(const std::string& socket_path, double timeout_s)
+    : path_(socket_path), timeout_(std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000))) {
   stub_ = pb::Dataplane::NewStub(api_channel("unix:" + socket_path));
+}
+
+void DataplaneTarget::deadline(grpc::ClientContext& ctx, std::chrono::milliseconds waits) const {
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout_ + waits);
 }
 
 void DataplaneTarget::check(const grpc::Status& s, const char* what) const {

@@ -4,6 +4,7 @@
 // half-done); run it again.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -16,7 +17,7 @@ namespace pb = ::anylb::dataplane::v1;
 
 class DataplaneTarget final : public Target {
  public:
-  explicit DataplaneTarget(const std::string& socket_path);
+  DataplaneTarget(const std::string& socket_path, double timeout_s);
 
   Output services() override;
   Output service(const std::string& name) override;
@@ -45,9 +46,12 @@ class DataplaneTarget final : public Target {
   // The backend of an existing service, else OperationFailed.
   pb::Backend& backend_of(pb::GetStateResponse& st, const std::string& service, const std::string& address);
   void check(const grpc::Status& s, const char* what) const;
+  // The deadline of a request: --timeout from now, plus what it waits itself.
+  void deadline(grpc::ClientContext& ctx, std::chrono::milliseconds waits = {}) const;
 
   std::unique_ptr<pb::Dataplane::Stub> stub_;
   std::string path_;
+  std::chrono::milliseconds timeout_;
 };
 
 std::string protocol_name(pb::Protocol p);

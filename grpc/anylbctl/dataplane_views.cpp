@@ -184,7 +184,7 @@ FlowPage DataplaneTarget::flows(const FlowQuery& query) {
   req.set_page_token(query.page_token);
   req.set_page_size(query.page_size);
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  deadline(ctx);
   pb::ListFlowsResponse resp;
   check(stub_->ListFlows(&ctx, req, &resp), "flows");
   FlowPage page{{}, resp.next_page_token()};
@@ -205,7 +205,7 @@ Output DataplaneTarget::trace(const FiveTuple& flow) {
   f.set_destination_port(flow.destination_port);
   f.set_protocol(flow.tcp ? pb::PROTOCOL_TCP : pb::PROTOCOL_UDP);
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  deadline(ctx);
   pb::TraceResponse r;
   check(stub_->Trace(&ctx, req, &r), "trace");
   nlohmann::json j = {{"decision", decision_name(r.decision())}, {"service", r.service()},

@@ -20,19 +20,19 @@ int fail(int code, const std::string& message) {
 
 void run(const Command& c, Side side, const Cli& cli) {
   if (auto h = std::get_if<DataplaneOnly>(&c.handler)) {
-    DataplaneTarget t(cli.dataplane);
+    DataplaneTarget t(cli.dataplane, cli.timeout_s);
     return (*h)(cli, t);
   }
   if (auto h = std::get_if<ControlPlaneOnly>(&c.handler)) {
-    ControlPlaneTarget t(cli.controlplane);
+    ControlPlaneTarget t(cli.controlplane, cli.timeout_s);
     return (*h)(cli, t);
   }
   const EitherSide h = std::get<EitherSide>(c.handler);
   if (side == Side::dataplane) {
-    DataplaneTarget t(cli.dataplane);
+    DataplaneTarget t(cli.dataplane, cli.timeout_s);
     return h(cli, t);
   }
-  ControlPlaneTarget t(cli.controlplane);
+  ControlPlaneTarget t(cli.controlplane, cli.timeout_s);
   h(cli, t);
 }
 

@@ -56,8 +56,13 @@ def run(cmd, timeout=120):
     return r.stdout
 
 
+# Answers about 65534 backends take seconds (2.9 s for stats in a release
+# build, several times that under ASan): anylbctl waits for them.
+WAIT = ["--timeout", "100"]
+
+
 def ctl_json(target_flag, target, *args):
-    return json.loads(run([h.anylbctl(), target_flag, target, "--json", *args]))
+    return json.loads(run([h.anylbctl(), *WAIT, target_flag, target, "--json", *args]))
 
 
 def log_tail(path):
@@ -91,7 +96,7 @@ def a_service_of_65534_ipv6_backends_through_the_dataplane_api():
         path = os.path.join(dp.dir, "apply.json")
         with open(path, "w") as f:
             json.dump(doc, f)
-        run([h.anylbctl(), "--dataplane", dp.api, "apply", path])
+        run([h.anylbctl(), *WAIT, "--dataplane", dp.api, "apply", path])
         state = ctl_json("--dataplane", dp.api, "state")
         assert len(state["backends"]) == N, len(state["backends"])
         assert [b["address"] for b in state["backends"]] == [b["address"] for b in doc["backends"]]

@@ -117,6 +117,16 @@ TEST(AnylbctlCommands, OperandsAreTheWordsAfterTheName) {
   EXPECT_TRUE(cli.json && cli.dataplane_given && cli.dataplane == "/x");
 }
 
+TEST(AnylbctlCommands, TimeoutIsSecondsWithinAnHour) {
+  using Argv = std::vector<std::string>;
+  EXPECT_EQ(read_command_line(Argv{"--timeout", "60", "stats"}).timeout_s, 60);
+  EXPECT_EQ(read_command_line(Argv{"stats", "--timeout", "0.5"}).timeout_s, 0.5);  // a global option, anywhere
+  EXPECT_EQ(read_command_line(Argv{"stats"}).timeout_s, 10);
+  for (const char* bad : {"0", "-1", "3601", "ten", "5s", "nan", ""})
+    EXPECT_NE(refusal({"--timeout", bad, "stats"}).find("--timeout must be"), std::string::npos) << bad;
+  EXPECT_NE(refusal({"stats", "--timeout"}).find("--timeout needs SECONDS"), std::string::npos);
+}
+
 TEST(AnylbctlCommands, WhereACommandGoes) {
   EXPECT_EQ(side({"service", "list"}), Side::control_plane);  // the default
   EXPECT_EQ(side({"--dataplane", "/x", "service", "list"}), Side::dataplane);
