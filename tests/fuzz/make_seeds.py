@@ -54,7 +54,9 @@ def frames():
         "vlan": [to_vip("203.0.113.10", 50000 + i, vlan=42) for i in range(3)]
         + [to_vip("2001:db8::12", 50100, 9, "udp", vlan=43)],
         "big": [to_vip("203.0.113.10", 30000, payload=big), to_vip("203.0.113.10", 30001, payload=big, df=True),
-                to_vip("2001:db8::10", 30002, payload=b"y" * 1200), to_vip("2001:db8::10", 30003, payload=big),
+                to_vip("2001:db8::10", 30002, payload=b"y" * 1200),
+                to_vip("203.0.113.10", 30005, payload=b"z" * 1230, df=True),
+                to_vip("203.0.113.12", 30006, 53, "udp", payload=b"z" * 1240), to_vip("2001:db8::10", 30003, payload=big),
                 to_vip("203.0.113.12", 30004, 53, "udp", payload=big)],
         "fragments": [eth / f for f in fragment(IP(src="198.51.100.5", dst="203.0.113.10", id=7) / TCP(sport=5, dport=80)
                                                 / (b"f" * 64), fragsize=32)]
@@ -64,12 +66,12 @@ def frames():
            eth / IPv6(src="2001:db8:c::9", dst="2001:db8::12") / IPv6ExtHdrFragment(id=9, offset=3, nh=17) / (b"v" * 16),
            eth / IPv6(src="2001:db8:c::9", dst="2001:db8::12") / IPv6ExtHdrDestOpt() / UDP(sport=9, dport=53)],
         "icmp": [to_vip("203.0.113.10", 1010, flags="S"),
-                 eth / IP(src="198.18.0.77", dst="198.51.100.11") / ICMP(type=3, code=4, nexthopmtu=1200) / raw(quoted4)[:28],
+                 eth / IP(src="198.18.0.77", dst="203.0.113.10") / ICMP(type=3, code=4, nexthopmtu=1200) / raw(quoted4)[:28],
                  eth / IP(src="198.18.0.77", dst="203.0.113.10") / ICMP(type=3, code=4, nexthopmtu=1200)
                  / raw(IP(src="203.0.113.10", dst="198.51.100.11") / TCP(sport=80, dport=1010))[:28],
-                 eth / IP(src="198.18.0.77", dst="198.51.100.11") / ICMP(type=3, code=4) / raw(quoted4)[:28],
+                 eth / IP(src="198.18.0.77", dst="203.0.113.10") / ICMP(type=11, code=0) / raw(quoted4),
                  to_vip("2001:db8::10", 1010),
-                 eth / IPv6(src="2001:db8:f::77", dst="2001:db8:c::3f2") / ICMPv6PacketTooBig(mtu=1280) / raw(quoted6),
+                 eth / IPv6(src="2001:db8:f::77", dst="2001:db8::10") / ICMPv6PacketTooBig(mtu=1280) / raw(quoted6),
                  eth / IPv6(src="2001:db8:f::77", dst="2001:db8::10") / ICMPv6DestUnreach()
                  / raw(IPv6(src="2001:db8::10", dst="2001:db8:c::3f2") / UDP(sport=53, dport=9)),
                  eth / IP(src="198.51.100.4", dst="203.0.113.10") / ICMP(type=8)],

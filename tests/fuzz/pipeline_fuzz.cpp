@@ -14,6 +14,7 @@
 //           (the last one takes what is left), at most 32 a burst.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -102,6 +103,22 @@ const States& states() {
   return *built;
 }
 
+// With ANYLB_FUZZ_STATS set, the verdicts of the whole run by action and
+// drop reason, printed at exit: what the corpus reaches (README.md).
+struct Stats {
+  std::size_t actions[5] = {};
+  std::size_t drops[kDropReasonCount] = {};
+  ~Stats() {
+    if (std::getenv("ANYLB_FUZZ_STATS") == nullptr) return;
+    const char* names[] = {"forward", "exception", "drop", "reply", "forward_fragments"};
+    for (int a = 0; a < 5; ++a) std::fprintf(stderr, "action %s: %zu\n", names[a], actions[a]);
+    for (std::size_t r = 0; r < kDropReasonCount; ++r)
+      if (drops[r] != 0)
+        std::fprintf(stderr, "drop %s: %zu\n", std::string(kDropReasons[r].name).c_str(), drops[r]);
+  }
+};
+Stats stats;
+
 uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
 // Where the IP header starts: after Ethernet and one 802.1Q tag.
@@ -118,8 +135,9 @@ void fix_ipv4_checksum(std::vector<std::byte>& f) {
   const std::size_t ihl = (std::to_integer<uint8_t>(f[l3]) & 0x0f) * 4u;
   if (ihl < 20 || f.size() < l3 + ihl) return;
   f[l3 + 10] = f[l3 + 11] = std::byte{0};
-  const uint16_t sum = internet_checksum({f.data() + l3, ihl});
-  std::memcpy(f.data() + l3 + 10, &sum, 2);  // the sum as it lies in memory
+  const uint16_t sum = internet_checksum({f.data() + l3, ihl});  // big-endian words
+  f[l3 + 10] = std::byte(sum >> 8);
+  f[l3 + 11] = std::byte(sum & 0xff);
 }
 
 struct Frame {
@@ -158,6 +176,8 @@ void run_burst(Pipeline& pipeline, const LcoreCounters& counters, const Forwardi
   for (std::size_t i = 0; i < burst.size(); ++i) {
     const Verdict& v = verdicts[i];
     const uint32_t in_len = frames[i].len;
+    if (static_cast<std::size_t>(v.action) < 5) ++stats.actions[static_cast<std::size_t>(v.action)];
+    if (v.drop < DropReason::none) ++stats.drops[static_cast<std::size_t>(v.drop)];
     switch (v.action) {
       case Action::drop:
         FUZZ_CHECK(v.drop < DropReason::none);
