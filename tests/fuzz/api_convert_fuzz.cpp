@@ -4,12 +4,14 @@
 // dataplane's ApplyState), a TraceRequest's flow (Trace), or a
 // GetStateResponse's state (what anylbctl converts). A bad field is an
 // error naming its path, never an exception; what converts is valid, and
-// converted back and again it is the same state or flow.
+// converted back and again it is the same state or flow; a valid state
+// builds into a forwarding state.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "api_convert.hpp"
+#include "state_builder.hpp"
 #include "state_file.hpp"
 
 #include "fuzz_check.hpp"
@@ -25,8 +27,15 @@ void check_state(const anylb::pb::DesiredState& in) {
     return;
   }
   // What the dataplane checks next (ControlState::check) may still refuse
-  // it; the conversion round trip must hold either way.
-  (void)validate_desired_state(*state);
+  // it; the conversion round trip must hold either way. A state it takes
+  // builds (small Maglev tables: the build, not their size, is the point).
+  if (validate_desired_state(*state).empty()) {
+    StateLimits limits;
+    limits.maglev_size = 251;
+    StateBuilder builder(limits);
+    const auto built = builder.build(*state, 1, 0, error);
+    FUZZ_CHECK(built != nullptr);
+  }
   pb::DesiredState out;
   to_proto(*state, out);
   const auto again = from_proto(out, error);
