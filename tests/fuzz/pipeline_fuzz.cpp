@@ -9,7 +9,8 @@
 //           bits: 0x08 no exception interface, 0x10 fix IPv4 header
 //           checksums, 0x20 address frames to the port's MAC, 0x40 run the
 //           burst a second time later, 0x80 a tight exception rate
-//   byte 1  how far the clock moves before the second run (x 256 ms)
+//   byte 1  how far the clock moves before the second run (x 256 ms); odd:
+//           flow tables of two buckets (16 flows), so a burst evicts
 //   then    frames, each a 2-byte big-endian length and that many bytes
 //           (the last one takes what is left), at most 32 a burst.
 #include <cstddef>
@@ -276,7 +277,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
 
   const ForwardingState& st = *states().by_mode[mode];
   // This worker, and another whose table an ICMP error may find its flow in.
-  FlowTable flows(1024), other_flows(1024);
+  // An odd byte 1: a table of two buckets, which a burst fills (eviction).
+  const uint64_t capacity = (later & 1) ? 8 : 1024;
+  FlowTable flows(capacity), other_flows(capacity);
   LcoreCounters counters(kMaxServices, kMaxBackends), other_counters(kMaxServices, kMaxBackends);
   Pipeline pipeline(flows, counters, FlowTimeouts{}), other(other_flows, other_counters, FlowTimeouts{});
   const uint32_t rate = (select & 0x80) ? 2 : 0;
