@@ -14,6 +14,7 @@
 #include "metrics.hpp"
 #include "node.hpp"
 #include "orphan_guard.hpp"
+#include "po_error_text.hpp"
 #include "start_guard.hpp"
 
 namespace po = boost::program_options;
@@ -58,7 +59,7 @@ int main(int argc, char** argv) {
     if (level == spdlog::level::off && log_level != "off") throw po::error("option 'log-level': '" + log_level + "' is not a level");
     spdlog::set_level(level);
   } catch (const po::error& e) {
-    std::fprintf(stderr, "anylb-controlplane: %s\n", e.what());
+    std::fprintf(stderr, "anylb-controlplane: %s\n", anylb::po_error_text(e).c_str());
     return 2;
   }
 

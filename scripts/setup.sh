@@ -11,6 +11,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcpp-httplib-dev libyaml-cpp-dev
+  # fuzzing (scripts/fuzz.sh): clang 14 and its libFuzzer and sanitizer runtimes
+  clang libclang-rt-14-dev
   # routing and lab
   gobgpd golang-github-osrg-gobgp-dev bird2 iproute2 iputils-ping ethtool curl procps
   # packet crafting and inspection

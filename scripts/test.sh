@@ -36,6 +36,13 @@ if [ "${ANYLB_TSAN:-1}" != 0 ]; then
   ./scripts/tsan.sh || status=1
   reports+=("${ANYLB_TSAN_BUILDDIR:-build-tsan}/meson-logs")
 fi
+# libFuzzer harnesses, each's corpus once then ~45 s of fuzzing, in their
+# own clang tree, counted from their own report (scripts/fuzz.sh;
+# ANYLB_FUZZ=0 skips it).
+if [ "${ANYLB_FUZZ:-1}" != 0 ]; then
+  ./scripts/fuzz.sh || status=1
+  reports+=("${ANYLB_FUZZ_BUILDDIR:-build-fuzz}/meson-logs")
+fi
 
 # Count cases from meson's JUnit report (GoogleTest and TAP cases each
 # count); a test that failed as a whole (timed out, crashed, stopped before
@@ -50,7 +57,7 @@ import json
 import os
 import sys
 import xml.etree.ElementTree as ET
-# One meson-logs directory a test run: the main one, then others (TSan),
+# One meson-logs directory a test run: the main one, then others (TSan, fuzz),
 # each counted on its own.
 reports = []
 for logs in sys.argv[1:]:

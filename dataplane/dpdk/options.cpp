@@ -12,6 +12,7 @@
 #include "api_limits.hpp"
 #include "flow_table.hpp"
 #include "maglev.hpp"
+#include "po_error_text.hpp"
 
 namespace po = boost::program_options;
 
@@ -188,7 +189,7 @@ ParseResult read(int argc, const char* const* argv, DataplaneOptions& o, RawOpti
           po::store(po::parse_config_file(one, scratch), scratch_vm);
           po::notify(scratch_vm);
         } catch (const po::error& e) {
-          return {ParseResult::Status::usage_error, where + ": " + e.what()};
+          return {ParseResult::Status::usage_error, where + ": " + po_error_text(e)};
         }
         if (key == "config") return {ParseResult::Status::usage_error, where + ": option 'config' cannot be nested"};
         if (key == "service" || key == "backend" || key == "node-address")  // composed after the command line
@@ -201,7 +202,7 @@ ParseResult read(int argc, const char* const* argv, DataplaneOptions& o, RawOpti
     }
     po::notify(vm);
   } catch (const po::error& e) {
-    return {ParseResult::Status::usage_error, e.what()};
+    return {ParseResult::Status::usage_error, po_error_text(e)};
   }
   std::vector<std::string> eal = split_words(raw.eal);
   eal.insert(eal.end(), trailing.begin(), trailing.end());
