@@ -15,23 +15,30 @@
 # longer), so the tests run with --no-rebuild. No suppressions: a report in
 # our code is a bug to fix; one in a third-party frame would go in a
 # tests/tsan.supp with the reason.
-# Exit status: meson test's. ./scripts/tsan.sh [meson test args...]
+#
+#   ./scripts/tsan.sh [build|run|all] [meson test args...]
+# build: clear the last run's reports, configure once, build; run: the tests
+# (exit status: meson test's); all (the default): both.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+step=all
+case "${1:-}" in build|run|all) step=$1; shift ;; esac
 builddir=${ANYLB_TSAN_BUILDDIR:-build-tsan}
 tests=(flow_table control_state health probes)
 
-# An earlier run's reports must not be counted as this one's.
-rm -f "$builddir/meson-logs/testlog.junit.xml" "$builddir/meson-logs/testlog.json"
-for t in "${tests[@]}"; do rm -f "$builddir/$t.xml"; done
-
-if [ ! -f "$builddir/build.ninja" ]; then
-  meson setup "$builddir" --buildtype=debugoptimized -Db_sanitize=thread -Dwerror=true || exit 1
+if [ "$step" != run ]; then
+  # An earlier run's reports must not be counted as this one's.
+  rm -f "$builddir/meson-logs/testlog.junit.xml" "$builddir/meson-logs/testlog.json"
+  for t in "${tests[@]}"; do rm -f "$builddir/$t.xml"; done
+  if [ ! -f "$builddir/build.ninja" ]; then
+    meson setup "$builddir" --buildtype=debugoptimized -Db_sanitize=thread -Dwerror=true || exit 1
+  fi
+  targets=()
+  for t in "${tests[@]}"; do targets+=("${t}_test"); done
+  nice meson compile -C "$builddir" "${targets[@]}" || { echo "TSan build failed"; exit 1; }
 fi
-targets=()
-for t in "${tests[@]}"; do targets+=("${t}_test"); done
-nice meson compile -C "$builddir" "${targets[@]}" || { echo "TSan build failed"; exit 1; }
+[ "$step" = build ] && exit 0
 
 # A report fails the test (TSan's exit code 66) without stopping it, so
 # every race of the run is printed; history_size=4 keeps the racing
