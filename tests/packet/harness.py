@@ -43,8 +43,22 @@ _live = []
 
 
 def _cleanup():
-    for dp in list(_live):
+    # Processes first (a test's helpers, then dataplanes), huge pages last:
+    # a hugetlbfs still mapped cannot be unmounted.
+    for dp in sorted(_live, key=lambda x: isinstance(x, HugePages)):
         dp.kill()
+
+
+def track(obj):
+    """Has teardown (the end, atexit, SIGTERM/SIGINT) call obj.kill(); a
+    process it holds as obj.proc is SIGKILLed first on a signal. The object
+    takes itself off with untrack() once it has released what it holds."""
+    _live.insert(0, obj)
+
+
+def untrack(obj):
+    if obj in _live:
+        _live.remove(obj)
 
 
 atexit.register(_cleanup)
@@ -55,7 +69,7 @@ def _on_signal(signum, _frame):
     # wait: the handler may have interrupted a wait holding Popen's lock),
     # then exit: the cases' finally blocks and atexit give back the rest.
     for dp in list(_live):
-        if dp.proc and dp.proc.returncode is None:
+        if getattr(dp, "proc", None) and dp.proc.returncode is None:
             try:
                 os.kill(dp.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -90,6 +104,8 @@ def sweep_stale():
     for d in os.listdir(tmp):
         m = re.match(r"anylb-pkt-(\d+)-", d)
         if m and dead(m.group(1)):
+            if os.path.ismount(os.path.join(tmp, d)):  # a HugePages mount (its page count is not known now)
+                subprocess.run(["umount", os.path.join(tmp, d)], check=False)
             shutil.rmtree(os.path.join(tmp, d), ignore_errors=True)
 
 
@@ -125,7 +141,7 @@ class Dataplane:
         return subprocess.run(["ip", "netns", "exec", self.netns, *cmd], check=True, capture_output=True, text=True)
 
     def __init__(self, config_lines, rx=None, fifo=False, workers=1, extra_args=(), rx_per_queue=None,
-                 tx_port=False, live=False, in_netns=False, state_file=None):
+                 tx_port=False, live=False, in_netns=False, state_file=None, huge_dir=None):
         Dataplane._seq += 1
         self.live = live
         self.writers = []  # fifo mode: one pipe a RX queue
@@ -183,7 +199,10 @@ class Dataplane:
             vdev += f" --vdev=net_pcap1,rx_pcap={empty},tx_pcap={self.out}.port1"
             extra_args = (*extra_args, "--tx-port", "net_pcap1")
         lcores = "0@0,1@1" if workers == 1 else "0@0," + ",".join(f"{i}@1" for i in range(1, workers + 1))
-        eal = f"--lcores={lcores} --no-huge -m 256 --no-pci --no-telemetry --file-prefix {self.prefix} --vdev={vdev}"
+        # 4 KiB pages, unless huge_dir (a mounted hugetlbfs): a secondary
+        # process can attach only to a primary on huge pages (HugePages).
+        memory = f"--huge-dir {huge_dir}" if huge_dir else "--no-huge"
+        eal = f"--lcores={lcores} {memory} -m 256 --no-pci --no-telemetry --file-prefix {self.prefix} --vdev={vdev}"
         self.api = os.path.join(self.dir, "api.sock")
         self.state_file = state_file or os.path.join(self.dir, "state.json")
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []  # ip execs: the PID stays the dataplane's
@@ -252,22 +271,24 @@ class Dataplane:
         except OSError:
             return ""
 
-    def send(self, packets, filler=True, queue=0):
+    def send(self, packets, filler=True, queue=0, wait=True):
         """Writes packets into RX queue `queue`'s pipe (fifo mode), then the
-        filler; or, live, sends them into the veth."""
+        filler; or, live, sends them into the veth (wait=False: all at once,
+        not waiting for the dataplane to read them)."""
         if self.live:
             # In chunks, each read before the next is sent: a live capture
             # socket drops what it cannot buffer, and a test must not.
             packets = list(packets)
-            for at in range(0, len(packets), 64):
-                chunk = packets[at:at + 64]
+            for at in range(0, len(packets), 64 if wait else max(len(packets), 1)):
+                chunk = packets[at:at + 64] if wait else packets
                 before = self.counters()["ports"][0]["rx_packets"]
                 path = os.path.join(self.dir, "send.pcap")
                 write_pcap(path, chunk)
                 self._ns("/usr/bin/python3", "-c", "import sys\nfrom scapy.all import rdpcap, sendp\n"
                          "sendp(rdpcap(sys.argv[1]), iface='inj0', verbose=0)", path)
-                self.wait_for(lambda c: c["ports"][0]["rx_packets"] >= before + len(chunk),
-                              what=f"{len(chunk)} packets read from the veth")
+                if wait:
+                    self.wait_for(lambda c: c["ports"][0]["rx_packets"] >= before + len(chunk),
+                                  what=f"{len(chunk)} packets read from the veth")
             return
         now = time.time()
         writer = self.writers[queue]
@@ -375,6 +396,46 @@ class Dataplane:
     def __exit__(self, *exc):
         if self.proc and self.proc.poll() is None and exc[0] is not None:
             self.kill()
+
+
+class HugePages:
+    """`count` 2 MiB huge pages reserved and a private hugetlbfs mounted for
+    one test (as perf/bench.py --hugepages does); release() unmounts it and
+    gives the pages back, also when a case fails or meson stops the test
+    (Tap's teardown and atexit call it). Several releases are harmless."""
+
+    PATH = "/proc/sys/vm/nr_hugepages"
+
+    def __init__(self, count):
+        self.count, self.before = count, None
+        self.dir = tempfile.mkdtemp(prefix=f"anylb-pkt-{os.getpid()}-huge-")
+        _live.append(self)  # released with the dataplanes
+
+    def reserve(self):
+        with open(self.PATH) as f:
+            self.before = int(f.read())
+        with open(self.PATH, "w") as f:
+            f.write(str(self.before + self.count))
+        with open(self.PATH) as f:
+            got = int(f.read()) - self.before
+        if got < self.count:
+            raise AssertionError(f"only {got} of {self.count} huge pages could be reserved")
+        subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "nodev", self.dir], check=True)
+        return self
+
+    def kill(self):
+        self.release()
+
+    def release(self):
+        if self in _live:
+            _live.remove(self)
+        if os.path.ismount(self.dir):
+            subprocess.run(["umount", self.dir], check=False)
+        if self.before is not None:
+            with open(self.PATH, "w") as f:
+                f.write(str(self.before))
+            self.before = None
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def pcap_record(p, when):
