@@ -363,17 +363,20 @@ class Lab:
         return bool(p and p.alive())
 
     # ---- anylb binaries in the node namespace ----------------------------
-    def start_dataplane(self, binary, name="dataplane", extra=(), vdev="net_null0,no-rx=1"):
+    def start_dataplane(self, binary, name="dataplane", extra=(), vdev="net_null0,no-rx=1", mbufs=2048,
+                        flow_capacity=4096, memory_mb=256):
         """anylb-dataplane (on net_null unless `vdev` says otherwise) with no
-        services: the controlplane pushes them."""
+        services: the controlplane pushes them. A pcap replayed in a loop
+        (net_pcap's infinite_rx) holds the whole file in mbufs: more mbufs
+        and EAL memory (`memory_mb`) then."""
         prefix = f"{self.tag}_{name}"
         self.dpdk_prefixes.append(prefix)
         sock = os.path.join(self.dir, f"{name}.sock")
         if os.path.exists(sock):
             os.unlink(sock)
-        eal = (f"--lcores=0@0,1@1 --no-huge -m 256 --no-pci --no-telemetry --file-prefix {prefix} "
+        eal = (f"--lcores=0@0,1@1 --no-huge -m {memory_mb} --no-pci --no-telemetry --file-prefix {prefix} "
                f"--vdev={vdev}")
-        p = Proc(self.node, [binary, "--eal", eal, "--mbufs", 2048, "--flow-capacity", 4096,
+        p = Proc(self.node, [binary, "--eal", eal, "--mbufs", mbufs, "--flow-capacity", flow_capacity,
                              "--api-socket", sock, "--state-file", os.path.join(self.dir, f"{name}.state.json"),
                              "--node-address", NODE_LAN4, *extra], os.path.join(self.dir, f"{name}.log"))
         self.procs[name] = p

@@ -77,7 +77,8 @@ po::options_description describe(DataplaneOptions& o, RawOptions& raw) {
   po::options_description lb("Load balancing");
   lb.add_options()
       ("flow-capacity", po::value(&o.flow_capacity)->default_value(o.flow_capacity)->value_name("N"),
-       "flows tracked per worker lcore; when full, the flow closest to expiry is evicted")
+       "flows tracked per worker lcore, at least (the table has headroom: up to twice as many); "
+       "when a flow's buckets are full, the flow closest to expiry is evicted")
       ("tcp-timeout", po::value(&raw.tcp_timeout)->default_value(raw.tcp_timeout)->value_name("SEC"),
        "idle timeout of a TCP flow")
       ("tcp-closing-timeout", po::value(&raw.tcp_closing_timeout)->default_value(raw.tcp_closing_timeout)->value_name("SEC"),

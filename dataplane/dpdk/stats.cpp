@@ -71,7 +71,10 @@ nlohmann::json collect_counters(const std::vector<std::unique_ptr<WorkerContext>
       flows["inserts"] = flows["inserts"].get<uint64_t>() + fs.inserts.read();
       flows["evictions"] = flows["evictions"].get<uint64_t>() + fs.evictions.read();
       flows["expirations"] = flows["expirations"].get<uint64_t>() + fs.expirations.read();
-      flows["capacity"] = flows["capacity"].get<uint64_t>() + w->config.flow_capacity;
+      // What the table can hold, the bound occupancy keeps: --flow-capacity
+      // plus the headroom of its buckets (up to twice as many), not the
+      // figure asked for, which occupancy passes before buckets fill.
+      flows["capacity"] = flows["capacity"].get<uint64_t>() + w->flows->slots();
     }
     lcores.push_back(lc);
   }
