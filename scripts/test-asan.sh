@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The unit and packet suites again under ASan+UBSan, from their own tree
-# (build-asan, configured once, then rebuilt incrementally). scripts/test.sh
-# runs it and counts its cases and its sanitizer reports.
+# The unit and packet suites again under ASan+UBSan, and the soak
+# (tests/soak/, defined in sanitizer trees only; ANYLB_SOAK_SECONDS, 120 by
+# default), from their own tree (build-asan, configured once, then rebuilt
+# incrementally). scripts/test.sh runs it and counts its cases and its
+# sanitizer reports.
 #
 #   ./scripts/test-asan.sh [build|run|all] [meson test args...]
 # build: clear the last run's reports, configure once, build; run: the
@@ -45,4 +47,4 @@ export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppress
 # Instrumented code runs two to three times slower; tests that assert on
 # timing in a release build (test_limits' deadlines) relax it under this.
 export ANYLB_SANITIZED=address,undefined
-meson test -C "$asandir" --no-rebuild --print-errorlogs --timeout-multiplier 3 --suite unit --suite packet "$@"
+meson test -C "$asandir" --no-rebuild --print-errorlogs --timeout-multiplier 3 --suite unit --suite packet --suite soak "$@"

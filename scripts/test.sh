@@ -10,7 +10,7 @@
 #   build        release: unit, packet, perf smoke and integration suites
 #   build-tsan   ThreadSanitizer: the threaded unit tests (scripts/tsan.sh;
 #                ANYLB_TSAN=0 leaves it out)
-#   build-asan   ASan+UBSan: the unit and packet suites again
+#   build-asan   ASan+UBSan: the unit and packet suites again, and the soak
 #                (scripts/test-asan.sh; ANYLB_ASAN=0 leaves it out)
 #   build-fuzz   clang, ASan+UBSan: the libFuzzer harnesses, each's corpus
 #                once, then ~45 s of fuzzing (scripts/fuzz.sh; ANYLB_FUZZ=0
