@@ -105,6 +105,16 @@ PrefixDecision cover_route(const AnnouncementInputs& in, const CoverConfig& c) {
   return d;
 }
 
+// The configuration is checked against node.allowed_prefixes on every
+// load and change; this holds the line should anything get past that.
+void only_if_allowed(const AnnouncementInputs& in, const Prefix& p, PrefixDecision& d) {
+  if (inside(in.config.allowed_prefixes, p)) return;
+  d.announce = false;
+  d.graceful = false;
+  d.path.reset();
+  d.reason = "outside node.allowed_prefixes";
+}
+
 }  // namespace
 
 std::vector<PrefixDecision> decide_announcements(const AnnouncementInputs& in) {
@@ -119,10 +129,12 @@ std::vector<PrefixDecision> decide_announcements(const AnnouncementInputs& in) {
   }
   for (const auto& members : vips) {
     out.push_back(host_route(in, members));
+    only_if_allowed(in, cp::host_route(members.front()->spec.vip), out.back());
     configured.insert(out.back().prefix);
   }
   for (const CoverConfig& c : in.config.covers) {
     out.push_back(cover_route(in, c));
+    only_if_allowed(in, Prefix{c.address, c.length}, out.back());
     configured.insert(out.back().prefix);
   }
   for (const std::string& p : in.left) {

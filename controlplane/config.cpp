@@ -292,8 +292,22 @@ ControlConfig load_config(const std::string& path) {
   }
   if (!root["node"]) r.fail(root, "node", "is missing");
   const YAML::Node& node = root["node"];
-  r.known(node, "node", {"name", "dataplane_socket", "node_addresses", "next_hop", "next_hop_v6", "drain_wait", "state_file",
-                         "orphan_timeout"});
+  r.known(node, "node", {"name", "dataplane_socket", "node_addresses", "allowed_prefixes", "next_hop", "next_hop_v6",
+                         "drain_wait", "state_file", "orphan_timeout"});
+  // Required: a node with no list would announce whatever it is told.
+  const YAML::Node& allowed = node["allowed_prefixes"];
+  if (!allowed || !allowed.IsSequence() || allowed.size() == 0)
+    r.fail(allowed ? allowed : node, "node.allowed_prefixes",
+           "must list the prefixes this node may announce (its VIPs and covering prefixes lie inside them), "
+           "e.g. [203.0.113.0/24, 2001:db8:10::/48]");
+  for (std::size_t i = 0; i < allowed.size(); ++i) {
+    const std::string key = "node.allowed_prefixes[" + std::to_string(i) + "]";
+    std::string why;
+    const auto p = parse_prefix(r.str(allowed[i], key), why);
+    if (!p) r.fail(allowed[i], key, why);
+    if (std::string wide = too_wide(*p); !wide.empty()) r.fail(allowed[i], key, wide);
+    c.allowed_prefixes.push_back(*p);
+  }
   if (node["state_file"]) c.state_file = r.str(node["state_file"], "node.state_file");
   if (node["name"]) {
     c.node_name = r.str(node["name"], "node.name");
@@ -347,6 +361,10 @@ ControlConfig load_config(const std::string& path) {
     if (s.spec.port == kAnyPort && s.check.port == 0 && probes_port)
       r.fail(n["check"] ? n["check"] : n, key + ".check.port",
              "is required: the service has port any, and its check probes a port");
+    if (!inside(c.allowed_prefixes, host_route(s.spec.vip)))
+      r.fail(n["vip"] ? n["vip"] : n, key + ".vip",
+             "'" + s.spec.vip.to_string() + "' is outside node.allowed_prefixes (" + prefixes_text(c.allowed_prefixes) +
+                 "): this node may not announce it");
     const bool v4 = s.spec.vip.is_v4();
     if (v4 ? !c.next_hop_v4 : !c.next_hop_v6)
       r.fail(root["services"][i]["vip"], key + ".vip",
@@ -374,24 +392,18 @@ ControlConfig load_config(const std::string& path) {
       CoverConfig cv;
       if (!n["prefix"]) r.fail(n, key + ".prefix", "is missing");
       cv.prefix = r.str(n["prefix"], key + ".prefix");
-      const auto slash = cv.prefix.find('/');
-      auto a = IpAddress::parse(cv.prefix.substr(0, slash));
-      uint32_t len = 0;
-      const char* end = cv.prefix.data() + cv.prefix.size();
-      const auto parsed = slash == std::string::npos ? std::from_chars_result{end, std::errc::invalid_argument}
-                                                     : std::from_chars(cv.prefix.data() + slash + 1, end, len);
-      if (slash == std::string::npos || !a || parsed.ec != std::errc() || parsed.ptr != end ||
-          len > (a->is_v4() ? 32u : 128u))
-        r.fail(n["prefix"], key + ".prefix", "'" + cv.prefix + "' is not a prefix like 203.0.113.0/24");
+      std::string why;
+      const auto parsed = parse_prefix(cv.prefix, why);
+      if (!parsed) r.fail(n["prefix"], key + ".prefix", why);
+      if (std::string wide = too_wide(*parsed); !wide.empty()) r.fail(n["prefix"], key + ".prefix", wide);
+      if (!inside(c.allowed_prefixes, *parsed))
+        r.fail(n["prefix"], key + ".prefix",
+               "'" + cv.prefix + "' is outside node.allowed_prefixes (" + prefixes_text(c.allowed_prefixes) +
+                   "): this node may not announce it");
+      const std::optional<IpAddress> a = parsed->network;
+      const uint32_t len = parsed->length;
       cv.address = *a;
       cv.length = len;
-      // Host bits set: gobgpd would announce the network, and the node would
-      // not know the path it finds as its own (as BIRD, refuse it).
-      const IpAddress network = prefix_network(*a, len);
-      if (network != *a)
-        r.fail(n["prefix"], key + ".prefix",
-               "'" + cv.prefix + "' has host bits set: the network is " + network.to_string() + "/" +
-                   std::to_string(len));
       if (a->is_v4() ? !c.next_hop_v4 : !c.next_hop_v6)
         r.fail(n["prefix"], key + ".prefix",
                std::string("no ") + (a->is_v4() ? "IPv4" : "IPv6") + " next hop to announce it with (node.next_hop" +

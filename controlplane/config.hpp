@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "allowed_prefixes.hpp"
 #include "desired_state.hpp"
 #include "route_state.hpp"
 
@@ -73,6 +74,9 @@ struct ControlConfig {
   std::string node_name = "anylb";
   std::string dataplane_socket = "/run/anylb/dataplane.sock";
   std::vector<IpAddress> node_addresses;
+  // What the node may announce: every VIP and covering prefix lies inside
+  // one of these (allowed_prefixes.hpp). Required.
+  std::vector<Prefix> allowed_prefixes;
   std::optional<IpAddress> next_hop_v4, next_hop_v6;  // BGP next hops (default: the first node address per family)
   std::string gobgp_api = "127.0.0.1:50051";
   uint64_t drain_wait_ms = 30'000;  // graceful-shutdown announcements before the withdrawal

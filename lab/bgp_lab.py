@@ -28,6 +28,10 @@ ROUTER_AS, NODE_AS = 65000, 65001
 ROUTER_LINK4, NODE_LINK4 = "198.18.100.1", "198.18.100.2"
 ROUTER_LINK6, NODE_LINK6 = "2001:db8:ff:100::1", "2001:db8:ff:100::2"
 NODE_LAN4, NODE_LAN6 = "198.18.1.1", "2001:db8:ff:1::1"
+# What the labs' nodes may announce (node.allowed_prefixes): the
+# documentation ranges every lab VIP and covering prefix is taken from
+# (RFC 5737, RFC 3849).
+ALLOWED_PREFIXES = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
 GOBGP_API_PORT = 50051  # on the node namespace's own loopback: no clash with the host
 NO_EXPORT = "65535:65281"
 HTTP_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "backend_http.py")
@@ -478,11 +482,12 @@ def gobgpd_conf(node, router, nas, ras, connect_retry=5, hold_time=9, keepalive=
 
 def write_controlplane_config(path, services, gobgp_api=f"127.0.0.1:{GOBGP_API_PORT}", dataplane_socket="",
                               node_name="node1", node_addresses=(NODE_LAN4, NODE_LAN6), next_hop=NODE_LINK4,
-                              next_hop_v6=NODE_LINK6, extra=None):
+                              next_hop_v6=NODE_LINK6, extra=None, allowed_prefixes=ALLOWED_PREFIXES):
     """Writes the controlplane's YAML (block style; every scalar JSON-quoted,
     which YAML reads as is: no "65000:100" read as a base-60 number)."""
     doc = {"node": {"name": node_name, "dataplane_socket": dataplane_socket,
-                    "node_addresses": list(node_addresses), "next_hop": next_hop,
+                    "node_addresses": list(node_addresses), "allowed_prefixes": list(allowed_prefixes),
+                    "next_hop": next_hop,
                     "next_hop_v6": next_hop_v6},
            "gobgp": {"api": gobgp_api}, "services": services}
     if extra:

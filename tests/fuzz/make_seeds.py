@@ -228,6 +228,7 @@ def cp_config():
   name: node1
   dataplane_socket: /run/anylb/dataplane.sock
   node_addresses: [198.18.0.1]
+  allowed_prefixes: [203.0.113.0/24]
 gobgp:
   api: 127.0.0.1:50051
 services:

@@ -82,6 +82,14 @@ def api_changes_reach_dataplane_and_routes_and_persist(lb):
     # A name the dataplane would refuse is refused here, naming the field.
     r = ctl(lb, "service", "add", "web prod", VIP2, "tcp", 8080, check=False)
     assert r.returncode == 1 and "service.name: 'web prod' has ' '" in r.stderr, r.stderr
+    # Someone else's address (issue 25's reproduction): refused, naming the
+    # field, and never announced (node.allowed_prefixes).
+    r = ctl(lb, "service", "add", "notours", "8.8.8.8", "tcp", 80, "--mode", "ipip", check=False)
+    assert r.returncode == 1 and "service.vip: service 'notours': vip '8.8.8.8' is outside node.allowed_prefixes" \
+        in r.stderr, r.stderr
+    r = ctl(lb, "backend", "add", "notours", L.backend_addr(1), check=False)
+    assert r.returncode == 1, r.stdout
+    assert stays(lb, "8.8.8.8/32", 2, present=False), lb.router_routes()
     # A GUE service added here keeps the outer port asked for (it got 6080).
     ctl(lb, "service", "add", "tun", VIP2, "tcp", 8080, "--mode", "gue", "--gue-port", 7000)
     L.wait_until(lambda: [s.get("gue_port") for s in (lb.dataplane_state() or {}).get("services", [])

@@ -111,6 +111,7 @@ def a_service_of_65534_ipv6_backends_through_the_dataplane_api():
 
 def controlplane_yaml(dp, api):
     lines = ["node:", "  name: limits", f"  dataplane_socket: {dp.api}", f"  node_addresses: [\"{h.NODE6}\"]",
+             "  allowed_prefixes: [\"2001:db8::/32\"]",
              "  orphan_timeout: 0s", "gobgp:", "  api: 127.0.0.1:1",  # none: routes are not what is tested
              "api:", f"  socket: {api}", "services:", f"  - name: {NAME}", f"    vip: \"{VIP6}\"",
              "    protocol: tcp", "    port: 80", "    quorum: 1",

@@ -43,6 +43,7 @@ CoverConfig cover(const char* address, uint32_t length, CoverPolicy policy, std:
 
 ControlConfig node(std::vector<ServiceConfig> services, std::vector<CoverConfig> covers = {}) {
   ControlConfig c;
+  c.allowed_prefixes = {{ip("203.0.113.0"), 24}, {ip("2001:db8:10::"), 48}};
   c.next_hop_v4 = ip("198.18.0.2");
   c.next_hop_v6 = ip("2001:db8:ffff::2");
   c.services = std::move(services);
@@ -113,6 +114,21 @@ INSTANTIATE_TEST_SUITE_P(
                     SharedVipRow{"any_alt_down", CoverPolicy::any, up(), down(), true, ""},
                     SharedVipRow{"any_both_down", CoverPolicy::any, down(), down(), false, ""}),
     [](const testing::TestParamInfo<SharedVipRow>& i) { return std::string(i.param.name); });
+
+// Whatever gets past the configuration's checks, a prefix outside
+// node.allowed_prefixes is never announced.
+TEST(AnnouncementRule, NothingOutsideTheAllowedPrefixes) {
+  ControlConfig c = node({svc("web", "203.0.113.10", 80), svc("theirs", "8.8.8.8", 80)},
+                         {cover("203.0.113.0", 24, CoverPolicy::any, {"web"})});
+  c.allowed_prefixes = {{ip("203.0.113.0"), 25}};  // the VIP, not the cover
+  const Decided d = decide(c, {{"web", up()}, {"theirs", up()}});
+  EXPECT_TRUE(d.at("203.0.113.10/32").announce);
+  for (const char* p : {"8.8.8.8/32", "203.0.113.0/24"}) {
+    EXPECT_FALSE(d.at(p).announce) << p;
+    EXPECT_FALSE(d.at(p).path.has_value()) << p;
+    EXPECT_EQ(d.at(p).reason, "outside node.allowed_prefixes") << p;
+  }
+}
 
 TEST(SharedVipPath, AnnouncedServicesCommunitiesTogetherFirstAnnouncedsMedAndPrepend) {
   const ControlConfig c = node({svc("web", "203.0.113.10", 80, CoverPolicy::any, {100, 300}, 10, 1),

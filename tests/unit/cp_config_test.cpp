@@ -20,6 +20,7 @@ std::string write(const std::string& text) {
 const char* kGood = R"(node:
   name: n1
   node_addresses: [198.18.0.1]
+  allowed_prefixes: [203.0.0.0/16]
 services:
   - name: web
     vip: 203.0.113.10
@@ -69,60 +70,90 @@ void expect_error(const std::string& yaml, const std::string& line, const std::s
   }
 }
 
+// The reproduction in issue 25: a VIP that is not ours is refused, as are
+// lists that would allow anything, naming the key.
+TEST(ControlConfig, OnlyAllowedPrefixesAreAnnounced) {
+  const std::string good = kGood;
+  const auto with = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    return s.replace(s.find(from), from.size(), to);
+  };
+  expect_error(with("  allowed_prefixes: [203.0.0.0/16]\n", ""), "2", "node.allowed_prefixes");
+  expect_error(with("[203.0.0.0/16]", "[]"), "4", "node.allowed_prefixes");
+  expect_error(with("[203.0.0.0/16]", "[0.0.0.0/0]"), "4", "node.allowed_prefixes[0]");
+  expect_error(with("[203.0.0.0/16]", "[198.0.0.0/7]"), "4", "node.allowed_prefixes[0]");
+  expect_error(with("[203.0.0.0/16]", "[\"::/8\"]"), "4", "node.allowed_prefixes[0]");
+  expect_error(with("[203.0.0.0/16]", "[203.0.113.1/24]"), "4", "node.allowed_prefixes[0]");
+  expect_error(with("[203.0.0.0/16]", "[203.0.113.0/24, nonsense]"), "4", "node.allowed_prefixes[1]");
+  expect_error(with("vip: 203.0.113.10", "vip: 8.8.8.8"), "7", "services[0].vip");
+  // A covering prefix wider than what is allowed (the VIP inside both).
+  expect_error(with("[203.0.0.0/16]", "[203.0.113.0/25]"), "18", "covering_prefixes[0].prefix");
+  try {
+    load_config(write(with("vip: 203.0.113.10", "vip: 8.8.8.8")));
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("'8.8.8.8' is outside node.allowed_prefixes (203.0.0.0/16)"),
+              std::string::npos) << e.what();
+  }
+  // Equal or more specific counts as inside; either family.
+  const ControlConfig c = load_config(write(with("[203.0.0.0/16]", "[203.0.0.0/16, \"2001:db8::/32\"]")));
+  EXPECT_EQ(c.allowed_prefixes.size(), 2u);
+  EXPECT_EQ(c.allowed_prefixes[1].to_string(), "2001:db8::/32");
+}
+
 TEST(ControlConfig, ErrorsNameLineAndKey) {
   std::string bad = kGood;
-  expect_error(std::string(kGood).replace(bad.find("port: 80"), 8, "port: 99999"), "8", "services[0].port");
-  expect_error(std::string(kGood).replace(bad.find("quorum: 50%"), 11, "quorum: 150%"), "9", "services[0].quorum");
-  expect_error(std::string(kGood).replace(bad.find("hold_down: 2s"), 13, "hold_down: 2x"), "10", "services[0].hold_down");
+  expect_error(std::string(kGood).replace(bad.find("port: 80"), 8, "port: 99999"), "9", "services[0].port");
+  expect_error(std::string(kGood).replace(bad.find("quorum: 50%"), 11, "quorum: 150%"), "10", "services[0].quorum");
+  expect_error(std::string(kGood).replace(bad.find("hold_down: 2s"), 13, "hold_down: 2x"), "11", "services[0].hold_down");
   // A number of minutes that would wrap when turned into milliseconds.
-  expect_error(std::string(kGood).replace(bad.find("hold_down: 2s"), 13, "hold_down: 307445734561825861m"), "10",
+  expect_error(std::string(kGood).replace(bad.find("hold_down: 2s"), 13, "hold_down: 307445734561825861m"), "11",
                "services[0].hold_down");
-  expect_error(std::string(kGood).replace(bad.find("interval: 500ms"), 15, "interval: 61m"), "12",
+  expect_error(std::string(kGood).replace(bad.find("interval: 500ms"), 15, "interval: 61m"), "13",
                "services[0].check.interval");
   expect_error(std::string(kGood).replace(bad.find("  name: n1"), 10, "  ? [a]\n  : 1"), "2", "node");
   expect_error(std::string(kGood).replace(bad.find("  name: n1"), 10, "  name: \"n 1\""), "2", "node.name");
-  expect_error(std::string(kGood).replace(bad.find("type: http,"), 11, "type: udp-dns, dns_name: a..b,"), "12",
+  expect_error(std::string(kGood).replace(bad.find("type: http,"), 11, "type: udp-dns, dns_name: a..b,"), "13",
                "services[0].check.dns_name");
-  expect_error(std::string(kGood).replace(bad.find("\"65000:7\""), 9, "\"70000:7\""), "11", "services[0].communities[2]");
-  expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: smtp"), "12", "services[0].check.type");
+  expect_error(std::string(kGood).replace(bad.find("\"65000:7\""), 9, "\"70000:7\""), "12", "services[0].communities[2]");
+  expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: smtp"), "13", "services[0].check.type");
   // Keys another type of check reads: refused, not silently ignored.
-  expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: tcp, path: /h"), "12",
+  expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: tcp, path: /h"), "13",
                "services[0].check.path");
-  expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: http, dns_name: a.b"), "12",
+  expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: http, dns_name: a.b"), "13",
                "services[0].check.dns_name");
-  expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: icmp, port: 80"), "12",
+  expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: icmp, port: 80"), "13",
                "services[0].check.port");
   expect_error(std::string(kGood).replace(bad.find("type: http"), 10, "type: exec, command: x, expect_status: 200"),
-               "12", "services[0].check.expect_status");
-  expect_error(std::string(kGood).replace(bad.find("198.18.1.11"), 11, "198.18.1.10"), "15",
+               "13", "services[0].check.expect_status");
+  expect_error(std::string(kGood).replace(bad.find("198.18.1.11"), 11, "198.18.1.10"), "16",
                "services[0].backends[1].address");
-  expect_error(std::string(kGood).replace(bad.find("policy: all"), 11, "policy: most"), "17",
+  expect_error(std::string(kGood).replace(bad.find("policy: all"), 11, "policy: most"), "18",
                "covering_prefixes[0].policy");
-  expect_error(std::string(kGood).replace(bad.find("services: [web]"), 15, "services: [www]"), "17",
+  expect_error(std::string(kGood).replace(bad.find("services: [web]"), 15, "services: [www]"), "18",
                "covering_prefixes[0].services[0]");
   expect_error(std::string(kGood).replace(bad.find("  name: n1"), 10, "  nmae: n1"), "2", "node.nmae");
-  expect_error(std::string(kGood).replace(bad.find("name: web"), 9, "name: \"web prod\""), "5", "services[0].name");
-  expect_error(std::string(kGood).replace(bad.find("vip: 203.0.113.10"), 17, "vip: \"203.0.113.10 x\""), "6",
+  expect_error(std::string(kGood).replace(bad.find("name: web"), 9, "name: \"web prod\""), "6", "services[0].name");
+  expect_error(std::string(kGood).replace(bad.find("vip: 203.0.113.10"), 17, "vip: \"203.0.113.10 x\""), "7",
                "services[0].vip");
-  expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "203.0.113.5/24"), "17",
+  expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "203.0.113.5/24"), "18",
                "covering_prefixes[0].prefix");
-  expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "203.0.113.0/24x"), "17",
+  expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "203.0.113.0/24x"), "18",
                "covering_prefixes[0].prefix");
-  expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "198.51.100.0/24"), "17",
+  expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "203.0.114.0/24"), "18",
                "covering_prefixes[0].services[0]");  // web's VIP is not inside it
-  expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "2001:db8::/32"), "17",
+  expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "2001:db8::/32"), "18",
                "covering_prefixes[0].prefix");  // no IPv6 next hop
-  expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "203.0.113.10/32"), "17",
+  expect_error(std::string(kGood).replace(bad.find("203.0.113.0/24"), 14, "203.0.113.10/32"), "18",
                "covering_prefixes[0].prefix");  // web's own host route
-  expect_error(std::string(kGood) + "  - {prefix: 203.0.113.0/24, services: [web]}\n", "18",
+  expect_error(std::string(kGood) + "  - {prefix: 203.0.113.0/24, services: [web]}\n", "19",
                "covering_prefixes[1].prefix");  // twice
-  expect_error(std::string(kGood).replace(bad.find("port: 80"), 8, "port: any"), "12", "services[0].check.port");
-  expect_error(std::string(kGood) + "api: {tcp: \"[::]:9000\"}\n", "18", "api.tcp");
-  expect_error(std::string(kGood) + "api: {tcp: \"0.0.0.0:9000\"}\n", "18", "api.tcp");
-  expect_error(std::string(kGood) + "api: {tcp: \":9000\"}\n", "18", "api.tcp");
-  expect_error(std::string(kGood) + "api: {tcp: \"127.0.0.1:http\"}\n", "18", "api.tcp");
-  expect_error(std::string(kGood) + "metrics: {listen: \"127.0.0.1:abc\"}\n", "18", "metrics.listen");
-  expect_error(std::string(kGood) + "metrics: {listen: \"127.0.0.1:70000\"}\n", "18", "metrics.listen");
+  expect_error(std::string(kGood).replace(bad.find("port: 80"), 8, "port: any"), "13", "services[0].check.port");
+  expect_error(std::string(kGood) + "api: {tcp: \"[::]:9000\"}\n", "19", "api.tcp");
+  expect_error(std::string(kGood) + "api: {tcp: \"0.0.0.0:9000\"}\n", "19", "api.tcp");
+  expect_error(std::string(kGood) + "api: {tcp: \":9000\"}\n", "19", "api.tcp");
+  expect_error(std::string(kGood) + "api: {tcp: \"127.0.0.1:http\"}\n", "19", "api.tcp");
+  expect_error(std::string(kGood) + "metrics: {listen: \"127.0.0.1:abc\"}\n", "19", "metrics.listen");
+  expect_error(std::string(kGood) + "metrics: {listen: \"127.0.0.1:70000\"}\n", "19", "metrics.listen");
 }
 
 // Errors found once the whole state is put together (the dataplane's own
@@ -136,7 +167,7 @@ TEST(ControlConfig, WholeStateErrorsNameTheBackendsLineAndKey) {
     FAIL() << "accepted:\n" << bad;
   } catch (const ConfigError& e) {
     const std::string m = e.what();
-    EXPECT_NE(m.find(path + " line 15, services[0].backends[1]"), std::string::npos) << m;
+    EXPECT_NE(m.find(path + " line 16, services[0].backends[1]"), std::string::npos) << m;
     EXPECT_NE(m.find("'address'"), std::string::npos) << m;
   }
 }
@@ -183,10 +214,10 @@ TEST(ControlConfig, VipPolicyIsAllUnlessSetAlikeOnEveryServiceOfTheVip) {
   EXPECT_EQ(load_config(write(shared_vip("all", ""))).services[1].vip_policy, CoverPolicy::all);
   // The second service disagrees with the first, set or left out: the error
   // names its vip_policy line, or the service's first line when it has none.
-  expect_error(shared_vip("any", "all"), "21", "services[1].vip_policy");
-  expect_error(shared_vip("any", ""), "17", "services[1].vip_policy");
-  expect_error(shared_vip("", "any"), "20", "services[1].vip_policy");
-  expect_error(shared_vip("some", ""), "12", "services[0].vip_policy");
+  expect_error(shared_vip("any", "all"), "22", "services[1].vip_policy");
+  expect_error(shared_vip("any", ""), "18", "services[1].vip_policy");
+  expect_error(shared_vip("", "any"), "21", "services[1].vip_policy");
+  expect_error(shared_vip("some", ""), "13", "services[0].vip_policy");
 }
 
 TEST(ControlConfig, UnreadableOrInvalidYaml) {

@@ -41,6 +41,7 @@ class NodeCommit : public testing::Test {
     c.dataplane_socket = (dir_ / "no-dataplane.sock").string();
     c.gobgp_api = "unix://" + (dir_ / "no-gobgpd.sock").string();
     c.node_addresses = {ip("198.18.0.2")};
+    c.allowed_prefixes = {{ip("203.0.113.0"), 24}};
     c.next_hop_v4 = ip("198.18.0.2");
     c.drain_wait_ms = 0;
     c.state_file = state_file();
@@ -117,6 +118,26 @@ TEST_F(NodeCommit, AnApiChangeThatFailsValidationWritesNothing) {
   });
   EXPECT_EQ(e.kind, ChangeError::invalid) << e.message;
   EXPECT_NE(e.message.find("already a backend of service 'web'"), std::string::npos) << e.message;
+  EXPECT_EQ(fs::exists(state_file()) ? fs::last_write_time(state_file()) : fs::file_time_type{}, before);
+}
+
+// A service outside node.allowed_prefixes, as the API adds it: refused
+// naming the field, nothing written (issue 25: 8.8.8.8 was announced).
+TEST_F(NodeCommit, AServiceOutsideTheAllowedPrefixesIsRefused) {
+  Node node(config());
+  const auto before = fs::exists(state_file()) ? fs::last_write_time(state_file()) : fs::file_time_type{};
+  const ChangeError e = node.change([](Overlay& o, const ControlConfig&) {
+    ServiceConfig s;
+    s.spec.name = "notours";
+    s.spec.vip = ip("8.8.8.8");
+    s.spec.port = 80;
+    s.spec.origin = "API";
+    o.added_services.push_back(s);
+    return ChangeError{};
+  });
+  EXPECT_EQ(e.kind, ChangeError::invalid) << e.message;
+  EXPECT_EQ(e.message.rfind("service.vip: service 'notours': vip '8.8.8.8' is outside node.allowed_prefixes "
+                            "(203.0.113.0/24)", 0), 0u) << e.message;
   EXPECT_EQ(fs::exists(state_file()) ? fs::last_write_time(state_file()) : fs::file_time_type{}, before);
 }
 
