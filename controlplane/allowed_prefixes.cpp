@@ -49,10 +49,11 @@ bool inside(const std::vector<Prefix>& allowed, const Prefix& p) {
   return false;
 }
 
-std::string prefixes_text(const std::vector<Prefix>& prefixes) {
-  std::string out;
-  for (const Prefix& p : prefixes) out += (out.empty() ? "" : ", ") + p.to_string();
-  return out.empty() ? "none" : out;
+std::string outside_text(const std::string& what, const std::vector<Prefix>& allowed) {
+  std::string list;
+  for (const Prefix& p : allowed) list += (list.empty() ? "" : ", ") + p.to_string();
+  return "'" + what + "' is outside node.allowed_prefixes (" + (list.empty() ? "none" : list) +
+         "): this node may not announce it";
 }
 
 }  // namespace anylb::cp

@@ -40,7 +40,8 @@ std::string too_wide(const Prefix& p);
 // Whether `p` lies inside one of `allowed` (equal counts).
 bool inside(const std::vector<Prefix>& allowed, const Prefix& p);
 
-// "203.0.113.0/24, 2001:db8::/32" for errors.
-std::string prefixes_text(const std::vector<Prefix>& prefixes);
+// "'8.8.8.8' is outside node.allowed_prefixes (203.0.113.0/24): this node
+// may not announce it", for a VIP or covering prefix written `what`.
+std::string outside_text(const std::string& what, const std::vector<Prefix>& allowed);
 
 }  // namespace anylb::cp

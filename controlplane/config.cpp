@@ -362,9 +362,7 @@ ControlConfig load_config(const std::string& path) {
       r.fail(n["check"] ? n["check"] : n, key + ".check.port",
              "is required: the service has port any, and its check probes a port");
     if (!inside(c.allowed_prefixes, host_route(s.spec.vip)))
-      r.fail(n["vip"] ? n["vip"] : n, key + ".vip",
-             "'" + s.spec.vip.to_string() + "' is outside node.allowed_prefixes (" + prefixes_text(c.allowed_prefixes) +
-                 "): this node may not announce it");
+      r.fail(n["vip"] ? n["vip"] : n, key + ".vip", outside_text(s.spec.vip.to_string(), c.allowed_prefixes));
     const bool v4 = s.spec.vip.is_v4();
     if (v4 ? !c.next_hop_v4 : !c.next_hop_v6)
       r.fail(root["services"][i]["vip"], key + ".vip",
@@ -397,23 +395,19 @@ ControlConfig load_config(const std::string& path) {
       if (!parsed) r.fail(n["prefix"], key + ".prefix", why);
       if (std::string wide = too_wide(*parsed); !wide.empty()) r.fail(n["prefix"], key + ".prefix", wide);
       if (!inside(c.allowed_prefixes, *parsed))
+        r.fail(n["prefix"], key + ".prefix", outside_text(cv.prefix, c.allowed_prefixes));
+      cv.address = parsed->network;
+      cv.length = parsed->length;
+      if (cv.address.is_v4() ? !c.next_hop_v4 : !c.next_hop_v6)
         r.fail(n["prefix"], key + ".prefix",
-               "'" + cv.prefix + "' is outside node.allowed_prefixes (" + prefixes_text(c.allowed_prefixes) +
-                   "): this node may not announce it");
-      const std::optional<IpAddress> a = parsed->network;
-      const uint32_t len = parsed->length;
-      cv.address = *a;
-      cv.length = len;
-      if (a->is_v4() ? !c.next_hop_v4 : !c.next_hop_v6)
-        r.fail(n["prefix"], key + ".prefix",
-               std::string("no ") + (a->is_v4() ? "IPv4" : "IPv6") + " next hop to announce it with (node.next_hop" +
-                   (a->is_v4() ? "" : "_v6") + " or a node address of that family)");
+               std::string("no ") + (cv.address.is_v4() ? "IPv4" : "IPv6") + " next hop to announce it with (node.next_hop" +
+                   (cv.address.is_v4() ? "" : "_v6") + " or a node address of that family)");
       // One path per prefix: a second cover of it, or a cover that is a
       // VIP's own host route, would make two that overwrite each other.
       for (const CoverConfig& o : c.covers)
         if (o.address == cv.address && o.length == cv.length)
           r.fail(n["prefix"], key + ".prefix", "'" + cv.prefix + "' is already covering prefix " + o.prefix);
-      if (len == (a->is_v4() ? 32u : 128u) && vips.count(*a))
+      if (cv.length == (cv.address.is_v4() ? 32u : 128u) && vips.count(cv.address))
         r.fail(n["prefix"], key + ".prefix", "'" + cv.prefix + "' is a VIP's own host route");
       if (n["policy"]) cv.policy = r.policy(n["policy"], key + ".policy");
       if (!n["services"] || !n["services"].IsSequence() || n["services"].size() == 0)
@@ -424,7 +418,7 @@ ControlConfig load_config(const std::string& path) {
         // A cover stands for the VIPs inside it (RFC 4786 4.4).
         const ServiceConfig& svc = *std::find_if(c.services.begin(), c.services.end(),
                                                  [&](const ServiceConfig& o) { return o.spec.name == sn; });
-        if (svc.spec.vip.is_v4() != a->is_v4() || prefix_network(svc.spec.vip, len) != cv.address)
+        if (svc.spec.vip.is_v4() != cv.address.is_v4() || prefix_network(svc.spec.vip, cv.length) != cv.address)
           r.fail(n["services"][j], key + ".services[" + std::to_string(j) + "]",
                  "service '" + sn + "' has VIP " + svc.spec.vip.to_string() + ", not inside " + cv.prefix);
         cv.services.push_back(sn);

@@ -249,9 +249,8 @@ std::string validate_merged(const ControlConfig& c) {
     // One added through the API, or kept from it across a reload that
     // narrowed the list: the YAML's own services were checked on load.
     if (!inside(c.allowed_prefixes, host_route(s.spec.vip)))
-      return std::string(s.spec.origin == "API" ? "service.vip: " : "") + "service '" + s.spec.name + "': vip '" +
-             s.spec.vip.to_string() + "' is outside node.allowed_prefixes (" + prefixes_text(c.allowed_prefixes) +
-             "): this node may not announce it";
+      return std::string(s.spec.origin == "API" ? "service.vip: " : "") + "service '" + s.spec.name + "': vip " +
+             outside_text(s.spec.vip.to_string(), c.allowed_prefixes);
     if (s.spec.vip.is_v4() ? !c.next_hop_v4 : !c.next_hop_v6)
       return "service '" + s.spec.name + "': no next hop of the VIP's family to announce it with";
     for (const BackendConfig& b : s.backends)

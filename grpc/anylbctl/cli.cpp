@@ -66,14 +66,16 @@ std::string endpoint_text(const std::string& address, uint32_t port) {
   return (six ? "[" + address + "]" : address) + ":" + std::to_string(port);
 }
 
-double interval_seconds(const Cli& cli) {
-  const std::string given = cli.flag("interval", "1");
+double seconds_flag(const std::string& flag, const std::string& given, double most) {
   char* end = nullptr;
-  const double interval = std::strtod(given.c_str(), &end);
-  if (given.empty() || *end != '\0' || !(interval > 0 && interval <= 60))
-    throw UsageError("--interval: '" + given + "' is not a number of seconds above 0, at most 60");
-  return interval;
+  const double s = std::strtod(given.c_str(), &end);
+  if (given.empty() || *end != '\0' || !(s > 0 && s <= most))
+    throw UsageError("--" + flag + ": '" + given + "' is not a number of seconds above 0, at most " +
+                     std::to_string(static_cast<int>(most)));
+  return s;
 }
+
+double interval_seconds(const Cli& cli) { return seconds_flag("interval", cli.flag("interval", "1"), 60); }
 
 Table flow_table() { return Table({"SOURCE", "DESTINATION", "PROTO", "SERVICE", "BACKEND", "WORKER", "EXPIRES IN"}); }
 

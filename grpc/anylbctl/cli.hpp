@@ -55,6 +55,9 @@ uint64_t number64(const std::string& s, const char* what, uint64_t min, uint64_t
 std::pair<std::string, uint32_t> endpoint(const std::string& s, const char* what);
 // ADDR:PORT, an IPv6 address in brackets: as `trace` reads it back.
 std::string endpoint_text(const std::string& address, uint32_t port);
+// A flag's number of seconds, above 0 and at most `most`; else a UsageError
+// naming the flag ("--interval: 'x' is not a number of seconds ...").
+double seconds_flag(const std::string& flag, const std::string& given, double most);
 // `stats --interval SEC`: above 0, at most 60 (default 1); else a UsageError.
 double interval_seconds(const Cli& cli);
 

@@ -1,8 +1,6 @@
 // Reading a command line against the command table, and the help texts
 // made from it. Pure: no connection is made here (unit-tested).
 #include <algorithm>
-#include <stdexcept>
-#include <string>
 
 #include "commands.hpp"
 
@@ -71,20 +69,6 @@ std::string line(const std::string& left, const std::string& right) {
   return out + right + "\n";
 }
 
-// --timeout: above 0, at most an hour.
-double timeout_seconds(const std::string& text) {
-  double s = 0;
-  std::size_t used = 0;
-  try {
-    s = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || !(s > 0 && s <= 3600))
-    throw UsageError("--timeout must be a number of seconds above 0, at most 3600 (got '" + text + "')");
-  return s;
-}
-
 }  // namespace
 
 Cli read_command_line(std::span<const std::string> argv) {
@@ -104,7 +88,7 @@ Cli read_command_line(std::span<const std::string> argv) {
       cli.controlplane_given = true;
     } else if (a == "--timeout") {
       if (last) throw UsageError("--timeout needs SECONDS");
-      cli.timeout_s = timeout_seconds(argv[++i]);
+      cli.timeout_s = seconds_flag("timeout", argv[++i], 3600);  // at most an hour
     } else if (a.starts_with("--") && !cli.args.empty()) {
       if (last) throw UsageError(a + " needs a value");
       cli.flags.emplace_back(a.substr(2), argv[++i]);
