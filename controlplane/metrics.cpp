@@ -116,6 +116,14 @@ std::string render_metrics(const NodeStatus& st, const anylb::dataplane::v1::Get
       line("anylb_backend_packets_total",
            "service=\"" + label(b.backend().service()) + "\",backend=\"" + label(b.backend().address()) + "\"",
            static_cast<double>(b.counters().packets()));
+    m += "# HELP anylb_flows_not_inserted_total New flows past the dataplane's --new-flow-rate, forwarded by "
+         "Maglev without a flow-table entry.\n# TYPE anylb_flows_not_inserted_total counter\n";
+    line("anylb_flows_not_inserted_total", "", static_cast<double>(c->flows_not_inserted()));
+    m += "# HELP anylb_flow_evictions_total Live flows pushed out of a full flow table, by whether they were "
+         "confirmed (more than one packet seen).\n# TYPE anylb_flow_evictions_total counter\n";
+    line("anylb_flow_evictions_total", "confirmed=\"false\"",
+         static_cast<double>(c->flows().evictions() - c->flows().confirmed_evictions()));
+    line("anylb_flow_evictions_total", "confirmed=\"true\"", static_cast<double>(c->flows().confirmed_evictions()));
     m += "# HELP anylb_drops_total " + drops_help() + "\n# TYPE anylb_drops_total counter\n";
     for (const auto& [reason, n] : c->drops()) line("anylb_drops_total", "reason=\"" + label(reason) + "\"", static_cast<double>(n));
     m += "# TYPE anylb_port_packets_total counter\n";

@@ -238,6 +238,7 @@ class HugePages:
 # READS random reads and WRITES random writes a packet in MB of memory: the
 # memory a flow-table lookup touches, without its logic).
 BASELINE = "macswap"
+DATAPLANE_ARGS = []  # --dataplane-arg
 
 
 def baseline_args():
@@ -365,6 +366,7 @@ def run_anylb(binary, files, workers, seconds, sc, tag, tmp):
         f.write(base)
     prefix = f"bench-al-{tag}"
     cmd = anylb_cmd(binary, conf, files, workers, sc, prefix, cpath, os.path.join(tmp, f"api-{tag}.sock"), 0.25)
+    cmd += DATAPLANE_ARGS
     log = open(os.path.join(tmp, f"anylb-{tag}.log"), "w")
     p = spawn(cmd, prefix, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -450,13 +452,17 @@ def main():
     ap.add_argument("--hugepages", type=int, default=0,
                     help="run both processes on this many 2 MiB huge pages, reserved for the run (root); "
                          "default 4 KiB pages (--no-huge)")
+    ap.add_argument("--dataplane-arg", action="append", default=[], metavar="ARG",
+                    help="one more argument for anylb-dataplane (repeat: --dataplane-arg=--new-flow-rate "
+                         "--dataplane-arg=0 times the SYN flood's inserts rather than the limit)")
     ap.add_argument("--baseline", default="macswap",
                     help="the baseline's testpmd mode: macswap (the targets'), 5tswap, csum, or noisy:MB:READS:WRITES")
     args = ap.parse_args()
     if not re.fullmatch(r"macswap|5tswap|csum|noisy:\d+:\d+:\d+", args.baseline):
         sys.exit(f"bench: --baseline: '{args.baseline}' is not macswap, 5tswap, csum or noisy:MB:READS:WRITES")
-    global BASELINE, HUGE_DIR
+    global BASELINE, HUGE_DIR, DATAPLANE_ARGS
     BASELINE = args.baseline
+    DATAPLANE_ARGS = list(args.dataplane_arg)
     if args.smoke:
         args.rounds, args.seconds, args.workers = 1, 2, "1"
         args.scenarios = args.scenarios or "est-4k,reload-100ms"

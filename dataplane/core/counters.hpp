@@ -45,6 +45,8 @@ struct alignas(64) LcoreCounters {
   // pinned. Last: a counter added before the vectors moved them, and the
   // burst loop reads them.
   RelaxedCounter icmp_errors_pinned_elsewhere;
+  // New flows past --new-flow-rate: forwarded by Maglev, not pinned.
+  RelaxedCounter flows_not_inserted;
 
   void drop(DropReason r) { drops[static_cast<std::size_t>(r)].add(); }
 };

@@ -50,8 +50,14 @@ FlowTable::FlowTable(uint64_t capacity) {
 FlowTable::~FlowTable() { munmap(mapping_, mapped_bytes_); }
 
 // Where a new flow goes in its bucket pair: a free way, else an expired
-// one, else the live entry with the least time left (the first such, in
-// way order, first bucket first). With AVX2 each bucket's ways are two
+// one, else the live entry that is unconfirmed and has the least time left,
+// else the confirmed one with the least time left (the first such, in way
+// order, first bucket first): a flood of one-packet flows (spoofed ACKs,
+// UDP) evicts its own flows, not the established ones, however long those
+// have idled. The eviction key is the time left with the unconfirmed bit
+// moved to the sign: all 16 ways are live, so the time left is in [0,
+// 2^31) and an unconfirmed way's key is negative, below every confirmed
+// one, in the same order among themselves. With AVX2 each bucket's ways are two
 // vector compares and the eviction minimum a vector min; the scalar loops
 // took 39 instructions per call and 80 more to evict (callgrind), and a SYN
 // flood on a full table calls it for every packet.
@@ -60,7 +66,7 @@ namespace {
 struct Ways {
   uint32_t free = 0, expired = 0;  // bit masks
 #if defined(__AVX2__)
-  __m256i left;  // each way's time left, kept for the eviction minimum
+  __m256i key;  // each way's eviction key (time left, unconfirmed first), kept for the minimum
 #endif
 };
 
@@ -80,12 +86,13 @@ uint32_t lanes(__m256i mask) { return static_cast<uint32_t>(_mm256_movemask_ps(_
   const __m256i empty = _mm256_cmpeq_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(bucket.sig)), zero);
   const __m256i expires = _mm256_load_si256(reinterpret_cast<const __m256i*>(bucket.expires));
   const __m256i left = _mm256_sub_epi32(expires, _mm256_set1_epi32(static_cast<int32_t>(now)));  // wrapping clock
-  return {lanes(empty), lanes(_mm256_andnot_si256(empty, _mm256_cmpgt_epi32(zero, left))), left};
+  const __m256i key = _mm256_or_si256(left, _mm256_slli_epi32(expires, 31));
+  return {lanes(empty), lanes(_mm256_andnot_si256(empty, _mm256_cmpgt_epi32(zero, left))), key};
 }
 
 [[gnu::always_inline]] inline int32_t least_time_left(const FlowTable::Bucket*, uint32_t b1, const Ways& w1,
                                                       uint32_t b2, const Ways& w2, FlowClock) {
-  const __m256i left1 = w1.left, left2 = w2.left;
+  const __m256i left1 = w1.key, left2 = w2.key;
   __m256i least = _mm256_min_epi32(left1, left2);  // then fold the 8 lanes to one, in every lane
   least = _mm256_min_epi32(least, _mm256_permute2x128_si256(least, least, 1));
   least = _mm256_min_epi32(least, _mm256_shuffle_epi32(least, 0x4e));
@@ -110,7 +117,8 @@ uint32_t lanes(__m256i mask) { return static_cast<uint32_t>(_mm256_movemask_ps(_
   int32_t best = 0;
   for (uint32_t b : {b1, b2}) {
     for (uint32_t w = 0; w < FlowTable::kWays; ++w) {
-      const int32_t left = static_cast<int32_t>(buckets[b].expires[w] - now);
+      const FlowClock expires = buckets[b].expires[w];
+      const int32_t left = static_cast<int32_t>((expires - now) | (expires << 31));  // the eviction key
       const bool better = left < best_left;
       best_left = better ? left : best_left;
       best = better ? static_cast<int32_t>(b * FlowTable::kWays + w) : best;
@@ -166,7 +174,11 @@ int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id
   switch (kind) {
     case SlotKind::free: stats_.occupancy.add(); break;
     case SlotKind::expired: stats_.expirations.add(); unpublish(); break;
-    case SlotKind::evicted: stats_.evictions.add(); unpublish(); break;
+    case SlotKind::evicted:
+      stats_.evictions.add();
+      if ((bucket.expires[slot % kWays] & kUnconfirmed) == 0) stats_.confirmed_evictions.add();
+      unpublish();
+      break;
   }
   // The entry is written whole, a line of streaming stores: a plain store
   // would first read the line for ownership, though every byte of it
@@ -203,7 +215,8 @@ int32_t FlowTable::insert(const FlowKey& key, uint64_t hash, uint32_t backend_id
   std::atomic_signal_fence(std::memory_order_seq_cst);
   _mm_sfence();
 #endif
-  std::atomic_ref<FlowClock>(bucket.expires[slot % kWays]).store(expires, std::memory_order_relaxed);
+  // Unconfirmed: an odd stamp, rounded down ((e - 1) | 1 is e or e - 1).
+  std::atomic_ref<FlowClock>(bucket.expires[slot % kWays]).store((expires - 1) | kUnconfirmed, std::memory_order_relaxed);
   sig.store(signature(hash), std::memory_order_release);
   stats_.inserts.add();
   return slot;

@@ -5,8 +5,14 @@
 // timestamp (no deletes on the packet path). Keys live in a parallel entry
 // array, one cache line each, so a lookup touches two lines, both of which the
 // burst loop prefetches. Each key has two candidate buckets; a full pair
-// evicts the entry closest to expiry (counted). An incremental sweep reclaims
-// expired entries so occupancy stays exact.
+// evicts an unconfirmed entry (inserted, never touched since) before a
+// confirmed one, and within each the entry closest to expiry (counted). An
+// incremental sweep reclaims expired entries so occupancy stays exact.
+//
+// Confirmed is the expiry stamp's low bit (0: confirmed), so that eviction
+// reads it from the bucket line it already has, and the entry stays one
+// line: `insert` stores an odd stamp, `touch` an even one, each rounding
+// the stamp down by at most a millisecond.
 //
 // Only the owning lcore writes a table; one other reader, `peek`, may read
 // it from another lcore at any time. Every field `peek` reads (a way's
@@ -40,6 +46,7 @@ struct FlowTableStats {
   RelaxedCounter occupancy;
   RelaxedCounter inserts;
   RelaxedCounter evictions;    // live entries pushed out by a full bucket pair
+  RelaxedCounter confirmed_evictions;  // of those, confirmed ones (more than one packet seen)
   RelaxedCounter expirations;  // entries reclaimed after their idle timeout
 };
 
@@ -114,9 +121,11 @@ class FlowTable {
   Pinned peek(const FlowKey& key, uint64_t hash, FlowClock now) const;
   Entry& entry(int32_t slot) { return entries_[slot]; }
   const Entry& entry(int32_t slot) const { return entries_[slot]; }
+  // Sets a flow's expiry and confirms it (a second packet of it came).
   // Atomic stores (`peek` reads them from another lcore): a plain mov on x86.
   void touch(int32_t slot, FlowClock expires) {
-    std::atomic_ref<FlowClock>(buckets_[slot / kWays].expires[slot % kWays]).store(expires, std::memory_order_relaxed);
+    std::atomic_ref<FlowClock>(buckets_[slot / kWays].expires[slot % kWays])
+        .store(expires & ~kUnconfirmed, std::memory_order_relaxed);
   }
   // Moves a flow to another backend (and service): the ids in one store.
   void repin(int32_t slot, uint32_t backend_id, uint32_t service_id) {
@@ -124,11 +133,15 @@ class FlowTable {
         .store((uint64_t{service_id} << 32) | backend_id, std::memory_order_release);
   }
   FlowClock expires(int32_t slot) const { return buckets_[slot / kWays].expires[slot % kWays]; }
+  // Inserted and not touched since: one packet seen (a spoofed flood's every flow).
+  bool confirmed(int32_t slot) const { return (expires(slot) & kUnconfirmed) == 0; }
+  // The expiry stamp's bit that marks an unconfirmed entry.
+  static constexpr FlowClock kUnconfirmed = 1;
   bool live(int32_t slot, FlowClock now) const {
     return buckets_[slot / kWays].sig[slot % kWays] != 0 && !flow_time_before(expires(slot), now);
   }
 
-  // Stores a flow known to be absent; returns its slot.
+  // Stores a flow known to be absent, unconfirmed; returns its slot.
   int32_t insert(const FlowKey& key, uint64_t hash, uint32_t backend_id, uint32_t service_id,
                  FlowClock now, FlowClock expires, uint8_t closing = 0);
 
@@ -147,7 +160,7 @@ class FlowTable {
   inline int32_t find_in(uint32_t b, uint32_t matches, const FlowKey& key) const;
   enum class SlotKind { free, expired, evicted };
   // Where `insert` puts a new flow: a free way, else an expired one, else the
-  // live entry closest to expiry.
+  // unconfirmed live entry closest to expiry, else the confirmed one.
   [[gnu::always_inline]] inline int32_t insert_slot(uint64_t hash, FlowClock now, SlotKind& kind) const;
 
   Bucket* buckets_ = nullptr;

@@ -1,5 +1,6 @@
 #include "pipeline.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "too_big.hpp"
@@ -154,8 +155,15 @@ inline uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t servi
   }
   const uint32_t backend = pick_backend(st, service_id, hash);
   if (backend == 0) return 0;
+  // Past this worker's new-flow rate the flow is not pinned: Maglev alone
+  // picks the same backend for its every packet while the backends stay.
+  if (!new_flows_.take(now)) {
+    counters_.flows_not_inserted.add();
+    return backend;
+  }
+  // Unconfirmed until its next packet (touch): at most the SYN timeout.
   const uint32_t t = tcp_timeout_index(p.tcp_flags, 0);
-  const FlowClock timeout = tcp ? tcp_timeouts_[t] : timeouts_.udp_ms;
+  const FlowClock timeout = std::min(tcp ? tcp_timeouts_[t] : timeouts_.udp_ms, timeouts_.tcp_syn_ms);
   flows_.insert(p.key, hash, backend, service_id, now, now + timeout, tcp ? tcp_closing_after_[t] : 0);
   inserted_ = true;
   service_counters_[service_id].new_flows.add();

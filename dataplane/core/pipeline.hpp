@@ -38,6 +38,9 @@ struct FlowTimeouts {
   // takes these before established flows; longer than a client's first SYN
   // retries (1 + 2 + 4 s). Were it to expire before the handshake's ACK,
   // that ACK would find the same backend by Maglev.
+  // Also the most an unconfirmed flow gets (one packet seen, whatever its
+  // flags or protocol: a spoofed ACK or UDP flood makes only these), so
+  // that it lasts no longer than a half-open one; eviction takes these first.
   FlowClock tcp_syn_ms = 10'000;
   FlowClock udp_ms = 60'000;
 };
@@ -82,6 +85,12 @@ class Pipeline {
     exception_present_ = present;
     policer_ = ExceptionPolicer(rate_per_s);
   }
+
+  // New flows a second this lcore pins in its flow table (0: no limit;
+  // default none). Past it a new flow's packet goes where Maglev says,
+  // unpinned (flows_not_inserted), so a flood of new flows cannot churn
+  // the table.
+  void new_flow_rate(uint32_t rate_per_s) { new_flows_ = TokenBucket(rate_per_s); }
 
   // The other workers' flow tables, which an ICMP error about a flow this
   // lcore does not carry is looked up in (at most kOtherLookupsPerS a
@@ -182,6 +191,7 @@ class Pipeline {
   uint32_t first_matches_[kMaxBurst];
   bool inserted_ = false;  // this burst inserted a flow: first_matches_ may be stale
   ExceptionPolicer policer_;  // to_kernel's
+  TokenBucket new_flows_;     // flow_backend's inserts (new_flow_rate)
   bool exception_present_ = true;
   // icmp_error's, apart: one pointer in the Pipeline, whose size and
   // layout the burst loop's speed depends on (perf/RESULTS.md, "Code layout").

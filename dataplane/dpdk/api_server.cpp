@@ -160,6 +160,7 @@ class ApiServer::Service final : public pb::Dataplane::Service {
     resp->set_icmp_errors_forwarded(c["icmp_errors_forwarded"].get<uint64_t>());
     resp->set_icmp_errors_pinned_elsewhere(c["icmp_errors_pinned_elsewhere"].get<uint64_t>());
     resp->set_flows_repinned(c["flows_repinned"].get<uint64_t>());
+    resp->set_flows_not_inserted(c["flows_not_inserted"].get<uint64_t>());
     resp->set_icmp_too_big_sent(c["icmp_too_big_sent"].get<uint64_t>());
     resp->set_outer_fragments_sent(c["outer_fragments_sent"].get<uint64_t>());
     resp->set_from_kernel_packets(c["from_kernel_packets"].get<uint64_t>());
@@ -169,6 +170,7 @@ class ApiServer::Service final : public pb::Dataplane::Service {
     f->set_capacity(c["flows"]["capacity"].get<uint64_t>());
     f->set_inserts(c["flows"]["inserts"].get<uint64_t>());
     f->set_evictions(c["flows"]["evictions"].get<uint64_t>());
+    f->set_confirmed_evictions(c["flows"]["confirmed_evictions"].get<uint64_t>());
     f->set_expirations(c["flows"]["expirations"].get<uint64_t>());
     return grpc::Status::OK;
   }

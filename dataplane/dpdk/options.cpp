@@ -78,14 +78,19 @@ po::options_description describe(DataplaneOptions& o, RawOptions& raw) {
   lb.add_options()
       ("flow-capacity", po::value(&o.flow_capacity)->default_value(o.flow_capacity)->value_name("N"),
        "flows tracked per worker lcore, at least (the table has headroom: up to twice as many); "
-       "when a flow's buckets are full, the flow closest to expiry is evicted")
+       "when a flow's buckets are full, an unconfirmed flow (one packet seen) is evicted first, "
+       "else the flow closest to expiry")
+      ("new-flow-rate", po::value(&o.new_flow_rate)->default_value(o.new_flow_rate)->value_name("N"),
+       "new flows a second each worker pins in its flow table, with a tenth of a second of burst; past it a new "
+       "flow's packets are forwarded by Maglev alone, unpinned (counted: flows_not_inserted), so that a flood "
+       "of new flows cannot churn the table; 0: no limit")
       ("tcp-timeout", po::value(&raw.tcp_timeout)->default_value(raw.tcp_timeout)->value_name("SEC"),
        "idle timeout of a TCP flow")
       ("tcp-closing-timeout", po::value(&raw.tcp_closing_timeout)->default_value(raw.tcp_closing_timeout)->value_name("SEC"),
        "idle timeout of a TCP flow after a FIN or RST")
       ("tcp-syn-timeout", po::value(&raw.tcp_syn_timeout)->default_value(raw.tcp_syn_timeout)->value_name("SEC"),
-       "idle timeout of a half-open TCP flow (last packet a SYN without ACK): when the table is full, "
-       "a SYN flood's flows are evicted before established ones")
+       "idle timeout of a half-open TCP flow (last packet a SYN without ACK), and the most any "
+       "unconfirmed flow gets (its first packet; TCP or UDP) until a second packet of it comes")
       ("udp-timeout", po::value(&raw.udp_timeout)->default_value(raw.udp_timeout)->value_name("SEC"),
        "idle timeout of a UDP flow")
       ("maglev-size", po::value(&o.limits.maglev_size)->default_value(o.limits.maglev_size)->value_name("M"),
@@ -267,6 +272,7 @@ std::string check_ranges(const DataplaneOptions& o, const RawOptions& raw, const
   if (o.tx_descriptors < 32 || o.tx_descriptors > 32768) return bad("tx-descriptors", "must be 32 to 32768");
   if (o.mbufs < 1024 || o.mbufs > 16'777'216) return bad("mbufs", "must be 1024 to 16777216");
   if (o.exception_rate > 10'000'000) return bad("exception-rate", "must be 0 (no limit) to 10000000 frames a second");
+  if (o.new_flow_rate > 100'000'000) return bad("new-flow-rate", "must be 0 (no limit) to 100000000 flows a second");
   if (o.mbuf_cache > 512) return bad("mbuf-cache", "must be at most 512 (RTE_MEMPOOL_CACHE_MAX_SIZE)");
   // A frame must fit one mbuf's 2048-byte data room (RTE_MBUF_DEFAULT_BUF_SIZE,
   // less a VLAN-tagged Ethernet header): the ports run without scatter or

@@ -30,6 +30,10 @@ struct DataplaneOptions {
   uint32_t mbuf_cache = 256;
   uint32_t mtu = 1500;
   uint64_t flow_capacity = 1u << 20;      // flows per worker lcore
+  // New flows a second a worker pins in its table; past it they are
+  // forwarded by Maglev unpinned (flows_not_inserted). 0 = no limit.
+  // Katran's per-CPU figure (MAX_CONN_RATE).
+  uint32_t new_flow_rate = 125'000;
   FlowTimeouts timeouts;
   StateLimits limits;
   DesiredState state;                     // services, backends, node addresses

@@ -153,7 +153,8 @@ void start_workers(Workers& w, const DataplaneOptions& opts, const StartedPorts&
   RTE_LCORE_FOREACH_WORKER(lcore) {
     auto ctx = std::make_unique<WorkerContext>();
     ctx->config = WorkerConfig{worker_id++, ports.data, ports.egress, ports.exception, opts.mtu, opts.timeouts,
-                               opts.flow_capacity, rte_lcore_count() - 1, opts.exception_rate};
+                               opts.flow_capacity, rte_lcore_count() - 1, opts.exception_rate,
+                               opts.new_flow_rate};
     ctx->shared = WorkerShared{&publisher, &w.stop, &w.flow_tables};
     ctx->counters = std::make_unique<LcoreCounters>(opts.limits.max_services, opts.limits.max_backends);
     if (rte_eal_remote_launch(worker_main, ctx.get(), lcore) != 0)

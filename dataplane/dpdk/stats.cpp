@@ -51,8 +51,10 @@ nlohmann::json collect_counters(const std::vector<std::unique_ptr<WorkerContext>
   out["drops_total"] = total_drops;
 
   uint64_t exc = 0, frag = 0, icmp = 0, icmp_elsewhere = 0, too_big = 0, repinned = 0, from_kernel = 0, outer_frags = 0;
+  uint64_t not_inserted = 0;
   json lcores = json::array();
-  json flows = {{"occupancy", 0}, {"inserts", 0}, {"evictions", 0}, {"expirations", 0}, {"capacity", 0}};
+  json flows = {{"occupancy", 0},   {"inserts", 0},  {"evictions", 0}, {"confirmed_evictions", 0},
+                {"expirations", 0}, {"capacity", 0}};
   for (const auto& w : workers) {
     exc += w->counters->exception_packets.read();
     from_kernel += w->counters->from_kernel_packets.read();
@@ -62,6 +64,7 @@ nlohmann::json collect_counters(const std::vector<std::unique_ptr<WorkerContext>
     too_big += w->counters->icmp_too_big_sent.read();
     outer_frags += w->counters->outer_fragments_sent.read();
     repinned += w->counters->flows_repinned.read();
+    not_inserted += w->counters->flows_not_inserted.read();
     json lc = {{"worker", w->config.worker_id}, {"loops", w->loops.load(std::memory_order_relaxed)}};
     if (w->flows_ready.load(std::memory_order_acquire)) {
       const FlowTableStats& fs = w->flows->stats();
@@ -70,6 +73,7 @@ nlohmann::json collect_counters(const std::vector<std::unique_ptr<WorkerContext>
       flows["occupancy"] = flows["occupancy"].get<uint64_t>() + fs.occupancy.read();
       flows["inserts"] = flows["inserts"].get<uint64_t>() + fs.inserts.read();
       flows["evictions"] = flows["evictions"].get<uint64_t>() + fs.evictions.read();
+      flows["confirmed_evictions"] = flows["confirmed_evictions"].get<uint64_t>() + fs.confirmed_evictions.read();
       flows["expirations"] = flows["expirations"].get<uint64_t>() + fs.expirations.read();
       // What the table can hold, the bound occupancy keeps: --flow-capacity
       // plus the headroom of its buckets (up to twice as many), not the
@@ -86,6 +90,7 @@ nlohmann::json collect_counters(const std::vector<std::unique_ptr<WorkerContext>
   out["icmp_too_big_sent"] = too_big;
   out["outer_fragments_sent"] = outer_frags;
   out["flows_repinned"] = repinned;
+  out["flows_not_inserted"] = not_inserted;
   out["flows"] = flows;
   out["lcores"] = lcores;
 

@@ -117,6 +117,7 @@ int worker_main(void* arg) {
   Pipeline& pipeline = *owned_pipeline;
   pipeline.set_ipv4_id_lane(static_cast<uint16_t>(cfg.worker_id), static_cast<uint16_t>(cfg.workers));
   pipeline.exception_path(!cfg.exception.empty(), cfg.exception_rate);
+  pipeline.new_flow_rate(cfg.new_flow_rate);
   std::vector<const FlowTable*> others;
   for (const FlowTable* t : ctx.shared.tables->all)
     if (t != ctx.flows.get()) others.push_back(t);

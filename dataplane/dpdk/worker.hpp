@@ -38,6 +38,7 @@ struct WorkerConfig {
   uint64_t flow_capacity = 0;
   uint32_t workers = 1;  // how many there are (each takes its own lane of outer identifications)
   uint32_t exception_rate = 0;  // frames a second to the kernel, per ExceptionPolicer class; 0 = no limit
+  uint32_t new_flow_rate = 0;   // new flows a second pinned in the flow table; 0 = no limit
 };
 
 // Every worker's flow table, by worker id, filled by main once all are

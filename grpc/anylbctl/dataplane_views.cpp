@@ -156,14 +156,16 @@ Output DataplaneTarget::stats(double interval) {
                std::to_string(lost)});
   }
   j["flows"] = {{"occupancy", b.flows().occupancy()}, {"capacity", b.flows().capacity()},
-                {"evictions", b.flows().evictions()}, {"inserts", b.flows().inserts()}};
+                {"evictions", b.flows().evictions()}, {"confirmed_evictions", b.flows().confirmed_evictions()},
+                {"inserts", b.flows().inserts()}};
   // Packets handled other than by a flow's forwarding, and their totals.
   const std::pair<const char*, uint64_t> events[] = {
       {"exception_packets", b.exception_packets()},         {"from_kernel_packets", b.from_kernel_packets()},
       {"fragments_hashed", b.fragments_hashed()},           {"icmp_errors_forwarded", b.icmp_errors_forwarded()},
       {"icmp_errors_pinned_elsewhere", b.icmp_errors_pinned_elsewhere()},
       {"icmp_too_big_sent", b.icmp_too_big_sent()},         {"outer_fragments_sent", b.outer_fragments_sent()},
-      {"flows_repinned", b.flows_repinned()},               {"unresolved_backends", b.unresolved_backends()}};
+      {"flows_repinned", b.flows_repinned()},               {"unresolved_backends", b.unresolved_backends()},
+      {"flows_not_inserted", b.flows_not_inserted()}};
   j["events"] = nlohmann::json::object();
   std::string event_text;
   for (const auto& [name, n] : events) {
@@ -173,6 +175,7 @@ Output DataplaneTarget::stats(double interval) {
   return {j,
         ports.str() + "\n" + services.str() + "\n" + backends.str() + "\nflows " + std::to_string(b.flows().occupancy()) +
             " of " + std::to_string(b.flows().capacity()) + ", evictions " + std::to_string(b.flows().evictions()) +
+            " (confirmed " + std::to_string(b.flows().confirmed_evictions()) + ")" +
             "\nevents:" + (event_text.empty() ? std::string(" none\n") : "\n" + event_text) +
             "drops:" + (drops.empty() ? std::string(" none\n") : "\n" + drops)};
 }

@@ -315,6 +315,48 @@ TEST(FlowTable, EvictionTakesTheFlowClosestToExpiry) {
   EXPECT_EQ(t.entry(slot).backend_id(), 42u);
 }
 
+// An insert is unconfirmed, a touch confirms; the stamp's bit moves the
+// expiry by at most a millisecond, down.
+TEST(FlowTable, InsertIsUnconfirmedUntilTouched) {
+  FlowTable t(1024);
+  for (FlowClock expires : {FlowClock{20'000}, FlowClock{20'001}}) {
+    const Flow f = flow(expires);
+    const int32_t slot = t.insert(f.key, f.hash, 1, 1, 10'000, expires);
+    EXPECT_FALSE(t.confirmed(slot));
+    EXPECT_LE(t.expires(slot), expires);
+    EXPECT_GE(t.expires(slot), expires - 1);
+    t.touch(slot, expires);
+    EXPECT_TRUE(t.confirmed(slot));
+    EXPECT_LE(t.expires(slot), expires);
+    EXPECT_GE(t.expires(slot), expires - 1);
+  }
+}
+
+// A full table evicts unconfirmed entries before confirmed ones, even when
+// the confirmed ones have far less time left; among confirmed ones, still
+// the least time left.
+TEST(FlowTable, EvictionTakesUnconfirmedFlowsFirst) {
+  FlowTable t(1024);
+  const uint64_t slots = t.slots();
+  const uint32_t kept = static_cast<uint32_t>(slots / 4);
+  for (uint32_t i = 0; i < kept; ++i) {  // confirmed, 10 ms left
+    const Flow f = flow(i);
+    t.touch(t.insert(f.key, f.hash, 42, 1, 1, 11), 11);
+  }
+  for (uint32_t i = kept; i < 10 * slots; ++i) {  // unconfirmed, 1000 s left
+    const Flow f = flow(i);
+    t.insert(f.key, f.hash, 1, 1, 2, 2 + 1'000'000);
+  }
+  EXPECT_GT(t.stats().evictions.read(), slots);
+  EXPECT_EQ(t.stats().confirmed_evictions.read(), 0u);
+  for (uint32_t i = 0; i < kept; ++i) {
+    const Flow f = flow(i);
+    const int32_t slot = t.lookup(f.key, f.hash, 3);
+    ASSERT_NE(slot, FlowTable::kMiss) << "confirmed flow " << i << " evicted before unconfirmed ones";
+    EXPECT_EQ(t.entry(slot).backend_id(), 42u);
+  }
+}
+
 // The flow hash feeds three consumers: its low bits pick the bucket, its
 // high bits the signature and, through reduce32, the Maglev slot. Keys that
 // differ only in a client port (a client's connections) or only in a client
