@@ -157,7 +157,7 @@ inline uint32_t Pipeline::flow_backend(const ForwardingState& st, uint32_t servi
   if (backend == 0) return 0;
   // Past this worker's new-flow rate the flow is not pinned: Maglev alone
   // picks the same backend for its every packet while the backends stay.
-  if (!new_flows_.take(now)) {
+  if (!new_flows_.take(now)) [[unlikely]] {
     counters_.flows_not_inserted.add();
     return backend;
   }

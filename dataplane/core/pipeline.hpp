@@ -106,17 +106,19 @@ class Pipeline {
   uint32_t pick_backend(const ForwardingState& st, uint32_t service_id, uint64_t hash) const;
 
  private:
-  // Defined inline in pipeline.cpp, their only caller. decide and forward
-  // (and forward_flow, which joins them) are forced into process_burst,
-  // flow_backend left to the compiler: each
-  // choice measured with callgrind (instructions a packet: 626 all out of
-  // line, 599 compiler's choice, 452 as here, 458 all forced).
+  // Defined inline in pipeline.cpp, their only caller, and forced into
+  // process_burst. Measured with callgrind (instructions a packet): once
+  // 626 all out of line, 599 compiler's choice, 452 with flow_backend left
+  // to the compiler, 458 all forced; since the new-flow rate limit and
+  // unconfirmed flows grew flow_backend, GCC no longer inlines it
+  // (established 423, new flows 630), forced 386 / 598, its miss path
+  // alone out of line 382 / 613.
   // `first_matches`: stage 2's live signature matches in the flow's first
   // bucket (FlowTable::prefetch_entry).
   [[gnu::always_inline]] Verdict decide(const ForwardingState& st, const PortContext& port, FlowClock now,
                                         FrameBuffer f, const ParsedPacket& p, uint64_t hash, uint32_t first_matches);
-  uint32_t flow_backend(const ForwardingState& st, uint32_t service_id, const ParsedPacket& p, uint64_t hash,
-                        uint32_t first_matches, FlowClock now);
+  [[gnu::always_inline]] uint32_t flow_backend(const ForwardingState& st, uint32_t service_id, const ParsedPacket& p,
+                                              uint64_t hash, uint32_t first_matches, FlowClock now);
   // A flow's packet whose service is known: its pinned backend, then forward.
   [[gnu::always_inline]] Verdict forward_flow(const ForwardingState& st, const PortContext& port, FlowClock now,
                                               FrameBuffer f, const ParsedPacket& p, uint64_t hash,
