@@ -266,7 +266,19 @@ ControlConfig load_config(const std::string& path) {
   }
   ControlConfig c;
   c.file = path;
-  r.known(root, "", {"node", "gobgp", "api", "metrics", "services", "covering_prefixes"});
+  r.known(root, "", {"node", "gobgp", "api", "metrics", "health", "services", "covering_prefixes"});
+  // Exec checks run as this user (root would hand every check's command
+  // the node); resolved now, so that an unknown one is refused with the rest.
+  if (root["health"]) {
+    r.known(root["health"], "health", {"exec_user"});
+    if (root["health"]["exec_user"]) c.exec_user.name = r.str(root["health"]["exec_user"], "health.exec_user");
+  }
+  if (auto u = find_exec_user(c.exec_user.name))
+    c.exec_user = *u;
+  else if (root["health"] && root["health"]["exec_user"])
+    r.fail(root["health"]["exec_user"], "health.exec_user", "'" + c.exec_user.name + "' is not a user on this system");
+  else
+    r.fail(root, "health.exec_user", "the default '" + c.exec_user.name + "' is not a user on this system: name one");
   if (root["api"]) {
     r.known(root["api"], "api", {"socket", "tcp"});
     if (root["api"]["socket"]) c.api_socket = r.str(root["api"]["socket"], "api.socket");

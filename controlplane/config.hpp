@@ -12,6 +12,7 @@
 
 #include "allowed_prefixes.hpp"
 #include "desired_state.hpp"
+#include "exec_user.hpp"
 #include "route_state.hpp"
 
 namespace anylb::cp {
@@ -87,6 +88,7 @@ struct ControlConfig {
   std::string api_tcp;              // optional explicit "ADDRESS:PORT" for anylb.v1 over TCP
   std::string metrics_listen;       // optional "ADDRESS:PORT" for Prometheus /metrics
   std::string state_file;           // where API changes and withdrawn routes persist (JSON); empty: they do not
+  ExecUser exec_user;               // who exec checks run as (health.exec_user)
   std::vector<ServiceConfig> services;
   std::vector<CoverConfig> covers;
 };

@@ -80,6 +80,7 @@ void HealthChecker::update(const ControlConfig& config, const std::map<std::stri
   std::size_t wanted = 0;
   {
     std::lock_guard lock(mu_);
+    exec_user_ = config.exec_user;  // for the next probes; one in flight runs as it started
     const uint64_t now = monotonic_ms();
     std::map<BackendKey, Target> next;
     for (const ServiceConfig& s : config.services) {
@@ -167,12 +168,13 @@ void HealthChecker::run() {
       if (now - when > t.check.interval_ms) late_probes_.fetch_add(1, std::memory_order_relaxed);
       const CheckConfig check = t.check;
       const uint16_t port = t.service_port;
+      const ExecUser as = check.type == CheckType::exec ? exec_user_ : ExecUser{};
       const uint64_t generation = t.generation;
       lock.unlock();
       cv_.notify_one();  // someone else times the next entry
       ProbeResult r;
       try {
-        r = probe(check, key.second, port, key.first);
+        r = probe(check, key.second, port, key.first, &as);
       } catch (const std::exception& e) {  // out of memory, a thread or a process: the probe failed, not the node
         r = {false, std::string("probe failed to run: ") + e.what()};
       }

@@ -79,6 +79,7 @@ class HealthChecker {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<BackendKey, Target> targets_;
+  ExecUser exec_user_;         // who exec checks run as (health.exec_user)
   std::set<Due> due_;          // every target not being probed, by due time
   uint64_t generations_ = 0;
   bool timer_taken_ = false;   // one idle thread waits for the earliest due time; the others for a notify

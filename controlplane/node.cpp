@@ -12,6 +12,7 @@
 
 #include "api_channel.hpp"
 #include "node_helpers.hpp"
+#include "atomic_file.hpp"
 #include "state_file.hpp"
 
 namespace anylb::cp {
@@ -39,6 +40,10 @@ Overlay read_overlay(const std::string& path) {
   std::error_code ec;
   if (const auto dir = std::filesystem::path(path).parent_path(); !dir.empty())
     std::filesystem::create_directories(dir, ec);
+  // What a run killed mid-write left (we hold the node's instance lock: no
+  // other control plane writes here).
+  if (const std::size_t n = remove_leftover_temporaries(path); n != 0)
+    spdlog::info("removed {} temporary cop{} of {} a killed run left", n, n == 1 ? "y" : "ies", path);
   Overlay o = read_state_file(path);
   const uint64_t now = monotonic_ms();
   for (auto& [id, r] : o.registrations) {

@@ -10,11 +10,15 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <grp.h>
+#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -213,28 +217,62 @@ ProbeResult icmp(const IpAddress& a, Clock::time_point deadline) {
   return {false, "no echo reply"};
 }
 
+// Only root can change user: anyone else runs the check as itself, and says
+// so once.
+const ExecUser* effective_user(const ExecUser* as) {
+  if (as == nullptr || ::geteuid() == 0) return as;
+  static std::once_flag said;
+  std::call_once(said, [&] {
+    spdlog::warn("not running as root: exec checks run as uid {}, not as '{}' (health.exec_user)", ::geteuid(),
+                 as->name);
+  });
+  return nullptr;
+}
+
+// The child's own failure before exec, sent up a close-on-exec pipe: which
+// step, and its errno.
+struct ChildFailure {
+  int step = 0;  // 1 setgroups, 2 setgid, 3 setuid, 4 exec
+  int error = 0;
+};
+
+std::string child_failure_text(const ChildFailure& f, const ExecUser* as) {
+  static const char* const steps[] = {"?", "setgroups", "setgid", "setuid", "exec /bin/sh"};
+  const std::string who = as != nullptr && f.step >= 1 && f.step <= 3 ? " (as '" + as->name + "')" : "";
+  return std::string(steps[f.step >= 1 && f.step <= 4 ? f.step : 0]) + who + ": " + strerror(f.error);
+}
+
 ProbeResult exec_check(const CheckConfig& c, const IpAddress& a, uint16_t port, std::string_view service,
-                       Clock::time_point deadline) {
+                       Clock::time_point deadline, const ExecUser* as_user) {
   // Everything the child needs is made before the fork: other threads run
   // here, and between fork and exec only async-signal-safe calls are safe
   // (setenv may allocate, and deadlock on a lock another thread held).
   // What the command is about: the backend, the port a probe would use (the
   // check's, else the service's; none for an any-port service), the service.
-  std::vector<std::string> ours = {"ANYLB_BACKEND=" + a.to_string(), "ANYLB_SERVICE=" + std::string(service)};
+  // Nothing of our own environment (a token, a proxy, LD_PRELOAD): ours
+  // alone, and a fixed PATH.
+  const ExecUser* as = effective_user(as_user);
+  std::vector<std::string> ours = {"ANYLB_BACKEND=" + a.to_string(), "ANYLB_SERVICE=" + std::string(service), kExecPath};
   if (port != 0) ours.push_back("ANYLB_PORT=" + std::to_string(port));
   std::vector<char*> env;
-  for (char** e = environ; *e != nullptr; ++e)
-    if (std::strncmp(*e, "ANYLB_", 6) != 0) env.push_back(*e);  // none inherited: ours alone say it
   for (std::string& v : ours) env.push_back(v.data());
   env.push_back(nullptr);
   const char* argv[] = {"sh", "-c", c.command.c_str(), nullptr};
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC | O_NONBLOCK) != 0) return {false, "pipe: " + std::string(strerror(errno))};
   const pid_t pid = ::fork();
-  if (pid < 0) return {false, "fork: " + std::string(strerror(errno))};
+  if (pid < 0) {
+    const int e = errno;
+    ::close(report[0]);
+    ::close(report[1]);
+    return {false, "fork: " + std::string(strerror(e))};
+  }
   if (pid == 0) {
     // A clean start (async-signal-safe calls only): no inherited fds (a
     // listening socket a lingering grandchild would hold), stdin from
     // /dev/null, default signal handling (SIGPIPE is ignored in here) and
-    // an empty signal mask.
+    // an empty signal mask; then the unprivileged user, groups first (they
+    // need root too).
     ::setpgid(0, 0);
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
@@ -244,10 +282,34 @@ ProbeResult exec_check(const CheckConfig& c, const IpAddress& a, uint16_t port, 
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     const int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd >= 0) ::dup2(null_fd, 0);
-    ::close_range(3, ~0U, 0);
+    // The report pipe above every other fd kept: close the rest from 3 up.
+    const int w = ::fcntl(report[1], F_DUPFD_CLOEXEC, 3);
+    if (w > 3) ::close_range(3, static_cast<unsigned>(w) - 1, 0);
+    ::close_range(w >= 3 ? static_cast<unsigned>(w) + 1 : 3U, ~0U, 0);  // none to report by: reported as an exit
+    const auto fail = [w](int step) {
+      const ChildFailure f{step, errno};
+      if (::write(w, &f, sizeof f) < 0) {}
+      ::_exit(127);
+    };
+    if (as != nullptr) {
+      if (::setgroups(as->groups.size(), as->groups.data()) != 0) fail(1);
+      if (::setgid(as->gid) != 0) fail(2);
+      if (::setuid(as->uid) != 0) fail(3);
+    }
     ::execve("/bin/sh", const_cast<char* const*>(argv), env.data());
-    ::_exit(127);
+    fail(4);
   }
+  ::close(report[1]);
+  Fd reader(report[0]);
+  // What the child said before exec (nothing: it ran the command); once it
+  // exited its write end is closed, so this never blocks.
+  const auto failure = [&]() -> std::optional<std::string> {
+    ChildFailure f{};
+    ssize_t n;
+    do n = ::read(reader.get(), &f, sizeof f); while (n < 0 && errno == EINTR);
+    if (n == static_cast<ssize_t>(sizeof f)) return child_failure_text(f, as);
+    return std::nullopt;
+  };
   // The parent makes the group too: the kill below must reach it even if
   // the deadline passes before the child ran its own setpgid.
   ::setpgid(pid, pid);
@@ -259,6 +321,7 @@ ProbeResult exec_check(const CheckConfig& c, const IpAddress& a, uint16_t port, 
     if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) {
       ::kill(-pid, SIGKILL);
       ::waitpid(pid, &status, 0);
+      if (auto why = failure()) return {false, *why};
       if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {true, "exit 0"};
       return {false, WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status)) : "killed by a signal"};
     }
@@ -273,7 +336,8 @@ ProbeResult exec_check(const CheckConfig& c, const IpAddress& a, uint16_t port, 
 
 }  // namespace
 
-ProbeResult probe(const CheckConfig& check, const IpAddress& backend, uint16_t service_port, std::string_view service) {
+ProbeResult probe(const CheckConfig& check, const IpAddress& backend, uint16_t service_port, std::string_view service,
+                  const ExecUser* as) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(check.timeout_ms);
   const uint16_t port = probe_port(check, service_port);
   switch (check.type) {
@@ -287,7 +351,7 @@ ProbeResult probe(const CheckConfig& check, const IpAddress& backend, uint16_t s
     case CheckType::http: return http(check, backend, port, deadline);
     case CheckType::udp_dns: return udp_dns(check, backend, port, deadline);
     case CheckType::icmp: return icmp(backend, deadline);
-    case CheckType::exec: return exec_check(check, backend, port, service, deadline);
+    case CheckType::exec: return exec_check(check, backend, port, service, deadline, as);
   }
   return {false, "unknown check"};
 }

@@ -20,9 +20,11 @@ inline uint16_t probe_port(const CheckConfig& check, uint16_t service_port) {
   return check.port != 0 ? check.port : service_port;
 }
 
-// `service` names the service for an exec check (ANYLB_SERVICE).
+// `service` names the service for an exec check (ANYLB_SERVICE); `as`, the
+// user it runs as when the control plane is root (none: as the control
+// plane itself).
 ProbeResult probe(const CheckConfig& check, const IpAddress& backend, uint16_t service_port,
-                  std::string_view service = {});
+                  std::string_view service = {}, const ExecUser* as = nullptr);
 
 // The status of an HTTP/1.x response ("HTTP/1.1 200 OK..."), or -1 if its
 // status line is not one (strictly: three digits, then a space or CR).

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "atomic_file.hpp"
 #include "state_file.hpp"
 
 namespace anylb {

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "api_server.hpp"
+#include "atomic_file.hpp"
 #include "control_state.hpp"
 #include "neighbours.hpp"
 #include "options.hpp"
@@ -125,6 +126,7 @@ void run(const DataplaneOptions& opts, int argc, char** argv) {
   StatePublisher publisher(workers);
   ControlState control(opts.limits, publisher, opts.state_file, !opts.exception_interface.empty());
   apply_initial_state(control, opts);
+  if (!opts.counters_file.empty()) remove_leftover_temporaries(opts.counters_file);  // a killed run's
   check_flow_table_memory(opts, workers);
   Workers w;
   start_workers(w, opts, ports, publisher, control);

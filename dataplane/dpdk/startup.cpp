@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "atomic_file.hpp"
 #include "state_file.hpp"
 
 namespace anylb {
@@ -112,6 +113,11 @@ void apply_initial_state(ControlState& control, const DataplaneOptions& opts) {
   uint64_t generation = 1;
   StateSource source = StateSource::options;
   bool restored_from_file = false;
+  // What a run killed mid-write left: the file itself is whole (renamed
+  // over, or never), the temporary is garbage.
+  if (!opts.state_file.empty())
+    if (const std::size_t n = remove_leftover_temporaries(opts.state_file); n != 0)
+      spdlog::info("removed {} temporary cop{} of {} a killed run left", n, n == 1 ? "y" : "ies", opts.state_file);
   if (!opts.state_file.empty() && std::filesystem::exists(opts.state_file)) {
     std::ifstream f(opts.state_file);
     std::stringstream text;

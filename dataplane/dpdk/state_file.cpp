@@ -1,11 +1,5 @@
 #include "state_file.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 namespace anylb {
@@ -112,38 +106,6 @@ std::optional<DesiredState> desired_state_from_json(const std::string& text, uin
     error = std::string("not a state file: ") + e.what();
     return std::nullopt;
   }
-}
-
-bool write_file_atomically(const std::string& path, const std::string& content, bool durable) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  const std::string text = content + '\n';
-  bool ok = true;
-  for (std::size_t done = 0; ok && done < text.size();) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<std::size_t>(n);
-  }
-  // Durable: on disk before it replaces the old file, and the rename with
-  // it (the directory), so that a power cut leaves the old state or the
-  // new one, never an empty file the next start refuses.
-  ok = ok && (!durable || ::fsync(fd) == 0);
-  ok = (::close(fd) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  if (durable) {
-    const std::string dir = std::filesystem::path(path).parent_path().string();
-    const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
-  return true;
 }
 
 }  // namespace anylb

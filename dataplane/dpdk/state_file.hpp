@@ -22,9 +22,4 @@ std::string desired_state_to_json(const DesiredState& state, uint64_t generation
 std::optional<DesiredState> desired_state_from_json(const std::string& text, uint64_t& generation,
                                                     std::string& error, StateSource* source = nullptr);
 
-// Writes `content` to a temporary file renamed over `path`: readers see the
-// old file or the new one. `durable`: also synced to disk (the state file;
-// not the counters, rewritten every stats interval).
-bool write_file_atomically(const std::string& path, const std::string& content, bool durable = false);
-
 }  // namespace anylb

@@ -2,7 +2,7 @@
 
 #include <rte_ethdev.h>
 
-#include "state_file.hpp"
+#include "atomic_file.hpp"
 
 
 namespace anylb {
@@ -132,7 +132,8 @@ nlohmann::json collect_counters(const std::vector<std::unique_ptr<WorkerContext>
 }
 
 bool write_counters_file(const std::string& path, const nlohmann::json& counters) {
-  return write_file_atomically(path, counters.dump(1));
+  // Readable by all: a monitoring agent reads it; nothing in it is secret.
+  return write_file_atomically(path, counters.dump(1), false, 0644);
 }
 
 std::string counters_summary(const nlohmann::json& c) {

@@ -10,6 +10,7 @@ routes still follow health).
 Usage (root): test_bgp_faults.py [CONTROLPLANE [DATAPLANE [ANYLBCTL]]] [--only=CASE,CASE]
 (the lab and the controlplane's fixtures: bgp_cases.py).
 """
+import glob
 import json
 import os
 import signal
@@ -96,8 +97,14 @@ def whole(held, weight):
             {w for _, w in held["big"]} == {weight})
 
 
-def kill_in_push(lb, tmp, seconds=30):
-    """SIGKILLs the dataplane as soon as its state file's temporary copy
+def temporaries(lb):
+    """The dataplane state file's temporary copies: `dataplane.state.json.tmp-`
+    and mkstemp's six random characters (no fixed name to plant a link at)."""
+    return glob.glob(glob.escape(lb.path("dataplane.state.json")) + ".tmp-??????")
+
+
+def kill_in_push(lb, seconds=30):
+    """SIGKILLs the dataplane as soon as a temporary copy of its state file
     exists (ApplyState writes it after decoding and building the state,
     before the rename that makes it the state file). True if the copy is
     still there after the kill: the process died between its open and the
@@ -105,12 +112,12 @@ def kill_in_push(lb, tmp, seconds=30):
     for 10-30 ms (its write and fsync)."""
     dp = lb.procs["dataplane"]
     deadline = time.monotonic() + seconds
-    while not os.path.exists(tmp):
+    while not temporaries(lb):
         assert time.monotonic() < deadline, f"no push within {seconds}s\n{lb.diag()}"
         time.sleep(0.0005)
     os.kill(dp.pid, signal.SIGKILL)
     lb.stop("dataplane", signal.SIGKILL)  # reaped
-    return os.path.exists(tmp)
+    return bool(temporaries(lb))
 
 
 @controlplane_case
@@ -124,7 +131,6 @@ def a_dataplane_killed_mid_apply_comes_back_whole(lb):
     # it forwards. Bounded: KILL_ATTEMPTS reloads, one must land mid-write.
     make_arms(lb)
     lb.stop("dataplane")
-    tmp = lb.path("dataplane.state.json.tmp")
     try:
         start_two_armed_dataplane(lb)
         p = start_cp_api(lb, [service(), big_service(1)])
@@ -137,7 +143,7 @@ def a_dataplane_killed_mid_apply_comes_back_whole(lb):
             old, new = attempt, attempt + 1
             write_cp_api_config(lb, [service(), big_service(new)])
             p.send(signal.SIGHUP)
-            mid = kill_in_push(lb, tmp)
+            mid = kill_in_push(lb)
             landed.append(mid)
             until_routed(lb, VIP_P, 10, present=False)
             assert p.alive(), f"the controlplane exited:\n{p.log()}"
@@ -163,7 +169,7 @@ def a_dataplane_killed_mid_apply_comes_back_whole(lb):
                                    capture_output=True, text=True, timeout=30)
             web = next(s for s in json.loads(stats.stdout)["services"] if s["service"] == "web")
             assert web["packets"] == 20, f"attempt {attempt}: web counted {web['packets']} packets, not 20"
-            assert not os.path.exists(tmp), "the half-written copy outlived the next write"
+            assert not temporaries(lb), f"the half-written copy outlived the restart: {temporaries(lb)}"
             if mid:
                 break
         assert any(landed), f"no kill of {KILL_ATTEMPTS} landed while the state file was being written"

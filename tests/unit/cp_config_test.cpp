@@ -158,6 +158,24 @@ TEST(ControlConfig, ErrorsNameLineAndKey) {
 
 // Errors found once the whole state is put together (the dataplane's own
 // checks) name the backend's line and key too, not only its service's.
+// Exec checks run as health.exec_user, nobody unless said: resolved when
+// read, an unknown user refused with its line and key.
+TEST(ControlConfig, ExecUserIsNobodyUnlessSaidAndMustExist) {
+  const ControlConfig dflt = load_config(write(kGood));
+  EXPECT_EQ(dflt.exec_user.name, "nobody");
+  const auto nobody = find_exec_user("nobody");
+  ASSERT_TRUE(nobody.has_value());
+  EXPECT_EQ(dflt.exec_user, *nobody);
+  EXPECT_NE(nobody->uid, 0u);
+  const ControlConfig root = load_config(write(std::string(kGood) + "health:\n  exec_user: root\n"));
+  EXPECT_EQ(root.exec_user.uid, 0u);
+  EXPECT_EQ(root.exec_user.name, "root");
+  expect_error(std::string(kGood) + "health:\n  exec_user: no-such-user-anylb\n", "20", "health.exec_user");
+  expect_error(std::string(kGood) + "health:\n  exec_user: \"\"\n", "20", "health.exec_user");
+  expect_error(std::string(kGood) + "health:\n  exec_as: nobody\n", "20", "health.exec_as");
+  EXPECT_FALSE(find_exec_user("no-such-user-anylb").has_value());
+}
+
 TEST(ControlConfig, WholeStateErrorsNameTheBackendsLineAndKey) {
   std::string bad = kGood;
   bad.replace(bad.find("198.18.1.11"), 11, "198.18.0.1");  // the node's own address

@@ -1,6 +1,12 @@
 // Each kind of health probe against a real local server (loopback), both
 // answering and failing.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -198,6 +204,51 @@ TEST(Probes, ExecExitCodeAndTimeout) {
   ::signal(SIGPIPE, before);
   ::close(held);
   EXPECT_TRUE(clean.ok) << clean.detail;
+}
+
+// Run as health.exec_user (root can change user; the control plane runs as
+// root) with only the ANYLB_* variables and the fixed PATH, whatever ours are.
+TEST(Probes, ExecRunsAsTheExecUserWithOnlyItsVariables) {
+  if (::geteuid() != 0) GTEST_SKIP() << "changing user needs root";
+  const auto nobody = find_exec_user("nobody");
+  ASSERT_TRUE(nobody.has_value());
+  char tmpl[] = "/tmp/anylb-exec-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  ::chmod(dir.c_str(), 0777);  // nobody writes what it saw here
+  ::setenv("ANYLB_TEST_SECRET_TOKEN", "x", 1);
+  ::setenv("SECRET_TOKEN", "x", 1);
+  CheckConfig c = check(CheckType::exec, 0);
+  c.timeout_ms = 2000;
+  c.command = "id -u > " + dir + "/uid; id -G > " + dir + "/groups; tr '\\0' '\\n' < /proc/$$/environ | sort > " +
+              dir + "/env";
+  const ProbeResult r = probe(c, kLoopback, 8443, "web", &*nobody);
+  ::unsetenv("ANYLB_TEST_SECRET_TOKEN");
+  ::unsetenv("SECRET_TOKEN");
+  const auto slurp = [&](const char* name) {
+    std::ifstream f(dir + "/" + name);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+  };
+  const std::string uid = slurp("uid"), groups = slurp("groups"), env = slurp("env");
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(r.ok) << r.detail;
+  EXPECT_EQ(uid, std::to_string(nobody->uid) + "\n");
+  std::set<gid_t> seen, want(nobody->groups.begin(), nobody->groups.end());
+  std::istringstream words(groups);
+  for (gid_t g; words >> g;) seen.insert(g);
+  want.insert(nobody->gid);
+  EXPECT_EQ(seen, want) << groups;  // nobody's groups alone: root's are dropped
+  EXPECT_EQ(env, "ANYLB_BACKEND=127.0.0.1\nANYLB_PORT=8443\nANYLB_SERVICE=web\n" + std::string(kExecPath) + "\n");
+  // A user it cannot become: said, and the check fails.
+  ExecUser ghost = *nobody;
+  ghost.name = "ghost";
+  ghost.groups.assign(70000, 0);  // above NGROUPS_MAX: setgroups refuses
+  c.command = "true";
+  const ProbeResult refused = probe(c, kLoopback, 0, "web", &ghost);
+  EXPECT_FALSE(refused.ok);
+  EXPECT_EQ(refused.detail, "setgroups (as 'ghost'): Invalid argument");
 }
 
 TEST(Probes, IcmpEchoOnLoopback) {
