@@ -66,10 +66,14 @@ TlsCaller tls_caller(const std::vector<std::string>& uris, const std::vector<std
   Caller c;
   c.role = *role;
   c.tls = true;
-  c.who = "certificate " + subject + " from " + peer;
   c.owner = "cert:" + subject;
+  std::string names;
   for (const std::string& ip : ips)
-    if (auto a = IpAddress::parse(ip)) c.cert_addresses.push_back(*a);
+    if (auto a = IpAddress::parse(ip)) {
+      c.cert_addresses.push_back(*a);
+      names += (names.empty() ? " (SAN IP " : ", ") + a->to_string();
+    }
+  c.who = "certificate " + subject + (names.empty() ? "" : names + ")") + " from " + peer;
   return {c, grpc::Status::OK};
 }
 
