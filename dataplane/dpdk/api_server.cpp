@@ -384,7 +384,13 @@ ApiServer::ApiServer(ApiContext ctx, const std::string& socket_path)
   builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
   api_message_limits(builder, true);  // ApplyState's request is as large as GetState's answer
   builder.RegisterService(service_.get());
+  // gRPC binds and listens in one step: the umask makes the socket 0660
+  // from the start (the chmod below only confirms it), so no caller
+  // outside root's group connects in between. Only this thread creates
+  // files at this point of a start.
+  const mode_t umask_before = ::umask(0117);
   server_ = builder.BuildAndStart();
+  ::umask(umask_before);
   if (!server_) throw std::runtime_error("option 'api-socket': cannot listen on '" + socket_path + "'");
   ::chmod(socket_path.c_str(), 0660);
   spdlog::info("API (anylb.dataplane.v1) on unix:{}", socket_path);
