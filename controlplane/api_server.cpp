@@ -1,9 +1,8 @@
 #include "api_server.hpp"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <map>
 #include <spdlog/spdlog.h>
 #include <stdexcept>
@@ -12,123 +11,16 @@
 #include <utility>
 
 #include "api.grpc.pb.h"  // anylb/v1/anylb.proto
+#include "api_auth.hpp"
 #include "api_channel.hpp"
+#include "api_messages.hpp"
+#include "api_unix_listener.hpp"
 #include "dataplane.grpc.pb.h"
 #include "health.hpp"
 
 namespace anylb::cp {
 
 namespace v1 = ::anylb::v1;
-
-namespace {
-
-grpc::Status to_status(const ChangeError& e) {
-  switch (e.kind) {
-    case ChangeError::none: return grpc::Status::OK;
-    case ChangeError::invalid: return {grpc::StatusCode::INVALID_ARGUMENT, e.message};
-    case ChangeError::not_found: return {grpc::StatusCode::NOT_FOUND, e.message};
-    case ChangeError::exists: return {grpc::StatusCode::ALREADY_EXISTS, e.message};
-    case ChangeError::internal: return {grpc::StatusCode::INTERNAL, e.message};
-  }
-  return {grpc::StatusCode::INTERNAL, e.message};
-}
-
-// The dataplane parser's "key 'K': 'value' why" as "field: 'value' why",
-// K named as anylb.v1.Service names it.
-std::string api_field(const std::string& error) {
-  static constexpr std::pair<std::string_view, std::string_view> kFields[] = {
-      {"name", "name"}, {"vip", "vip"}, {"proto", "protocol"}, {"port", "port"},
-      {"mode", "mode"}, {"fragments", "hash_fragments"}, {"gue-port", "gue_port"}};
-  for (const auto& [key, field] : kFields) {
-    const std::string prefix = "key '" + std::string(key) + "': ";
-    if (error.rfind(prefix, 0) == 0) return std::string(field) + ": " + error.substr(prefix.size());
-  }
-  return error;
-}
-
-const ServiceConfig* find_service(const ControlConfig& c, const std::string& name) {
-  for (const ServiceConfig& s : c.services)
-    if (s.spec.name == name) return &s;
-  return nullptr;
-}
-
-// The backend at `id` in the merged configuration (nullptr if none).
-const BackendConfig* find_backend(const ControlConfig& c, const BackendId& id) {
-  const ServiceConfig* s = find_service(c, id.first);
-  if (!s) return nullptr;
-  for (const BackendConfig& b : s->backends)
-    if (b.address == id.second) return &b;
-  return nullptr;
-}
-
-// The backend (service, address) as the request names it, checked.
-// `fields`: where the request holds service and address ("" or "backend.").
-ChangeError backend_id(const ControlConfig& c, const std::string& service, const std::string& address, BackendId& out,
-                       bool must_exist = true, const std::string& fields = "") {
-  const ServiceConfig* s = find_service(c, service);
-  if (!s) return {ChangeError::not_found, fields + "service: no service named '" + service + "'"};
-  auto a = IpAddress::parse(address);
-  if (!a) return {ChangeError::invalid, fields + "address: '" + address + "' is not an IPv4 or IPv6 address"};
-  out = {service, *a};
-  const bool present = find_backend(c, out) != nullptr;
-  if (must_exist && !present)
-    return {ChangeError::not_found, fields + "address: " + address + " is not a backend of '" + service + "'"};
-  if (!must_exist && present)
-    return {ChangeError::exists, fields + "address: " + address + " is already a backend of '" + service + "'"};
-  return {};
-}
-
-ChangeError backend_config(const v1::Backend& in, BackendConfig& out) {
-  auto a = IpAddress::parse(in.address());
-  if (!a) return {ChangeError::invalid, "backend.address: '" + in.address() + "' is not an IPv4 or IPv6 address"};
-  std::optional<MacAddress> m = MacAddress{};  // empty: resolved from the neighbour table
-  if (!in.mac().empty()) m = MacAddress::parse(in.mac());
-  if (!m || (!in.mac().empty() && m->is_zero()))
-    return {ChangeError::invalid, "backend.mac: '" + in.mac() + "' is not a MAC address"};
-  if (in.weight() > kMaxBackendWeight)
-    return {ChangeError::invalid, "backend.weight: " + std::to_string(in.weight()) + " is out of range (1-10000)"};
-  out = BackendConfig{*a, *m, in.weight() == 0 ? 100 : in.weight(), "API"};
-  return {};
-}
-
-v1::BackendAdminState to_v1(AdminState a) {
-  return a == AdminState::enabled    ? v1::BACKEND_ADMIN_STATE_ENABLED
-         : a == AdminState::draining ? v1::BACKEND_ADMIN_STATE_DRAINING
-                                     : v1::BACKEND_ADMIN_STATE_DISABLED;
-}
-
-void fill_backend(const BackendStatus& b, v1::Backend* o) {
-  o->set_service(b.service);
-  o->set_address(b.address.to_string());
-  o->set_mac(b.mac.is_zero() ? std::string() : b.mac.to_string());  // none: resolved from the neighbour table
-  o->set_weight(b.weight);
-  o->set_admin_state(to_v1(b.admin));
-  o->set_health(!b.health.checked ? v1::HEALTH_UNKNOWN : b.health.healthy ? v1::HEALTH_UP : v1::HEALTH_DOWN);
-  o->set_registered(b.registered);
-  o->set_health_detail(b.health.detail);
-  o->set_serving(b.up);
-}
-
-void fill_service(const ServiceSpec& s, v1::Service* o) {
-  o->set_name(s.name);
-  o->set_vip(s.vip.to_string());
-  o->set_protocol(s.proto == kProtoTcp ? v1::PROTOCOL_TCP : v1::PROTOCOL_UDP);
-  o->set_port(s.port);
-  o->set_mode(s.mode == ForwardingMode::l2_dsr ? v1::FORWARDING_MODE_L2_DSR
-              : s.mode == ForwardingMode::ipip ? v1::FORWARDING_MODE_IPIP
-                                               : v1::FORWARDING_MODE_GUE);
-  o->set_hash_fragments(s.fragments == FragmentPolicy::hash);
-  if (s.mode == ForwardingMode::gue) o->set_gue_port(s.gue_port);
-}
-
-// A request passed on to the dataplane waits as long as its caller does
-// (anylbctl --timeout), but never more than a minute: a caller with no
-// deadline must not hold an API thread for ever.
-void on_behalf_of(const grpc::ServerContext& caller, grpc::ClientContext& ctx) {
-  ctx.set_deadline(std::min(caller.deadline(), std::chrono::system_clock::now() + std::chrono::seconds(60)));
-}
-
-}  // namespace
 
 class ApiServer::Service final : public v1::Anylb::Service {
  public:
@@ -140,6 +32,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
   // Flows, traces and counters live in the dataplane: asked there, in the
   // operator API's terms.
   grpc::Status Trace(grpc::ServerContext* caller, const v1::TraceRequest* req, v1::TraceResponse* resp) override {
+    if (grpc::Status a = admit(caller, __func__); !a.ok()) return a;
     namespace dp = ::anylb::dataplane::v1;
     dp::TraceRequest dreq;
     const v1::FiveTuple& f = req->flow();
@@ -161,6 +54,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
   }
 
   grpc::Status ListFlows(grpc::ServerContext* caller, const v1::ListFlowsRequest* req, v1::ListFlowsResponse* resp) override {
+    if (grpc::Status a = admit(caller, __func__); !a.ok()) return a;
     namespace dp = ::anylb::dataplane::v1;
     dp::ListFlowsRequest dreq;
     dreq.set_service(req->service());
@@ -190,6 +84,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
   }
 
   grpc::Status GetStats(grpc::ServerContext* caller, const v1::GetStatsRequest* req, v1::GetStatsResponse* resp) override {
+    if (grpc::Status a = admit(caller, __func__); !a.ok()) return a;
     namespace dp = ::anylb::dataplane::v1;
     if (req->interval_ms() > 60000)
       return {grpc::StatusCode::INVALID_ARGUMENT,
@@ -244,20 +139,23 @@ class ApiServer::Service final : public v1::Anylb::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status ListServices(grpc::ServerContext*, const v1::ListServicesRequest*, v1::ListServicesResponse* resp) override {
+  grpc::Status ListServices(grpc::ServerContext* ctx, const v1::ListServicesRequest*, v1::ListServicesResponse* resp) override {
+    if (grpc::Status a = admit(ctx, __func__); !a.ok()) return a;
     const NodeStatus st = node_.status();
     for (const ServiceSpec& s : st.services) detail(st, s, resp->add_services());
     return grpc::Status::OK;
   }
 
-  grpc::Status GetService(grpc::ServerContext*, const v1::GetServiceRequest* req, v1::ServiceDetail* resp) override {
+  grpc::Status GetService(grpc::ServerContext* ctx, const v1::GetServiceRequest* req, v1::ServiceDetail* resp) override {
+    if (grpc::Status a = admit(ctx, __func__); !a.ok()) return a;
     const NodeStatus st = node_.status();
     for (const ServiceSpec& s : st.services)
       if (s.name == req->name()) return detail(st, s, resp), grpc::Status::OK;
     return {grpc::StatusCode::NOT_FOUND, "name: no service named '" + req->name() + "'"};
   }
 
-  grpc::Status AddService(grpc::ServerContext*, const v1::AddServiceRequest* req, v1::ServiceDetail* resp) override {
+  grpc::Status AddService(grpc::ServerContext* ctx, const v1::AddServiceRequest* req, v1::ServiceDetail* resp) override {
+    if (grpc::Status a = admit(ctx, __func__); !a.ok()) return a;
     const v1::Service& in = req->service();
     const SpecFields fields = {
         {"name", in.name()},
@@ -297,7 +195,8 @@ class ApiServer::Service final : public v1::Anylb::Service {
     return s;
   }
 
-  grpc::Status DeleteService(grpc::ServerContext*, const v1::DeleteServiceRequest* req, v1::Empty*) override {
+  grpc::Status DeleteService(grpc::ServerContext* ctx, const v1::DeleteServiceRequest* req, v1::Empty*) override {
+    if (grpc::Status a = admit(ctx, __func__); !a.ok()) return a;
     return to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       if (!find_service(c, req->name())) return {ChangeError::not_found, "name: no service named '" + req->name() + "'"};
       const auto added = std::erase_if(o.added_services, [&](const ServiceConfig& s) { return s.spec.name == req->name(); });
@@ -306,7 +205,8 @@ class ApiServer::Service final : public v1::Anylb::Service {
     }));
   }
 
-  grpc::Status AddBackend(grpc::ServerContext*, const v1::AddBackendRequest* req, v1::Backend* resp) override {
+  grpc::Status AddBackend(grpc::ServerContext* ctx, const v1::AddBackendRequest* req, v1::Backend* resp) override {
+    if (grpc::Status a = admit(ctx, __func__); !a.ok()) return a;
     BackendConfig b;
     if (ChangeError e = backend_config(req->backend(), b); e.kind != ChangeError::none) return to_status(e);
     const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
@@ -322,7 +222,8 @@ class ApiServer::Service final : public v1::Anylb::Service {
     return s;
   }
 
-  grpc::Status DeleteBackend(grpc::ServerContext*, const v1::DeleteBackendRequest* req, v1::Empty*) override {
+  grpc::Status DeleteBackend(grpc::ServerContext* ctx, const v1::DeleteBackendRequest* req, v1::Empty*) override {
+    if (grpc::Status a = admit(ctx, __func__); !a.ok()) return a;
     return to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       BackendId id;
       if (ChangeError e = backend_id(c, req->service(), req->address(), id); e.kind != ChangeError::none) return e;
@@ -334,7 +235,8 @@ class ApiServer::Service final : public v1::Anylb::Service {
     }));
   }
 
-  grpc::Status SetBackendState(grpc::ServerContext*, const v1::SetBackendStateRequest* req, v1::Backend* resp) override {
+  grpc::Status SetBackendState(grpc::ServerContext* ctx, const v1::SetBackendStateRequest* req, v1::Backend* resp) override {
+    if (grpc::Status a = admit(ctx, __func__); !a.ok()) return a;
     if (req->admin_state() == v1::BACKEND_ADMIN_STATE_UNSPECIFIED) return {grpc::StatusCode::INVALID_ARGUMENT, "admin_state: must be set"};
     if (!v1::BackendAdminState_IsValid(req->admin_state()))  // a newer client's value: not "enabled"
       return {grpc::StatusCode::INVALID_ARGUMENT,
@@ -355,7 +257,8 @@ class ApiServer::Service final : public v1::Anylb::Service {
     return s;
   }
 
-  grpc::Status SetBackendWeight(grpc::ServerContext*, const v1::SetBackendWeightRequest* req, v1::Backend* resp) override {
+  grpc::Status SetBackendWeight(grpc::ServerContext* ctx, const v1::SetBackendWeightRequest* req, v1::Backend* resp) override {
+    if (grpc::Status a = admit(ctx, __func__); !a.ok()) return a;
     if (req->weight() == 0 || req->weight() > kMaxBackendWeight)
       return {grpc::StatusCode::INVALID_ARGUMENT, "weight: " + std::to_string(req->weight()) + " is out of range (1-10000)"};
     BackendConfig now;
@@ -375,8 +278,10 @@ class ApiServer::Service final : public v1::Anylb::Service {
     return s;
   }
 
-  grpc::Status RegisterBackend(grpc::ServerContext*, const v1::RegisterBackendRequest* req,
+  grpc::Status RegisterBackend(grpc::ServerContext* ctx, const v1::RegisterBackendRequest* req,
                                v1::RegisterBackendResponse* resp) override {
+    Caller who;  // the registration rules' to read
+    if (grpc::Status a = admit(ctx, __func__, &who); !a.ok()) return a;
     BackendConfig b;
     if (ChangeError e = backend_config(req->backend(), b); e.kind != ChangeError::none) return to_status(e);
     if (req->ttl_seconds() == 0 || req->ttl_seconds() > 3600)
@@ -400,11 +305,15 @@ class ApiServer::Service final : public v1::Anylb::Service {
     return s;
   }
 
-  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req, v1::Empty*) override {
+  grpc::Status Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req, v1::Empty*) override {
+    Caller who;  // the registration rules' to read
+    if (grpc::Status a = admit(ctx, __func__, &who); !a.ok()) return a;
     return to_status(node_.heartbeat(req->registration_id()));
   }
 
-  grpc::Status DeregisterBackend(grpc::ServerContext*, const v1::DeregisterBackendRequest* req, v1::Empty*) override {
+  grpc::Status DeregisterBackend(grpc::ServerContext* ctx, const v1::DeregisterBackendRequest* req, v1::Empty*) override {
+    Caller who;  // the registration rules' to read
+    if (grpc::Status a = admit(ctx, __func__, &who); !a.ok()) return a;
     return to_status(node_.change([&](Overlay& o, const ControlConfig&) -> ChangeError {
       auto it = o.registrations.find(req->registration_id());
       if (it == o.registrations.end() || it->second.deregistered_ms)
@@ -414,7 +323,8 @@ class ApiServer::Service final : public v1::Anylb::Service {
     }));
   }
 
-  grpc::Status ListRoutes(grpc::ServerContext*, const v1::ListRoutesRequest*, v1::ListRoutesResponse* resp) override {
+  grpc::Status ListRoutes(grpc::ServerContext* ctx, const v1::ListRoutesRequest*, v1::ListRoutesResponse* resp) override {
+    if (grpc::Status a = admit(ctx, __func__); !a.ok()) return a;
     const NodeStatus st = node_.status();
     for (const RouteStatus& r : st.routes) {
       v1::Route* o = resp->add_routes();
@@ -432,7 +342,8 @@ class ApiServer::Service final : public v1::Anylb::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status GetHealth(grpc::ServerContext*, const v1::GetHealthRequest*, v1::GetHealthResponse* resp) override {
+  grpc::Status GetHealth(grpc::ServerContext* ctx, const v1::GetHealthRequest*, v1::GetHealthResponse* resp) override {
+    if (grpc::Status a = admit(ctx, __func__); !a.ok()) return a;
     const NodeStatus st = node_.status();
     for (const BackendStatus& b : st.backends) {
       v1::BackendHealth* o = resp->add_backends();
@@ -446,12 +357,14 @@ class ApiServer::Service final : public v1::Anylb::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status GetNode(grpc::ServerContext*, const v1::GetNodeRequest*, v1::Node* resp) override {
+  grpc::Status GetNode(grpc::ServerContext* ctx, const v1::GetNodeRequest*, v1::Node* resp) override {
+    if (grpc::Status a = admit(ctx, __func__); !a.ok()) return a;
     fill_node(node_.status(), resp);
     return grpc::Status::OK;
   }
 
-  grpc::Status DrainNode(grpc::ServerContext*, const v1::DrainNodeRequest* req, v1::Node* resp) override {
+  grpc::Status DrainNode(grpc::ServerContext* ctx, const v1::DrainNodeRequest* req, v1::Node* resp) override {
+    if (grpc::Status a = admit(ctx, __func__); !a.ok()) return a;
     node_.drain(!req->undrain());
     NodeStatus st = node_.status();
     st.draining = !req->undrain();  // takes effect on the next pass
@@ -460,6 +373,26 @@ class ApiServer::Service final : public v1::Anylb::Service {
   }
 
  private:
+  // The caller of this call, admitted to `method` by the table of roles
+  // (api_auth.hpp): every handler starts here.
+  grpc::Status admit(grpc::ServerContext* ctx, std::string_view method, Caller* out = nullptr) const {
+    Caller c;
+    if (std::optional<Caller> u = unix_callers_.find(ctx->peer())) {
+      // Its connection closed and the fd number taken by a new one since
+      // the call came in: the call is cancelled then, so the caller read
+      // is never the new connection's.
+      if (ctx->IsCancelled()) return {grpc::StatusCode::CANCELLED, "the caller went away"};
+      c = std::move(*u);
+    } else {
+      TlsCaller t = tls_caller(*ctx);
+      if (!t.caller) return t.refusal;
+      c = std::move(*t.caller);
+    }
+    if (grpc::Status s = authorize(c, method); !s.ok()) return s;
+    if (out) *out = std::move(c);
+    return grpc::Status::OK;
+  }
+
   static void detail(const NodeStatus& st, const ServiceSpec& s, v1::ServiceDetail* o) {
     fill_service(s, o->mutable_service());
     for (const BackendStatus& b : st.backends)
@@ -498,29 +431,57 @@ class ApiServer::Service final : public v1::Anylb::Service {
   }
   Node& node_;
   std::unique_ptr<anylb::dataplane::v1::Dataplane::Stub> dataplane_;
+
+ public:
+  UnixCallers unix_callers_;  // filled by ApiServer's unix listeners
 };
 
-ApiServer::ApiServer(Node& node, const std::string& socket_path, const std::string& tcp)
-    : service_(std::make_unique<Service>(node)), path_(socket_path) {
+namespace {
+
+std::string read_file(const std::string& path, const std::string& key) {
+  std::ifstream f(path);
+  std::stringstream text;
+  if (f) text << f.rdbuf();
+  if (!f || text.str().empty()) throw std::runtime_error("key '" + key + "': '" + path + "' cannot be read");
+  return text.str();
+}
+
+}  // namespace
+
+ApiServer::ApiServer(Node& node, const ControlConfig& config) : service_(std::make_unique<Service>(node)) {
+  // Unix sockets: bound (a live one refused) and their mode set before the
+  // server starts; they accept once it has.
+  if (!config.api_socket.empty())
+    unix_.push_back(std::make_unique<UnixListener>(config.api_socket, config.api_group, Role::operator_role,
+                                                   "api.socket", service_->unix_callers_));
+  if (!config.api_registrar_socket.empty())
+    unix_.push_back(std::make_unique<UnixListener>(config.api_registrar_socket, config.api_registrar_group,
+                                                   Role::registrar, "api.registrar_socket", service_->unix_callers_));
   grpc::ServerBuilder builder;
-  if (!socket_path.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(socket_path).parent_path(), ec);
-    ::unlink(socket_path.c_str());
-    builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
+  if (!config.api_tcp.empty()) {
+    // Only callers with a certificate our CA signed (valid now): their
+    // role is in it (api_auth.hpp).
+    grpc::SslServerCredentialsOptions tls(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    tls.pem_root_certs = read_file(config.api_tls.ca, "api.tls.ca");
+    tls.pem_key_cert_pairs.push_back(
+        {read_file(config.api_tls.key, "api.tls.key"), read_file(config.api_tls.cert, "api.tls.cert")});
+    builder.AddListeningPort(config.api_tcp, grpc::SslServerCredentials(tls));
   }
-  if (!tcp.empty()) builder.AddListeningPort(tcp, grpc::InsecureServerCredentials());
   api_message_limits(builder, false);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
-  if (!server_) throw std::runtime_error("api: cannot listen on '" + socket_path + "' / '" + tcp + "'");
-  if (!socket_path.empty()) ::chmod(socket_path.c_str(), 0660);
-  spdlog::info("API (anylb.v1) on unix:{}{}", socket_path, tcp.empty() ? "" : " and " + tcp);
+  if (!server_)
+    throw std::runtime_error("key 'api.tcp': cannot listen on '" + config.api_tcp +
+                             "' with the certificate and key of api.tls (in use, or not a key of that certificate?)");
+  for (auto& u : unix_) u->serve(*server_);
+  spdlog::info("API (anylb.v1): operators on {}{}{}", config.api_socket.empty() ? "(no socket)" : "unix:" + config.api_socket,
+               config.api_registrar_socket.empty() ? "" : ", registrars on unix:" + config.api_registrar_socket,
+               config.api_tcp.empty() ? "" : ", TLS clients by their certificate's role on " + config.api_tcp);
 }
 
 ApiServer::~ApiServer() {
+  unix_.clear();  // no new connections
   server_->Shutdown();
-  if (!path_.empty()) ::unlink(path_.c_str());
 }
 
 }  // namespace anylb::cp

@@ -2,6 +2,12 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <grp.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
 #include <algorithm>
 #include <charconv>
 #include <map>
@@ -254,6 +260,72 @@ std::string community_name(uint32_t c) {
   return std::to_string(c >> 16) + ":" + std::to_string(c & 0xffff);
 }
 
+namespace {
+
+// A group by name or number, as `chown` takes it.
+gid_t group_id(const Reader& r, const YAML::Node& n, const std::string& key) {
+  const std::string g = r.str(n, key);
+  gid_t gid = 0;
+  if (auto [p, ec] = std::from_chars(g.data(), g.data() + g.size(), gid); ec == std::errc() && p == g.data() + g.size())
+    return gid;
+  std::vector<char> buf(16384);
+  group gr{};
+  group* found = nullptr;
+  if (::getgrnam_r(g.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr)
+    r.fail(n, key, "'" + g + "' is not a group of this system (a name or a number)");
+  return found->gr_gid;
+}
+
+// A PEM file the API reads at start: checked now, so that --check and a
+// reload name the key rather than the start failing later.
+std::string readable_file(const Reader& r, const YAML::Node& n, const std::string& key) {
+  const std::string path = r.str(n, key);
+  std::ifstream f(path);
+  if (!f) r.fail(n, key, "'" + path + "' cannot be read: " + std::strerror(errno));
+  return path;
+}
+
+void read_api(const Reader& r, const YAML::Node& api, ControlConfig& c) {
+  r.known(api, "api", {"socket", "group", "registrar_socket", "registrar_group", "tcp", "tls"});
+  if (api["socket"]) c.api_socket = r.str(api["socket"], "api.socket");
+  if (api["group"]) c.api_group = group_id(r, api["group"], "api.group");
+  if (api["registrar_socket"]) c.api_registrar_socket = r.str(api["registrar_socket"], "api.registrar_socket");
+  if (api["registrar_group"]) {
+    if (c.api_registrar_socket.empty()) r.fail(api["registrar_group"], "api.registrar_group", "needs api.registrar_socket");
+    c.api_registrar_group = group_id(r, api["registrar_group"], "api.registrar_group");
+  }
+  if (!c.api_registrar_socket.empty() && c.api_registrar_socket == c.api_socket)
+    r.fail(api["registrar_socket"], "api.registrar_socket", "'" + c.api_registrar_socket + "' is api.socket's path too");
+  if (api["tls"]) {
+    const YAML::Node& tls = api["tls"];
+    r.known(tls, "api.tls", {"ca", "cert", "key"});
+    for (const char* k : {"ca", "cert", "key"})
+      if (!tls[k]) r.fail(tls, std::string("api.tls.") + k, "is missing (api.tls needs ca, cert and key)");
+    c.api_tls = {readable_file(r, tls["ca"], "api.tls.ca"), readable_file(r, tls["cert"], "api.tls.cert"),
+                 readable_file(r, tls["key"], "api.tls.key")};
+  }
+  if (api["tcp"]) {
+    c.api_tcp = r.str(api["tcp"], "api.tcp");
+    // The host part, brackets and all; every interface (0.0.0.0, [::],
+    // none) would put the API on every network.
+    const auto colon = c.api_tcp.rfind(':');
+    const std::string host = colon == std::string::npos ? "" : c.api_tcp.substr(0, colon);
+    const auto bare = host.size() >= 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
+    const auto a = IpAddress::parse(bare);
+    if (colon == std::string::npos || !a || prefix_network(*a, 0) == *a ||  // 0.0.0.0 or ::
+        !is_port(c.api_tcp.substr(colon + 1)))
+      r.fail(api["tcp"], "api.tcp", "'" + c.api_tcp + "' must be an explicit ADDRESS:PORT (not every interface)");
+    // Whoever reaches the port would control the node: TCP is served only
+    // to callers with a client certificate our CA signed.
+    if (c.api_tls.empty())
+      r.fail(api["tcp"], "api.tcp", "is served only with TLS and client certificates: add api.tls (ca, cert, key)");
+  } else if (api["tls"]) {
+    r.fail(api["tls"], "api.tls", "is used only with api.tcp");
+  }
+}
+
+}  // namespace
+
 ControlConfig load_config(const std::string& path) {
   Reader r(path);
   YAML::Node root;
@@ -279,22 +351,7 @@ ControlConfig load_config(const std::string& path) {
     r.fail(root["health"]["exec_user"], "health.exec_user", "'" + c.exec_user.name + "' is not a user on this system");
   else
     r.fail(root, "health.exec_user", "the default '" + c.exec_user.name + "' is not a user on this system: name one");
-  if (root["api"]) {
-    r.known(root["api"], "api", {"socket", "tcp"});
-    if (root["api"]["socket"]) c.api_socket = r.str(root["api"]["socket"], "api.socket");
-    if (root["api"]["tcp"]) {
-      c.api_tcp = r.str(root["api"]["tcp"], "api.tcp");
-      // The host part, brackets and all; every interface (0.0.0.0, [::],
-      // none) would put the unauthenticated API on the network.
-      const auto colon = c.api_tcp.rfind(':');
-      const std::string host = colon == std::string::npos ? "" : c.api_tcp.substr(0, colon);
-      const auto bare = host.size() >= 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
-      const auto a = IpAddress::parse(bare);
-      if (colon == std::string::npos || !a || prefix_network(*a, 0) == *a ||  // 0.0.0.0 or ::
-          !is_port(c.api_tcp.substr(colon + 1)))
-        r.fail(root["api"]["tcp"], "api.tcp", "'" + c.api_tcp + "' must be an explicit ADDRESS:PORT (not every interface)");
-    }
-  }
+  if (root["api"]) read_api(r, root["api"], c);
   if (root["metrics"]) {
     r.known(root["metrics"], "metrics", {"listen"});
     if (root["metrics"]["listen"]) c.metrics_listen = r.str(root["metrics"]["listen"], "metrics.listen");

@@ -3,6 +3,8 @@
 // Errors name the file, the line and the key.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -70,6 +72,13 @@ struct CoverConfig {
   uint32_t prepend = 0;
 };
 
+// anylb.v1 over TCP: PEM files of the CA that signs client certificates,
+// and the server's certificate and key. All three, or none.
+struct ApiTls {
+  std::string ca, cert, key;
+  bool empty() const { return ca.empty(); }
+};
+
 struct ControlConfig {
   std::string file;
   std::string node_name = "anylb";
@@ -85,7 +94,13 @@ struct ControlConfig {
   // (orphan_guard.hpp); 0: never.
   uint64_t orphan_timeout_ms = 10'000;
   std::string api_socket = "/run/anylb/controlplane.sock";  // anylb.v1 for anylbctl; empty: none
-  std::string api_tcp;              // optional explicit "ADDRESS:PORT" for anylb.v1 over TCP
+  // The socket's group (mode 0660): its members are operators; none: root's.
+  std::optional<gid_t> api_group;
+  // A second socket whose callers are registrars (api_auth.hpp); empty: none.
+  std::string api_registrar_socket;
+  std::optional<gid_t> api_registrar_group;
+  std::string api_tcp;              // optional explicit "ADDRESS:PORT" for anylb.v1 over TCP (needs api_tls)
+  ApiTls api_tls;                   // required with api_tcp: mutual TLS
   std::string metrics_listen;       // optional "ADDRESS:PORT" for Prometheus /metrics
   std::string state_file;           // where API changes and withdrawn routes persist (JSON); empty: they do not
   ExecUser exec_user;               // who exec checks run as (health.exec_user)

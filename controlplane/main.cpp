@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
 
   spdlog::info("node {}: {} service(s), dataplane {}, gobgpd {}", config.node_name, config.services.size(),
                config.dataplane_socket, config.gobgp_api);
-  const std::string api_socket = config.api_socket, api_tcp = config.api_tcp, metrics = config.metrics_listen;
+  const std::string metrics = config.metrics_listen;
   std::unique_ptr<anylb::cp::Node> node_ptr;
   std::unique_ptr<anylb::cp::ApiServer> api;
   std::unique_ptr<anylb::cp::MetricsServer> metrics_server;
@@ -127,7 +127,8 @@ int main(int argc, char** argv) {
     return failed(status, whole);
   }
   try {
-    if (!api_socket.empty() || !api_tcp.empty()) api = std::make_unique<anylb::cp::ApiServer>(*node_ptr, api_socket, api_tcp);
+    if (!configured.api_socket.empty() || !configured.api_registrar_socket.empty() || !configured.api_tcp.empty())
+      api = std::make_unique<anylb::cp::ApiServer>(*node_ptr, configured);
     if (!metrics.empty()) metrics_server = std::make_unique<anylb::cp::MetricsServer>(*node_ptr, metrics);
   } catch (const std::exception& e) {  // a listener that cannot bind (we hold the node's lock: not another instance's)
     std::fprintf(stderr, "anylb-controlplane: %s\n", e.what());

@@ -15,11 +15,16 @@
 namespace anylb {
 
 // A client channel that sends and receives the largest message.
-inline std::shared_ptr<grpc::Channel> api_channel(const std::string& target) {
+// `creds`: none for a unix socket (insecure); TLS ones for TCP, with the
+// name the server's certificate must carry if not the target's host.
+inline std::shared_ptr<grpc::Channel> api_channel(const std::string& target,
+                                                  std::shared_ptr<grpc::ChannelCredentials> creds = nullptr,
+                                                  const std::string& server_name = "") {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kApiMaxMessageBytes);
   args.SetMaxSendMessageSize(kApiMaxMessageBytes);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  if (!server_name.empty()) args.SetSslTargetNameOverride(server_name);
+  return grpc::CreateCustomChannel(target, creds ? creds : grpc::InsecureChannelCredentials(), args);
 }
 
 // A server that sends the largest message, and receives it if `large_requests`

@@ -16,6 +16,7 @@
 
 #include "api_convert.hpp"
 #include "api_channel.hpp"
+#include "unix_socket_path.hpp"
 #include "dataplane.grpc.pb.h"
 #include "flow_page_token.hpp"
 #include "pinning_version.hpp"
@@ -376,42 +377,20 @@ class ApiServer::Service final : public pb::Dataplane::Service {
   std::mutex link_mu_;
 };
 
-namespace {
-
-// What is at `path` before we listen there: nothing, or a socket a previous
-// run left (nobody accepts on it), which goes. A live socket (another
-// dataplane using the same path) or anything not a socket is refused, not
-// deleted.
-void clear_socket_path(const std::string& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return;
-  if (!S_ISSOCK(st.st_mode))
-    throw std::runtime_error("option 'api-socket': '" + path + "' exists and is not a socket");
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path)
-    throw std::runtime_error("option 'api-socket': '" + path + "' is longer than a socket path may be (" +
-                             std::to_string(sizeof addr.sun_path - 1) + " bytes)");
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const bool live = fd >= 0 && ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
-  if (fd >= 0) ::close(fd);
-  if (live) throw std::runtime_error("option 'api-socket': '" + path + "' is in use by a running process");
-  ::unlink(path.c_str());  // stale
-}
-
-}  // namespace
-
 ApiServer::ApiServer(ApiContext ctx, const std::string& socket_path)
     : service_(std::make_unique<Service>(ctx)), path_(socket_path) {
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(socket_path).parent_path(), ec);
-  clear_socket_path(socket_path);
+  clear_socket_path(socket_path, "option 'api-socket'");
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
   api_message_limits(builder, true);  // ApplyState's request is as large as GetState's answer
   builder.RegisterService(service_.get());
+  // gRPC binds and listens in one step: the umask makes the socket 0660
+  // from the start (the chmod below only confirms it), so no caller
+  // outside root's group connects in between. Only this thread creates
+  // files at this point of a start.
+  const mode_t umask_before = ::umask(0117);
   server_ = builder.BuildAndStart();
+  ::umask(umask_before);
   if (!server_) throw std::runtime_error("option 'api-socket': cannot listen on '" + socket_path + "'");
   ::chmod(socket_path.c_str(), 0660);
   spdlog::info("API (anylb.dataplane.v1) on unix:{}", socket_path);

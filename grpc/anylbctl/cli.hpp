@@ -22,11 +22,25 @@ struct OperationFailed : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// --tls-*: the control plane over TCP (TLS with a client certificate,
+// which carries the caller's role).
+struct TlsFlags {
+  std::string ca, cert, key;  // PEM files: the CA of the server's certificate; ours and its key
+  std::string server_name;    // the name the server's certificate must carry (default: the host of HOST:PORT)
+  bool given() const { return !ca.empty() || !cert.empty() || !key.empty() || !server_name.empty(); }
+};
+
+// A control plane address that is HOST:PORT rather than a socket path.
+inline bool is_tcp_address(const std::string& address) {
+  return address.find(':') != std::string::npos && !address.empty() && address[0] != '/';
+}
+
 struct Cli {
   std::string dataplane = "/run/anylb/dataplane.sock";  // unix socket path of anylb-dataplane
   bool dataplane_given = false;
   std::string controlplane = "/run/anylb/controlplane.sock";  // anylb-controlplane: socket path, or HOST:PORT
   bool controlplane_given = false;
+  TlsFlags tls;
   bool json = false;
   double timeout_s = 10;  // --timeout: how long to wait for each answer
   bool help = false;

@@ -10,11 +10,17 @@ namespace {
 
 constexpr const char* kHead = R"(anylbctl: operate an anylb node
 
-Usage: anylbctl [--dataplane PATH] [--json] [--timeout SEC] COMMAND [ARGS] [--FLAG VALUE ...]
+Usage: anylbctl [--dataplane PATH | --controlplane P [--tls-ca F --tls-cert F --tls-key F]] [--json]
+                [--timeout SEC] COMMAND [ARGS] [--FLAG VALUE ...]
 
 Global options:
   --dataplane PATH   the dataplane's API socket (default /run/anylb/dataplane.sock)
   --controlplane P   the control plane's API: socket path or HOST:PORT (default /run/anylb/controlplane.sock)
+  --tls-ca FILE      with --controlplane HOST:PORT (TLS only): the CA that signed the server's certificate
+  --tls-cert FILE    our client certificate (PEM); its SAN URI urn:anylb:role:operator or
+                     urn:anylb:role:registrar is the role the control plane grants
+  --tls-key FILE     the client certificate's key (PEM)
+  --tls-server-name NAME  the name the server's certificate must carry (default: HOST)
   --json             machine-readable output
   --timeout SEC      how long to wait for each answer (default 10; a node with
                      tens of thousands of backends may need more)
@@ -86,6 +92,10 @@ Cli read_command_line(std::span<const std::string> argv) {
       if (last) throw UsageError("--controlplane needs a PATH or HOST:PORT");
       cli.controlplane = argv[++i];
       cli.controlplane_given = true;
+    } else if (a == "--tls-ca" || a == "--tls-cert" || a == "--tls-key" || a == "--tls-server-name") {
+      if (last) throw UsageError(a + (a == "--tls-server-name" ? " needs a NAME" : " needs a FILE"));
+      std::string& into = a == "--tls-ca" ? cli.tls.ca : a == "--tls-cert" ? cli.tls.cert : a == "--tls-key" ? cli.tls.key : cli.tls.server_name;
+      into = argv[++i];
     } else if (a == "--timeout") {
       if (last) throw UsageError("--timeout needs SECONDS");
       cli.timeout_s = seconds_flag("timeout", argv[++i], 3600);  // at most an hour
@@ -97,6 +107,17 @@ Cli read_command_line(std::span<const std::string> argv) {
     } else {
       cli.args.push_back(a);
     }
+  }
+  // The control plane serves TCP only with TLS and a client certificate,
+  // and a unix socket never with TLS.
+  const bool tcp = is_tcp_address(cli.controlplane);
+  if (cli.tls.given() && !tcp)
+    throw UsageError("--tls-ca, --tls-cert, --tls-key and --tls-server-name are for --controlplane HOST:PORT, not a socket path");
+  if (tcp) {
+    for (const auto& [flag, value] : {std::pair{"--tls-ca", &cli.tls.ca}, {"--tls-cert", &cli.tls.cert}, {"--tls-key", &cli.tls.key}})
+      if (value->empty())
+        throw UsageError(std::string("--controlplane ") + cli.controlplane + " needs " + flag +
+                         " (the control plane serves TCP only with TLS and a client certificate: --tls-ca, --tls-cert, --tls-key)");
   }
   return cli;
 }

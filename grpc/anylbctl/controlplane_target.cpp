@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include <grpcpp/grpcpp.h>
 
@@ -87,10 +89,30 @@ v1::Backend backend_message(const BackendSpec& spec) {
 
 }  // namespace
 
-ControlPlaneTarget::ControlPlaneTarget(const std::string& address, double timeout_s)
-    : address_(address), timeout_(std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000))) {
-  const std::string target = address.find(':') != std::string::npos && address[0] != '/' ? address : "unix:" + address;
-  stub_ = v1::Anylb::NewStub(api_channel(target));
+namespace {
+
+std::string pem_file(const std::string& path, const char* flag) {
+  std::ifstream f(path);
+  std::stringstream text;
+  if (f) text << f.rdbuf();
+  if (!f || text.str().empty()) throw OperationFailed(std::string(flag) + ": '" + path + "' cannot be read");
+  return text.str();
+}
+
+}  // namespace
+
+ControlPlaneTarget::ControlPlaneTarget(const std::string& address, double timeout_s, const TlsFlags& tls)
+    : address_(address), tls_(is_tcp_address(address)),
+      timeout_(std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000))) {
+  if (!tls_) {
+    stub_ = v1::Anylb::NewStub(api_channel("unix:" + address));
+    return;
+  }
+  grpc::SslCredentialsOptions o;
+  o.pem_root_certs = pem_file(tls.ca, "--tls-ca");
+  o.pem_cert_chain = pem_file(tls.cert, "--tls-cert");
+  o.pem_private_key = pem_file(tls.key, "--tls-key");
+  stub_ = v1::Anylb::NewStub(api_channel(address, grpc::SslCredentials(o), tls.server_name));
 }
 
 // UNAVAILABLE is the control plane's only when the connection failed: it
@@ -104,7 +126,9 @@ void ControlPlaneTarget::check(const grpc::Status& s, const char* what) const {
   if (s.ok()) return;
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE && s.error_message().find("connect") != std::string::npos)
     throw OperationFailed(std::string(what) + ": cannot reach the control plane at " + address_ +
-                          " (is anylb-controlplane running?)");
+                          (tls_ ? " (is anylb-controlplane running there? does --tls-ca sign its certificate, for the name "
+                                  "of the address or --tls-server-name, and does it accept our --tls-cert?)"
+                                : " (is anylb-controlplane running?)"));
   if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
     throw OperationFailed(std::string(what) + ": no answer from the control plane at " + address_ + " within " + seconds_text(timeout_) + " (--timeout)");
   throw OperationFailed(std::string(what) + ": " + s.error_message());

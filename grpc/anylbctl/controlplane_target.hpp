@@ -15,7 +15,9 @@ namespace v1 = ::anylb::v1;
 
 class ControlPlaneTarget final : public Target {
  public:
-  ControlPlaneTarget(const std::string& address, double timeout_s);  // a socket path, or HOST:PORT
+  // A socket path, or HOST:PORT with `tls` (its files read here: a file
+  // that cannot be read is an OperationFailed naming its flag).
+  ControlPlaneTarget(const std::string& address, double timeout_s, const TlsFlags& tls = {});
 
   Output services() override;
   Output service(const std::string& name) override;
@@ -47,6 +49,7 @@ class ControlPlaneTarget final : public Target {
 
   std::unique_ptr<v1::Anylb::Stub> stub_;
   std::string address_;
+  bool tls_ = false;
   std::chrono::milliseconds timeout_;
 };
 

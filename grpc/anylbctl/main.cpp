@@ -24,7 +24,7 @@ void run(const Command& c, Side side, const Cli& cli) {
     return (*h)(cli, t);
   }
   if (auto h = std::get_if<ControlPlaneOnly>(&c.handler)) {
-    ControlPlaneTarget t(cli.controlplane, cli.timeout_s);
+    ControlPlaneTarget t(cli.controlplane, cli.timeout_s, cli.tls);
     return (*h)(cli, t);
   }
   const EitherSide h = std::get<EitherSide>(c.handler);
@@ -32,7 +32,7 @@ void run(const Command& c, Side side, const Cli& cli) {
     DataplaneTarget t(cli.dataplane, cli.timeout_s);
     return h(cli, t);
   }
-  ControlPlaneTarget t(cli.controlplane, cli.timeout_s);
+  ControlPlaneTarget t(cli.controlplane, cli.timeout_s, cli.tls);
   h(cli, t);
 }
 

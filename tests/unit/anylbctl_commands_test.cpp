@@ -129,6 +129,24 @@ TEST(AnylbctlCommands, TimeoutIsSecondsWithinAnHour) {
   EXPECT_NE(refusal({"stats", "--timeout"}).find("--timeout needs SECONDS"), std::string::npos);
 }
 
+// TCP only with TLS and a client certificate; TLS only over TCP. Each
+// refusal names the flag.
+TEST(AnylbctlCommands, TlsFlagsGoWithATcpControlPlane) {
+  using Argv = std::vector<std::string>;
+  const Cli cli = read_command_line(Argv{"--controlplane", "10.0.0.1:50052", "--tls-ca", "ca.pem", "--tls-cert", "me.pem",
+                                         "--tls-key", "me.key", "--tls-server-name", "lb1", "node"});
+  EXPECT_EQ(cli.tls.ca, "ca.pem");
+  EXPECT_EQ(cli.tls.cert, "me.pem");
+  EXPECT_EQ(cli.tls.key, "me.key");
+  EXPECT_EQ(cli.tls.server_name, "lb1");
+  EXPECT_NE(refusal({"--controlplane", "10.0.0.1:50052", "node"}).find("needs --tls-ca"), std::string::npos);
+  EXPECT_NE(refusal({"--controlplane", "10.0.0.1:50052", "--tls-ca", "a", "--tls-cert", "b", "node"}).find("needs --tls-key"),
+            std::string::npos);
+  EXPECT_NE(refusal({"--tls-cert", "b", "node"}).find("not a socket path"), std::string::npos);  // the default socket
+  EXPECT_NE(refusal({"node", "--tls-key"}).find("--tls-key needs a FILE"), std::string::npos);
+  EXPECT_EQ(refusal({"--controlplane", "/run/x.sock", "node"}), "");
+}
+
 TEST(AnylbctlCommands, WhereACommandGoes) {
   EXPECT_EQ(side({"service", "list"}), Side::control_plane);  // the default
   EXPECT_EQ(side({"--dataplane", "/x", "service", "list"}), Side::dataplane);

@@ -190,13 +190,71 @@ TEST(ControlConfig, WholeStateErrorsNameTheBackendsLineAndKey) {
   }
 }
 
+// Three readable files for api.tls (their contents are the API's to read).
+std::string tls_files() {
+  const std::string pem = write("-----BEGIN CERTIFICATE-----\n");
+  return ", tls: {ca: " + pem + ", cert: " + pem + ", key: " + pem + "}";
+}
+
 TEST(ControlConfig, ExplicitApiAddressesAndAnyPortWithACheckPortAreAccepted) {
-  EXPECT_EQ(load_config(write(std::string(kGood) + "api: {tcp: \"[::1]:9000\"}\n")).api_tcp, "[::1]:9000");
-  EXPECT_EQ(load_config(write(std::string(kGood) + "api: {tcp: \"127.0.0.1:9000\"}\n")).api_tcp, "127.0.0.1:9000");
+  EXPECT_EQ(load_config(write(std::string(kGood) + "api: {tcp: \"[::1]:9000\"" + tls_files() + "}\n")).api_tcp, "[::1]:9000");
+  EXPECT_EQ(load_config(write(std::string(kGood) + "api: {tcp: \"127.0.0.1:9000\"" + tls_files() + "}\n")).api_tcp,
+            "127.0.0.1:9000");
   std::string any = kGood;
   any.replace(any.find("port: 80"), 8, "port: any");
   any.replace(any.find("type: http,"), 11, "type: http, port: 8080,");
   EXPECT_EQ(load_config(write(any)).services[0].check.port, 8080);
+}
+
+// Whoever reaches a TCP port would control the node: without TLS and
+// client certificates the listener is refused, naming the key and its line.
+TEST(ControlConfig, ApiTcpWithoutTlsIsRefused) {
+  const std::string plain = std::string(kGood) + "api:\n  socket: /run/x.sock\n  tcp: \"127.0.0.1:9000\"\n";
+  const std::string path = write(plain);
+  try {
+    load_config(path);
+    FAIL() << "accepted:\n" << plain;
+  } catch (const ConfigError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(path + " line 21: key 'api.tcp'"), std::string::npos) << m;
+    EXPECT_NE(m.find("TLS and client certificates"), std::string::npos) << m;
+  }
+}
+
+TEST(ControlConfig, ApiTlsFilesGroupsAndRegistrarSocket) {
+  const std::string tcp = std::string(kGood) + "api: {tcp: \"127.0.0.1:9000\", ";
+  // A file that cannot be read, and a missing file, name their key.
+  try {
+    load_config(write(tcp + "tls: {ca: /nonexistent/ca.pem, cert: /etc/hostname, key: /etc/hostname}}\n"));
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("key 'api.tls.ca': '/nonexistent/ca.pem' cannot be read"), std::string::npos)
+        << e.what();
+  }
+  try {
+    load_config(write(tcp + "tls: {ca: /etc/hostname, cert: /etc/hostname}}\n"));
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("key 'api.tls.key': is missing"), std::string::npos) << e.what();
+  }
+  try {
+    load_config(write(std::string(kGood) + "api: {group: no-such-group-here}\n"));
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("key 'api.group': 'no-such-group-here' is not a group"), std::string::npos)
+        << e.what();
+  }
+  const ControlConfig c = load_config(write(std::string(kGood) +
+      "api: {socket: /run/a.sock, group: root, registrar_socket: /run/r.sock, registrar_group: 4242}\n"));
+  EXPECT_EQ(c.api_group, gid_t{0});
+  EXPECT_EQ(c.api_registrar_socket, "/run/r.sock");
+  EXPECT_EQ(c.api_registrar_group, gid_t{4242});
+  try {
+    load_config(write(std::string(kGood) + "api: {socket: /run/a.sock, registrar_socket: /run/a.sock}\n"));
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("key 'api.registrar_socket'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(ControlConfig, PrefixNetwork) {
