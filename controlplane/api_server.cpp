@@ -15,6 +15,7 @@
 #include "api_channel.hpp"
 #include "dataplane.grpc.pb.h"
 #include "health.hpp"
+#include "registration.hpp"
 
 namespace anylb::cp {
 
@@ -29,6 +30,8 @@ grpc::Status to_status(const ChangeError& e) {
     case ChangeError::not_found: return {grpc::StatusCode::NOT_FOUND, e.message};
     case ChangeError::exists: return {grpc::StatusCode::ALREADY_EXISTS, e.message};
     case ChangeError::internal: return {grpc::StatusCode::INTERNAL, e.message};
+    case ChangeError::denied: return {grpc::StatusCode::PERMISSION_DENIED, e.message};
+    case ChangeError::exhausted: return {grpc::StatusCode::RESOURCE_EXHAUSTED, e.message};
   }
   return {grpc::StatusCode::INTERNAL, e.message};
 }
@@ -277,6 +280,13 @@ class ApiServer::Service final : public v1::Anylb::Service {
     if (in.quorum() > 65534)  // as the configuration file's quorum
       return {grpc::StatusCode::INVALID_ARGUMENT,
               "service.quorum: " + std::to_string(in.quorum()) + " is not a number from 1 to 65534 (0: 1)"};
+    std::optional<RegistrationPolicy> registration;
+    if (in.has_registration()) {
+      const auto& r = in.registration();
+      registration = registration_policy({r.prefixes().begin(), r.prefixes().end()}, r.max_backends(), r.weight(),
+                                         "service.registration", error);
+      if (!registration) return {grpc::StatusCode::INVALID_ARGUMENT, error};
+    }
     const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       if (find_service(c, parsed->name)) return {ChangeError::exists, "service.name: '" + parsed->name + "' already exists"};
       ServiceConfig sc;
@@ -284,6 +294,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
       sc.spec.origin = "API";
       sc.quorum = Quorum{in.quorum() == 0 ? 1 : in.quorum(), 0};
       sc.check.type = CheckType::tcp;  // checked by connecting to the service port
+      sc.registration = registration;
       if (sc.spec.port == kAnyPort) return {ChangeError::invalid, "service.port: an any-port service added through the API needs a port to check; use the configuration file"};
       // Its check is a TCP connect to the service port: a UDP service's
       // backends would refuse it and never come up.
@@ -325,11 +336,17 @@ class ApiServer::Service final : public v1::Anylb::Service {
   grpc::Status DeleteBackend(grpc::ServerContext*, const v1::DeleteBackendRequest* req, v1::Empty*) override {
     return to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       BackendId id;
-      if (ChangeError e = backend_id(c, req->service(), req->address(), id); e.kind != ChangeError::none) return e;
-      // A registered backend goes with its registrations; an added one is
+      ChangeError e = backend_id(c, req->service(), req->address(), id);
+      // Gone (a registration that expired) but an admin state or weight
+      // kept for it: forgotten, so that it registers anew as it asks.
+      if (e.kind == ChangeError::not_found && !id.first.empty() && o.forget_operator_state(id)) return {};
+      if (e.kind != ChangeError::none) return e;
+      // A registered backend goes with its registrations (registering again
+      // brings it back: `backend disable` keeps it out); an added one is
       // taken back; a configured one is hidden from the configuration.
-      const auto registered = o.forget_registrations(id);  // its admin state and weight too
-      if (registered == 0 && o.added_backends.erase(id) == 0) o.deleted_backends.insert(id);
+      // Whichever, what an operator set for it goes too.
+      o.forget_operator_state(id);
+      if (o.forget_registrations(id) == 0 && o.added_backends.erase(id) == 0) o.deleted_backends.insert(id);
       return {};
     }));
   }
@@ -377,41 +394,50 @@ class ApiServer::Service final : public v1::Anylb::Service {
 
   grpc::Status RegisterBackend(grpc::ServerContext*, const v1::RegisterBackendRequest* req,
                                v1::RegisterBackendResponse* resp) override {
-    BackendConfig b;
-    if (ChangeError e = backend_config(req->backend(), b); e.kind != ChangeError::none) return to_status(e);
+    const Caller caller;  // the listener's, once api_auth hands it over
+    RegisterRequest r{req->backend().service(), {}, req->ttl_seconds() * 1000ull};
+    if (ChangeError e = backend_config(req->backend(), r.backend); e.kind != ChangeError::none) return to_status(e);
+    r.backend.weight = req->backend().weight();  // 0: not asked (the service's registration.weight)
     if (req->ttl_seconds() == 0 || req->ttl_seconds() > 3600)
       return {grpc::StatusCode::INVALID_ARGUMENT, "ttl_seconds: must be 1 to 3600"};
     std::string rid;
-    const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
-      BackendId id;
-      ChangeError e = backend_id(c, req->backend().service(), req->backend().address(), id, false, "backend.");
-      if (e.kind != ChangeError::none && e.kind != ChangeError::exists) return e;
-      // The same backend registering again (restarted, its id lost): the
-      // new registration replaces its old one; a configured or added
-      // backend is not a registration's to take. Either way it starts as
-      // asked, enabled and at its own weight. (On a refusal, `o` is a copy
-      // the change drops.)
-      if (o.forget_registrations(id) == 0 && e.kind == ChangeError::exists) return e;
-      rid = "r" + std::to_string(o.next_registration++);
-      o.registrations[rid] = Registration{id.first, b, req->ttl_seconds() * 1000ull, monotonic_ms(), std::nullopt};
-      return {};
+    const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) {
+      return register_backend(o, c, caller, r, monotonic_ms(), rid);
     }));
     if (s.ok()) resp->set_registration_id(rid);
     return s;
   }
 
   grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req, v1::Empty*) override {
-    return to_status(node_.heartbeat(req->registration_id()));
+    const Caller caller;  // the listener's, once api_auth hands it over
+    return to_status(node_.heartbeat(req->registration_id(), caller));
   }
 
   grpc::Status DeregisterBackend(grpc::ServerContext*, const v1::DeregisterBackendRequest* req, v1::Empty*) override {
-    return to_status(node_.change([&](Overlay& o, const ControlConfig&) -> ChangeError {
-      auto it = o.registrations.find(req->registration_id());
-      if (it == o.registrations.end() || it->second.deregistered_ms)
-        return {ChangeError::not_found, "registration_id: '" + req->registration_id() + "' is not registered"};
-      it->second.deregistered_ms = monotonic_ms();  // drains, then goes (Node::expire_registrations)
-      return {};
+    const Caller caller;  // the listener's, once api_auth hands it over
+    return to_status(node_.change([&](Overlay& o, const ControlConfig&) {
+      return deregister_backend(o, caller, req->registration_id(), monotonic_ms());  // drains, then goes
     }));
+  }
+
+  grpc::Status ListRegistrations(grpc::ServerContext*, const v1::ListRegistrationsRequest* req,
+                                 v1::ListRegistrationsResponse* resp) override {
+    const Caller caller;  // the listener's, once api_auth hands it over
+    for (const Node::RegistrationView& v : node_.registrations(caller, req->service())) {
+      v1::Registration* o = resp->add_registrations();
+      o->set_registration_id(v.id);
+      o->mutable_backend()->set_service(v.registration.service);
+      o->mutable_backend()->set_address(v.registration.backend.address.to_string());
+      o->mutable_backend()->set_mac(v.registration.backend.mac.is_zero() ? "" : v.registration.backend.mac.to_string());
+      o->mutable_backend()->set_weight(v.registration.backend.weight);
+      o->mutable_backend()->set_registered(true);
+      o->set_ttl_seconds(static_cast<uint32_t>(v.registration.ttl_ms / 1000));
+      o->set_owner(v.registration.owner);
+      o->set_alive(v.alive && !v.registration.deregistered_ms);
+      o->set_deregistered(v.registration.deregistered_ms.has_value());
+      o->set_since_heartbeat_ms(v.since_heartbeat_ms);
+    }
+    return grpc::Status::OK;
   }
 
   grpc::Status ListRoutes(grpc::ServerContext*, const v1::ListRoutesRequest*, v1::ListRoutesResponse* resp) override {
