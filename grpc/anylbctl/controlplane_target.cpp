@@ -216,6 +216,12 @@ Applied ControlPlaneTarget::add_service(const ServiceSpec& spec) {
   s->set_hash_fragments(spec.hash_fragments);
   if (spec.quorum) s->set_quorum(*spec.quorum);
   if (spec.gue_port) s->set_gue_port(*spec.gue_port);
+  if (!spec.registration_prefixes.empty()) {
+    v1::ServiceRegistration* r = s->mutable_registration();
+    for (const std::string& p : spec.registration_prefixes) r->add_prefixes(p);
+    r->set_max_backends(spec.registration_max_backends);
+    r->set_weight(spec.registration_weight);
+  }
   v1::ServiceDetail d;
   check(stub_->AddService(&ctx, req, &d), "service add");
   return {{{"result", "added"}, {"service", spec.name}}, ""};
@@ -305,6 +311,27 @@ void ControlPlaneTarget::deregister(const std::string& registration_id) {
   req.set_registration_id(registration_id);
   v1::Empty empty;
   check(stub_->DeregisterBackend(&ctx, req, &empty), "backend deregister");
+}
+
+Output ControlPlaneTarget::registrations(const std::string& service) {
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  v1::ListRegistrationsRequest req;
+  req.set_service(service);
+  v1::ListRegistrationsResponse resp;
+  check(stub_->ListRegistrations(&ctx, req, &resp), "backend registrations");
+  nlohmann::json j = nlohmann::json::array();
+  Table t({"ID", "SERVICE", "ADDRESS", "WEIGHT", "TTL", "STATE", "OWNER"});
+  for (const v1::Registration& r : resp.registrations()) {
+    const std::string state = r.deregistered() ? "draining out" : r.alive() ? "alive" : "heartbeats missing";
+    j.push_back({{"registration_id", r.registration_id()}, {"service", r.backend().service()},
+                 {"address", r.backend().address()}, {"mac", r.backend().mac()}, {"weight", r.backend().weight()},
+                 {"ttl_seconds", r.ttl_seconds()}, {"owner", r.owner()}, {"alive", r.alive()},
+                 {"deregistered", r.deregistered()}, {"since_heartbeat_ms", r.since_heartbeat_ms()}});
+    t.add({r.registration_id(), r.backend().service(), r.backend().address(), std::to_string(r.backend().weight()),
+           std::to_string(r.ttl_seconds()) + " s", state, r.owner().empty() ? "-" : r.owner()});
+  }
+  return {j, t.str()};
 }
 
 Output ControlPlaneTarget::stats(double interval) {
