@@ -488,6 +488,12 @@ class ApiServer::Service final : public v1::Anylb::Service {
  private:
   static void detail(const NodeStatus& st, const ServiceSpec& s, v1::ServiceDetail* o) {
     fill_service(s, o->mutable_service());
+    if (const auto r = st.registration_rules.find(s.name); r != st.registration_rules.end()) {
+      v1::ServiceRegistration* out = o->mutable_service()->mutable_registration();
+      for (const Prefix& p : r->second.prefixes) out->add_prefixes(p.to_string());
+      out->set_max_backends(r->second.max_backends);
+      out->set_weight(r->second.weight);
+    }
     for (const BackendStatus& b : st.backends)
       if (b.service == s.name) fill_backend(b, o->add_backends());
     for (const RouteStatus& r : st.routes)

@@ -402,6 +402,7 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
       st.backends.push_back(bs);
     }
     st.services.push_back(s.spec);
+    if (s.registration) st.registration_rules[s.spec.name] = *s.registration;
     st.routes.push_back(rs);
   }
   for (const CoverConfig& c : config_.covers) {

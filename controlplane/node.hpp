@@ -63,6 +63,7 @@ struct NodeStatus {
   std::vector<RouteStatus> routes;
   std::vector<BackendStatus> backends;
   std::vector<ServiceSpec> services;
+  std::map<std::string, RegistrationPolicy> registration_rules;  // by service: those that opt in
 };
 
 // An API change refused: which field, and why (maps to a gRPC status).

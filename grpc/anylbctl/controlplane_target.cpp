@@ -63,11 +63,24 @@ nlohmann::json detail_json(const v1::ServiceDetail& d) {
   nlohmann::json j = {{"name", s.name()}, {"vip", s.vip()}, {"proto", s.protocol() == v1::PROTOCOL_UDP ? "udp" : "tcp"},
                       {"port", s.port()}, {"quorum", s.quorum()}, {"announced", d.announced()},
                       {"backends", nlohmann::json::array()}};
+  if (s.has_registration())
+    j["registration"] = {{"prefixes", s.registration().prefixes()}, {"max_backends", s.registration().max_backends()},
+                         {"weight", s.registration().weight()}};
   for (const auto& b : d.backends())
     j["backends"].push_back({{"address", b.address()}, {"mac", b.mac()}, {"weight", b.weight()},
                              {"admin_state", admin_name(b.admin_state())}, {"health", health_name(b.health())},
                              {"serving", b.serving()}, {"registered", b.registered()}, {"detail", b.health_detail()}});
   return j;
+}
+
+// "registration: 10.0.1.0/24, at most 16, weight 100" for a service that
+// opts in to registrars; else nothing.
+std::string registration_line(const v1::Service& s) {
+  if (!s.has_registration()) return "";
+  std::string prefixes;
+  for (const auto& p : s.registration().prefixes()) prefixes += (prefixes.empty() ? "" : ", ") + p;
+  return "registration: " + prefixes + ", at most " + std::to_string(s.registration().max_backends()) + ", weight " +
+         std::to_string(s.registration().weight()) + "\n";
 }
 
 // The answer to a backend change: the backend as it now runs, as the control plane answered.
@@ -196,7 +209,8 @@ Output ControlPlaneTarget::service(const std::string& name) {
            b.health_detail()});
   return {detail_json(d), "service " + d.service().name() + ": " + d.service().vip() + ", quorum " +
                               std::to_string(d.service().quorum()) + ", " +
-                              (d.announced() ? "announced" : "withdrawn") + "\n" + t.str()};
+                              (d.announced() ? "announced" : "withdrawn") + "\n" + registration_line(d.service()) +
+                              t.str()};
 }
 
 // Its service changes answer result "added"/"deleted" and the name, as they

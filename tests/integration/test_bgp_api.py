@@ -175,6 +175,8 @@ def registration_opt_in_serves_and_refuses(lb):
     db["backends"] = db["backends"][:1]
     start_cp_api(lb, [web, db])
     until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    assert ctl(lb, "service", "show", "web")["registration"] == web["registration"]
+    assert "registration" not in ctl(lb, "service", "show", "db")
     me = L.backend_addr(3)
     rid = ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 30)["registration_id"]
     assert re.fullmatch(r"[0-9a-f]{32}", rid), rid  # 128 random bits (they were r1, r2, ...)
@@ -220,6 +222,7 @@ def registration_opt_in_serves_and_refuses(lb):
     assert tun["registration"] == {"prefixes": ["198.18.1.0/24", "2001:db8:ff:1::/64"], "max_backends": 4,
                                    "weight": 30}, tun
     assert "next_registration" not in saved, saved.keys()
+    assert ctl(lb, "service", "show", "tun")["registration"] == tun["registration"]
     ctl(lb, "backend", "register", "tun", L.backend_addr(2), "--mac", L.backend_mac(2), "--ttl", 30)
     L.wait_until(lambda: [b["weight"] for b in lb.dataplane_state()["backends"] if b["service"] == "tun"] == [30], 5,
                  what="tun's registration at its registration.weight", diag=lambda: str(lb.dataplane_state()))
