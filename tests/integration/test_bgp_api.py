@@ -241,6 +241,19 @@ def registration_opt_in_serves_and_refuses(lb):
     L.wait_until(lambda: [b["weight"] for b in lb.dataplane_state()["backends"]
                           if b["address"] == me and b["service"] == "web"] == [60], 5,
                  what="registered after a delete: the service's weight", diag=lambda: str(lb.dataplane_state()))
+    # A registration that expired leaves the operator's state for its
+    # address (it holds for the next one); `backend del` forgets it.
+    rid = ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 1)["registration_id"]
+    ctl(lb, "backend", "disable", "web", me)
+    L.wait_until(lambda: ctl(lb, "backend", "registrations", "--service", "web") == [], 1 + DRAIN_WAIT + 3,
+                 what="the silent registration removed")
+    with open(lb.path("cp-state.json")) as f:
+        assert [a["address"] for a in json.load(f)["admin"]] == [me], "the operator's disable went with it"
+    r = ctl(lb, "backend", "disable", "web", me, check=False)
+    assert r.returncode == 1 and "not a backend" in r.stderr, r.stderr
+    ctl(lb, "backend", "del", "web", me)
+    with open(lb.path("cp-state.json")) as f:
+        assert json.load(f)["admin"] == [], "backend del left the operator's state"
 
 
 @controlplane_case
