@@ -14,6 +14,8 @@ grpc::Status to_status(const ChangeError& e) {
     case ChangeError::not_found: return {grpc::StatusCode::NOT_FOUND, e.message};
     case ChangeError::exists: return {grpc::StatusCode::ALREADY_EXISTS, e.message};
     case ChangeError::internal: return {grpc::StatusCode::INTERNAL, e.message};
+    case ChangeError::denied: return {grpc::StatusCode::PERMISSION_DENIED, e.message};
+    case ChangeError::exhausted: return {grpc::StatusCode::RESOURCE_EXHAUSTED, e.message};
   }
   return {grpc::StatusCode::INTERNAL, e.message};
 }

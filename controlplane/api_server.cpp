@@ -17,6 +17,7 @@
 #include "api_unix_listener.hpp"
 #include "dataplane.grpc.pb.h"
 #include "health.hpp"
+#include "registration.hpp"
 
 namespace anylb::cp {
 
@@ -175,6 +176,13 @@ class ApiServer::Service final : public v1::Anylb::Service {
     if (in.quorum() > 65534)  // as the configuration file's quorum
       return {grpc::StatusCode::INVALID_ARGUMENT,
               "service.quorum: " + std::to_string(in.quorum()) + " is not a number from 1 to 65534 (0: 1)"};
+    std::optional<RegistrationPolicy> registration;
+    if (in.has_registration()) {
+      const auto& r = in.registration();
+      registration = registration_policy({r.prefixes().begin(), r.prefixes().end()}, r.max_backends(), r.weight(),
+                                         "service.registration", error);
+      if (!registration) return {grpc::StatusCode::INVALID_ARGUMENT, error};
+    }
     const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       if (find_service(c, parsed->name)) return {ChangeError::exists, "service.name: '" + parsed->name + "' already exists"};
       ServiceConfig sc;
@@ -182,6 +190,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
       sc.spec.origin = "API";
       sc.quorum = Quorum{in.quorum() == 0 ? 1 : in.quorum(), 0};
       sc.check.type = CheckType::tcp;  // checked by connecting to the service port
+      sc.registration = registration;
       if (sc.spec.port == kAnyPort) return {ChangeError::invalid, "service.port: an any-port service added through the API needs a port to check; use the configuration file"};
       // Its check is a TCP connect to the service port: a UDP service's
       // backends would refuse it and never come up.
@@ -226,11 +235,17 @@ class ApiServer::Service final : public v1::Anylb::Service {
     if (grpc::Status a = admit(ctx, __func__); !a.ok()) return a;
     return to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       BackendId id;
-      if (ChangeError e = backend_id(c, req->service(), req->address(), id); e.kind != ChangeError::none) return e;
-      // A registered backend goes with its registrations; an added one is
+      ChangeError e = backend_id(c, req->service(), req->address(), id);
+      // Gone (a registration that expired) but an admin state or weight
+      // kept for it: forgotten, so that it registers anew as it asks.
+      if (e.kind == ChangeError::not_found && !id.first.empty() && o.forget_operator_state(id)) return {};
+      if (e.kind != ChangeError::none) return e;
+      // A registered backend goes with its registrations (registering again
+      // brings it back: `backend disable` keeps it out); an added one is
       // taken back; a configured one is hidden from the configuration.
-      const auto registered = o.forget_registrations(id);  // its admin state and weight too
-      if (registered == 0 && o.added_backends.erase(id) == 0) o.deleted_backends.insert(id);
+      // Whichever, what an operator set for it goes too.
+      o.forget_operator_state(id);
+      if (o.forget_registrations(id) == 0 && o.added_backends.erase(id) == 0) o.deleted_backends.insert(id);
       return {};
     }));
   }
@@ -280,47 +295,54 @@ class ApiServer::Service final : public v1::Anylb::Service {
 
   grpc::Status RegisterBackend(grpc::ServerContext* ctx, const v1::RegisterBackendRequest* req,
                                v1::RegisterBackendResponse* resp) override {
-    Caller who;  // the registration rules' to read
-    if (grpc::Status a = admit(ctx, __func__, &who); !a.ok()) return a;
-    BackendConfig b;
-    if (ChangeError e = backend_config(req->backend(), b); e.kind != ChangeError::none) return to_status(e);
+    Caller caller;  // the registration rules' to read
+    if (grpc::Status a = admit(ctx, __func__, &caller); !a.ok()) return a;
+    RegisterRequest r{req->backend().service(), {}, req->ttl_seconds() * 1000ull};
+    if (ChangeError e = backend_config(req->backend(), r.backend); e.kind != ChangeError::none) return to_status(e);
+    r.backend.weight = req->backend().weight();  // 0: not asked (the service's registration.weight)
     if (req->ttl_seconds() == 0 || req->ttl_seconds() > 3600)
       return {grpc::StatusCode::INVALID_ARGUMENT, "ttl_seconds: must be 1 to 3600"};
     std::string rid;
-    const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
-      BackendId id;
-      ChangeError e = backend_id(c, req->backend().service(), req->backend().address(), id, false, "backend.");
-      if (e.kind != ChangeError::none && e.kind != ChangeError::exists) return e;
-      // The same backend registering again (restarted, its id lost): the
-      // new registration replaces its old one; a configured or added
-      // backend is not a registration's to take. Either way it starts as
-      // asked, enabled and at its own weight. (On a refusal, `o` is a copy
-      // the change drops.)
-      if (o.forget_registrations(id) == 0 && e.kind == ChangeError::exists) return e;
-      rid = "r" + std::to_string(o.next_registration++);
-      o.registrations[rid] = Registration{id.first, b, req->ttl_seconds() * 1000ull, monotonic_ms(), std::nullopt};
-      return {};
+    const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) {
+      return register_backend(o, c, caller, r, monotonic_ms(), rid);
     }));
     if (s.ok()) resp->set_registration_id(rid);
     return s;
   }
 
   grpc::Status Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req, v1::Empty*) override {
-    Caller who;  // the registration rules' to read
-    if (grpc::Status a = admit(ctx, __func__, &who); !a.ok()) return a;
-    return to_status(node_.heartbeat(req->registration_id()));
+    Caller caller;  // the registration rules' to read
+    if (grpc::Status a = admit(ctx, __func__, &caller); !a.ok()) return a;
+    return to_status(node_.heartbeat(req->registration_id(), caller));
   }
 
   grpc::Status DeregisterBackend(grpc::ServerContext* ctx, const v1::DeregisterBackendRequest* req, v1::Empty*) override {
-    Caller who;  // the registration rules' to read
-    if (grpc::Status a = admit(ctx, __func__, &who); !a.ok()) return a;
-    return to_status(node_.change([&](Overlay& o, const ControlConfig&) -> ChangeError {
-      auto it = o.registrations.find(req->registration_id());
-      if (it == o.registrations.end() || it->second.deregistered_ms)
-        return {ChangeError::not_found, "registration_id: '" + req->registration_id() + "' is not registered"};
-      it->second.deregistered_ms = monotonic_ms();  // drains, then goes (Node::expire_registrations)
-      return {};
+    Caller caller;  // the registration rules' to read
+    if (grpc::Status a = admit(ctx, __func__, &caller); !a.ok()) return a;
+    return to_status(node_.change([&](Overlay& o, const ControlConfig&) {
+      return deregister_backend(o, caller, req->registration_id(), monotonic_ms());  // drains, then goes
     }));
+  }
+
+  grpc::Status ListRegistrations(grpc::ServerContext* ctx, const v1::ListRegistrationsRequest* req,
+                                 v1::ListRegistrationsResponse* resp) override {
+    Caller caller;  // a registrar sees its own
+    if (grpc::Status a = admit(ctx, __func__, &caller); !a.ok()) return a;
+    for (const Node::RegistrationView& v : node_.registrations(caller, req->service())) {
+      v1::Registration* o = resp->add_registrations();
+      o->set_registration_id(v.id);
+      o->mutable_backend()->set_service(v.registration.service);
+      o->mutable_backend()->set_address(v.registration.backend.address.to_string());
+      o->mutable_backend()->set_mac(v.registration.backend.mac.is_zero() ? "" : v.registration.backend.mac.to_string());
+      o->mutable_backend()->set_weight(v.registration.backend.weight);
+      o->mutable_backend()->set_registered(true);
+      o->set_ttl_seconds(static_cast<uint32_t>(v.registration.ttl_ms / 1000));
+      o->set_owner(v.registration.owner);
+      o->set_alive(v.alive && !v.registration.deregistered_ms);
+      o->set_deregistered(v.registration.deregistered_ms.has_value());
+      o->set_since_heartbeat_ms(v.since_heartbeat_ms);
+    }
+    return grpc::Status::OK;
   }
 
   grpc::Status ListRoutes(grpc::ServerContext* ctx, const v1::ListRoutesRequest*, v1::ListRoutesResponse* resp) override {
@@ -395,6 +417,12 @@ class ApiServer::Service final : public v1::Anylb::Service {
 
   static void detail(const NodeStatus& st, const ServiceSpec& s, v1::ServiceDetail* o) {
     fill_service(s, o->mutable_service());
+    if (const auto r = st.registration_rules.find(s.name); r != st.registration_rules.end()) {
+      v1::ServiceRegistration* out = o->mutable_service()->mutable_registration();
+      for (const Prefix& p : r->second.prefixes) out->add_prefixes(p.to_string());
+      out->set_max_backends(r->second.max_backends);
+      out->set_weight(r->second.weight);
+    }
     for (const BackendStatus& b : st.backends)
       if (b.service == s.name) fill_backend(b, o->add_backends());
     for (const RouteStatus& r : st.routes)

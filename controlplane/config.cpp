@@ -155,7 +155,7 @@ class Reader {
 
   ServiceConfig service(const YAML::Node& n, const std::string& key) const {
     known(n, key, {"name", "vip", "protocol", "port", "mode", "fragments", "gue_port", "quorum", "hold_down",
-                   "communities", "med", "prepend", "vip_policy", "check", "backends"});
+                   "communities", "med", "prepend", "vip_policy", "check", "backends", "registration"});
     ServiceConfig s;
     for (const char* required : {"name", "vip", "protocol", "port", "check", "backends"})
       if (!n[required]) fail(n, key + "." + required, "is missing");
@@ -217,7 +217,30 @@ class Reader {
       b.origin = file_ + " line " + std::to_string(bs[i].Mark().line + 1) + ", " + bk;
       s.backends.push_back(b);
     }
+    if (n["registration"]) s.registration = registration(n["registration"], key + ".registration");
     return s;
+  }
+
+  // registration: {prefixes: [CIDR...], max_backends: N, weight: W}
+  RegistrationPolicy registration(const YAML::Node& n, const std::string& key) const {
+    known(n, key, {"prefixes", "max_backends", "weight"});
+    RegistrationPolicy p;
+    const YAML::Node& ps = n["prefixes"];
+    if (!ps || !ps.IsSequence() || ps.size() == 0)
+      fail(ps ? ps : n, key + ".prefixes", "must list the prefixes registered addresses lie in, e.g. [10.0.1.0/24]");
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+      const std::string pk = key + ".prefixes[" + std::to_string(i) + "]";
+      std::string why;
+      const auto prefix = parse_prefix(str(ps[i], pk), why);
+      if (!prefix) fail(ps[i], pk, why);
+      p.prefixes.push_back(*prefix);
+    }
+    // Required: a registrar flooding registrations must meet a bound the
+    // operator chose.
+    if (!n["max_backends"]) fail(n, key + ".max_backends", "is missing");
+    p.max_backends = static_cast<uint32_t>(number(n["max_backends"], key + ".max_backends", 1, 65534));
+    if (n["weight"]) p.weight = static_cast<uint32_t>(number(n["weight"], key + ".weight", 1, kMaxBackendWeight));
+    return p;
   }
 
  private:

@@ -43,6 +43,16 @@ struct BackendConfig {
   std::string origin;  // file, line and key, for errors found once the whole state is put together
 };
 
+// A service's opt-in to self-registration by registrars (Role::registrar,
+// registration.hpp): which addresses may join it, how many at once, and
+// at what weight. A service without one refuses registrars.
+struct RegistrationPolicy {
+  std::vector<Prefix> prefixes;   // a registered address lies inside one
+  uint32_t max_backends = 0;      // registrations held at once (1-65534)
+  uint32_t weight = 100;          // every registrar's backend gets this weight
+  bool operator==(const RegistrationPolicy&) const = default;
+};
+
 struct ServiceConfig {
   ServiceSpec spec;
   Quorum quorum;
@@ -59,6 +69,7 @@ struct ServiceConfig {
   CoverPolicy vip_policy = CoverPolicy::all;
   CheckConfig check;
   std::vector<BackendConfig> backends;
+  std::optional<RegistrationPolicy> registration;
 };
 
 struct CoverConfig {

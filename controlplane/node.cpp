@@ -13,6 +13,7 @@
 #include "api_channel.hpp"
 #include "node_helpers.hpp"
 #include "atomic_file.hpp"
+#include "registration.hpp"
 #include "state_file.hpp"
 
 namespace anylb::cp {
@@ -158,13 +159,21 @@ ChangeError Node::commit(ControlConfig base, Overlay overlay, const std::map<std
   return {};
 }
 
-ChangeError Node::heartbeat(const std::string& registration_id) {
+ChangeError Node::heartbeat(const std::string& registration_id, const Caller& caller) {
   std::lock_guard lock(mu_);
-  auto it = overlay_.registrations.find(registration_id);
-  if (it == overlay_.registrations.end() || it->second.deregistered_ms)
-    return {ChangeError::not_found, "registration_id: '" + registration_id + "' is not registered"};
-  it->second.last_heartbeat_ms = monotonic_ms();
+  Registration* r = own_registration(overlay_, caller, registration_id);
+  if (!r) return not_registered(registration_id);
+  r->last_heartbeat_ms = monotonic_ms();
   return {};
+}
+
+std::vector<Node::RegistrationView> Node::registrations(const Caller& caller, const std::string& service) {
+  std::lock_guard lock(mu_);
+  const uint64_t now = monotonic_ms();
+  std::vector<RegistrationView> out;
+  for (auto& [id, r] : visible_registrations(overlay_, caller, service))
+    out.push_back({id, r, registration_alive(r, now), elapsed_ms(r.last_heartbeat_ms, now)});
+  return out;
 }
 
 // Writes the overlay whole (temp file + rename): a crash never leaves half a file.
@@ -268,10 +277,9 @@ void Node::expire_registrations(uint64_t now) {
     if (why) {
       removed.push_back("registration " + it->first + " (" + r.backend.address.to_string() + " in " + r.service +
                         ") removed, " + why);
-      // Its admin state and weight go with it: the next pod at this address
-      // must not inherit them.
-      next.admin.erase({r.service, r.backend.address});
-      next.weights.erase({r.service, r.backend.address});
+      // What an operator set for it (admin state, weight) stays: it holds
+      // for the backend when it registers again (a registration never
+      // overrides an operator); `backend del` forgets it.
       it = next.registrations.erase(it);
     } else {
       ++it;
@@ -394,6 +402,7 @@ void Node::publish_status(const std::map<BackendKey, BackendHealth>& health, uin
       st.backends.push_back(bs);
     }
     st.services.push_back(s.spec);
+    if (s.registration) st.registration_rules[s.spec.name] = *s.registration;
     st.routes.push_back(rs);
   }
   for (const CoverConfig& c : config_.covers) {

@@ -15,6 +15,7 @@
 
 #include "announcement_rule.hpp"
 #include "announcer.hpp"
+#include "api_caller.hpp"
 #include "config.hpp"
 #include "dataplane.grpc.pb.h"
 #include "gobgp_client.hpp"
@@ -62,11 +63,14 @@ struct NodeStatus {
   std::vector<RouteStatus> routes;
   std::vector<BackendStatus> backends;
   std::vector<ServiceSpec> services;
+  std::map<std::string, RegistrationPolicy> registration_rules;  // by service: those that opt in
 };
 
 // An API change refused: which field, and why (maps to a gRPC status).
 struct ChangeError {
-  enum Kind { none, invalid, not_found, exists, internal } kind = none;  // internal: ours, not the request's
+  // internal: ours, not the request's; denied: not the caller's to do
+  // (a registrar's rules); exhausted: a limit reached (max_backends).
+  enum Kind { none, invalid, not_found, exists, internal, denied, exhausted } kind = none;
   std::string message;
 };
 
@@ -83,7 +87,17 @@ class Node {
   ChangeError change(const std::function<ChangeError(Overlay&, const ControlConfig& merged)>& change);
   // A registration's heartbeat: it changes no configuration, so nothing is
   // rebuilt or written (the time is not persisted). Safe from any thread.
-  ChangeError heartbeat(const std::string& registration_id);
+  // A registrar heartbeats only its own (registration.hpp).
+  ChangeError heartbeat(const std::string& registration_id, const Caller& caller);
+  // The registrations `caller` may see (visible_registrations), with
+  // whether each is alive now.
+  struct RegistrationView {
+    std::string id;
+    Registration registration;
+    bool alive = false;
+    uint64_t since_heartbeat_ms = 0;
+  };
+  std::vector<RegistrationView> registrations(const Caller& caller, const std::string& service);
   bool withdraw_all();  // on shutdown when asked to; false if gobgpd refused any of it
   // Drain: re-announce with GRACEFUL_SHUTDOWN and a prepend, then withdraw
   // after the configured wait; undrain restores. Safe from any thread.

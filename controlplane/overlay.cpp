@@ -39,6 +39,22 @@ BackendConfig backend_from(const nlohmann::json& j) {
   return b;
 }
 
+// As the configuration file's and the API's registration, checked alike.
+std::optional<RegistrationPolicy> registration_policy(const nlohmann::json& j, const std::string& where, std::string& why) {
+  RegistrationPolicy p;
+  for (const auto& text : j.at("prefixes")) {
+    std::string bad;
+    const auto prefix = parse_prefix(text.get<std::string>(), bad);
+    if (!prefix) return why = where + ".prefixes: " + bad, std::nullopt;
+    p.prefixes.push_back(*prefix);
+  }
+  p.max_backends = j.at("max_backends").get<uint32_t>();
+  p.weight = j.at("weight").get<uint32_t>();
+  if (p.prefixes.empty() || p.max_backends < 1 || p.max_backends > 65534 || p.weight < 1 || p.weight > kMaxBackendWeight)
+    return why = where + ": no prefixes, or max_backends not 1-65534, or weight not 1-10000", std::nullopt;
+  return p;
+}
+
 }  // namespace
 
 std::string Overlay::to_json() const {
@@ -54,6 +70,12 @@ std::string Overlay::to_json() const {
                                    {"port", s.spec.port}, {"mode", std::string(to_string(s.spec.mode))},
                                    {"fragments", std::string(to_string(s.spec.fragments))}, {"quorum", s.quorum.count},
                                    {"gue_port", s.spec.gue_port}});
+  for (std::size_t i = 0; i < added_services.size(); ++i)
+    if (const auto& p = added_services[i].registration) {
+      json prefixes = json::array();
+      for (const Prefix& x : p->prefixes) prefixes.push_back(x.to_string());
+      j["added_services"][i]["registration"] = {{"prefixes", prefixes}, {"max_backends", p->max_backends}, {"weight", p->weight}};
+    }
   j["deleted_services"] = deleted_services;
   j["added_backends"] = json::array();
   for (const auto& [id, b] : added_backends) {
@@ -70,9 +92,9 @@ std::string Overlay::to_json() const {
     e["service"] = r.service;
     e["ttl_ms"] = r.ttl_ms;
     e["deregistered"] = r.deregistered_ms.has_value();
+    e["owner"] = r.owner;
     j["registrations"].push_back(e);
   }
-  j["next_registration"] = next_registration;
   j["withdrawn_routes"] = withdrawn_routes;
   j["damping"] = json::object();
   for (const auto& [name, d] : damping) j["damping"][name] = {{"penalty", d.penalty}, {"at_unix_ms", d.at_unix_ms}};
@@ -116,6 +138,11 @@ Overlay Overlay::from_json(const std::string& text) {
         throw std::runtime_error(where + ": key 'quorum': " + std::to_string(quorum) + " is not a number from 1 to 65534");
       sc.quorum = Quorum{static_cast<uint32_t>(quorum), 0};
       sc.check.type = CheckType::tcp;
+      if (e.contains("registration")) {  // absent: refuses registrars (and in files of earlier versions)
+        std::string why;
+        sc.registration = registration_policy(e.at("registration"), where + ".registration", why);
+        if (!sc.registration) throw std::runtime_error(why);
+      }
       o.added_services.push_back(sc);
     }
     for (const auto& n : j.at("deleted_services")) o.deleted_services.insert(n.get<std::string>());
@@ -127,9 +154,11 @@ Overlay Overlay::from_json(const std::string& text) {
       r.backend = backend_from(e);
       r.ttl_ms = e.at("ttl_ms").get<uint64_t>();
       if (e.at("deregistered").get<bool>()) r.deregistered_ms = 0;  // finish draining out
+      if (e.contains("owner")) r.owner = e.at("owner").get<std::string>();  // absent from earlier versions
       o.registrations[e.at("id").get<std::string>()] = r;
     }
-    o.next_registration = j.at("next_registration").get<uint64_t>();
+    // next_registration, from files of earlier versions (sequential ids),
+    // is ignored: ids are random now and the old ones stay as they are.
     if (j.contains("withdrawn_routes"))  // absent from files of earlier versions
       for (const auto& n : j.at("withdrawn_routes")) o.withdrawn_routes.insert(n.get<std::string>());
     if (j.contains("node_draining")) o.node_draining = j.at("node_draining").get<bool>();
@@ -177,9 +206,12 @@ ControlConfig merge(const ControlConfig& base, const Overlay& o) {
   return c;
 }
 
+bool Overlay::forget_operator_state(const BackendId& id) {
+  const bool had = admin.erase(id) + weights.erase(id) > 0;
+  return had;
+}
+
 std::size_t Overlay::forget_registrations(const BackendId& id) {
-  admin.erase(id);
-  weights.erase(id);
   return std::erase_if(registrations, [&](const auto& r) {
     return r.second.service == id.first && r.second.backend.address == id.second;
   });

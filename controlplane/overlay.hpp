@@ -25,6 +25,10 @@ struct Registration {
   uint64_t ttl_ms = 0;
   uint64_t last_heartbeat_ms = 0;             // monotonic; not persisted (a restart grants a fresh TTL)
   std::optional<uint64_t> deregistered_ms;    // draining out since then
+  // Caller::owner of who registered it: a registrar reads, heartbeats and
+  // deregisters only its own. Empty in state files of earlier versions
+  // (then only an operator can).
+  std::string owner;
 };
 
 struct Overlay {
@@ -34,8 +38,9 @@ struct Overlay {
   std::set<std::string> deleted_services;
   std::map<BackendId, BackendConfig> added_backends;
   std::set<BackendId> deleted_backends;
-  std::map<std::string, Registration> registrations;  // by registration id
-  uint64_t next_registration = 1;
+  // By registration id: 32 hex digits (new_registration_id), or "rN"
+  // from state files of earlier versions.
+  std::map<std::string, Registration> registrations;
   // Not an API change, but what a restart must remember as well: the
   // services whose route has been withdrawn, so that their hold-down holds
   // after a restart too (ServiceRoute::remember_withdrawal).
@@ -56,10 +61,13 @@ struct Overlay {
   // used): a drained node must not come back announcing by itself.
   bool node_draining = false;
 
-  // Drops every registration of `id`, and the admin state and weight set
-  // for it (the next backend at that address starts as it asks); returns
-  // how many registrations went.
+  // Drops every registration of `id`; returns how many went. What an
+  // operator set for it (admin state, weight) stays: a registration never
+  // overrides it, and the same backend registering again finds it.
   std::size_t forget_registrations(const BackendId& id);
+  // Drops the admin state and weight an operator set for `id`; true if
+  // there was any.
+  bool forget_operator_state(const BackendId& id);
 
   // Moves what is kept for each renamed service (new name -> old name,
   // renamed_services) to its new name: admin states, weights, added and

@@ -65,11 +65,24 @@ nlohmann::json detail_json(const v1::ServiceDetail& d) {
   nlohmann::json j = {{"name", s.name()}, {"vip", s.vip()}, {"proto", s.protocol() == v1::PROTOCOL_UDP ? "udp" : "tcp"},
                       {"port", s.port()}, {"quorum", s.quorum()}, {"announced", d.announced()},
                       {"backends", nlohmann::json::array()}};
+  if (s.has_registration())
+    j["registration"] = {{"prefixes", s.registration().prefixes()}, {"max_backends", s.registration().max_backends()},
+                         {"weight", s.registration().weight()}};
   for (const auto& b : d.backends())
     j["backends"].push_back({{"address", b.address()}, {"mac", b.mac()}, {"weight", b.weight()},
                              {"admin_state", admin_name(b.admin_state())}, {"health", health_name(b.health())},
                              {"serving", b.serving()}, {"registered", b.registered()}, {"detail", b.health_detail()}});
   return j;
+}
+
+// "registration: 10.0.1.0/24, at most 16, weight 100" for a service that
+// opts in to registrars; else nothing.
+std::string registration_line(const v1::Service& s) {
+  if (!s.has_registration()) return "";
+  std::string prefixes;
+  for (const auto& p : s.registration().prefixes()) prefixes += (prefixes.empty() ? "" : ", ") + p;
+  return "registration: " + prefixes + ", at most " + std::to_string(s.registration().max_backends()) + ", weight " +
+         std::to_string(s.registration().weight()) + "\n";
 }
 
 // The answer to a backend change: the backend as it now runs, as the control plane answered.
@@ -220,7 +233,8 @@ Output ControlPlaneTarget::service(const std::string& name) {
            b.health_detail()});
   return {detail_json(d), "service " + d.service().name() + ": " + d.service().vip() + ", quorum " +
                               std::to_string(d.service().quorum()) + ", " +
-                              (d.announced() ? "announced" : "withdrawn") + "\n" + t.str()};
+                              (d.announced() ? "announced" : "withdrawn") + "\n" + registration_line(d.service()) +
+                              t.str()};
 }
 
 // Its service changes answer result "added"/"deleted" and the name, as they
@@ -240,6 +254,12 @@ Applied ControlPlaneTarget::add_service(const ServiceSpec& spec) {
   s->set_hash_fragments(spec.hash_fragments);
   if (spec.quorum) s->set_quorum(*spec.quorum);
   if (spec.gue_port) s->set_gue_port(*spec.gue_port);
+  if (!spec.registration_prefixes.empty()) {
+    v1::ServiceRegistration* r = s->mutable_registration();
+    for (const std::string& p : spec.registration_prefixes) r->add_prefixes(p);
+    r->set_max_backends(spec.registration_max_backends);
+    r->set_weight(spec.registration_weight);
+  }
   v1::ServiceDetail d;
   check(stub_->AddService(&ctx, req, &d), "service add");
   return {{{"result", "added"}, {"service", spec.name}}, ""};
@@ -329,6 +349,27 @@ void ControlPlaneTarget::deregister(const std::string& registration_id) {
   req.set_registration_id(registration_id);
   v1::Empty empty;
   check(stub_->DeregisterBackend(&ctx, req, &empty), "backend deregister");
+}
+
+Output ControlPlaneTarget::registrations(const std::string& service) {
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  v1::ListRegistrationsRequest req;
+  req.set_service(service);
+  v1::ListRegistrationsResponse resp;
+  check(stub_->ListRegistrations(&ctx, req, &resp), "backend registrations");
+  nlohmann::json j = nlohmann::json::array();
+  Table t({"ID", "SERVICE", "ADDRESS", "WEIGHT", "TTL", "STATE", "OWNER"});
+  for (const v1::Registration& r : resp.registrations()) {
+    const std::string state = r.deregistered() ? "draining out" : r.alive() ? "alive" : "heartbeats missing";
+    j.push_back({{"registration_id", r.registration_id()}, {"service", r.backend().service()},
+                 {"address", r.backend().address()}, {"mac", r.backend().mac()}, {"weight", r.backend().weight()},
+                 {"ttl_seconds", r.ttl_seconds()}, {"owner", r.owner()}, {"alive", r.alive()},
+                 {"deregistered", r.deregistered()}, {"since_heartbeat_ms", r.since_heartbeat_ms()}});
+    t.add({r.registration_id(), r.backend().service(), r.backend().address(), std::to_string(r.backend().weight()),
+           std::to_string(r.ttl_seconds()) + " s", state, r.owner().empty() ? "-" : r.owner()});
+  }
+  return {j, t.str()};
 }
 
 Output ControlPlaneTarget::stats(double interval) {

@@ -41,6 +41,7 @@ class ControlPlaneTarget final : public Target {
   std::string register_backend(const BackendSpec& b, uint32_t ttl_seconds);  // the registration id
   void heartbeat(const std::string& registration_id);
   void deregister(const std::string& registration_id);
+  Output registrations(const std::string& service);  // empty: every service's
 
  private:
   void check(const grpc::Status& s, const char* what) const;

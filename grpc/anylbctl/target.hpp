@@ -25,6 +25,10 @@ struct ServiceSpec {
   bool hash_fragments = false;
   std::optional<uint32_t> gue_port;
   std::optional<uint32_t> quorum;  // the control plane's
+  // The control plane's: opt-in to registrars (empty prefixes: none).
+  std::vector<std::string> registration_prefixes;
+  uint32_t registration_max_backends = 0;
+  uint32_t registration_weight = 0;  // 0: 100
 };
 
 struct BackendSpec {

@@ -63,6 +63,18 @@ void service_add(const Cli& cli, Target& t) {
     if (s.mode != Mode::gue) throw UsageError("--gue-port: only with --mode gue");
     s.gue_port = number(cli.flag("gue-port"), "--gue-port", 0, 65535);
   }
+  if (cli.has_flag("registration") != cli.has_flag("max-backends"))
+    throw UsageError("--registration and --max-backends: give both, or neither");
+  if (cli.has_flag("registration-weight") && !cli.has_flag("registration"))
+    throw UsageError("--registration-weight: only with --registration");
+  if (cli.has_flag("registration")) {
+    std::stringstream list(cli.flag("registration"));
+    for (std::string p; std::getline(list, p, ',');)
+      if (!p.empty()) s.registration_prefixes.push_back(p);
+    if (s.registration_prefixes.empty()) throw UsageError("--registration: no prefix given");
+    s.registration_max_backends = number(cli.flag("max-backends"), "--max-backends", 1, 65534);
+    s.registration_weight = number(cli.flag("registration-weight", "100"), "--registration-weight", 1, kMaxBackendWeight);
+  }
   report(cli, "added service " + s.name, t.add_service(s));
 }
 
@@ -112,6 +124,8 @@ void backend_deregister(const Cli& cli, ControlPlaneTarget& t) {
   t.deregister(id);
   print(cli, {{"result", "deregister"}, {"registration_id", id}}, "deregister " + id + ": done\n");
 }
+
+void backend_registrations(const Cli& cli, ControlPlaneTarget& t) { print(cli, t.registrations(cli.flag("service"))); }
 
 void stats(const Cli& cli, Target& t) { print(cli, t.stats(interval_seconds(cli))); }
 

@@ -23,6 +23,7 @@ void backend_weight(const Cli& cli, Target& t);
 void backend_register(const Cli& cli, ControlPlaneTarget& t);
 void backend_heartbeat(const Cli& cli, ControlPlaneTarget& t);
 void backend_deregister(const Cli& cli, ControlPlaneTarget& t);
+void backend_registrations(const Cli& cli, ControlPlaneTarget& t);
 void stats(const Cli& cli, Target& t);
 void flows(const Cli& cli, Target& t);
 void trace(const Cli& cli, Target& t);

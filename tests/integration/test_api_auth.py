@@ -92,6 +92,8 @@ def tls_ctl(lb, who, *args):
 def two_backends():
     svc = service()
     svc["backends"] = svc["backends"][:2]  # backend 3 joins by registering
+    # Registrars may register .8-.15, one at a time (registration.*).
+    svc["registration"] = {"prefixes": ["198.18.1.8/29"], "max_backends": 1}
     return svc
 
 
@@ -148,6 +150,11 @@ def registrar_over_tls_only_registers(lb):
     assert not_draining(lb), "a registrar drained the node"
     assert dp_backend_state(lb, a1) == "up", "a registrar disabled a backend"
     assert stays(lb, VIP_P, 1, present=True), "web left the router after a registrar's calls"
+    # Registering: not outside the service's prefixes, nor another address than its certificate's.
+    r = tls_ctl(lb, "registrar", "backend", "register", "web", "198.18.2.13", "--ttl", 30)
+    assert r.returncode == 1 and "198.18.2.13 is outside service 'web' registration.prefixes" in r.stderr, r.stderr
+    r = tls_ctl(lb, "registrar", "backend", "register", "web", "198.18.1.14", "--ttl", 30)
+    assert r.returncode == 1 and "198.18.1.14 is not an address the client certificate names" in r.stderr, r.stderr
     # What it may do: register the address its certificate names, heartbeat, deregister.
     r = tls_ctl(lb, "registrar", "backend", "register", "web", a3, "--mac", L.backend_mac(3), "--ttl", 30)
     assert r.returncode == 0, r.stderr
@@ -222,6 +229,9 @@ def unix_sockets_mode_group_role_and_who(lb):
                                     L.backend_mac(3), "--ttl", 30)
         assert rc == 0, err
         assert f"API RegisterBackend by uid 65534 gid {reg_gid} pid {pid} on {reg_sock} (registrar)" in p.log(50000)
+        # One registration at a time (max_backends 1), whoever asks.
+        _, rc, _, err = as_user(reg_sock, reg_gid, "backend", "register", "web", "198.18.1.14", "--ttl", 30)
+        assert rc == 1 and "holds 1 registrations, its registration.max_backends" in err, err
         assert not_draining_at(op_sock)
     finally:
         lb.stop("controlplane")

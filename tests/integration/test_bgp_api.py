@@ -7,6 +7,7 @@ Usage (root): test_bgp_api.py [CONTROLPLANE [DATAPLANE [ANYLBCTL]]] [--only=CASE
 import json
 import re
 import signal
+import time
 
 from bgp_cases import L  # lab/bgp_lab.py, on the path bgp_cases sets
 from bgp_cases import (ANNOUNCE_WITHIN, DRAIN_WAIT, HOLD_DOWN, INTERVAL, RISE, VIP, VIP2, VIP_P,
@@ -122,12 +123,18 @@ def registered_backend_lives_by_heartbeat(lb):
     assert rid2 != rid
     r = ctl(lb, "backend", "heartbeat", rid, check=False)
     assert r.returncode == 1 and "not registered" in r.stderr, r.stderr
-    # An operator disables it; the next registration at this address starts
-    # enabled, as asked (it inherited the old one's admin state).
+    # An operator disables it; registering anew does not undo that (issue
+    # 25: a registration never overrides what an operator set; it used to
+    # start enabled). The operator enables it.
     ctl(lb, "backend", "disable", "web", me)
     L.wait_until(lambda: dp_backend_state(lb, me) == "down", 5, what="disabled registered backend down")
     rid2 = ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 2)["registration_id"]
-    L.wait_until(lambda: dp_backend_state(lb, me) == "up", 5, what="registered anew: enabled")
+    assert stays_state(lb, me, "down", 1.5), "re-registration undid the operator's disable"
+    row = next(b for b in ctl(lb, "service", "show", "web")["backends"] if b["address"] == me)
+    assert row["admin_state"] == "disabled", row
+    ctl(lb, "backend", "heartbeat", rid2)
+    ctl(lb, "backend", "enable", "web", me)
+    L.wait_until(lambda: dp_backend_state(lb, me) == "up", 5, what="enabled by the operator: up")
     ctl(lb, "backend", "deregister", rid2)
     L.wait_until(lambda: dp_backend_state(lb, me) == "draining", 3, what="deregistered: draining")
     L.wait_until(lambda: dp_backend_state(lb, me) is None, DRAIN_WAIT + 3, what="deregistered: removed after draining")
@@ -146,6 +153,107 @@ def registered_backend_lives_by_heartbeat(lb):
     ctl(lb, "backend", "del", "web", me)
     L.wait_until(lambda: dp_backend_state(lb, me) is None, 5, what="deleted registered backend gone")
     assert me not in {b["address"] for b in ctl(lb, "service", "show", "web")["backends"]}
+
+
+def stays_state(lb, address, state, seconds):
+    """The dataplane holds `address` in `state` all along `seconds`."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if dp_backend_state(lb, address) != state:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@controlplane_case
+def registration_opt_in_serves_and_refuses(lb):
+    # web opts in (the backends' /24, two at once, weight 60); db does not.
+    web = service(quorum=1)
+    web["backends"] = web["backends"][:2]  # backend 3 joins by registering
+    web["registration"] = {"prefixes": ["198.18.1.0/24"], "max_backends": 2, "weight": 60}
+    db = service("db", VIP2, quorum=1)
+    db["backends"] = db["backends"][:1]
+    start_cp_api(lb, [web, db])
+    until_routed(lb, VIP_P, ANNOUNCE_WITHIN)
+    assert ctl(lb, "service", "show", "web")["registration"] == web["registration"]
+    assert "registration" not in ctl(lb, "service", "show", "db")
+    me = L.backend_addr(3)
+    rid = ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 30)["registration_id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", rid), rid  # 128 random bits (they were r1, r2, ...)
+    L.wait_until(lambda: dp_backend_state(lb, me) == "up", 5, what="registered backend up in the dataplane")
+    weights = {b["address"]: b["weight"] for b in lb.dataplane_state()["backends"] if b["service"] == "web"}
+    assert weights == {L.backend_addr(1): 100, L.backend_addr(2): 100, me: 60}, weights
+    L.wait_until(lambda: next(b for b in ctl(lb, "service", "show", "web")["backends"] if b["address"] == me)["serving"],
+                 RISE * INTERVAL + 3, what="the registered backend serving")
+    regs = ctl(lb, "backend", "registrations")
+    assert [(r["registration_id"], r["service"], r["address"], r["weight"], r["alive"]) for r in regs] == \
+        [(rid, "web", me, 60, True)], regs
+    assert ctl(lb, "backend", "registrations", "--service", "db") == []
+    # An operator's weight stands over the registration's, across a
+    # re-registration.
+    ctl(lb, "backend", "weight", "web", me, 7)
+    rid2 = ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 30)["registration_id"]
+    assert rid2 != rid
+    L.wait_until(lambda: [b["weight"] for b in lb.dataplane_state()["backends"] if b["address"] == me] == [7], 5,
+                 what="the operator's weight kept", diag=lambda: str(lb.dataplane_state()))
+    # Refusals, each naming its field: an id that is not held, a configured
+    # backend, a service added with registration rules that do not hold.
+    for verb in ("heartbeat", "deregister"):
+        r = ctl(lb, "backend", verb, rid, check=False)
+        assert r.returncode == 1 and f"registration_id: '{rid}' is not registered" in r.stderr, r.stderr
+    r = ctl(lb, "backend", "register", "web", L.backend_addr(1), "--ttl", 30, check=False)
+    assert r.returncode == 1 and f"backend.address: {L.backend_addr(1)} is already a backend of 'web'" in r.stderr, \
+        r.stderr
+    for flags, why in ((["--registration", "198.18.1.1/24", "--max-backends", 2], "service.registration.prefixes[0]"),
+                       (["--registration", "198.18.1.0/24", "--max-backends", 70000],
+                        "--max-backends"),
+                       (["--registration", "198.18.1.0/24"], "--registration and --max-backends")):
+        r = ctl(lb, "service", "add", "tun", VIP2, "tcp", 8080, *flags, check=False)
+        assert r.returncode in (1, 2) and why in r.stderr, (flags, r.stderr)
+    # A service opted in through the API keeps its rules across a restart,
+    # and an operator's registration into it without a weight gets its own.
+    ctl(lb, "service", "add", "tun", VIP2, "tcp", 8080, "--registration", "198.18.1.0/24,2001:db8:ff:1::/64",
+        "--max-backends", 4, "--registration-weight", 30)
+    lb.stop("controlplane")
+    start_cp_api(lb, [web, db], fresh=False)
+    with open(lb.path("cp-state.json")) as f:
+        saved = json.load(f)
+    tun = next(s for s in saved["added_services"] if s["name"] == "tun")
+    assert tun["registration"] == {"prefixes": ["198.18.1.0/24", "2001:db8:ff:1::/64"], "max_backends": 4,
+                                   "weight": 30}, tun
+    assert "next_registration" not in saved, saved.keys()
+    assert ctl(lb, "service", "show", "tun")["registration"] == tun["registration"]
+    ctl(lb, "backend", "register", "tun", L.backend_addr(2), "--mac", L.backend_mac(2), "--ttl", 30)
+    L.wait_until(lambda: [b["weight"] for b in lb.dataplane_state()["backends"] if b["service"] == "tun"] == [30], 5,
+                 what="tun's registration at its registration.weight", diag=lambda: str(lb.dataplane_state()))
+    # Restarted, the registration into web kept its id and the operator's weight.
+    assert [r["registration_id"] for r in ctl(lb, "backend", "registrations", "--service", "web")] == [rid2]
+    L.wait_until(lambda: [b["weight"] for b in lb.dataplane_state()["backends"]
+                          if b["address"] == me and b["service"] == "web"] == [7], 5,
+                 what="restarted: the operator's weight kept", diag=lambda: str(lb.dataplane_state()))
+    # Deleting it forgets the operator's weight as well: registering again
+    # gets the service's.
+    ctl(lb, "backend", "del", "web", me)
+    L.wait_until(lambda: dp_backend_state(lb, me) is None or
+                 [b for b in lb.dataplane_state()["backends"] if b["address"] == me and b["service"] == "web"] == [],
+                 5, what="deleted registered backend gone")
+    ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 30)
+    L.wait_until(lambda: [b["weight"] for b in lb.dataplane_state()["backends"]
+                          if b["address"] == me and b["service"] == "web"] == [60], 5,
+                 what="registered after a delete: the service's weight", diag=lambda: str(lb.dataplane_state()))
+    # A registration that expired leaves the operator's state for its
+    # address (it holds for the next one); `backend del` forgets it.
+    rid = ctl(lb, "backend", "register", "web", me, "--mac", L.backend_mac(3), "--ttl", 1)["registration_id"]
+    ctl(lb, "backend", "disable", "web", me)
+    L.wait_until(lambda: ctl(lb, "backend", "registrations", "--service", "web") == [], 1 + DRAIN_WAIT + 3,
+                 what="the silent registration removed")
+    with open(lb.path("cp-state.json")) as f:
+        assert [a["address"] for a in json.load(f)["admin"]] == [me], "the operator's disable went with it"
+    r = ctl(lb, "backend", "disable", "web", me, check=False)
+    assert r.returncode == 1 and "not a backend" in r.stderr, r.stderr
+    ctl(lb, "backend", "del", "web", me)
+    with open(lb.path("cp-state.json")) as f:
+        assert json.load(f)["admin"] == [], "backend del left the operator's state"
 
 
 @controlplane_case

@@ -100,6 +100,39 @@ TEST(ControlConfig, OnlyAllowedPrefixesAreAnnounced) {
   EXPECT_EQ(c.allowed_prefixes[1].to_string(), "2001:db8::/32");
 }
 
+// A service's opt-in to registrars (issue 25): its values land, and each
+// mistake is refused naming its line and key.
+TEST(ControlConfig, RegistrationOptIn) {
+  const std::string with = std::string(kGood).replace(std::string(kGood).find("    backends:"), 0,
+                                                       "    registration: {prefixes: [198.18.2.0/24, \"2001:db8::/64\"], "
+                                                       "max_backends: 8, weight: 50}\n");
+  const ControlConfig c = load_config(write(with));
+  ASSERT_TRUE(c.services[0].registration);
+  const RegistrationPolicy& p = *c.services[0].registration;
+  ASSERT_EQ(p.prefixes.size(), 2u);
+  EXPECT_EQ(p.prefixes[0].to_string(), "198.18.2.0/24");
+  EXPECT_EQ(p.prefixes[1].to_string(), "2001:db8::/64");
+  EXPECT_EQ(p.max_backends, 8u);
+  EXPECT_EQ(p.weight, 50u);
+  EXPECT_FALSE(load_config(write(kGood)).services[0].registration) << "no registration: registrars refused";
+  const auto bad = [&](const std::string& reg, const std::string& key) {
+    const std::string text = std::string(kGood).replace(std::string(kGood).find("    backends:"), 0,
+                                                         "    registration: " + reg + "\n");
+    expect_error(text, "14", key);
+  };
+  bad("{max_backends: 8}", "services[0].registration.prefixes");
+  bad("{prefixes: [], max_backends: 8}", "services[0].registration.prefixes");
+  bad("{prefixes: [198.18.2.1/24], max_backends: 8}", "services[0].registration.prefixes[0]");
+  bad("{prefixes: [198.18.2.0/24, nonsense], max_backends: 8}", "services[0].registration.prefixes[1]");
+  bad("{prefixes: [198.18.2.0/24]}", "services[0].registration.max_backends");
+  bad("{prefixes: [198.18.2.0/24], max_backends: 0}", "services[0].registration.max_backends");
+  bad("{prefixes: [198.18.2.0/24], max_backends: 65535}", "services[0].registration.max_backends");
+  bad("{prefixes: [198.18.2.0/24], max_backends: 8, weight: 0}", "services[0].registration.weight");
+  bad("{prefixes: [198.18.2.0/24], max_backends: 8, weight: 10001}", "services[0].registration.weight");
+  bad("{prefixes: [198.18.2.0/24], max_backends: 8, ttl: 5}", "services[0].registration.ttl");
+  bad("yes", "services[0].registration");
+}
+
 TEST(ControlConfig, ErrorsNameLineAndKey) {
   std::string bad = kGood;
   expect_error(std::string(kGood).replace(bad.find("port: 80"), 8, "port: 99999"), "9", "services[0].port");

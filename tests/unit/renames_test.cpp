@@ -53,7 +53,7 @@ TEST(OverlayRename, WhatTheApiSetFollowsTheNewName) {
   o.deleted_services.insert("web");
   o.withdrawn_routes = {"web", "dns"};
   o.damping["web"] = {1500, 42};
-  o.registrations["r1"] = Registration{"web", BackendConfig{b, {}, 7, ""}, 1000, 0, {}};
+  o.registrations["r1"] = Registration{"web", BackendConfig{b, {}, 7, ""}, 1000, 0, {}, ""};
   o.rename_services({{"www", "web"}});
   EXPECT_EQ(o.admin, (std::map<BackendId, AdminState>{{{"www", a}, AdminState::disabled},
                                                       {{"dns", a}, AdminState::draining}}));
