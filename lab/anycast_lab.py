@@ -158,6 +158,18 @@ def veth(a, name_a, b, name_b, mac=None, mtu=1500, ipv6=()):
         ns(n, "ethtool", "-K", d, "tx", "off", check=False)
 
 
+def dpdk_port_only(n, dev):
+    """What reaches the DPDK port's veth is the dataplane's alone, as on a
+    NIC bound to DPDK. Without this the kernel took every IPv4 frame for
+    the node's addresses (they are on exc0, and Linux accepts a local
+    address on any interface) straight from the veth too: BGP and the
+    probes' replies reached it twice, once around the dataplane and its
+    exception policer. Strict reverse-path filtering drops them (each
+    source's route is via exc0), and the kernel never answers ARP there.
+    (IPv6 is off on it; tc cannot drop: no action modules here.)"""
+    ns(n, "sysctl", "-qw", f"net.ipv4.conf.{dev}.rp_filter=1", f"net.ipv4.conf.{dev}.arp_ignore=8")
+
+
 _torn_down_at_exit = False
 
 
@@ -194,6 +206,8 @@ def build():
         if addr:
             ns(n, "ip", "addr", "add", f"{addr}/24", "dev", port)
             ns(n, "ip", "addr", "add", f"{addr6}/64", "dev", port, "nodad")
+        else:
+            dpdk_port_only(n, port)
     for i in (1, 2, 3):
         b = f"b{i}"
         for vip in VIPS:
