@@ -365,7 +365,7 @@ ControlConfig load_config(const std::string& path) {
   // Exec checks run as this user (root would hand every check's command
   // the node); resolved now, so that an unknown one is refused with the rest.
   if (root["health"]) {
-    r.known(root["health"], "health", {"exec_user"});
+    r.known(root["health"], "health", {"exec_user", "source_ports"});
     if (root["health"]["exec_user"]) c.exec_user.name = r.str(root["health"]["exec_user"], "health.exec_user");
   }
   if (auto u = find_exec_user(c.exec_user.name))
@@ -429,6 +429,19 @@ ControlConfig load_config(const std::string& path) {
   if (root["gobgp"]) {
     r.known(root["gobgp"], "gobgp", {"api"});
     if (root["gobgp"]["api"]) c.gobgp_api = r.str(root["gobgp"]["api"], "gobgp.api");
+  }
+  if (root["health"]) {
+    if (const YAML::Node& sp = root["health"]["source_ports"]) {
+      std::string why;
+      const auto range = parse_port_range(r.str(sp, "health.source_ports"), why);
+      if (!range) r.fail(sp, "health.source_ports", why);
+      // Ports others may hold (a well-known service's) or too few for
+      // the probes in flight and the TCP ones lingering (TIME_WAIT).
+      if (!range->any() && (range->first < 1024 || range->size() < 64))
+        r.fail(sp, "health.source_ports", "'" + range->to_string() +
+                                              "' must lie above 1023 and hold at least 64 ports (or be 'any')");
+      c.probe_source_ports = *range;
+    }
   }
   if (!root["services"] || !root["services"].IsSequence()) r.fail(root, "services", "must be a list of services");
   std::set<std::string> names;

@@ -117,6 +117,14 @@ struct ControlConfig {
   ExecUser exec_user;               // who exec checks run as (health.exec_user)
   std::vector<ServiceConfig> services;
   std::vector<CoverConfig> covers;
+  // health.source_ports: the TCP, HTTP and DNS probes' source ports and the
+  // ICMP probes' echo ids. The dataplane polices only a backend's packets
+  // to these as probe replies (a flood spoofed from a backend's address
+  // must also hit them). Outside the kernel's ephemeral range
+  // (ip_local_port_range, 32768-60999 by default), so no other socket
+  // holds them. Any: the kernel picks, and a backend's packets to any port
+  // count.
+  PortRange probe_source_ports{61000, 61999};
 };
 
 // Throws ConfigError: "FILE line N: key 'services[0].quorum': ..."

@@ -1,5 +1,7 @@
 #include "gobgp_client.hpp"
 
+#include "bgp_peers.hpp"
+
 #include <charconv>
 
 #include <grpcpp/grpcpp.h>
@@ -190,7 +192,7 @@ std::optional<std::map<std::string, PathSpec>> GobgpClient::local_paths(bool ipv
   return out;
 }
 
-std::vector<std::pair<std::string, std::string>> GobgpClient::peers(std::string& error) {
+std::vector<std::pair<std::string, std::string>> GobgpClient::peers(std::string& error, std::vector<std::string>* gtsm) {
   grpc::ClientContext ctx;
   deadline(ctx);
   auto reader = impl_->stub->ListPeer(&ctx, apipb::ListPeerRequest{});
@@ -201,6 +203,8 @@ std::vector<std::pair<std::string, std::string>> GobgpClient::peers(std::string&
     std::string name = apipb::PeerState::SessionState_Name(st.session_state());
     for (char& ch : name) ch = static_cast<char>(std::tolower(ch));
     out.emplace_back(st.neighbor_address(), name);
+    const auto& ttl = resp.peer().ttl_security();
+    if (gtsm && gtsm_peer(ttl.enabled(), ttl.ttl_min())) gtsm->push_back(st.neighbor_address());
   }
   const grpc::Status s = reader->Finish();
   if (!s.ok()) error = "gobgpd ListPeer: " + s.error_message();

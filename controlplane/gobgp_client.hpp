@@ -50,8 +50,9 @@ class GobgpClient {
   // every pass.
   std::optional<std::map<std::string, PathSpec>> local_paths(bool ipv6, const std::set<std::string>& among,
                                                              uint32_t asn, std::string& error);
-  // (neighbor address, session state name) of every configured peer.
-  std::vector<std::pair<std::string, std::string>> peers(std::string& error);
+  // (neighbor address, session state name) of every configured peer;
+  // into `gtsm`, if given, those configured for GTSM (gtsm_peer()).
+  std::vector<std::pair<std::string, std::string>> peers(std::string& error, std::vector<std::string>* gtsm = nullptr);
 
  private:
   struct Impl;

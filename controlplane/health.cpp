@@ -81,6 +81,7 @@ void HealthChecker::update(const ControlConfig& config, const std::map<std::stri
   {
     std::lock_guard lock(mu_);
     exec_user_ = config.exec_user;  // for the next probes; one in flight runs as it started
+    source_ports_ = config.probe_source_ports;
     const uint64_t now = monotonic_ms();
     std::map<BackendKey, Target> next;
     for (const ServiceConfig& s : config.services) {
@@ -170,11 +171,12 @@ void HealthChecker::run() {
       const uint16_t port = t.service_port;
       const ExecUser as = check.type == CheckType::exec ? exec_user_ : ExecUser{};
       const uint64_t generation = t.generation;
+      const PortRange ports = source_ports_;
       lock.unlock();
       cv_.notify_one();  // someone else times the next entry
       ProbeResult r;
       try {
-        r = probe(check, key.second, port, key.first, &as);
+        r = probe(check, key.second, port, key.first, &as, ports);
       } catch (const std::exception& e) {  // out of memory, a thread or a process: the probe failed, not the node
         r = {false, std::string("probe failed to run: ") + e.what()};
       }

@@ -85,6 +85,7 @@ class HealthChecker {
   bool timer_taken_ = false;   // one idle thread waits for the earliest due time; the others for a notify
   bool stop_ = false;
   std::atomic<uint64_t> late_probes_{0};
+  PortRange source_ports_;  // health.source_ports, as of the last update
   std::size_t max_threads_;
   std::vector<std::thread> threads_;
 };

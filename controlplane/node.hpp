@@ -209,6 +209,7 @@ class Node {
   uint32_t get_state_failures_ = 0;  // in a row; a few and nothing counts as held
   bool dataplane_state_read_ = false;  // GetState answered once in this run
   std::vector<IpAddress> bgp_peers_;  // gobgpd's neighbours, as last listed: for the dataplane's policer
+  std::vector<IpAddress> gtsm_peers_;  // those with GTSM (ttl-security, ttl-min 255)
   mutable std::mutex status_mu_;
   NodeStatus status_;
   std::string last_dataplane_error_;  // liveness

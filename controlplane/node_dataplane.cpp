@@ -47,6 +47,8 @@ dp::DesiredState Node::desired_state(
   dp::DesiredState want;
   for (const IpAddress& a : c.node_addresses) want.add_node_addresses(a.to_string());
   for (const IpAddress& a : bgp_peers_) want.add_bgp_peers(a.to_string());
+  for (const IpAddress& a : gtsm_peers_) want.add_gtsm_peers(a.to_string());
+  want.set_probe_ports(c.probe_source_ports.to_string());
   for (const ServiceConfig& svc : c.services) {
     to_proto(svc.spec, *want.add_services());
     for (const BackendConfig& b : svc.backends)
@@ -190,10 +192,12 @@ void Node::push_what_it_takes(const dp::DesiredState& want, const dp::GetStateRe
   dp::DesiredState node_fields = take;  // the node's addresses and peers, tried first and alone
   *node_fields.mutable_node_addresses() = want.node_addresses();
   *node_fields.mutable_bgp_peers() = want.bgp_peers();
+  *node_fields.mutable_gtsm_peers() = want.gtsm_peers();
+  node_fields.set_probe_ports(want.probe_ports());
   // Asked only when they change: every pass of a refusal runs this.
   if (!google::protobuf::util::MessageDifferencer::Equivalent(node_fields, take)) {
     if (std::string why = dataplane_refuses(node_fields); why.empty()) take = std::move(node_fields);
-    else log_once(last_sync_error_, "node_addresses or bgp_peers " + why);
+    else log_once(last_sync_error_, "node_addresses, bgp_peers, gtsm_peers or probe_ports " + why);
   }
   std::map<std::string, std::string> refused;
   for (const std::string& name : changed_services(want, have.state())) {

@@ -87,8 +87,12 @@ void Node::sync_routes(uint64_t now, const std::map<BackendKey, BackendHealth>& 
   std::vector<std::pair<std::string, std::string>> peers;
   if (asn) {
     std::string peers_error;
-    peers = gobgp_.peers(peers_error);
-    if (peers_error.empty()) bgp_peers_ = bgp_peer_addresses(peers);  // the next sync gives them to the dataplane
+    std::vector<std::string> gtsm;
+    peers = gobgp_.peers(peers_error, &gtsm);
+    if (peers_error.empty()) {  // the next sync gives them to the dataplane
+      bgp_peers_ = bgp_peer_addresses(peers);
+      gtsm_peers_ = gtsm_peer_addresses(gtsm);
+    }
     rib = announcer_.read(our_prefixes(config_, overlay_.announced_prefixes), *asn);
     // What an earlier run left announced is this run's to keep or withdraw:
     // taken over at the first read of gobgpd's RIB, while the first checks

@@ -68,16 +68,53 @@ bool wait_for(int fd, short events, Clock::time_point deadline) {
   return ::poll(&p, 1, remaining_ms(deadline)) == 1 && (p.revents & events);
 }
 
-// A connected TCP socket, or -1 with `why` set.
-int tcp_connect(const IpAddress& a, uint16_t port, Clock::time_point deadline, std::string& why) {
+std::mt19937& rng() {
+  static thread_local std::mt19937 r{std::random_device{}()};
+  return r;
+}
+
+// A port of `ports` picked at random.
+uint16_t random_port(PortRange ports) {
+  return static_cast<uint16_t>(ports.first + rng()() % ports.size());
+}
+
+// Binds `fd` (of `to`'s family) to a source port in `ports`, tried at
+// random a bounded number of times; true at once when `ports` is any (the
+// kernel picks at connect). The dataplane polices a backend's packets as
+// probe replies only to these ports (exception_policer.hpp).
+bool bind_source_port(int fd, const IpAddress& to, PortRange ports, std::string& why) {
+  if (ports.any()) return true;
+  constexpr int kTries = 32;
+  for (int i = 0; i < kTries; ++i) {
+    socklen_t len;
+    sockaddr_storage ss = to_sockaddr(to.is_v4() ? IpAddress::parse("0.0.0.0").value() : IpAddress::parse("::").value(),
+                                      random_port(ports), len);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return true;
+    if (errno != EADDRINUSE) break;
+  }
+  why = "bind to a source port in " + ports.to_string() + " (health.source_ports): " + std::string(strerror(errno));
+  return false;
+}
+
+// A connected TCP socket from a port of `ports`, or -1 with `why` set.
+// SO_REUSEADDR lets a probe take a port an earlier one left in TIME_WAIT;
+// the kernel refuses the connect only if that was to the same backend
+// (EADDRNOTAVAIL): then another port is tried.
+int tcp_connect(const IpAddress& a, uint16_t port, Clock::time_point deadline, std::string& why,
+                PortRange ports = {}) {
   socklen_t len;
   sockaddr_storage ss = to_sockaddr(a, port, len);
-  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) { why = "socket: " + std::string(strerror(errno)); return -1; }
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
+  int fd = -1;
+  for (int attempt = 0;; ++attempt) {
+    fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) { why = "socket: " + std::string(strerror(errno)); return -1; }
+    const int one = 1;
+    if (!ports.any()) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (!bind_source_port(fd, a, ports, why)) { ::close(fd); return -1; }
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 || errno == EINPROGRESS) break;
     why = "connect: " + std::string(strerror(errno));
     ::close(fd);
-    return -1;
+    if ((errno != EADDRNOTAVAIL && errno != EADDRINUSE) || attempt == 8) return -1;
   }
   if (!wait_for(fd, POLLOUT, deadline)) { why = "connect: timed out"; ::close(fd); return -1; }
   int err = 0;
@@ -106,9 +143,10 @@ bool dns_rcode_alive(int rcode) { return rcode == 0 || rcode == 3; }
 
 namespace {
 
-ProbeResult http(const CheckConfig& c, const IpAddress& a, uint16_t port, Clock::time_point deadline) {
+ProbeResult http(const CheckConfig& c, const IpAddress& a, uint16_t port, Clock::time_point deadline,
+                 PortRange ports) {
   std::string why;
-  Fd fd(tcp_connect(a, port, deadline, why));
+  Fd fd(tcp_connect(a, port, deadline, why, ports));
   if (fd.get() < 0) return {false, why};
   const std::string host = a.is_v4() ? a.to_string() : "[" + a.to_string() + "]";
   const std::string req = "GET " + c.path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: anylb-health\r\n\r\n";
@@ -137,14 +175,17 @@ ProbeResult http(const CheckConfig& c, const IpAddress& a, uint16_t port, Clock:
   return {true, "HTTP " + std::to_string(status)};
 }
 
-ProbeResult udp_dns(const CheckConfig& c, const IpAddress& a, uint16_t port, Clock::time_point deadline) {
+ProbeResult udp_dns(const CheckConfig& c, const IpAddress& a, uint16_t port, Clock::time_point deadline,
+                    PortRange ports) {
   socklen_t len;
   sockaddr_storage ss = to_sockaddr(a, port, len);
   Fd fd(::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0 || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
-    return {false, "socket/connect: " + std::string(strerror(errno))};
-  static thread_local std::mt19937 rng{std::random_device{}()};
-  const uint16_t id = static_cast<uint16_t>(rng());
+  if (fd.get() < 0) return {false, "socket: " + std::string(strerror(errno))};
+  std::string why;
+  if (!bind_source_port(fd.get(), a, ports, why)) return {false, why};
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
+    return {false, "connect: " + std::string(strerror(errno))};
+  const uint16_t id = static_cast<uint16_t>(rng()());
   std::string q;
   q += static_cast<char>(id >> 8);
   q += static_cast<char>(id & 0xff);
@@ -173,13 +214,13 @@ ProbeResult udp_dns(const CheckConfig& c, const IpAddress& a, uint16_t port, Clo
   return {false, "no DNS answer"};
 }
 
-ProbeResult icmp(const IpAddress& a, Clock::time_point deadline) {
+// The echo's id is taken from `ports`: the dataplane knows the reply by it.
+ProbeResult icmp(const IpAddress& a, Clock::time_point deadline, PortRange ports) {
   const bool v4 = a.is_v4();
   const int proto = v4 ? static_cast<int>(IPPROTO_ICMP) : static_cast<int>(IPPROTO_ICMPV6);
   Fd fd(::socket(v4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_CLOEXEC, proto));
   if (fd.get() < 0) return {false, "raw socket: " + std::string(strerror(errno)) + " (ICMP checks need root)"};
-  static thread_local std::mt19937 rng{std::random_device{}()};
-  const uint16_t id = static_cast<uint16_t>(rng());
+  const uint16_t id = ports.any() ? static_cast<uint16_t>(rng()()) : random_port(ports);
   unsigned char pkt[16] = {static_cast<unsigned char>(v4 ? ICMP_ECHO : ICMP6_ECHO_REQUEST), 0, 0, 0,
                            static_cast<unsigned char>(id >> 8), static_cast<unsigned char>(id & 0xff), 0, 1};
   if (v4) {  // the kernel fills the ICMPv6 checksum, not the ICMPv4 one
@@ -337,20 +378,20 @@ ProbeResult exec_check(const CheckConfig& c, const IpAddress& a, uint16_t port, 
 }  // namespace
 
 ProbeResult probe(const CheckConfig& check, const IpAddress& backend, uint16_t service_port, std::string_view service,
-                  const ExecUser* as) {
+                  const ExecUser* as, PortRange source_ports) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(check.timeout_ms);
   const uint16_t port = probe_port(check, service_port);
   switch (check.type) {
     case CheckType::tcp: {
       std::string why;
-      const int fd = tcp_connect(backend, port, deadline, why);
+      const int fd = tcp_connect(backend, port, deadline, why, source_ports);
       if (fd < 0) return {false, why};
       ::close(fd);
       return {true, "connected"};
     }
-    case CheckType::http: return http(check, backend, port, deadline);
-    case CheckType::udp_dns: return udp_dns(check, backend, port, deadline);
-    case CheckType::icmp: return icmp(backend, deadline);
+    case CheckType::http: return http(check, backend, port, deadline, source_ports);
+    case CheckType::udp_dns: return udp_dns(check, backend, port, deadline, source_ports);
+    case CheckType::icmp: return icmp(backend, deadline, source_ports);
     case CheckType::exec: return exec_check(check, backend, port, service, deadline, as);
   }
   return {false, "unknown check"};

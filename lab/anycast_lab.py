@@ -54,13 +54,14 @@ DIR = f"/tmp/anylb-e2e-{os.getpid()}"
 # What a lab run needs besides the project's binaries.
 TOOLS = ("/usr/sbin/bird", "/usr/bin/gobgpd", "/usr/sbin/ethtool", "/usr/bin/curl")
 procs = {}
+DP_EXTRA = []  # more anylb-dataplane options (a test's: a low --exception-rate)
 
 BIRD = """router id 198.18.0.1;
 log stderr all;
 protocol device { scan time 1; }
 protocol kernel { merge paths yes; ipv4 { import none; export all; }; }
 protocol kernel { merge paths yes; ipv6 { import none; export all; }; }
-template bgp node { local 198.18.0.1 as 65000; hold time 6; connect delay time 1; connect retry time 2;
+template bgp node { local 198.18.0.1 as 65000; hold time 6; ttl security on; connect delay time 1; connect retry time 2;
   error wait time 1, 4; ipv4 { import all; export none; }; ipv6 { import all; export none; }; }
 protocol bgp n1 from node { neighbor 198.18.0.2 as 65001; }
 protocol bgp n2 from node { neighbor 198.18.0.3 as 65001; }
@@ -158,6 +159,18 @@ def veth(a, name_a, b, name_b, mac=None, mtu=1500, ipv6=()):
         ns(n, "ethtool", "-K", d, "tx", "off", check=False)
 
 
+def dpdk_port_only(n, dev):
+    """What reaches the DPDK port's veth is the dataplane's alone, as on a
+    NIC bound to DPDK. Without this the kernel took every IPv4 frame for
+    the node's addresses (they are on exc0, and Linux accepts a local
+    address on any interface) straight from the veth too: BGP and the
+    probes' replies reached it twice, once around the dataplane and its
+    exception policer. Strict reverse-path filtering drops them (each
+    source's route is via exc0), and the kernel never answers ARP there.
+    (IPv6 is off on it; tc cannot drop: no action modules here.)"""
+    ns(n, "sysctl", "-qw", f"net.ipv4.conf.{dev}.rp_filter=1", f"net.ipv4.conf.{dev}.arp_ignore=8")
+
+
 _torn_down_at_exit = False
 
 
@@ -194,6 +207,8 @@ def build():
         if addr:
             ns(n, "ip", "addr", "add", f"{addr}/24", "dev", port)
             ns(n, "ip", "addr", "add", f"{addr6}/64", "dev", port, "nodad")
+        else:
+            dpdk_port_only(n, port)
     for i in (1, 2, 3):
         b = f"b{i}"
         for vip in VIPS:
@@ -241,7 +256,7 @@ def start_node(k):
     start(f"dp{k}", n, [DP, "--eal", f"--lcores=0@0,1@1 --no-huge -m 256 --no-pci --no-telemetry --file-prefix {TAG}{k} "
                         "--vdev=net_af_packet0,iface=dp0", "--mbufs", 4096, "--flow-capacity", 65536,
                         "--mtu", LAN_MTU, "--api-socket", sock, "--exception-interface", "exc0",
-                        "--node-address", me, "--node-address", me6])
+                        "--node-address", me, "--node-address", me6, *DP_EXTRA])
     L.wait_until(lambda: ns(n, "ip", "link", "show", "exc0", check=False).returncode == 0, 20, what=f"{n} exc0", diag=diag)
     ns(n, "ip", "addr", "add", f"{me}/24", "dev", "exc0")
     ns(n, "ip", "addr", "add", f"{me6}/64", "dev", "exc0", "nodad")

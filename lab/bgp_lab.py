@@ -446,19 +446,28 @@ protocol bgp node {{
   local {router} as {ras};
   neighbor {node} as {nas};
   hold time 9; keepalive time 3;
+  ttl security on;
   connect delay time 1; connect retry time 2; error wait time 1, 4;
   ipv4 {{ import all; export none; }};
   ipv6 {{ import all; export none; }};
 }}
 """
 
-def gobgpd_conf(node, router, nas, ras, connect_retry=5, hold_time=9, keepalive=3, local_address=True):
+def gobgpd_conf(node, router, nas, ras, connect_retry=5, hold_time=9, keepalive=3, local_address=True, gtsm=True):
     """gobgpd's TOML: AS `nas` at `node` peering with `router` (AS `ras`) for
     IPv4 and IPv6 unicast; the session's source pinned to `node` unless
-    local_address is false (the anycast lab's nodes let the kernel pick)."""
+    local_address is false (the anycast lab's nodes let the kernel pick).
+    With gtsm, GTSM (RFC 5082: sent with TTL 255, only 255 accepted; the
+    router's BIRD says `ttl security on`), which the control plane passes
+    on to the dataplane's policer."""
     transport = f"""  [neighbors.transport.config]
     local-address = "{node}"
 """ if local_address else ""
+    if gtsm:
+        transport += """  [neighbors.ttl-security.config]
+    enabled = true
+    ttl-min = 255
+"""
     return f"""[global.config]
   as = {nas}
   router-id = "{node}"

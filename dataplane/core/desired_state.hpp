@@ -12,6 +12,7 @@
 
 #include "flow_key.hpp"
 #include "ip_address.hpp"
+#include "port_range.hpp"
 
 namespace anylb {
 
@@ -62,6 +63,13 @@ struct DesiredState {
   // The node's BGP peers (the control plane's gobgpd's): the exception
   // path polices BGP from these apart. Empty: any source may be one.
   std::vector<IpAddress> bgp_peers;
+  // Of those, the ones configured for GTSM (RFC 5082, gobgpd's
+  // ttl-security with ttl-min 255): their BGP must arrive with TTL 255.
+  std::vector<IpAddress> gtsm_peers;
+  // The control plane's health probes' source ports (and ICMP echo ids):
+  // only a backend's packets to these are policed as probe replies. Any:
+  // whatever a backend sends.
+  PortRange probe_ports;
 };
 
 // A spec is whitespace- or comma-separated key=value pairs, e.g.

@@ -146,6 +146,15 @@ struct ForwardingState {
   bool may_be_bgp_peer(const IpAddress& a) const {
     return bgp_peers.empty() || std::binary_search(bgp_peers.begin(), bgp_peers.end(), a);
   }
+  // Peers configured for GTSM, sorted: their BGP counts as such only with
+  // TTL / hop limit 255.
+  std::vector<IpAddress> gtsm_peers;
+  bool is_gtsm_peer(const IpAddress& a) const {
+    return std::binary_search(gtsm_peers.begin(), gtsm_peers.end(), a);
+  }
+  // The health probes' source ports: a backend's packet to another port is
+  // no probe's reply. Any: not known.
+  PortRange probe_ports;
 };
 
 // Ids present in `after` but not in `before` (null: none were): fresh, or

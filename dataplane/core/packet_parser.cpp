@@ -164,6 +164,10 @@ DropReason parse_l4(ParsedPacket& p, const std::byte* ip, std::size_t l4, std::s
     p.icmp_type = load_u8(h);
     if (icmp4 ? !is_icmp4_error(p.icmp_type) : !is_icmp6_error(p.icmp_type)) {
       p.kind = PacketKind::icmp_other;
+      // An echo's id (request or reply): the exception path knows the
+      // health probes' replies by it.
+      if (icmp4 ? p.icmp_type == 0 || p.icmp_type == 8 : p.icmp_type == 128 || p.icmp_type == 129)
+        p.key.src_port = load_be16(h + 4);
       return kOk;
     }
     // On a quote we cannot use, the key stays the outer packet's: the error

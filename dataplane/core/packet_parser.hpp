@@ -20,7 +20,7 @@ enum class PacketKind : uint8_t {
   flow,        // TCP or UDP with ports: key is the 5-tuple
   fragment,    // an IP fragment: key is the 3-tuple (ports 0)
   icmp_error,  // ICMP(v6) error: key is the flow it is about, as its client sent it
-  icmp_other,  // any other ICMP(v6) message (echo, neighbour discovery, ...)
+  icmp_other,  // any other ICMP(v6) message (echo, neighbour discovery, ...); an echo's id in key.src_port
   other_ip,    // another IP protocol (key has ports 0)
   arp,
 };

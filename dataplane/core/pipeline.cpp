@@ -105,7 +105,10 @@ Verdict Pipeline::to_kernel(const ForwardingState& st, const ParsedPacket& p, Fr
   if (!exception_present_) return dropped(DropReason::exception_no_interface);
   const IpAddress src{p.key.src, p.key.family};
   const bool ip = p.kind != PacketKind::arp;
-  if (!policer_.admit(p, ip && st.is_backend(src), ip && st.may_be_bgp_peer(src), now))
+  ExceptionSource s{ip && st.is_backend(src), ip && st.may_be_bgp_peer(src), ip && st.is_gtsm_peer(src), 0};
+  if (s.gtsm)  // IPv4's TTL, IPv6's hop limit (the fixed header's, whatever follows)
+    s.ttl = load_u8(f.data + p.l3_offset + (p.family == IpFamily::v4 ? 8 : 7));
+  if (!policer_.admit(p, s, st.probe_ports, now))
     return dropped(DropReason::exception_policed);
   counters_.exception_packets.add();
   return Verdict{Action::exception, DropReason::none, 0, f.len, 0};

@@ -149,6 +149,10 @@ std::unique_ptr<StateBuilder::Prepared> StateBuilder::prepare(const DesiredState
   st->bgp_peers = state.bgp_peers;
   std::sort(st->bgp_peers.begin(), st->bgp_peers.end());
   st->bgp_peers.erase(std::unique(st->bgp_peers.begin(), st->bgp_peers.end()), st->bgp_peers.end());
+  st->gtsm_peers = state.gtsm_peers;
+  std::sort(st->gtsm_peers.begin(), st->gtsm_peers.end());
+  st->gtsm_peers.erase(std::unique(st->gtsm_peers.begin(), st->gtsm_peers.end()), st->gtsm_peers.end());
+  st->probe_ports = state.probe_ports;
 
   out->state = std::move(st);
   return out;

@@ -28,8 +28,15 @@ bool addresses(const google::protobuf::RepeatedPtrField<std::string>& in, const 
 std::optional<DesiredState> from_proto(const pb::DesiredState& in, std::string& error) {
   DesiredState st;
   if (!addresses(in.node_addresses(), "state.node_addresses", st.node_addresses, error) ||
-      !addresses(in.bgp_peers(), "state.bgp_peers", st.bgp_peers, error))
+      !addresses(in.bgp_peers(), "state.bgp_peers", st.bgp_peers, error) ||
+      !addresses(in.gtsm_peers(), "state.gtsm_peers", st.gtsm_peers, error))
     return std::nullopt;
+  if (auto r = parse_port_range(in.probe_ports(), error)) {
+    st.probe_ports = *r;
+  } else {
+    error = "state.probe_ports: " + error;
+    return std::nullopt;
+  }
   for (int i = 0; i < in.services_size(); ++i) {
     const pb::Service& s = in.services(i);
     const std::string f = at("state.services", i);
@@ -128,6 +135,8 @@ void to_proto(const DesiredState& in, pb::DesiredState& out) {
   for (const ServiceSpec& s : in.services) to_proto(s, *out.add_services());
   for (const BackendSpec& b : in.backends) to_proto(b, *out.add_backends());
   for (const IpAddress& a : in.bgp_peers) out.add_bgp_peers(a.to_string());
+  for (const IpAddress& a : in.gtsm_peers) out.add_gtsm_peers(a.to_string());
+  out.set_probe_ports(in.probe_ports.to_string());
 }
 
 std::optional<FlowKey> from_proto(const pb::FiveTuple& in, const std::string& field, std::string& error) {

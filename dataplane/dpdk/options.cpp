@@ -22,7 +22,8 @@ namespace {
 // Raw option values, before validation.
 struct RawOptions {
   std::string eal;
-  std::vector<std::string> services, backends, node_addresses, bgp_peers;
+  std::vector<std::string> services, backends, node_addresses, bgp_peers, gtsm_peers;
+  std::string probe_ports;
   uint32_t tcp_timeout = 300, tcp_closing_timeout = 10, tcp_syn_timeout = 10, udp_timeout = 60;
 };
 
@@ -108,6 +109,12 @@ po::options_description describe(DataplaneOptions& o, RawOptions& raw) {
       ("bgp-peer", po::value(&raw.bgp_peers)->composing()->value_name("ADDR"),
        "a BGP peer's address: the exception path polices BGP from the peers apart from the rest "
        "(none: from any source); repeat for more")
+      ("gtsm-peer", po::value(&raw.gtsm_peers)->composing()->value_name("ADDR"),
+       "a BGP peer configured for GTSM (RFC 5082): its BGP is policed as such only with TTL / hop "
+       "limit 255; repeat for more")
+      ("probe-ports", po::value(&raw.probe_ports)->value_name("FIRST-LAST"),
+       "the health probes' source ports (and ICMP echo ids): a backend's packet is policed as a probe's "
+       "reply only to one of these (none: whatever a backend sends)")
       ("service", po::value(&raw.services)->composing()->value_name("SPEC"),
        "a service: \"name=NAME vip=ADDR proto=tcp|udp port=N|any mode=l2-dsr|ipip|gue "
        "[fragments=drop|hash] [gue-port=N]\"; repeat for more")
@@ -238,8 +245,11 @@ ParseResult build_state(const RawOptions& raw, const Origins& origins, DesiredSt
     return true;
   };
   if (!addresses(raw.node_addresses, "node-address", state.node_addresses) ||
-      !addresses(raw.bgp_peers, "bgp-peer", state.bgp_peers))
+      !addresses(raw.bgp_peers, "bgp-peer", state.bgp_peers) ||
+      !addresses(raw.gtsm_peers, "gtsm-peer", state.gtsm_peers))
     return fail(error);
+  if (auto r = parse_port_range(raw.probe_ports, error)) state.probe_ports = *r;
+  else return fail(origin_of(origins, "probe-ports", 0) + ": option 'probe-ports': " + error);
   for (std::size_t i = 0; i < raw.services.size(); ++i) {
     auto s = parse_service_spec(raw.services[i], error);
     if (!s) return fail(origin_of(origins, "service", i) + ": option 'service': " + error);

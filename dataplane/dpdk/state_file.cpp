@@ -25,6 +25,9 @@ std::string desired_state_to_json(const DesiredState& state, uint64_t generation
   }
   j["bgp_peers"] = json::array();
   for (const IpAddress& a : state.bgp_peers) j["bgp_peers"].push_back(a.to_string());
+  j["gtsm_peers"] = json::array();
+  for (const IpAddress& a : state.gtsm_peers) j["gtsm_peers"].push_back(a.to_string());
+  j["probe_ports"] = state.probe_ports.to_string();
   return j.dump(1);
 }
 
@@ -99,6 +102,13 @@ std::optional<DesiredState> desired_state_from_json(const std::string& text, uin
     }
     // Files written before 2026-12-02 have no bgp_peers.
     if (j.contains("bgp_peers") && !addresses("bgp_peers", st.bgp_peers)) return std::nullopt;
+    // Nor, before 2026-12-08, gtsm_peers and probe_ports.
+    if (j.contains("gtsm_peers") && !addresses("gtsm_peers", st.gtsm_peers)) return std::nullopt;
+    if (j.contains("probe_ports")) {
+      const auto r = parse_port_range(j.at("probe_ports").get<std::string>(), error);
+      if (!r) { error = "probe_ports: " + error; return std::nullopt; }
+      st.probe_ports = *r;
+    }
     error = validate_desired_state(st);
     if (!error.empty()) return std::nullopt;
     return st;

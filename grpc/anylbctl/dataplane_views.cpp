@@ -241,7 +241,8 @@ Output DataplaneTarget::node() {
   nlohmann::json j = {{"generation", l.generation()}, {"packets_forwarded", l.packets_forwarded()},
                       {"lcores", l.lcores()}, {"lcores_alive", l.lcores_alive()}, {"uptime_ms", l.uptime_ms()},
                       {"flow_pinning_version", l.flow_pinning_version()},
-                      {"node_addresses", st.state().node_addresses()}, {"bgp_peers", st.state().bgp_peers()}};
+                      {"node_addresses", st.state().node_addresses()}, {"bgp_peers", st.state().bgp_peers()},
+                      {"gtsm_peers", st.state().gtsm_peers()}, {"probe_ports", st.state().probe_ports()}};
   const auto joined = [](const auto& list) {
     std::string out;
     for (const auto& a : list) out += (out.empty() ? "" : ", ") + a;
@@ -249,6 +250,7 @@ Output DataplaneTarget::node() {
   };
   const std::string addrs = joined(st.state().node_addresses());
   const std::string peers = joined(st.state().bgp_peers());
+  const std::string gtsm = joined(st.state().gtsm_peers());
   nlohmann::json ports = nlohmann::json::array();
   std::string links;
   for (const auto& p : l.ports()) {
@@ -267,7 +269,11 @@ Output DataplaneTarget::node() {
             std::to_string(l.lcores()) + " workers polling, " + std::to_string(l.packets_forwarded()) +
             " packets forwarded, up " + std::to_string(l.uptime_ms() / 1000) + " s, flow pinning version " +
             std::to_string(l.flow_pinning_version()) + "\naddresses: " +
-            (addrs.empty() ? "none" : addrs) + "\nBGP peers: " + (peers.empty() ? "any source" : peers) + links +
+            (addrs.empty() ? "none" : addrs) + "\nBGP peers: " + (peers.empty() ? "any source" : peers) +
+            (gtsm.empty() ? "" : " (GTSM, TTL 255 only: " + gtsm + ")") + "\nprobe replies: " +
+            (st.state().probe_ports().empty() ? "from a backend, any port"
+                                              : "from a backend, to ports " + st.state().probe_ports()) +
+            links +
             verdict + "\n"};
 }
 

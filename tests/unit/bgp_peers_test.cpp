@@ -24,5 +24,14 @@ TEST(BgpPeers, AnInterfaceNamedNeighbourLetsAnySourceIn) {
   EXPECT_TRUE(bgp_peer_addresses({{"198.18.0.1", "established"}, {"eth1", "established"}}).empty());
 }
 
+TEST(BgpPeers, GtsmIsTtlSecurityWithTtlMin255) {
+  EXPECT_TRUE(gtsm_peer(true, 255));
+  EXPECT_FALSE(gtsm_peer(true, 254)) << "multi-hop: packets from farther away are the session's too";
+  EXPECT_FALSE(gtsm_peer(true, 0));
+  EXPECT_FALSE(gtsm_peer(false, 255));
+  EXPECT_EQ(gtsm_peer_addresses({"198.18.0.9", "eth1", "198.18.0.1", "198.18.0.9"}),
+            (std::vector<IpAddress>{ip("198.18.0.1"), ip("198.18.0.9")}));
+}
+
 }  // namespace
 }  // namespace anylb::cp

@@ -56,6 +56,13 @@ TEST(ControlConfig, ValuesLand) {
   EXPECT_EQ(c.next_hop_v4->to_string(), "198.18.0.1");
   EXPECT_EQ(c.covers[0].policy, CoverPolicy::all);
   EXPECT_EQ(c.covers[0].length, 24u);
+  EXPECT_EQ(c.probe_source_ports, (PortRange{61000, 61999})) << "outside the kernel's ephemeral range";
+}
+
+TEST(ControlConfig, HealthSourcePorts) {
+  EXPECT_EQ(load_config(write(std::string(kGood) + "health: {source_ports: 40000-40999}\n")).probe_source_ports,
+            (PortRange{40000, 40999}));
+  EXPECT_TRUE(load_config(write(std::string(kGood) + "health: {source_ports: any}\n")).probe_source_ports.any());
 }
 
 void expect_error(const std::string& yaml, const std::string& line, const std::string& key) {
@@ -187,6 +194,10 @@ TEST(ControlConfig, ErrorsNameLineAndKey) {
   expect_error(std::string(kGood) + "api: {tcp: \"127.0.0.1:http\"}\n", "19", "api.tcp");
   expect_error(std::string(kGood) + "metrics: {listen: \"127.0.0.1:abc\"}\n", "19", "metrics.listen");
   expect_error(std::string(kGood) + "metrics: {listen: \"127.0.0.1:70000\"}\n", "19", "metrics.listen");
+  expect_error(std::string(kGood) + "health: {source_ports: 61999-61000}\n", "19", "health.source_ports");
+  expect_error(std::string(kGood) + "health: {source_ports: 100-999}\n", "19", "health.source_ports");  // well-known
+  expect_error(std::string(kGood) + "health: {source_ports: 61000-61010}\n", "19", "health.source_ports");  // too few
+  expect_error(std::string(kGood) + "health: {ports: 61000-61999}\n", "19", "health.ports");
 }
 
 // Errors found once the whole state is put together (the dataplane's own

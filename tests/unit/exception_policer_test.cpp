@@ -94,5 +94,64 @@ TEST(ExceptionPolicer, AFloodInOneClassLeavesTheOthersTheirShare) {
                                    arp_request(kRouter4, kNode4)), false, false, 7));
 }
 
+TEST(ExceptionPolicer, AGtsmPeersBgpNeedsTtl255) {
+  using C = ExceptionClass;
+  const ParsedPacket bgp = parsed(tcp4_frame(179, 40000, kTcpAck, kRouter4, kNode4));
+  const PortRange any;
+  EXPECT_EQ(exception_class(bgp, ExceptionSource{false, true, true, 255}, any), C::bgp);
+  EXPECT_EQ(exception_class(bgp, ExceptionSource{false, true, true, 254}, any), C::other) << "from off the link";
+  EXPECT_EQ(exception_class(bgp, ExceptionSource{false, true, true, 0}, any), C::other);
+  EXPECT_EQ(exception_class(bgp, ExceptionSource{false, true, false, 64}, any), C::bgp) << "no GTSM: any TTL";
+  EXPECT_EQ(exception_class(bgp, ExceptionSource{false, false, true, 255}, any), C::other) << "not a peer";
+}
+
+TEST(ExceptionPolicer, ProbeRepliesAreToTheProbesPortsAndIds) {
+  using C = ExceptionClass;
+  const PortRange probes{61000, 61999};
+  const ExceptionSource backend{true, false, false, 0};
+  const auto cls = [&](const Bytes& f, const ExceptionSource& s = {true, false, false, 0}) {
+    return exception_class(parsed(f), s, probes);
+  };
+  EXPECT_EQ(cls(tcp4_frame(80, 61000, kTcpSyn | kTcpAck, "198.18.1.10", kNode4)), C::backend);
+  EXPECT_EQ(cls(tcp4_frame(80, 61999, kTcpRst, "198.18.1.10", kNode4)), C::backend);
+  EXPECT_EQ(cls(tcp4_frame(80, 60999, kTcpSyn | kTcpAck, "198.18.1.10", kNode4)), C::other) << "below the range";
+  EXPECT_EQ(cls(tcp4_frame(80, 62000, kTcpAck, "198.18.1.10", kNode4)), C::other) << "above it";
+  EXPECT_EQ(cls(udp4_frame(53, 61500, "198.18.1.10", kNode4)), C::backend);
+  EXPECT_EQ(cls(tcp4_frame(80, 61500, kTcpAck, "198.18.1.10", kNode4), ExceptionSource{}), C::other)
+      << "the right port, but not from a backend";
+  const auto echo4 = [](uint8_t type, uint16_t id) {
+    return ethernet(kEtherTypeIpv4) + ipv4("198.18.1.10", kNode4, kProtoIcmp, icmp4(type, 0, payload(8), uint32_t{id} << 16 | 1));
+  };
+  const auto echo6 = [](uint8_t type, uint16_t id) {
+    return ethernet(kEtherTypeIpv6) + ipv6(kRouter6, kNode6, kProtoIcmp6, icmp6(type, 0, payload(8), uint32_t{id} << 16 | 1));
+  };
+  EXPECT_EQ(parsed(echo4(0, 61234)).key.src_port, 61234) << "the parser keeps an echo's id";
+  EXPECT_EQ(cls(echo4(0, 61234)), C::backend);
+  EXPECT_EQ(cls(echo4(0, 1234)), C::other);
+  EXPECT_EQ(cls(echo4(kIcmpEchoRequest, 61234)), C::other) << "a request is no probe's reply";
+  EXPECT_EQ(cls(echo6(129, 61000)), C::backend);
+  EXPECT_EQ(cls(echo6(129, 60000)), C::other);
+  EXPECT_EQ(cls(echo6(kIcmp6EchoRequest, 61000)), C::other);
+  // Probes' ports not known: whatever a backend sends, as before.
+  EXPECT_EQ(exception_class(parsed(tcp4_frame(80, 40000, kTcpAck, "198.18.1.10", kNode4)), backend, PortRange{}),
+            C::backend);
+}
+
+TEST(PortRange, ParsesFirstDashLastOrAny) {
+  std::string why;
+  EXPECT_EQ(parse_port_range("61000-61999", why), (PortRange{61000, 61999}));
+  EXPECT_EQ(parse_port_range("7-7", why), (PortRange{7, 7}));
+  EXPECT_TRUE(parse_port_range("any", why)->any());
+  EXPECT_TRUE(parse_port_range("", why)->any());
+  for (const char* bad : {"61999-61000", "0-10", "1-65536", "61000", "61000-", "-61999", "a-b", "1 - 2", "1-2x"}) {
+    why.clear();
+    EXPECT_FALSE(parse_port_range(bad, why)) << bad;
+    EXPECT_NE(why.find("FIRST-LAST"), std::string::npos) << bad;
+  }
+  EXPECT_TRUE((PortRange{61000, 61999}).contains(61500));
+  EXPECT_EQ((PortRange{61000, 61999}).size(), 1000u);
+  EXPECT_EQ((PortRange{61000, 61999}).to_string(), "61000-61999");
+}
+
 }  // namespace
 }  // namespace anylb::test

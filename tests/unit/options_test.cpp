@@ -123,6 +123,8 @@ TEST(Options, BadValuesAreUsageErrorsNamingTheOption) {
       {{"--maglev-size", "16777259"}, {"maglev-size"}},  // prime, but above 2^24
       {{"--log-level", "loud"}, {"log-level", "loud"}},
       {{"--bgp-peer", "router1"}, {"bgp-peer", "router1", "not an IPv4 or IPv6 address"}},
+      {{"--gtsm-peer", "router1"}, {"gtsm-peer", "router1", "not an IPv4 or IPv6 address"}},
+      {{"--probe-ports", "61000"}, {"probe-ports", "61000", "FIRST-LAST"}},
       {{"--flow-capacity", "0"}, {"flow-capacity"}},
       {{"--flow-capacity", "lots"}, {"flow-capacity"}},
       {{"--tcp-timeout", "0"}, {"tcp-timeout"}},
@@ -286,7 +288,9 @@ TEST(Options, ValidConfigFillsTheOptions) {
       "backend = service=web address=198.18.1.10 mac=02:00:00:00:01:0a\n"
       "backend = service=web address=198.18.1.11 mac=02:00:00:00:01:0b weight=50 state=draining\n"
       "backend = service=dns address=2001:db8:b::1 mac=02:00:00:00:02:01 state=down\n"
-      "bgp-peer = 198.18.0.1\n");
+      "bgp-peer = 198.18.0.1\n"
+      "gtsm-peer = 198.18.0.1\n"
+      "probe-ports = 61000-61999\n");
   DataplaneOptions o;
   const ParseResult r = parse({"--config", file.path(), "--mtu", "2000", "--backend",
                                "service=web address=198.18.1.12 mac=02:00:00:00:01:0c"},
@@ -335,6 +339,8 @@ TEST(Options, ValidConfigFillsTheOptions) {
   EXPECT_EQ(s.backends[3].service, "dns");
   EXPECT_EQ(s.backends[3].state, BackendState::down);
   EXPECT_EQ(s.bgp_peers, (std::vector<IpAddress>{*IpAddress::parse("198.18.0.1")}));
+  EXPECT_EQ(s.gtsm_peers, (std::vector<IpAddress>{*IpAddress::parse("198.18.0.1")}));
+  EXPECT_EQ(s.probe_ports, (PortRange{61000, 61999}));
 }
 
 TEST(Options, ReloadRereadsTheDesiredState) {

@@ -95,8 +95,14 @@ std::string inconsistency(const ParseOutcome& o, std::size_t len) {
       if (p.key.proto != kProtoTcp && p.key.proto != kProtoUdp) return "flow not TCP/UDP";
       if (!ports) return "port 0 in a flow key";
       break;
+    case PacketKind::icmp_other: {
+      // An echo's id in src_port (the exception path's probe replies).
+      const bool echo = p.family == IpFamily::v4 ? p.icmp_type == 0 || p.icmp_type == 8
+                                                 : p.icmp_type == 128 || p.icmp_type == 129;
+      if ((!echo && p.key.src_port != 0) || p.key.dst_port != 0) return "ports in an ICMP key";
+      break;
+    }
     case PacketKind::fragment:
-    case PacketKind::icmp_other:
     case PacketKind::other_ip:
       if (p.key.src_port != 0 || p.key.dst_port != 0) return "ports in a 3-tuple key";
       break;

@@ -142,9 +142,9 @@ std::vector<ValidCase> valid_cases() {
                       1280)),
        PacketKind::icmp_error, flow_key(kClient6, kVip6, 40000, 53, kProtoUdp), 14, 40 + 8 + 40 + 8 + 8 + 32},
       {"icmp4_echo", ethernet(kEtherTypeIpv4) + ipv4(kClient4, kVip4, kProtoIcmp, icmp4(kIcmpEchoRequest, 0, payload(32), 0x00010001)),
-       PacketKind::icmp_other, flow_key(kClient4, kVip4, 0, 0, kProtoIcmp), 14, 60},
-      {"icmp6_echo", ethernet(kEtherTypeIpv6) + ipv6(kClient6, kVip6, kProtoIcmp6, icmp6(kIcmp6EchoRequest, 0, payload(32))),
-       PacketKind::icmp_other, flow_key(kClient6, kVip6, 0, 0, kProtoIcmp6), 14, 80},
+       PacketKind::icmp_other, flow_key(kClient4, kVip4, 1, 0, kProtoIcmp), 14, 60},  // the echo's id
+      {"icmp6_echo", ethernet(kEtherTypeIpv6) + ipv6(kClient6, kVip6, kProtoIcmp6, icmp6(kIcmp6EchoRequest, 0, payload(32), 0x00070001)),
+       PacketKind::icmp_other, flow_key(kClient6, kVip6, 7, 0, kProtoIcmp6), 14, 80},
       {"icmp6_neighbor_solicitation",
        ethernet(kEtherTypeIpv6) + ipv6(kRouter6, "ff02::1:ff00:2", kProtoIcmp6,
                                        icmp6(kIcmp6NeighborSolicitation, 0, address_bytes(kNode6))),

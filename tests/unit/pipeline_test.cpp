@@ -414,6 +414,71 @@ TEST_F(PipelineTest, OnlyThePeersBgpIsPolicedAsBgp) {
             DropReason::exception_policed) << "the peer's other traffic is the rest's";
 }
 
+// `f` with its IPv4 TTL / IPv6 hop limit set to `ttl` (the IPv4 checksum fixed).
+Bytes with_ttl(Bytes f, uint8_t ttl) {
+  const bool v4 = get16(f, 12) == kEtherTypeIpv4;
+  put8(f, 14 + (v4 ? 8 : 7), ttl);
+  if (v4) ipv4_fix_checksum(f, 14);
+  return f;
+}
+
+// GTSM (RFC 5082): from a peer configured for it, BGP below TTL 255 came
+// from off the link, spoofed: a flood of it is the rest's, and the
+// session's packets (TTL 255) keep their bucket. IPv4 and IPv6.
+TEST_F(PipelineTest, AGtsmPeersBgpIsBgpOnlyAtTtl255) {
+  DesiredState ds = web_state(3);
+  ds.bgp_peers = {ip(kRouter4), ip(kRouter6), ip("198.18.0.9")};
+  ds.gtsm_peers = {ip(kRouter4), ip(kRouter6)};
+  const auto st = apply(ds);
+  pipeline_.exception_path(true, 1000);  // a burst of 100 a class
+  FlowClock now = kStart;
+  for (const Bytes& bgp : {tcp4_frame(179, 40000, kTcpAck, kRouter4, kNode4),
+                           tcp6_frame(179, 40000, kTcpAck, kRouter6, kNode6)}) {
+    SCOPED_TRACE(get16(bgp, 12) == kEtherTypeIpv4 ? "IPv4" : "IPv6");
+    now += 1000;  // the buckets refill
+    std::size_t to_kernel = 0;
+    for (int round = 0; round < 10; ++round)
+      for (const Sent& s : send(*st, std::vector<Bytes>(30, with_ttl(bgp, 254)), now))
+        to_kernel += s.verdict.action == Action::exception;
+    EXPECT_EQ(to_kernel, 100u) << "TTL 254 from a GTSM peer is policed with the rest";
+    EXPECT_EQ(send_one(*st, with_ttl(bgp, 255), now).verdict.action, Action::exception)
+        << "the GTSM session starved by a spoofed flood";
+    EXPECT_EQ(send_one(*st, with_ttl(bgp, 1), now).verdict.drop, DropReason::exception_policed);
+  }
+  // A peer without GTSM: any TTL is BGP, as before.
+  const Bytes plain = with_ttl(tcp4_frame(179, 40000, kTcpAck, "198.18.0.9", kNode4), 3);
+  std::size_t to_kernel = 0;
+  for (const Sent& s : send(*st, std::vector<Bytes>(30, plain))) to_kernel += s.verdict.action == Action::exception;
+  EXPECT_EQ(to_kernel, 30u);
+}
+
+// Once the probes' source ports are known, a backend's packet is a probe
+// reply only to one of them (an echo reply: to one of their ids): a flood
+// spoofed from a backend's address to other ports is the rest's.
+TEST_F(PipelineTest, ABackendsPacketIsAProbeReplyOnlyToTheProbesPorts) {
+  DesiredState ds = web_state(3);
+  ds.probe_ports = {61000, 61999};
+  const auto st = apply(ds);
+  pipeline_.exception_path(true, 1000);
+  const std::string be = backend_address(0);
+  std::size_t to_kernel = 0;
+  for (int round = 0; round < 10; ++round)
+    for (const Sent& s : send(*st, std::vector<Bytes>(30, tcp4_frame(80, 40000, kTcpAck | kTcpSyn, be, kNode4))))
+      to_kernel += s.verdict.action == Action::exception;
+  EXPECT_EQ(to_kernel, 100u);
+  EXPECT_EQ(send_one(*st, tcp4_frame(80, 61000, kTcpAck | kTcpSyn, be, kNode4)).verdict.action, Action::exception);
+  EXPECT_EQ(send_one(*st, tcp4_frame(80, 61999, kTcpAck, be, kNode4)).verdict.action, Action::exception);
+  EXPECT_EQ(send_one(*st, udp4_frame(53, 61500, be, kNode4)).verdict.action, Action::exception);
+  const auto echo_reply = [&](uint16_t id) {
+    Bytes body(4);
+    store_be16(body.data(), 1);  // sequence
+    return ethernet(kEtherTypeIpv4) + ipv4(be, kNode4, kProtoIcmp, icmp4(0, 0, body, uint32_t{id} << 16));
+  };
+  EXPECT_EQ(send_one(*st, echo_reply(61234)).verdict.action, Action::exception);
+  EXPECT_EQ(send_one(*st, echo_reply(7)).verdict.drop, DropReason::exception_policed);
+  EXPECT_EQ(send_one(*st, tcp4_frame(80, 60999, kTcpAck, be, kNode4)).verdict.drop, DropReason::exception_policed);
+}
+
 Bytes cut_frame(Bytes f, std::size_t len) {
   f.resize(len);
   return f;
