@@ -400,9 +400,11 @@ class ApiServer::Service final : public v1::Anylb::Service {
   grpc::Status admit(grpc::ServerContext* ctx, std::string_view method, Caller* out = nullptr) const {
     Caller c;
     if (std::optional<Caller> u = unix_callers_.find(ctx->peer())) {
-      // Its connection closed and the fd number taken by a new one since
-      // the call came in: the call is cancelled then, so the caller read
-      // is never the new connection's.
+      // The fd number names this call's connection: gRPC closes a
+      // connection's fd only once its transport is destroyed, after its
+      // last stream (this call's among them), so no new connection can
+      // hold the number while the call runs. A cancelled call (its peer
+      // gone) is turned away all the same.
       if (ctx->IsCancelled()) return {grpc::StatusCode::CANCELLED, "the caller went away"};
       c = std::move(*u);
     } else {
@@ -496,6 +498,11 @@ ApiServer::ApiServer(Node& node, const ControlConfig& config) : service_(std::ma
     builder.AddListeningPort(config.api_tcp, grpc::SslServerCredentials(tls));
   }
   api_message_limits(builder, false);
+  // Connections hold fds, which the health checks need too: a TLS
+  // handshake gets 10 s, and a connection idle for 5 min is closed (a
+  // client reconnects by itself).
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 300'000);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (!server_)

@@ -53,18 +53,25 @@ UnixListener::UnixListener(const std::string& path, std::optional<gid_t> group, 
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size());  // its length checked by clear_socket_path
-  if (::bind(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+  // The socket file is made 0660 by bind itself (the umask), and its
+  // group set before listen(): until then nobody can connect. By path,
+  // but never through a symlink planted there (lchown). The umask is the
+  // process's: only this thread creates files while a start sets it up
+  // (state files set their own mode with fchmod).
+  const mode_t umask_before = ::umask(0117);
+  const int bound = ::bind(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  ::umask(umask_before);
+  if (bound != 0) {
     ::close(fd_);
     fail(key, path, "cannot bind");
   }
-  // Mode and group before listen(): until then nobody can connect.
-  if (::chmod(path.c_str(), 0660) != 0 || (group && ::chown(path.c_str(), static_cast<uid_t>(-1), *group) != 0) ||
-      ::listen(fd_, 64) != 0 || ::pipe2(stop_, O_CLOEXEC) != 0) {
+  if ((group && ::lchown(path.c_str(), static_cast<uid_t>(-1), *group) != 0) || ::listen(fd_, 64) != 0 ||
+      ::pipe2(stop_, O_CLOEXEC) != 0) {
     const int e = errno;
     ::close(fd_);
     ::unlink(path.c_str());
     errno = e;
-    fail(key, path, group ? "cannot set its mode 0660 and group " + std::to_string(*group) + ", or listen" : "cannot listen");
+    fail(key, path, group ? "cannot set its group " + std::to_string(*group) + ", or listen" : "cannot listen");
   }
 }
 
@@ -82,7 +89,20 @@ void UnixListener::accept_loop(grpc::Server& server) {
     }
     if (p[1].revents) return;
     const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (c < 0) continue;  // gone before we took it, or out of fds for now (EMFILE: poll again)
+    if (c < 0) {
+      // Out of fds: the connection stays queued and poll() says so at
+      // once; wait for some to close rather than spin a core (a stop
+      // still ends the wait).
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        if (!out_of_fds_logged_)
+          spdlog::warn("API socket {}: cannot accept: {}; retrying every 100 ms", path_, std::strerror(errno));
+        out_of_fds_logged_ = true;
+        pollfd s{stop_[0], POLLIN, 0};
+        if (::poll(&s, 1, 100) > 0) return;
+      }
+      continue;  // or gone before we took it
+    }
+    out_of_fds_logged_ = false;
     ucred cred{};
     socklen_t len = sizeof cred;
     if (::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {

@@ -55,6 +55,7 @@ class UnixListener {
   UnixCallers& callers_;
   int fd_ = -1;
   int stop_[2] = {-1, -1};  // a pipe: written to stop accept_loop
+  bool out_of_fds_logged_ = false;  // accept_loop's: once a spell, not a line every 100 ms
   std::thread thread_;
 };
 

@@ -18,6 +18,7 @@
 #include "neighbours.hpp"
 #include "options.hpp"
 #include "startup.hpp"
+#include "unix_socket_path.hpp"
 #include "stats.hpp"
 
 namespace {
@@ -162,6 +163,17 @@ int main(int argc, char** argv) {
   }
   if (parsed.status == ParseResult::Status::usage_error) return usage_error(parsed.message);
   spdlog::set_level(spdlog::level::from_str(opts.log_level));
+  // Before the EAL, the ports and the state file: a second dataplane on a
+  // live instance's socket must touch nothing of it (ApiServer checks
+  // again when it binds, for a socket that appeared meanwhile).
+  if (!opts.api_socket.empty()) {
+    try {
+      clear_socket_path(opts.api_socket, "option 'api-socket'");
+    } catch (const std::exception& e) {
+      spdlog::critical("{}", e.what());
+      return 1;
+    }
+  }
 
   std::vector<std::string> eal_args = {"anylb-dataplane"};
   eal_args.insert(eal_args.end(), opts.eal_args.begin(), opts.eal_args.end());

@@ -278,11 +278,16 @@ def live_socket_refused_stale_socket_replaced(lb):
     assert stat.S_IMODE(os.stat(dsock).st_mode) == 0o660, oct(os.stat(dsock).st_mode)
     eal = f"--lcores=0@0,1@1 --no-huge -m 128 --no-pci --no-telemetry --file-prefix {lb.tag}_dp2 --vdev=net_null1,no-rx=1"
     lb.dpdk_prefixes.append(f"{lb.tag}_dp2")
+    # The live one's own state file too: the refused one must touch none of it.
+    live_state = lb.path("dataplane.state.json")
+    before = os.stat(live_state)
     r = L.run("ip", "netns", "exec", lb.node, DP, "--eal", eal, "--api-socket", dsock, "--mbufs", 2048,
-              "--flow-capacity", 4096, "--state-file", lb.path("dp2.state.json"), "--node-address", L.NODE_LAN4,
+              "--flow-capacity", 4096, "--state-file", live_state, "--node-address", L.NODE_LAN4,
               check=False, timeout=60)
     out = r.stdout + r.stderr
     assert r.returncode != 0 and f"'{dsock}' is in use by a running process" in out, out
+    after = os.stat(live_state)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "the live state file was rewritten"
     assert lb.procs["dataplane"].alive()
     d = subprocess.run([CTL, "--dataplane", dsock, "--json", "node"], capture_output=True, text=True, timeout=20)
     assert d.returncode == 0, d.stderr
