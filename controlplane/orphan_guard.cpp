@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "announcer.hpp"
+#include "atomic_file.hpp"
 #include "gobgp_client.hpp"
 #include "node_helpers.hpp"
 #include "start_guard.hpp"
@@ -105,17 +106,6 @@ bool taken_over(const GuardSettings& g) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-}
-
-// False if the guard is gone (it was killed): nothing guards the paths.
-bool write_all(int fd, const std::string& text) {
-  for (std::size_t done = 0; done < text.size();) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
 }
 
 }  // namespace

@@ -17,6 +17,8 @@ namespace {
 constexpr const char* kSuffix = ".tmp-";
 constexpr std::size_t kRandom = 6;  // mkstemp's XXXXXX
 
+}  // namespace
+
 bool write_all(int fd, const std::string& text) {
   for (std::size_t done = 0; done < text.size();) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
@@ -26,8 +28,6 @@ bool write_all(int fd, const std::string& text) {
   }
   return true;
 }
-
-}  // namespace
 
 bool write_file_atomically(const std::string& path, const std::string& content, bool durable, mode_t mode) {
   std::string name = path + kSuffix + std::string(kRandom, 'X');

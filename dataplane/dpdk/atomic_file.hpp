@@ -19,6 +19,10 @@ namespace anylb {
 bool write_file_atomically(const std::string& path, const std::string& content, bool durable = false,
                            mode_t mode = 0600);
 
+// Writes all of `text` to `fd`, through short writes and EINTR; false on
+// an error or end (a closed pipe's reader, a full disk).
+bool write_all(int fd, const std::string& text);
+
 // Whether `name` (a file name, no directory) is one of `file`'s temporaries.
 bool is_temporary_of(const std::string& name, const std::string& file);
 
