@@ -92,8 +92,10 @@ def tls_ctl(lb, who, *args):
 def two_backends():
     svc = service()
     svc["backends"] = svc["backends"][:2]  # backend 3 joins by registering
-    # Registrars may register .8-.15, one at a time (registration.*).
-    svc["registration"] = {"prefixes": ["198.18.1.8/29"], "max_backends": 1}
+    # Registrars may register .8-.15, one at a time (registration.*), with
+    # the MAC they name: the lab's dataplane has no exception interface to
+    # resolve one from.
+    svc["registration"] = {"prefixes": ["198.18.1.8/29"], "max_backends": 1, "registrar_mac": True}
     return svc
 
 
