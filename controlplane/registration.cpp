@@ -59,6 +59,11 @@ ChangeError registrar_rules(const Overlay& o, const ServiceConfig& s, const Call
     return {ChangeError::denied, "backend.mac: service '" + name +
                                      "' does not let registrars choose their MAC (registration.registrar_mac is "
                                      "false); leave it empty and the node resolves it from its neighbours"};
+  // The merged configuration lacks it already, so the check against
+  // configured backends below would let it back in.
+  if (o.deleted_backends.count(id))
+    return {ChangeError::denied, "backend.address: " + address + " was deleted from '" + name +
+                                     "' by an operator; only an operator adds it back"};
   for (const auto& [rid, r] : o.registrations)
     if (at(r, id) && !owns(caller, r))
       return {ChangeError::exists, "backend.address: " + address + " is registered in '" + name + "' by someone else"};

@@ -161,6 +161,20 @@ TEST_F(Rules, ARegistrarNamesItsMacOnlyWhereTheServiceLetsIt) {
   EXPECT_EQ(o_.registrations.at(id).backend.mac.to_string(), "02:00:00:00:02:07");
 }
 
+// The merged configuration lacks a configured backend an operator deleted:
+// the "already a backend" check alone would let a registrar bring it back.
+TEST_F(Rules, ARegistrarCannotBringBackABackendAnOperatorDeleted) {
+  o_.deleted_backends.insert({"web", ip("198.18.2.1")});
+  refused(reg(registrar("uid:1000"), "web", "198.18.2.1"), ChangeError::denied,
+          "backend.address: 198.18.2.1 was deleted from 'web' by an operator; only an operator adds it back");
+  EXPECT_TRUE(o_.registrations.empty());
+  refused(reg(tls_registrar("cert:CN=web1 sha256:00", {ip("198.18.2.1")}), "web", "198.18.2.1"), ChangeError::denied,
+          "backend.address: 198.18.2.1 was deleted from 'web' by an operator; only an operator adds it back");
+  // Only that service's: another address, and an operator, are not held to it.
+  EXPECT_EQ(reg(registrar("uid:1000"), "web", "198.18.2.7").kind, ChangeError::none);
+  EXPECT_EQ(reg(kOperator, "web", "198.18.2.1").kind, ChangeError::none);
+}
+
 TEST_F(Rules, NoMoreThanMaxBackendsRegistrations) {
   ASSERT_EQ(reg(registrar("uid:1"), "web", "198.18.2.7").kind, ChangeError::none);
   std::string second;
