@@ -2,9 +2,13 @@
 
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/security/auth_context.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <memory>
 
 namespace anylb::cp {
 
@@ -40,8 +44,33 @@ grpc::Status authorize(const Caller& caller, std::string_view method) {
   return grpc::Status::OK;
 }
 
+std::optional<std::string> cert_fingerprint(const std::string& pem) {
+  const std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
+                                                      BIO_free);
+  if (!bio) return std::nullopt;
+  const std::unique_ptr<X509, decltype(&X509_free)> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr),
+                                                         X509_free);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!cert || X509_digest(cert.get(), EVP_sha256(), md, &len) != 1) return std::nullopt;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
 TlsCaller tls_caller(const std::vector<std::string>& uris, const std::vector<std::string>& ips,
-                     const std::string& subject, const std::string& peer) {
+                     const std::string& subject, const std::string& pem, const std::string& peer) {
+  // 64 bits of the fingerprint: enough that no two certificates a CA
+  // issues meet by chance, short enough to read in a log line.
+  const std::optional<std::string> fingerprint = cert_fingerprint(pem);
+  if (!fingerprint)
+    return {std::nullopt, {grpc::StatusCode::UNAUTHENTICATED,
+                           "the client certificate (" + subject + ") could not be read to identify it"}};
+  const std::string id = subject + " sha256:" + fingerprint->substr(0, 16);
   std::optional<Role> role;
   for (const std::string& u : uris) {
     if (u.rfind(kRoleUriPrefix, 0) != 0) continue;
@@ -66,14 +95,14 @@ TlsCaller tls_caller(const std::vector<std::string>& uris, const std::vector<std
   Caller c;
   c.role = *role;
   c.tls = true;
-  c.owner = "cert:" + subject;
+  c.owner = "cert:" + id;
   std::string names;
   for (const std::string& ip : ips)
     if (auto a = IpAddress::parse(ip)) {
       c.cert_addresses.push_back(*a);
       names += (names.empty() ? " (SAN IP " : ", ") + a->to_string();
     }
-  c.who = "certificate " + subject + (names.empty() ? "" : names + ")") + " from " + peer;
+  c.who = "certificate " + id + (names.empty() ? "" : names + ")") + " from " + peer;
   return {c, grpc::Status::OK};
 }
 
@@ -87,8 +116,9 @@ TlsCaller tls_caller(const grpc::ServerContext& ctx) {
     return out;
   };
   const std::vector<std::string> subject = values(GRPC_X509_SUBJECT_PROPERTY_NAME);
+  const std::vector<std::string> pem = values(GRPC_X509_PEM_CERT_PROPERTY_NAME);
   return tls_caller(values(GRPC_PEER_URI_PROPERTY_NAME), values(GRPC_PEER_IP_PROPERTY_NAME),
-                    subject.empty() ? "(no subject)" : subject.front(), ctx.peer());
+                    subject.empty() ? "(no subject)" : subject.front(), pem.empty() ? "" : pem.front(), ctx.peer());
 }
 
 }  // namespace anylb::cp

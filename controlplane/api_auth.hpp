@@ -45,8 +45,16 @@ struct TlsCaller {
 };
 TlsCaller tls_caller(const grpc::ServerContext& ctx);
 // What tls_caller reads, apart from gRPC: the certificate's SAN URIs and
-// SAN IPs, its subject, and the peer's address.
+// SAN IPs, its subject, the certificate itself (PEM), and the peer's
+// address. The owner is "cert:<subject> sha256:<fingerprint's first 16
+// hex>": certificates that share a subject (all CN=registrar, say) are
+// different registrars, not one.
 TlsCaller tls_caller(const std::vector<std::string>& uris, const std::vector<std::string>& ips,
-                     const std::string& subject, const std::string& peer);
+                     const std::string& subject, const std::string& pem, const std::string& peer);
+
+// The certificate's SHA-256 fingerprint (of its DER, as `openssl x509
+// -noout -fingerprint -sha256` prints it) in 64 lowercase hex digits, or
+// nullopt if `pem` holds no certificate.
+std::optional<std::string> cert_fingerprint(const std::string& pem);
 
 }  // namespace anylb::cp

@@ -18,11 +18,13 @@ enum class Role { operator_role, registrar };
 struct Caller {
   Role role = Role::operator_role;
   // For the log and for owning registrations: "uid 0 gid 0 pid 123 on
-  // /run/anylb/controlplane.sock" or "certificate CN=web1 from 10.0.0.5:4242".
+  // /run/anylb/controlplane.sock" or "certificate CN=web1 sha256:0123456789abcdef
+  // from 10.0.0.5:4242".
   std::string who;
   // The one identity a registration is tied to: a registrar may read,
   // heartbeat and deregister only registrations with its own owner.
-  // Unix socket: "uid:<uid>"; TLS: "cert:<subject>".
+  // Unix socket: "uid:<uid>"; TLS: "cert:<subject> sha256:<16 hex>", the
+  // certificate's own fingerprint (a subject alone may be shared).
   std::string owner;
   bool tls = false;
   // TLS only: the IP addresses the client certificate names (SAN IP);

@@ -182,6 +182,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
       registration = registration_policy({r.prefixes().begin(), r.prefixes().end()}, r.max_backends(), r.weight(),
                                          "service.registration", error);
       if (!registration) return {grpc::StatusCode::INVALID_ARGUMENT, error};
+      registration->registrar_mac = r.registrar_mac();
     }
     const grpc::Status s = to_status(node_.change([&](Overlay& o, const ControlConfig& c) -> ChangeError {
       if (find_service(c, parsed->name)) return {ChangeError::exists, "service.name: '" + parsed->name + "' already exists"};
@@ -424,6 +425,7 @@ class ApiServer::Service final : public v1::Anylb::Service {
       for (const Prefix& p : r->second.prefixes) out->add_prefixes(p.to_string());
       out->set_max_backends(r->second.max_backends);
       out->set_weight(r->second.weight);
+      out->set_registrar_mac(r->second.registrar_mac);
     }
     for (const BackendStatus& b : st.backends)
       if (b.service == s.name) fill_backend(b, o->add_backends());

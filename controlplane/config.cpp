@@ -72,6 +72,13 @@ class Reader {
     return v;
   }
 
+  // true or false, as YAML 1.2 spells them (no yes/no/on/off).
+  bool boolean(const YAML::Node& n, const std::string& key) const {
+    const std::string s = str(n, key);
+    if (s != "true" && s != "false") fail(n, key, "'" + s + "' is not true or false");
+    return s == "true";
+  }
+
   // "any" or "all" (of a covering prefix's, or a VIP's, services)
   CoverPolicy policy(const YAML::Node& n, const std::string& key) const {
     const std::string s = str(n, key);
@@ -221,9 +228,9 @@ class Reader {
     return s;
   }
 
-  // registration: {prefixes: [CIDR...], max_backends: N, weight: W}
+  // registration: {prefixes: [CIDR...], max_backends: N, weight: W, registrar_mac: B}
   RegistrationPolicy registration(const YAML::Node& n, const std::string& key) const {
-    known(n, key, {"prefixes", "max_backends", "weight"});
+    known(n, key, {"prefixes", "max_backends", "weight", "registrar_mac"});
     RegistrationPolicy p;
     const YAML::Node& ps = n["prefixes"];
     if (!ps || !ps.IsSequence() || ps.size() == 0)
@@ -240,6 +247,7 @@ class Reader {
     if (!n["max_backends"]) fail(n, key + ".max_backends", "is missing");
     p.max_backends = static_cast<uint32_t>(number(n["max_backends"], key + ".max_backends", 1, 65534));
     if (n["weight"]) p.weight = static_cast<uint32_t>(number(n["weight"], key + ".weight", 1, kMaxBackendWeight));
+    if (n["registrar_mac"]) p.registrar_mac = boolean(n["registrar_mac"], key + ".registrar_mac");
     return p;
   }
 

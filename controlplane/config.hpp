@@ -50,6 +50,11 @@ struct RegistrationPolicy {
   std::vector<Prefix> prefixes;   // a registered address lies inside one
   uint32_t max_backends = 0;      // registrations held at once (1-65534)
   uint32_t weight = 100;          // every registrar's backend gets this weight
+  // A registrar may name its backend's MAC. Off by default: on L2 DSR the
+  // MAC is where the VIP's flows go, so a registrar choosing it could send
+  // its share to any host on the segment; without it the node resolves the
+  // MAC from its neighbour table, as for any backend given none.
+  bool registrar_mac = false;
   bool operator==(const RegistrationPolicy&) const = default;
 };
 

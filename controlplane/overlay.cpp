@@ -50,6 +50,7 @@ std::optional<RegistrationPolicy> registration_policy(const nlohmann::json& j, c
   }
   p.max_backends = j.at("max_backends").get<uint32_t>();
   p.weight = j.at("weight").get<uint32_t>();
+  p.registrar_mac = j.value("registrar_mac", false);  // absent in a state file written before it
   if (p.prefixes.empty() || p.max_backends < 1 || p.max_backends > 65534 || p.weight < 1 || p.weight > kMaxBackendWeight)
     return why = where + ": no prefixes, or max_backends not 1-65534, or weight not 1-10000", std::nullopt;
   return p;
@@ -74,7 +75,8 @@ std::string Overlay::to_json() const {
     if (const auto& p = added_services[i].registration) {
       json prefixes = json::array();
       for (const Prefix& x : p->prefixes) prefixes.push_back(x.to_string());
-      j["added_services"][i]["registration"] = {{"prefixes", prefixes}, {"max_backends", p->max_backends}, {"weight", p->weight}};
+      j["added_services"][i]["registration"] = {{"prefixes", prefixes}, {"max_backends", p->max_backends}, {"weight", p->weight},
+                                                     {"registrar_mac", p->registrar_mac}};
     }
   j["deleted_services"] = deleted_services;
   j["added_backends"] = json::array();

@@ -36,7 +36,7 @@ bool at(const Registration& r, const BackendId& id) { return r.service == id.fir
 
 // What only a registrar is held to; `id` the backend it asks for.
 ChangeError registrar_rules(const Overlay& o, const ServiceConfig& s, const Caller& caller, const BackendId& id,
-                            uint32_t weight) {
+                            const BackendConfig& b) {
   const std::string& name = s.spec.name;
   const std::string address = id.second.to_string();
   if (!s.registration)
@@ -50,9 +50,20 @@ ChangeError registrar_rules(const Overlay& o, const ServiceConfig& s, const Call
     return {ChangeError::denied, "backend.address: " + address +
                                      " is not an address the client certificate names (SAN IP: " +
                                      address_list(caller.cert_addresses) + ")"};
-  if (weight != 0 && weight != p.weight)
-    return {ChangeError::invalid, "backend.weight: " + std::to_string(weight) + " is not service '" + name +
+  if (b.weight != 0 && b.weight != p.weight)
+    return {ChangeError::invalid, "backend.weight: " + std::to_string(b.weight) + " is not service '" + name +
                                       "' registration.weight (" + std::to_string(p.weight) + "); leave it 0"};
+  // On L2 DSR the MAC is where the flows go: a registrar naming another
+  // host's would send it the backend's share of the VIP.
+  if (!b.mac.is_zero() && !p.registrar_mac)
+    return {ChangeError::denied, "backend.mac: service '" + name +
+                                     "' does not let registrars choose their MAC (registration.registrar_mac is "
+                                     "false); leave it empty and the node resolves it from its neighbours"};
+  // The merged configuration lacks it already, so the check against
+  // configured backends below would let it back in.
+  if (o.deleted_backends.count(id))
+    return {ChangeError::denied, "backend.address: " + address + " was deleted from '" + name +
+                                     "' by an operator; only an operator adds it back"};
   for (const auto& [rid, r] : o.registrations)
     if (at(r, id) && !owns(caller, r))
       return {ChangeError::exists, "backend.address: " + address + " is registered in '" + name + "' by someone else"};
@@ -112,7 +123,7 @@ ChangeError register_backend(Overlay& o, const ControlConfig& c, const Caller& c
   if (!s) return {ChangeError::not_found, "backend.service: no service named '" + req.service + "'"};
   const BackendId bid{req.service, req.backend.address};
   if (caller.role != Role::operator_role)
-    if (ChangeError e = registrar_rules(o, *s, caller, bid, req.backend.weight); e.kind != ChangeError::none) return e;
+    if (ChangeError e = registrar_rules(o, *s, caller, bid, req.backend); e.kind != ChangeError::none) return e;
   // The same backend registering again (restarted, its id lost): the new
   // registration replaces its old one. A configured or added backend is
   // not a registration's to take.

@@ -3,8 +3,10 @@
 // an operator keeps its freedom; a registrar registers only into services
 // that opt in (ServiceConfig::registration), only addresses inside their
 // prefixes (over TLS, only its certificate's), up to max_backends, at the
-// service's weight, and touches only registrations it owns. What an
-// operator set for a backend (admin state, weight) is never overridden.
+// service's weight, with a MAC only where registration.registrar_mac lets
+// it, never a backend an operator deleted, and touches only registrations
+// it owns. What an operator set for a backend (admin state, weight) is
+// never overridden.
 // Pure: the overlay and the merged configuration in, a ChangeError out.
 #pragma once
 

@@ -35,6 +35,8 @@ std::span<const Command> commands() {
          "a dataplane alone takes no registrations"},
         {"max-backends", "N", "at most N registrations at once (with --registration)", "a dataplane alone takes no registrations"},
         {"registration-weight", "1-10000", "registrars' backends' weight (default 100)",
+         "a dataplane alone takes no registrations"},
+        {"registrar-mac", "yes|no", "registrars may name their backend's MAC (default no: resolved)",
          "a dataplane alone takes no registrations"}},
        "add a service", service_add},
       {"service", "del", {kName}, {}, "delete a service and its backends", service_del},

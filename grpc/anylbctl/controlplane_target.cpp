@@ -67,7 +67,7 @@ nlohmann::json detail_json(const v1::ServiceDetail& d) {
                       {"backends", nlohmann::json::array()}};
   if (s.has_registration())
     j["registration"] = {{"prefixes", s.registration().prefixes()}, {"max_backends", s.registration().max_backends()},
-                         {"weight", s.registration().weight()}};
+                         {"weight", s.registration().weight()}, {"registrar_mac", s.registration().registrar_mac()}};
   for (const auto& b : d.backends())
     j["backends"].push_back({{"address", b.address()}, {"mac", b.mac()}, {"weight", b.weight()},
                              {"admin_state", admin_name(b.admin_state())}, {"health", health_name(b.health())},
@@ -75,14 +75,15 @@ nlohmann::json detail_json(const v1::ServiceDetail& d) {
   return j;
 }
 
-// "registration: 10.0.1.0/24, at most 16, weight 100" for a service that
-// opts in to registrars; else nothing.
+// "registration: 10.0.1.0/24, at most 16, weight 100, MAC resolved" for a
+// service that opts in to registrars; else nothing.
 std::string registration_line(const v1::Service& s) {
   if (!s.has_registration()) return "";
   std::string prefixes;
   for (const auto& p : s.registration().prefixes()) prefixes += (prefixes.empty() ? "" : ", ") + p;
   return "registration: " + prefixes + ", at most " + std::to_string(s.registration().max_backends()) + ", weight " +
-         std::to_string(s.registration().weight()) + "\n";
+         std::to_string(s.registration().weight()) +
+         (s.registration().registrar_mac() ? ", MAC the registrar's" : ", MAC resolved") + "\n";
 }
 
 // The answer to a backend change: the backend as it now runs, as the control plane answered.
@@ -259,6 +260,7 @@ Applied ControlPlaneTarget::add_service(const ServiceSpec& spec) {
     for (const std::string& p : spec.registration_prefixes) r->add_prefixes(p);
     r->set_max_backends(spec.registration_max_backends);
     r->set_weight(spec.registration_weight);
+    r->set_registrar_mac(spec.registrar_mac);
   }
   v1::ServiceDetail d;
   check(stub_->AddService(&ctx, req, &d), "service add");

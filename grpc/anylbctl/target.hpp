@@ -29,6 +29,7 @@ struct ServiceSpec {
   std::vector<std::string> registration_prefixes;
   uint32_t registration_max_backends = 0;
   uint32_t registration_weight = 0;  // 0: 100
+  bool registrar_mac = false;        // registrars may name their backend's MAC
 };
 
 struct BackendSpec {

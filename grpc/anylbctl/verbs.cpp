@@ -65,8 +65,8 @@ void service_add(const Cli& cli, Target& t) {
   }
   if (cli.has_flag("registration") != cli.has_flag("max-backends"))
     throw UsageError("--registration and --max-backends: give both, or neither");
-  if (cli.has_flag("registration-weight") && !cli.has_flag("registration"))
-    throw UsageError("--registration-weight: only with --registration");
+  for (const char* f : {"registration-weight", "registrar-mac"})
+    if (cli.has_flag(f) && !cli.has_flag("registration")) throw UsageError(std::string("--") + f + ": only with --registration");
   if (cli.has_flag("registration")) {
     std::stringstream list(cli.flag("registration"));
     for (std::string p; std::getline(list, p, ',');)
@@ -74,6 +74,9 @@ void service_add(const Cli& cli, Target& t) {
     if (s.registration_prefixes.empty()) throw UsageError("--registration: no prefix given");
     s.registration_max_backends = number(cli.flag("max-backends"), "--max-backends", 1, 65534);
     s.registration_weight = number(cli.flag("registration-weight", "100"), "--registration-weight", 1, kMaxBackendWeight);
+    const std::string mac = cli.flag("registrar-mac", "no");
+    if (mac != "yes" && mac != "no") throw UsageError("--registrar-mac: '" + mac + "' is not yes or no");
+    s.registrar_mac = mac == "yes";
   }
   report(cli, "added service " + s.name, t.add_service(s));
 }

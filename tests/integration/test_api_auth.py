@@ -4,12 +4,14 @@ sockets' mode, group and role, who a change is logged as, and a daemon that
 refuses a socket path a live process serves.
 
 Certificates are made here with openssl (a CA, the server's, an operator's,
-a registrar's, one with no role, one of another CA, an expired one).
+two registrars' of one subject, one with no role, one of another CA, an
+expired one).
 
 Usage (root): test_api_auth.py [CONTROLPLANE [DATAPLANE [ANYLBCTL]]] [--only=CASE,CASE]
 (the lab and the controlplane's fixtures: bgp_cases.py).
 """
 import grp
+import json
 import os
 import shutil
 import signal
@@ -67,11 +69,20 @@ def certs():
     issue("server", "/CN=anylb-node", "DNS:anylb-node,IP:127.0.0.1")
     issue("operator", "/O=anylb test/CN=alice", f"URI:{ROLE}operator")
     issue("registrar", "/CN=backend3", f"URI:{ROLE}registrar,IP:{L.backend_addr(3)}")
+    # Another key, the same subject and SAN: another registrar all the same.
+    issue("registrar2", "/CN=backend3", f"URI:{ROLE}registrar,IP:{L.backend_addr(3)}")
     issue("norole", "/CN=nobody-in-particular", "DNS:somewhere.example")
     issue("untrusted", "/CN=mallory", f"URI:{ROLE}operator", ca="other-ca")
     issue("expired", "/CN=old-alice", f"URI:{ROLE}operator", dates=("20200101000000Z", "20200102000000Z"))
     _certs["ca"] = os.path.join(d, "ca.pem")
     return _certs
+
+
+def cert_id(who):
+    """'sha256:' and the first 16 hex digits of the certificate's fingerprint, as the owner names it."""
+    r = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", certs()[who][0]],
+                       capture_output=True, text=True, timeout=20, check=True)
+    return "sha256:" + r.stdout.split("=", 1)[1].strip().replace(":", "").lower()[:16]
 
 
 def tls_api(lb):
@@ -92,8 +103,10 @@ def tls_ctl(lb, who, *args):
 def two_backends():
     svc = service()
     svc["backends"] = svc["backends"][:2]  # backend 3 joins by registering
-    # Registrars may register .8-.15, one at a time (registration.*).
-    svc["registration"] = {"prefixes": ["198.18.1.8/29"], "max_backends": 1}
+    # Registrars may register .8-.15, one at a time (registration.*), with
+    # the MAC they name: the lab's dataplane has no exception interface to
+    # resolve one from.
+    svc["registration"] = {"prefixes": ["198.18.1.8/29"], "max_backends": 1, "registrar_mac": True}
     return svc
 
 
@@ -160,13 +173,42 @@ def registrar_over_tls_only_registers(lb):
     # What it may do: register the address its certificate names, heartbeat, deregister.
     r = tls_ctl(lb, "registrar", "backend", "register", "web", a3, "--mac", L.backend_mac(3), "--ttl", 30)
     assert r.returncode == 0, r.stderr
-    rid = __import__("json").loads(r.stdout)["registration_id"]
+    rid = json.loads(r.stdout)["registration_id"]
     L.wait_until(lambda: dp_backend_state(lb, a3) == "up", 5, what="registered backend up in the dataplane")
     assert tls_ctl(lb, "registrar", "backend", "heartbeat", rid).returncode == 0
-    # The log names the certificate and the SAN IP it carries (Caller.cert_addresses).
-    assert f"API RegisterBackend by certificate CN=backend3 (SAN IP {a3}) from ipv4:127.0.0.1:" in p.log(50000), \
-        p.log()
+    # Its owner, and the log, name the certificate itself (its fingerprint)
+    # and the SAN IP it carries (Caller.cert_addresses).
+    me = cert_id("registrar")
+    r = tls_ctl(lb, "registrar", "backend", "registrations")
+    assert r.returncode == 0 and [(x["registration_id"], x["owner"]) for x in json.loads(r.stdout)] == \
+        [(rid, f"cert:CN=backend3 {me}")], r.stdout + r.stderr
+    assert f"API RegisterBackend by certificate CN=backend3 {me} (SAN IP {a3}) from ipv4:127.0.0.1:" \
+        in p.log(50000), p.log()
+    # A certificate of the same subject and SAN IP is another registrar: it
+    # neither sees, heartbeats, deregisters nor takes over the first's.
+    r = tls_ctl(lb, "registrar2", "backend", "registrations")
+    assert r.returncode == 0 and json.loads(r.stdout) == [], r.stdout + r.stderr
+    for verb in ("heartbeat", "deregister"):
+        r = tls_ctl(lb, "registrar2", "backend", verb, rid)
+        assert r.returncode == 1 and f"registration_id: '{rid}' is not registered" in r.stderr, f"{verb}: {r.stderr}"
+    r = tls_ctl(lb, "registrar2", "backend", "register", "web", a3, "--mac", L.backend_mac(3), "--ttl", 30)
+    assert r.returncode == 1 and f"{a3} is registered in 'web' by someone else" in r.stderr, r.stderr
+    assert dp_backend_state(lb, a3) == "up", "the other registrar's calls touched the registration"
     assert tls_ctl(lb, "registrar", "backend", "deregister", rid).returncode == 0
+    # A service that does not let registrars name a MAC (registrar_mac,
+    # off by default) refuses one; without one the rules let it through to
+    # be resolved, which this lab's dataplane (no exception interface)
+    # cannot do: refused there, and nothing registered.
+    r = tls_ctl(lb, "operator", "service", "add", "api", "203.0.113.11", "tcp", 80, "--registration",
+                "198.18.1.8/29", "--max-backends", 1)
+    assert r.returncode == 0, r.stderr
+    r = tls_ctl(lb, "registrar", "backend", "register", "api", a3, "--mac", L.backend_mac(3), "--ttl", 30)
+    assert r.returncode == 1 and "backend.mac" in r.stderr \
+        and "registration.registrar_mac" in r.stderr, r.stderr
+    r = tls_ctl(lb, "registrar", "backend", "register", "api", a3, "--ttl", 30)
+    assert r.returncode == 1 and "refused by the dataplane" in r.stderr and "key 'mac': required" in r.stderr, r.stderr
+    r = tls_ctl(lb, "operator", "backend", "registrations", "--service", "api")
+    assert r.returncode == 0 and json.loads(r.stdout) == [], r.stdout + r.stderr
 
 
 @controlplane_case

@@ -170,7 +170,7 @@ def registration_opt_in_serves_and_refuses(lb):
     # web opts in (the backends' /24, two at once, weight 60); db does not.
     web = service(quorum=1)
     web["backends"] = web["backends"][:2]  # backend 3 joins by registering
-    web["registration"] = {"prefixes": ["198.18.1.0/24"], "max_backends": 2, "weight": 60}
+    web["registration"] = {"prefixes": ["198.18.1.0/24"], "max_backends": 2, "weight": 60, "registrar_mac": False}
     db = service("db", VIP2, quorum=1)
     db["backends"] = db["backends"][:1]
     start_cp_api(lb, [web, db])
@@ -213,14 +213,14 @@ def registration_opt_in_serves_and_refuses(lb):
     # A service opted in through the API keeps its rules across a restart,
     # and an operator's registration into it without a weight gets its own.
     ctl(lb, "service", "add", "tun", VIP2, "tcp", 8080, "--registration", "198.18.1.0/24,2001:db8:ff:1::/64",
-        "--max-backends", 4, "--registration-weight", 30)
+        "--max-backends", 4, "--registration-weight", 30, "--registrar-mac", "yes")
     lb.stop("controlplane")
     start_cp_api(lb, [web, db], fresh=False)
     with open(lb.path("cp-state.json")) as f:
         saved = json.load(f)
     tun = next(s for s in saved["added_services"] if s["name"] == "tun")
     assert tun["registration"] == {"prefixes": ["198.18.1.0/24", "2001:db8:ff:1::/64"], "max_backends": 4,
-                                   "weight": 30}, tun
+                                   "weight": 30, "registrar_mac": True}, tun
     assert "next_registration" not in saved, saved.keys()
     assert ctl(lb, "service", "show", "tun")["registration"] == tun["registration"]
     ctl(lb, "backend", "register", "tun", L.backend_addr(2), "--mac", L.backend_mac(2), "--ttl", 30)

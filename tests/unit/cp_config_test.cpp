@@ -121,7 +121,12 @@ TEST(ControlConfig, RegistrationOptIn) {
   EXPECT_EQ(p.prefixes[1].to_string(), "2001:db8::/64");
   EXPECT_EQ(p.max_backends, 8u);
   EXPECT_EQ(p.weight, 50u);
+  EXPECT_FALSE(p.registrar_mac) << "a registrar's MAC is opt-in";
   EXPECT_FALSE(load_config(write(kGood)).services[0].registration) << "no registration: registrars refused";
+  const std::string mac = std::string(kGood).replace(std::string(kGood).find("    backends:"), 0,
+                                                      "    registration: {prefixes: [198.18.2.0/24], max_backends: 8, "
+                                                      "registrar_mac: true}\n");
+  EXPECT_TRUE(load_config(write(mac)).services[0].registration->registrar_mac);
   const auto bad = [&](const std::string& reg, const std::string& key) {
     const std::string text = std::string(kGood).replace(std::string(kGood).find("    backends:"), 0,
                                                          "    registration: " + reg + "\n");
@@ -137,6 +142,7 @@ TEST(ControlConfig, RegistrationOptIn) {
   bad("{prefixes: [198.18.2.0/24], max_backends: 8, weight: 0}", "services[0].registration.weight");
   bad("{prefixes: [198.18.2.0/24], max_backends: 8, weight: 10001}", "services[0].registration.weight");
   bad("{prefixes: [198.18.2.0/24], max_backends: 8, ttl: 5}", "services[0].registration.ttl");
+  bad("{prefixes: [198.18.2.0/24], max_backends: 8, registrar_mac: yes}", "services[0].registration.registrar_mac");
   bad("yes", "services[0].registration");
 }
 

@@ -77,10 +77,17 @@ class Rules : public testing::Test {
   // only when taken).
   ChangeError reg(const Caller& who, const std::string& service, const char* address, uint32_t weight = 0,
                   std::string* id = nullptr) {
+    return reg_backend(who, service, BackendConfig{ip(address), {}, weight, "API"}, id);
+  }
+  // With the MAC the caller names.
+  ChangeError reg_mac(const Caller& who, const std::string& service, const char* address, const char* mac,
+                      std::string* id = nullptr) {
+    return reg_backend(who, service, BackendConfig{ip(address), *MacAddress::parse(mac), 0, "API"}, id);
+  }
+  ChangeError reg_backend(const Caller& who, const std::string& service, const BackendConfig& b, std::string* id) {
     Overlay next = o_;
     std::string rid;
-    ChangeError e = register_backend(next, merge(base(), o_), who,
-                                     {service, BackendConfig{ip(address), {}, weight, "API"}, 10'000}, 1000, rid);
+    ChangeError e = register_backend(next, merge(config_, o_), who, {service, b, 10'000}, 1000, rid);
     if (e.kind == ChangeError::none) o_ = std::move(next);
     if (id) *id = rid;
     return e;
@@ -90,6 +97,7 @@ class Rules : public testing::Test {
     EXPECT_EQ(e.message, message);
   }
   Overlay o_;
+  ControlConfig config_ = base();
 };
 
 TEST_F(Rules, ARegistrarRegistersInsideAnOptedInServiceAtItsWeight) {
@@ -132,6 +140,39 @@ TEST_F(Rules, ARegistrarOverTlsRegistersOnlyItsCertificatesAddresses) {
 TEST_F(Rules, ARegistrarAskingAnotherWeightIsRefused) {
   refused(reg(registrar("uid:1000"), "web", "198.18.2.7", 70), ChangeError::invalid,
           "backend.weight: 70 is not service 'web' registration.weight (50); leave it 0");
+}
+
+// On L2 DSR a backend's MAC is where its share of the VIP's flows goes:
+// a registrar names one only where the service lets it.
+TEST_F(Rules, ARegistrarNamesItsMacOnlyWhereTheServiceLetsIt) {
+  refused(reg_mac(registrar("uid:1000"), "web", "198.18.2.7", "02:00:00:00:02:07"), ChangeError::denied,
+          "backend.mac: service 'web' does not let registrars choose their MAC (registration.registrar_mac is "
+          "false); leave it empty and the node resolves it from its neighbours");
+  EXPECT_TRUE(o_.registrations.empty());
+  std::string id;
+  ASSERT_EQ(reg(registrar("uid:1000"), "web", "198.18.2.7", 0, &id).kind, ChangeError::none) << "without a MAC";
+  EXPECT_TRUE(o_.registrations.at(id).backend.mac.is_zero()) << "left to the neighbour table";
+  // An operator names any MAC, registrar_mac or not.
+  ASSERT_EQ(reg_mac(kOperator, "web", "198.18.2.8", "02:00:00:00:02:08", &id).kind, ChangeError::none);
+  EXPECT_EQ(o_.registrations.at(id).backend.mac.to_string(), "02:00:00:00:02:08");
+  // Opted in: the registrar's MAC is taken as sent.
+  config_.services[0].registration->registrar_mac = true;
+  ASSERT_EQ(reg_mac(registrar("uid:1000"), "web", "198.18.2.7", "02:00:00:00:02:07", &id).kind, ChangeError::none);
+  EXPECT_EQ(o_.registrations.at(id).backend.mac.to_string(), "02:00:00:00:02:07");
+}
+
+// The merged configuration lacks a configured backend an operator deleted:
+// the "already a backend" check alone would let a registrar bring it back.
+TEST_F(Rules, ARegistrarCannotBringBackABackendAnOperatorDeleted) {
+  o_.deleted_backends.insert({"web", ip("198.18.2.1")});
+  refused(reg(registrar("uid:1000"), "web", "198.18.2.1"), ChangeError::denied,
+          "backend.address: 198.18.2.1 was deleted from 'web' by an operator; only an operator adds it back");
+  EXPECT_TRUE(o_.registrations.empty());
+  refused(reg(tls_registrar("cert:CN=web1 sha256:00", {ip("198.18.2.1")}), "web", "198.18.2.1"), ChangeError::denied,
+          "backend.address: 198.18.2.1 was deleted from 'web' by an operator; only an operator adds it back");
+  // Only that service's: another address, and an operator, are not held to it.
+  EXPECT_EQ(reg(registrar("uid:1000"), "web", "198.18.2.7").kind, ChangeError::none);
+  EXPECT_EQ(reg(kOperator, "web", "198.18.2.1").kind, ChangeError::none);
 }
 
 TEST_F(Rules, NoMoreThanMaxBackendsRegistrations) {
@@ -245,7 +286,7 @@ TEST(RegistrationIds, Are128RandomBitsIn32HexDigits) {
 
 // The overlay's JSON: the owner kept, a file of an earlier version (no
 // owner, "rN" ids, next_registration) still read, an API service's
-// registration kept.
+// registration kept (registrar_mac too).
 TEST(RegistrationState, RoundTripsAndReadsEarlierFiles) {
   Overlay o;
   o.registrations["0123456789abcdef0123456789abcdef"] =
@@ -256,7 +297,7 @@ TEST(RegistrationState, RoundTripsAndReadsEarlierFiles) {
   api.spec.port = 443;
   api.spec.proto = 6;
   api.quorum = Quorum{1, 0};
-  api.registration = RegistrationPolicy{{{ip("198.18.3.0"), 24}, {ip("2001:db8::"), 64}}, 9, 30};
+  api.registration = RegistrationPolicy{{{ip("198.18.3.0"), 24}, {ip("2001:db8::"), 64}}, 9, 30, true};
   o.added_services = {api};
   const Overlay back = Overlay::from_json(o.to_json());
   EXPECT_EQ(back.registrations.at("0123456789abcdef0123456789abcdef").owner, "cert:CN=web7");
